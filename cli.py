@@ -1,0 +1,214 @@
+"""qkd: the command-line front end of qkd-pl (installed as ``qkd``; ``python cli.py`` works too).
+
+Every command builds the same dataclasses (``qkd_pl.config``) that scripts use and hands
+them to ``qkd_pl.experiments``. Mistakes the user can fix end with one line on stderr and
+exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+
+from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from qkd_pl.errors import QkdError
+
+
+class QkdGroup(click.Group):
+    """A click group that reports usage mistakes and QkdError in one line with exit status 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            code = 2
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except QkdError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            code = 2
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def data_options(f):
+    """Options that pick the images; shared by every command that trains."""
+    opts = [
+        click.option("--dataset", default="digits", show_default=True,
+                     help="digits (scikit-learn, always present), mnist, fashion-mnist or cifar10."),
+        click.option("--classes", default=None, metavar="SPEC",
+                     help="Class subset: a range like 0-7 or a list like 0,3,5. Default: all classes."),
+        click.option("--per-class", type=int, default=None, metavar="N",
+                     help="Keep the first N images of each class, in the train and in the test split "
+                          "(the paper's notebooks used 150). Default: all."),
+        click.option("--val-fraction", type=float, default=0.2, show_default=True,
+                     help="Fraction of the training split held out (stratified) for model selection; "
+                          "the test split is only used once, at the end."),
+        click.option("--split-seed", type=int, default=0, show_default=True,
+                     help="Seed of the validation split; kept apart from --seed so a teacher and its "
+                          "students see the same split."),
+        click.option("--data-dir", default=None, metavar="DIR",
+                     help="Where the datasets live. Default: $QKD_DATA_DIR, else the user cache folder."),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
+
+
+def train_options(epochs: int, lr: float):
+    def deco(f):
+        opts = [
+            click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True,
+                         help="Training epochs."),
+            click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+                         help="Images per optimizer step."),
+            click.option("--lr", type=float, default=lr, show_default=True, help="Adam learning rate."),
+            click.option("--seed", type=int, default=0, show_default=True,
+                         help="Seed of weight initialization and batch order (recorded in config.json)."),
+            click.option("--out", default="runs", show_default=True, metavar="DIR",
+                         help="Parent folder of run folders."),
+            click.option("--name", default=None,
+                         help="Run folder name. Default: role-dataset-<hash of the configuration>."),
+            click.option("--resume", is_flag=True,
+                         help="Continue the run folder's last checkpoint (same configuration; --epochs may grow)."),
+            click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
+        ]
+        return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
+    return deco
+
+
+def _data_config(o: dict) -> DataConfig:
+    from qkd_pl.data.sources import canonical_name
+    from qkd_pl.data.splits import parse_classes
+
+    return DataConfig(dataset=canonical_name(o["dataset"]), classes=parse_classes(o["classes"]),
+                      per_class=o["per_class"], val_fraction=o["val_fraction"], split_seed=o["split_seed"])
+
+
+def _train_config(o: dict) -> TrainConfig:
+    return TrainConfig(epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], seed=o["seed"])
+
+
+def _print_result(result) -> None:
+    click.echo(f"test accuracy {result.test['accuracy']:.4f} (n={result.test['n']}); "
+               f"parameters classical {result.parameters['classical']:,} / quantum {result.parameters['quantum']:,}; "
+               f"{result.seconds:.1f} s; run folder {result.run_dir}")
+
+
+@click.group(cls=QkdGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qkd-pl")
+def cli():
+    """Knowledge distillation from classical CNN teachers into quantum neural network students.
+
+    Typical use: `qkd train-teacher` once, then `qkd train-student` without and with
+    `--teacher RUN_FOLDER`, and compare their test_metrics.json; `qkd demo` does all three on
+    scikit-learn's digits in a few minutes.
+    """
+
+
+@cli.command("train-teacher")
+@click.option("--arch", default="lenet5", show_default=True, help="Teacher network (lenet5).")
+@data_options
+@train_options(epochs=10, lr=1e-3)
+def train_teacher_cmd(arch, **o):
+    """Train a classical teacher, keep its best-on-validation weights, test it once."""
+    from qkd_pl.experiments import train_teacher
+
+    cfg = RunConfig(kind="teacher", data=_data_config(o), train=_train_config(o), teacher=TeacherConfig(arch))
+    _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
+
+
+def student_options(f):
+    from qkd_pl.circuits import ANSATZES, ENCODINGS
+    from qkd_pl.reduction import REDUCERS
+
+    opts = [
+        click.option("--qubits", type=click.IntRange(1, 24), default=4, show_default=True,
+                     help="Qubits Q; the image is reduced to 2^Q features for amplitude encoding (paper: 4 and 8)."),
+        click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True,
+                     help="Layers L of the variational circuit."),
+        click.option("--reducer", type=click.Choice(sorted(REDUCERS)), default="fc", show_default=True,
+                     help="How the image becomes features: fc is a trainable fully connected layer."),
+        click.option("--encoding", type=click.Choice(sorted(ENCODINGS)), default="amplitude", show_default=True,
+                     help="How features enter the circuit."),
+        click.option("--ansatz", type=click.Choice(sorted(ANSATZES)), default="strong", show_default=True,
+                     help="Variational circuit: strong is qml.StronglyEntanglingLayers."),
+        click.option("--device", default="auto", show_default=True,
+                     help="default.qubit (backprop), lightning.qubit (adjoint), or auto: the fastest exact "
+                          "simulator measured for this circuit (the run prints which and why)."),
+        click.option("--shots", type=click.IntRange(min=1), default=None,
+                     help="Measurement shots, for shot-based devices only."),
+    ]
+    return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
+
+
+@cli.command("train-student")
+@student_options
+@click.option("--teacher", default=None, metavar="RUN",
+              help="Teacher run folder (or its best.pt) to distil from. Without it: a baseline student.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="Softmax temperature T of the distillation term (paper: 3).")
+@click.option("--alpha", type=click.FloatRange(min=0), default=0.9, show_default=True,
+              help="Weight of the distillation term: loss = CE + alpha * T^2 * KL (paper: 0.9).")
+@data_options
+@train_options(epochs=10, lr=1e-2)
+def train_student_cmd(qubits, layers, reducer, encoding, ansatz, device, shots, teacher, temperature, alpha, **o):
+    """Train a quantum student: a baseline on labels, or distilled from --teacher."""
+    from qkd_pl.experiments import train_student
+
+    cfg = RunConfig(kind="student", data=_data_config(o), train=_train_config(o),
+                    student=StudentConfig(qubits=qubits, layers=layers, reducer=reducer, encoding=encoding,
+                                          ansatz=ansatz, device=device, shots=shots),
+                    distill=DistillConfig(teacher=teacher, temperature=temperature, alpha=alpha))
+    _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
+
+
+@cli.command("evaluate")
+@click.argument("run", type=click.Path())
+@click.option("--device", default=None, help="Evaluate a student on this device instead of its training device.")
+@click.option("--shots", type=click.IntRange(min=1), default=None, help="Shots, for shot-based devices.")
+@click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (as for training).")
+def evaluate_cmd(run, device, shots, data_dir):
+    """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it."""
+    from qkd_pl.experiments import evaluate_run
+
+    r = evaluate_run(run, device, shots, data_dir)
+    click.echo(f"test accuracy {r['test_accuracy']:.4f} (n={r['n_test']}) on {r['evaluated_on']} "
+               f"(trained on {r['trained_on']}); {r['seconds']:.1f} s")
+
+
+@cli.command("demo")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds (comma-separated).")
+@click.option("--qubits", type=click.IntRange(1, 16), default=4, show_default=True, help="Student qubits.")
+@click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True, help="Student circuit layers.")
+@click.option("--teacher-epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--student-epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--out", default="runs", show_default=True, help="Parent folder; the demo writes runs/demo-<time>/.")
+@click.option("--quiet", is_flag=True, help="Only the final table.")
+def demo_cmd(seeds, qubits, layers, teacher_epochs, student_epochs, out, quiet):
+    """Teacher, baseline and distilled student on digits, compared in one table."""
+    from qkd_pl.experiments.demo import format_table, run_demo
+
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        raise QkdError(f"--seeds {seeds!r} is not a comma-separated list of integers") from None
+    summary = run_demo(out, seed_list, qubits, layers, teacher_epochs, student_epochs, progress=not quiet)
+    click.echo("\n" + format_table(summary))
+    click.echo(f"\nrun folders and summary.json in {summary['run_folder']}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""Train a teacher or a student into a run folder, and evaluate a saved run on any device.
+
+These functions are what the CLI calls; they take the same dataclasses the CLI builds, so
+a script can run exactly what a command line runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import RunConfig, config_differences
+from ..data import DataBundle, load_data
+from ..devices import Backend, resolve_backend
+from ..errors import QkdError
+from ..students import QuantumStudent, count_parameters
+from ..teachers import build_teacher
+from ..training import accuracy, atomic_write_json, fit, load_checkpoint, predict_logits
+from ..training.loop import load_resume_state
+from .plots import plot_history
+from .runs import RunResult, open_run_dir
+
+
+def build_model(cfg: RunConfig, image_shape, n_classes: int, mean, std, backend: Backend | None) -> nn.Module:
+    if cfg.kind == "teacher":
+        return build_teacher(cfg.teacher.arch, image_shape, n_classes, mean, std)
+    return QuantumStudent(cfg.student, backend, image_shape, n_classes, mean, std)
+
+
+def checkpoint_path(path: str | Path) -> Path:
+    """A run folder means its best checkpoint; a file is taken as given."""
+    path = Path(path)
+    if path.is_dir():
+        return path / "best.pt"
+    if not path.exists():
+        raise QkdError(f"{path} does not exist; give a run folder or a .pt checkpoint")
+    return path
+
+
+def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Module, RunConfig, dict[str, Any]]:
+    """Rebuild a saved model from its checkpoint alone (config and shapes are stored inside)."""
+    ckpt = load_checkpoint(checkpoint_path(path))
+    cfg = RunConfig.from_dict(ckpt["config"])
+    meta = ckpt["meta"]
+    if cfg.kind == "student" and backend is None:
+        backend = resolve_backend(cfg.student.device, cfg.student.qubits, cfg.student.shots)
+    n = len(meta["classes"])
+    model = build_model(cfg, tuple(meta["image_shape"]), n, torch.zeros(meta["image_shape"][0]),
+                        torch.ones(meta["image_shape"][0]), backend)
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError:
+        raise QkdError(f"{path}: the weights do not fit the model its configuration describes") from None
+    return model, cfg, meta
+
+
+def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
+                  data_dir: str | None = None, progress: bool = True) -> RunResult:
+    data = load_data(cfg.data, data_dir)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, None)
+    run_dir, resuming = open_run_dir(out, name, cfg, resume)
+    _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset}: {data.summary()}")
+    return _train_and_test(cfg, model, data, run_dir, resuming, None, None, progress)
+
+
+def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
+                  data_dir: str | None = None, progress: bool = True) -> RunResult:
+    s = cfg.student
+    backend = resolve_backend(s.device, s.qubits, s.shots)  # refuse bad options before any work
+    teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
+    data = load_data(cfg.data, data_dir)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
+    run_dir, resuming = open_run_dir(out, name, cfg, resume)
+    _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
+    _say(progress, f"device {backend.describe()}")
+    teacher_logits = None
+    if teacher is not None:
+        # The teacher is frozen and the training images are not augmented, so its logits are
+        # the same every epoch: compute them once.
+        teacher_logits = predict_logits(teacher, data.x_train)
+        teacher_acc = (teacher_logits.argmax(1) == data.y_train).float().mean().item()
+        _say(progress, f"teacher {cfg.distill.teacher}: train accuracy {teacher_acc:.4f}, "
+                       f"T={cfg.distill.temperature}, alpha={cfg.distill.alpha}")
+    return _train_and_test(cfg, model, data, run_dir, resuming, teacher_logits, backend, progress)
+
+
+def _load_teacher(cfg: RunConfig) -> nn.Module:
+    path = cfg.distill.teacher
+    teacher, tcfg, _ = load_model(path)
+    if tcfg.kind != "teacher":
+        raise QkdError(f"--teacher {path} is a {tcfg.kind} run, not a teacher; train one with qkd train-teacher")
+    diffs = config_differences(tcfg.to_dict()["data"], cfg.to_dict()["data"], "data.")
+    if diffs:
+        raise QkdError(f"--teacher {path} was trained on other data than this student uses "
+                       f"({'; '.join(d.replace('(saved)', '(teacher)').replace('(now)', '(student)') for d in diffs)}); "
+                       f"train a teacher with the same --dataset, --classes, --per-class, --val-fraction and --split-seed")
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    return teacher.eval()
+
+
+def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, resuming: bool,
+                    teacher_logits: torch.Tensor | None, backend: Backend | None, progress: bool) -> RunResult:
+    t0 = time.perf_counter()
+    device = backend.device if backend else "cpu (torch)"
+    meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": device}
+    resume_state = load_resume_state(run_dir) if resuming else None
+    if resume_state is not None:
+        _say(progress, f"resuming {run_dir} after epoch {resume_state['epoch']}")
+    result = fit(model, data, cfg.train, run_dir, {"config": cfg.to_dict(), "meta": meta},
+                 teacher_logits=teacher_logits, distill=cfg.distill, resume_state=resume_state, progress=progress)
+    best = load_checkpoint(run_dir / "best.pt")
+    model.load_state_dict(best["state_dict"])
+    test = accuracy(model, data.x_test, data.y_test)  # the one look at the test split
+    seconds = time.perf_counter() - t0
+    params = count_parameters(model)
+    atomic_write_json(run_dir / "test_metrics.json", {
+        "test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
+        "best_epoch": result["best"]["epoch"], "best_val_accuracy": result["best"]["val_accuracy"],
+        "parameters": params, "trained_on": device,
+        "backend_reason": backend.reason if backend else None, "seconds": seconds})
+    plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
+    _say(progress, f"best validation accuracy {result['best']['val_accuracy']:.4f} at epoch "
+                   f"{result['best']['epoch']}; test accuracy {test['accuracy']:.4f}; results in {run_dir}")
+    return RunResult(run_dir, test, result["best"], params, seconds, device)
+
+
+def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None,
+                 data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+    """Test a saved run's best checkpoint, optionally on another device than it was trained on."""
+    ckpt_file = checkpoint_path(path)
+    saved = RunConfig.from_dict(load_checkpoint(ckpt_file)["config"])
+    backend = None
+    if saved.kind == "student":
+        s = saved.student
+        backend = resolve_backend(device or s.device, s.qubits, shots)
+    elif device is not None:
+        raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
+    model, cfg, meta = load_model(ckpt_file, backend)
+    data = load_data(cfg.data, data_dir)
+    t0 = time.perf_counter()
+    test = accuracy(model, data.x_test, data.y_test)
+    evaluated_on = backend.device if backend else "cpu (torch)"
+    report = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
+              "trained_on": meta.get("trained_on"), "evaluated_on": evaluated_on, "shots": shots,
+              "checkpoint": str(ckpt_file), "seconds": time.perf_counter() - t0}
+    atomic_write_json(ckpt_file.parent / f"evaluation-{evaluated_on.split(' ')[0]}.json", report)
+    return report
+
+
+def _say(progress: bool, text: str) -> None:
+    if progress:
+        print(text, flush=True)

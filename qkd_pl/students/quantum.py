@@ -1,0 +1,46 @@
+"""The v2 student of the paper (figures/ss1.png): image -> reduce -> encode -> circuit -> <Z> -> linear.
+
+Parameters are reported split into classical and quantum, because with the FC reduction
+most of them are classical (784 -> 16 alone is 12,560) and a reader comparing students
+should see how much of the model the circuit actually is.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..circuits import QuantumLayer, n_features
+from ..config import StudentConfig
+from ..data.normalize import Standardize
+from ..devices import Backend
+from ..errors import QkdError
+from ..reduction import build_reducer
+
+
+class QuantumStudent(nn.Module):
+    def __init__(self, cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int],
+                 n_classes: int, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        if cfg.qubits < 1:
+            raise QkdError(f"--qubits must be at least 1, got {cfg.qubits}")
+        if cfg.layers < 1:
+            raise QkdError(f"--layers must be at least 1, got {cfg.layers}")
+        self.standardize = Standardize(mean, std)
+        self.reduce = build_reducer(cfg.reducer, image_shape, n_features(cfg.encoding, cfg.qubits))
+        self.quantum = QuantumLayer(cfg, backend)
+        self.head = nn.Linear(self.quantum.n_outputs, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.quantum(self.reduce(self.standardize(x))))
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters, split into those inside quantum circuits and the rest."""
+    quantum_ids = {id(p) for m in model.modules() if isinstance(m, QuantumLayer) for p in m.parameters()}
+    counts = {"classical": 0, "quantum": 0}
+    for p in model.parameters():
+        if p.requires_grad:
+            counts["quantum" if id(p) in quantum_ids else "classical"] += p.numel()
+    counts["total"] = counts["classical"] + counts["quantum"]
+    return counts

@@ -1,0 +1,20 @@
+"""Name -> teacher network, so ``--arch`` chooses among them."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..data.normalize import Standardize
+from ..errors import QkdError
+from .lenet5 import LeNet5
+
+TEACHERS = {"lenet5": LeNet5}
+
+
+def build_teacher(arch: str, image_shape: tuple[int, int, int], n_classes: int,
+                  mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
+    if arch not in TEACHERS:
+        raise QkdError(f"unknown teacher --arch {arch!r}; choose one of: {', '.join(TEACHERS)}")
+    channels, height, _ = image_shape
+    return nn.Sequential(Standardize(mean, std), TEACHERS[arch](channels, height, n_classes))

@@ -1,0 +1,56 @@
+"""Checkpoint and result files that are never half-written and never unpickle arbitrary code.
+
+Writes go to a temporary file in the same folder and are renamed into place, so an
+interrupted run leaves the previous complete file. Reads use ``weights_only=True``, so a
+checkpoint from an untrusted source can hold only tensors and plain containers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import QkdError
+
+FORMAT = "qkd-pl/1"
+
+
+def _atomic(path: Path, write) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    _atomic(path, lambda fh: torch.save({"format": FORMAT, **payload}, fh))
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    _atomic(path, lambda fh: fh.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise QkdError(f"checkpoint {path} not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file, whatever the cause
+        raise QkdError(f"{path} is not a checkpoint qkd-pl can read safely ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise QkdError(f"{path} is not a qkd-pl checkpoint (expected format {FORMAT})")
+    return ckpt

@@ -1,0 +1,88 @@
+"""One training loop for teachers, baseline students and distilled students.
+
+Kept deliberately plain: shuffle with a generator seeded by (seed, epoch) so a resumed run
+sees the same batches as an uninterrupted one; step; measure validation accuracy; keep the
+best-on-validation weights in ``best.pt``; write the full training state to ``last.pt``
+after every epoch. The test split is not visible here at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..config import DistillConfig, TrainConfig
+from ..data import DataBundle
+from ..losses import distillation_loss
+from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from .evaluate import accuracy
+
+
+def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, checkpoint_meta: dict[str, Any],
+        teacher_logits: torch.Tensor | None = None, distill: DistillConfig | None = None,
+        resume_state: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train ``model`` in place and return the history; ``best.pt`` holds the selected weights."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    history: list[dict[str, float]] = []
+    best = {"val_accuracy": -1.0, "epoch": 0}
+    start_epoch = 1
+    if resume_state is not None:
+        model.load_state_dict(resume_state["state_dict"])
+        optimizer.load_state_dict(resume_state["optimizer"])
+        history = list(resume_state["history"])
+        best = dict(resume_state["best"])
+        start_epoch = resume_state["epoch"] + 1
+
+    n = len(data.y_train)
+    t_kw = dict(temperature=distill.temperature, alpha=distill.alpha) if distill and teacher_logits is not None else {}
+    for epoch in range(start_epoch, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch))
+        sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "correct": 0}
+        bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+                   leave=False, disable=None if progress else True)
+        for i in bar:
+            idx = order[i:i + cfg.batch_size]
+            x, y = data.x_train[idx], data.y_train[idx]
+            logits = model(x)
+            loss, parts = distillation_loss(
+                logits, y, teacher_logits[idx] if teacher_logits is not None else None, **t_kw)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            k = len(idx)
+            sums["loss"] += loss.item() * k
+            sums["ce"] += parts["ce"] * k
+            sums["kd"] += parts["kd"] * k
+            sums["correct"] += (logits.argmax(1) == y).sum().item()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+        train_seconds = time.perf_counter() - t0
+        val = accuracy(model, data.x_val, data.y_val)
+        row = {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
+               "train_kd": sums["kd"] / n, "train_accuracy": sums["correct"] / n,
+               "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+               "seconds": time.perf_counter() - t0, "train_samples_per_s": n / train_seconds}
+        history.append(row)
+        if val["accuracy"] > best["val_accuracy"]:
+            best = {"val_accuracy": val["accuracy"], "epoch": epoch}
+            save_checkpoint(run_dir / "best.pt", {**checkpoint_meta, "epoch": epoch,
+                                                  "state_dict": copy.deepcopy(model.state_dict())})
+        save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),
+                                              "optimizer": optimizer.state_dict(), "history": history, "best": best})
+        atomic_write_json(run_dir / "metrics.json", history)
+        if progress:
+            tqdm.write(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  train acc {row['train_accuracy']:.4f}  "
+                       f"val acc {row['val_accuracy']:.4f}  ({row['seconds']:.1f}s, "
+                       f"{row['train_samples_per_s']:.0f} samples/s)")
+    return {"history": history, "best": best}
+
+
+def load_resume_state(run_dir: Path) -> dict[str, Any]:
+    return load_checkpoint(run_dir / "last.pt")

@@ -1,0 +1,22 @@
+"""Shared fixtures: small real data and helpers for CLI runs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from qkd_pl.data.sources import data_root
+
+
+def require_dataset_files(name: str) -> Path:
+    """The data root holding ``name``'s files; skip locally if absent, fail in CI (where .ci/run fetched them)."""
+    folder = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}[name]
+    root = data_root()
+    if not (root / folder / "raw" / "t10k-labels-idx1-ubyte").exists():
+        msg = f"{name} not under {root}; run ../shared/scripts/get-datasets.sh and set QKD_DATA_DIR"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return root

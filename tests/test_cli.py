@@ -1,0 +1,126 @@
+"""The command line end to end: real short runs, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--dataset", "digits", "--classes", "0-3", "--per-class", "40", "--quiet"]
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def assert_one_line_error(result, *needles):
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    err = result.stderr.strip()
+    assert err.startswith("Error: ") and "\n" not in err and "Traceback" not in result.output, err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A teacher, a baseline and a distilled student on 4 digit classes, trained through the CLI."""
+    out = tmp_path_factory.mktemp("runs")
+    r = invoke("train-teacher", *SMALL, "--epochs", 3, "--out", out, "--name", "teacher")
+    assert r.exit_code == 0, r.output
+    for name, extra in [("baseline", []), ("distilled", ["--teacher", out / "teacher"])]:
+        r = invoke("train-student", *SMALL, "--epochs", 2, "--qubits", 3, "--out", out, "--name", name, *extra)
+        assert r.exit_code == 0, r.output
+    return out
+
+
+def test_run_folders_hold_config_metrics_checkpoint_and_plot(runs):
+    for name in ("teacher", "baseline", "distilled"):
+        folder = runs / name
+        assert {"config.json", "metrics.json", "test_metrics.json", "best.pt", "last.pt", "curves.png"} <= {
+            p.name for p in folder.iterdir()}
+        test = json.loads((folder / "test_metrics.json").read_text())
+        assert 0.0 <= test["test_accuracy"] <= 1.0 and test["n_test"] > 0
+    student = json.loads((runs / "distilled" / "test_metrics.json").read_text())
+    assert student["trained_on"] == "default.qubit" and "auto" in student["backend_reason"]
+    assert student["parameters"] == {"classical": 64 * 8 + 8 + 3 * 4 + 4, "quantum": 2 * 3 * 3, "total": 554}
+    cfg = json.loads((runs / "distilled" / "config.json").read_text())
+    assert cfg["distill"]["teacher"].endswith("teacher") and cfg["student"]["qubits"] == 3
+    metrics = json.loads((runs / "distilled" / "metrics.json").read_text())
+    assert len(metrics) == 2 and all(r["train_kd"] > 0 for r in metrics)
+
+
+def test_evaluate_on_another_simulator_gives_the_same_accuracy(runs):
+    r = invoke("evaluate", runs / "baseline", "--device", "lightning.qubit")
+    assert r.exit_code == 0, r.output
+    on_lightning = json.loads((runs / "baseline" / "evaluation-lightning.qubit.json").read_text())
+    trained = json.loads((runs / "baseline" / "test_metrics.json").read_text())
+    assert on_lightning["evaluated_on"] == "lightning.qubit" and on_lightning["trained_on"] == "default.qubit"
+    assert on_lightning["test_accuracy"] == pytest.approx(trained["test_accuracy"])
+
+
+def test_resume_extends_a_finished_run(runs):
+    r = invoke("train-student", *SMALL, "--epochs", 3, "--qubits", 3, "--out", runs, "--name", "baseline", "--resume")
+    assert r.exit_code == 0, r.output
+    assert len(json.loads((runs / "baseline" / "metrics.json").read_text())) == 3
+
+
+def test_existing_run_without_resume(runs):
+    r = invoke("train-student", *SMALL, "--epochs", 2, "--qubits", 3, "--out", runs, "--name", "baseline")
+    assert_one_line_error(r, "already exists", "--resume")
+
+
+def test_resume_with_another_configuration(runs):
+    r = invoke("train-student", *SMALL, "--epochs", 2, "--qubits", 4, "--out", runs, "--name", "baseline", "--resume")
+    assert_one_line_error(r, "another configuration", "student.qubits: 3 (saved) vs 4 (now)")
+
+
+def test_teacher_trained_on_other_classes(runs, tmp_path):
+    r = invoke("train-student", "--dataset", "digits", "--classes", "0-5", "--per-class", "40", "--quiet",
+               "--epochs", 1, "--out", tmp_path, "--teacher", runs / "teacher")
+    assert_one_line_error(r, "other data", "data.classes")
+
+
+def test_student_as_teacher(runs, tmp_path):
+    r = invoke("train-student", *SMALL, "--epochs", 1, "--out", tmp_path, "--teacher", runs / "baseline")
+    assert_one_line_error(r, "not a teacher")
+
+
+def test_unknown_dataset(tmp_path):
+    assert_one_line_error(invoke("train-teacher", "--dataset", "svhn", "--out", tmp_path), "unknown dataset 'svhn'")
+
+
+def test_missing_data(tmp_path):
+    r = invoke("train-teacher", "--dataset", "mnist", "--data-dir", tmp_path / "empty", "--out", tmp_path)
+    assert_one_line_error(r, "mnist files not found", "get-datasets.sh")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["train-student", "--qubits", "0"], "--qubits"),
+    (["train-student", "--device", "nope"], "unknown --device"),
+    (["train-student", "--classes", "3"], "fewer than two classes"),
+    (["train-student", "--per-class", "1"], "too few"),
+    (["evaluate", "/no/such/run"], "does not exist"),
+])
+def test_bad_options(tmp_path, args, needle):
+    assert_one_line_error(invoke(*args, "--out", tmp_path) if args[0] != "evaluate" else invoke(*args), needle)
+
+
+def test_real_process_prints_one_line_and_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train-student", "--qubits", "0"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_help_explains_every_command():
+    r = invoke("--help")
+    assert r.exit_code == 0
+    for command in ("train-teacher", "train-student", "evaluate", "demo"):
+        assert command in r.output
+        sub = invoke(command, "--help")
+        assert sub.exit_code == 0 and "Usage" in sub.output
+    assert "--temperature" in invoke("train-student", "--help").output

@@ -1,0 +1,25 @@
+from qkd_pl.config import DataConfig, RunConfig, StudentConfig, TrainConfig, config_differences
+
+import pytest
+
+from qkd_pl.errors import QkdError
+
+
+def test_round_trip_through_dict():
+    cfg = RunConfig(kind="student", data=DataConfig("mnist", classes=[0, 1], per_class=5),
+                    train=TrainConfig(epochs=3), student=StudentConfig(qubits=8))
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
+def test_differences_name_each_changed_leaf():
+    a = RunConfig(kind="student", student=StudentConfig(qubits=4)).to_dict()
+    b = RunConfig(kind="student", student=StudentConfig(qubits=8, layers=3)).to_dict()
+    diffs = config_differences(a, b)
+    assert diffs == ["student.layers: 2 (saved) vs 3 (now)", "student.qubits: 4 (saved) vs 8 (now)"]
+
+
+def test_unknown_saved_field_is_a_user_error():
+    d = RunConfig(kind="teacher").to_dict()
+    d["data"]["colour"] = "red"
+    with pytest.raises(QkdError, match="not one this version"):
+        RunConfig.from_dict(d)
