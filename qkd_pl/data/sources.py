@@ -1,0 +1,151 @@
+"""Raw images and labels of each supported dataset, as float tensors in [0, 1] shaped (N, C, H, W).
+
+MNIST, FashionMNIST and CIFAR10 go through torchvision's own dataset classes so that users
+with internet get torchvision's download and users without it can point ``--data-dir`` at
+files they already have. ``digits`` (scikit-learn) is always present, which makes it the
+default for the demo and for fast tests.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import socket
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import QkdError
+
+# Canonical name -> aliases accepted on the command line.
+DATASETS = {
+    "digits": ("digits",),
+    "mnist": ("mnist",),
+    "fashion-mnist": ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
+    "cifar10": ("cifar10", "cifar-10", "cifar"),
+}
+NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10}
+
+# digits ships as one set; this fixed split makes its test set the same for every run.
+DIGITS_TEST_FRACTION = 0.2
+DIGITS_TEST_SEED = 0
+DOWNLOAD_TIMEOUT_S = 20
+
+_HOW_TO_GET = {
+    "mnist": "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet",
+    "fashion-mnist": "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet",
+    "cifar10": "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists",
+}
+
+
+def canonical_name(name: str) -> str:
+    key = name.strip().lower()
+    for canon, aliases in DATASETS.items():
+        if key in aliases:
+            return canon
+    raise QkdError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+
+
+def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    """``--data-dir``, else ``$QKD_DATA_DIR``, else the user's cache folder."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    if os.environ.get("QKD_DATA_DIR"):
+        return Path(os.environ["QKD_DATA_DIR"]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("qkd-pl")) / "data"
+
+
+def load_split(name: str, root: Path, train: bool, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images (N, C, H, W) float32 in [0, 1] and labels (N,) int64 of one official split.
+
+    ``verify=False`` skips torchvision's md5 check of CIFAR10 files; it exists so tests can
+    exercise the real loader on a small fixture written in torchvision's format.
+    """
+    name = canonical_name(name)
+    if name == "digits":
+        return _digits(train)
+    if name == "cifar10":
+        images, labels = _torchvision(name, root, train, verify)
+        return _to_float(torch.as_tensor(images).permute(0, 3, 1, 2)), torch.as_tensor(labels, dtype=torch.long)
+    images, labels = _torchvision(name, root, train, verify)
+    return _to_float(images.unsqueeze(1)), labels.long()
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.to(torch.float32).div_(255.0).contiguous()
+
+
+def _digits(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    idx_train, idx_test = train_test_split(
+        np.arange(len(bunch.target)), test_size=DIGITS_TEST_FRACTION,
+        stratify=bunch.target, random_state=DIGITS_TEST_SEED)
+    idx = np.sort(idx_train if train else idx_test)
+    images = torch.as_tensor(bunch.images[idx] / 16.0, dtype=torch.float32).unsqueeze(1)
+    return images, torch.as_tensor(bunch.target[idx], dtype=torch.long)
+
+
+def _torchvision_class(name: str, verify: bool):
+    import torchvision.datasets as tvd
+
+    cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
+    if name == "cifar10" and not verify:
+        return _UnverifiedCIFAR10()
+    return cls
+
+
+def _UnverifiedCIFAR10():
+    """torchvision's CIFAR10 minus its md5 checks, for test fixtures in the same format."""
+    import pickle
+
+    import torchvision.datasets as tvd
+
+    def load_meta(self):
+        with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as fh:
+            self.classes = pickle.load(fh, encoding="latin1")[self.meta["key"]]
+
+    return type("UnverifiedCIFAR10", (tvd.CIFAR10,), {"_check_integrity": lambda self: True,
+                                                      "_load_meta": load_meta})
+
+
+def _torchvision(name: str, root: Path, train: bool, verify: bool):
+    cls = _torchvision_class(name, verify)
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except RuntimeError:
+        ds = _download(cls, name, root, train)
+    return ds.data, ds.targets
+
+
+def _download(cls, name: str, root: Path, train: bool):
+    """Try torchvision's download once, quietly; on failure say what is missing and how to fix it."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return cls(str(root), train=train, download=True)
+    except Exception:  # noqa: BLE001 - any download failure means the same thing to the user
+        raise QkdError(
+            f"{name} files not found under {root} ({', '.join(expected_files(name))}) and the download "
+            f"failed; {_HOW_TO_GET[name]}, then pass --data-dir ROOT or set QKD_DATA_DIR") from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def expected_files(name: str) -> list[str]:
+    """Where torchvision looks for each dataset's files, relative to the data root."""
+    name = canonical_name(name)
+    if name in ("mnist", "fashion-mnist"):
+        folder = "MNIST" if name == "mnist" else "FashionMNIST"
+        return [f"{folder}/raw/{split}-{kind}" for split in ("train", "t10k")
+                for kind in ("images-idx3-ubyte", "labels-idx1-ubyte")]
+    if name == "cifar10":
+        return ["cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}"]
+    return []

@@ -1,0 +1,69 @@
+"""Index arithmetic on label vectors: class subsets, per-class caps and stratified splits.
+
+Everything returns sorted index arrays into the official split, so that every run with the
+same options sees exactly the same images, whatever the order of operations elsewhere.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import QkdError
+
+
+def parse_classes(text: str | None) -> list[int] | None:
+    """``"0-7"`` -> [0..7], ``"0,3,5"`` -> [0, 3, 5], ``None``/``"all"`` -> None."""
+    if text is None or text.strip().lower() in ("", "all"):
+        return None
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part:
+                lo, hi = (int(p) for p in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError
+                out.extend(range(lo, hi + 1))
+            else:
+                out.append(int(part))
+    except ValueError:
+        raise QkdError(f"cannot read --classes {text!r}; write a range like 0-7 or a list like 0,3,5") from None
+    if len(set(out)) != len(out):
+        raise QkdError(f"--classes {text!r} names a class twice")
+    if len(out) < 2:
+        raise QkdError(f"--classes {text!r} names fewer than two classes; a classifier needs at least two")
+    return sorted(out)
+
+
+def select_classes(labels: np.ndarray, classes: list[int] | None, n_classes: int) -> np.ndarray:
+    if classes is None:
+        return np.arange(len(labels))
+    bad = [c for c in classes if not 0 <= c < n_classes]
+    if bad:
+        raise QkdError(f"--classes names {bad}, but this dataset has classes 0-{n_classes - 1}")
+    return np.flatnonzero(np.isin(labels, classes))
+
+
+def cap_per_class(labels: np.ndarray, idx: np.ndarray, per_class: int | None) -> np.ndarray:
+    """Keep the first ``per_class`` images of each class, in the split's own order (as the paper did)."""
+    if per_class is None:
+        return idx
+    if per_class < 1:
+        raise QkdError(f"--per-class must be at least 1, got {per_class}")
+    keep = [idx[labels[idx] == c][:per_class] for c in np.unique(labels[idx])]
+    return np.sort(np.concatenate(keep))
+
+
+def stratified_split(labels: np.ndarray, idx: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split ``idx`` into (train, validation) with the class proportions of ``idx`` in both."""
+    from sklearn.model_selection import train_test_split
+
+    if not 0.0 < fraction < 1.0:
+        raise QkdError(f"--val-fraction must lie strictly between 0 and 1, got {fraction}")
+    n_classes = len(np.unique(labels[idx]))
+    n_val = int(np.ceil(fraction * len(idx)))
+    if n_val < n_classes or len(idx) - n_val < n_classes:
+        raise QkdError(f"{len(idx)} training images are too few for a stratified validation split of "
+                       f"{fraction} over {n_classes} classes; raise --per-class or change --val-fraction")
+    train, val = train_test_split(idx, test_size=fraction, stratify=labels[idx], random_state=seed)
+    return np.sort(train), np.sort(val)
