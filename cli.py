@@ -126,26 +126,40 @@ def train_teacher_cmd(arch, **o):
     _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
 
 
+DEVICE_HELP = ("default.qubit (backprop), lightning.qubit (adjoint), lightning.kokkos / lightning.gpu when "
+               "installed, qiskit.aer (shots), ibm:<fake backend> such as ibm:fake_manila (local, with the "
+               "device's noise), ibm:<backend> or ibm:least_busy (IBM Quantum; token from QISKIT_IBM_TOKEN / "
+               "QISKIT_IBM_INSTANCE or a saved account). Shot-based devices evaluate only. `qkd backends` lists them.")
+
+
 def student_options(f):
-    from qkd_pl.circuits import ANSATZES, ENCODINGS
+    from qkd_pl.circuits import ANSATZES, ENCODINGS, ROTATIONS
     from qkd_pl.reduction import REDUCERS
 
     opts = [
+        click.option("--student", "arch", type=click.Choice(["v2", "hybrid-cnn"]), default="v2", show_default=True,
+                     help="v2: reduce -> encode -> circuit -> <Z> -> linear head (the paper's v2). hybrid-cnn: the "
+                          "notebooks' v1 preset (CNN -> pi*tanh angles -> H, RY -> 2^Q probabilities as class "
+                          "scores; ignores --reducer/--encoding/--ansatz/--layers)."),
         click.option("--qubits", type=click.IntRange(1, 24), default=4, show_default=True,
-                     help="Qubits Q; the image is reduced to 2^Q features for amplitude encoding (paper: 4 and 8)."),
+                     help="Qubits Q (paper: 4 and 8). Amplitude encoding takes 2^Q features, angle and qubit Q."),
         click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True,
                      help="Layers L of the variational circuit."),
-        click.option("--reducer", type=click.Choice(sorted(REDUCERS)), default="fc", show_default=True,
-                     help="How the image becomes features: fc is a trainable fully connected layer."),
-        click.option("--encoding", type=click.Choice(sorted(ENCODINGS)), default="amplitude", show_default=True,
-                     help="How features enter the circuit."),
-        click.option("--ansatz", type=click.Choice(sorted(ANSATZES)), default="strong", show_default=True,
-                     help="Variational circuit: strong is qml.StronglyEntanglingLayers."),
+        click.option("--reducer", type=click.Choice(list(REDUCERS)), default="fc", show_default=True,
+                     help="Image -> features: fc (trainable linear layer, all channels), avgpool / maxpool "
+                          "(grid of regions), crop (centre pixels), pca (fitted on the training split); "
+                          "pooling and crop use luminance for RGB."),
+        click.option("--encoding", type=click.Choice(list(ENCODINGS)), default="amplitude", show_default=True,
+                     help="amplitude (normalized, zero-padded), angle (pi*tanh(f) about --rotation) or qubit "
+                          "(cos t|0> + sin t|1>, t = (pi/2)tanh(f))."),
+        click.option("--rotation", type=click.Choice(list(ROTATIONS)), default="Y", show_default=True,
+                     help="Rotation axis of the angle encoding."),
+        click.option("--ansatz", type=click.Choice(list(ANSATZES)), default="strong", show_default=True,
+                     help="paper (the drawn circuit: RX RY RZ RX per qubit, then shared RX RY RZ), strong "
+                          "(qml.StronglyEntanglingLayers) or basic (qml.BasicEntanglerLayers)."),
         click.option("--device", default="auto", show_default=True,
-                     help="default.qubit (backprop), lightning.qubit (adjoint), or auto: the fastest exact "
-                          "simulator measured for this circuit (the run prints which and why)."),
-        click.option("--shots", type=click.IntRange(min=1), default=None,
-                     help="Measurement shots, for shot-based devices only."),
+                     help="auto picks the fastest exact simulator measured for the circuit (the run prints "
+                          "which and why). Else " + DEVICE_HELP),
     ]
     return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
 
@@ -160,27 +174,34 @@ def student_options(f):
               help="Weight of the distillation term: loss = CE + alpha * T^2 * KL (paper: 0.9).")
 @data_options
 @train_options(epochs=10, lr=1e-2)
-def train_student_cmd(qubits, layers, reducer, encoding, ansatz, device, shots, teacher, temperature, alpha, **o):
+def train_student_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, device, teacher, temperature, alpha,
+                      **o):
     """Train a quantum student: a baseline on labels, or distilled from --teacher."""
     from qkd_pl.experiments import train_student
 
     cfg = RunConfig(kind="student", data=_data_config(o), train=_train_config(o),
-                    student=StudentConfig(qubits=qubits, layers=layers, reducer=reducer, encoding=encoding,
-                                          ansatz=ansatz, device=device, shots=shots),
+                    student=StudentConfig(arch=arch, qubits=qubits, layers=layers, reducer=reducer,
+                                          encoding=encoding, rotation=rotation, ansatz=ansatz, device=device),
                     distill=DistillConfig(teacher=teacher, temperature=temperature, alpha=alpha))
     _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
 
 
 @cli.command("evaluate")
 @click.argument("run", type=click.Path())
-@click.option("--device", default=None, help="Evaluate a student on this device instead of its training device.")
-@click.option("--shots", type=click.IntRange(min=1), default=None, help="Shots, for shot-based devices.")
+@click.option("--device", default=None, help="Evaluate a student on this device instead of its training device: "
+              + DEVICE_HELP)
+@click.option("--shots", type=click.IntRange(min=1), default=None,
+              help="Shots for shot-based devices (default 1024).")
+@click.option("--noise", default=None, metavar="FAKE_BACKEND",
+              help="With --device qiskit.aer: use this IBM fake backend's noise model, e.g. fake_brisbane.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate only the first N test images (for hardware, where every image is a job).")
 @click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (as for training).")
-def evaluate_cmd(run, device, shots, data_dir):
+def evaluate_cmd(run, device, shots, noise, limit, data_dir):
     """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it."""
     from qkd_pl.experiments import evaluate_run
 
-    r = evaluate_run(run, device, shots, data_dir)
+    r = evaluate_run(run, device, shots, noise, data_dir, limit)
     click.echo(f"test accuracy {r['test_accuracy']:.4f} (n={r['n_test']}) on {r['evaluated_on']} "
                f"(trained on {r['trained_on']}); {r['seconds']:.1f} s")
 

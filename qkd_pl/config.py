@@ -28,15 +28,23 @@ class DataConfig:
 
 @dataclass
 class StudentConfig:
-    """The quantum student: reduction -> encoding -> ansatz -> measurement -> linear head."""
+    """The quantum student: reduction -> encoding -> ansatz -> measurement -> linear head.
 
+    ``arch="hybrid-cnn"`` is the paper's v1 student instead (a small CNN -> angles -> H, RY
+    -> basis-state probabilities as class scores); it uses ``qubits`` and ignores the
+    reducer, encoding, ansatz and layers.
+    """
+
+    arch: str = "v2"
     qubits: int = 4
     layers: int = 2
     reducer: str = "fc"
     encoding: str = "amplitude"
+    rotation: str = "Y"  # angle encoding's rotation axis
     ansatz: str = "strong"
     device: str = "auto"
     shots: int | None = None
+    noise: str | None = None  # qiskit.aer only: an IBM fake backend whose noise model to apply
 
 
 @dataclass

@@ -1,7 +1,8 @@
-"""Encodings, ansatzes and the QNode that joins them, wrapped as a torch layer."""
+"""Encodings, ansatzes and the QNodes that join them, wrapped as torch layers."""
 
 from .ansatz import ANSATZES, ansatz_weight_shape
-from .encoding import ENCODINGS, n_features
-from .qlayer import QuantumLayer
+from .encoding import ENCODINGS, ROTATIONS, n_features
+from .qlayer import QuantumLayer, qnode_for, v2_circuit
 
-__all__ = ["ANSATZES", "ENCODINGS", "QuantumLayer", "ansatz_weight_shape", "n_features"]
+__all__ = ["ANSATZES", "ENCODINGS", "ROTATIONS", "QuantumLayer", "ansatz_weight_shape", "n_features",
+           "qnode_for", "v2_circuit"]

@@ -1,4 +1,4 @@
-"""The student's quantum part: a QNode (encoding -> ansatz -> <Z> on each qubit) in a TorchLayer.
+"""The student's quantum part: a QNode wrapped in ``qml.qnn.TorchLayer``.
 
 The circuit runs in float64 whatever the rest of the model uses. In float32, lightning.qubit's
 adjoint gradient through the decomposed amplitude embedding was off by 2e-2 at 4 qubits and
@@ -6,6 +6,8 @@ NaN at 8; in float64 it matches default.qubit's backprop to 1e-8.
 """
 
 from __future__ import annotations
+
+from typing import Callable
 
 import pennylane as qml
 import torch
@@ -15,21 +17,28 @@ from ..config import StudentConfig
 from ..devices import Backend, make_device
 from ..errors import QkdError
 from .ansatz import ANSATZES, ansatz_weight_shape
-from .encoding import ENCODINGS
+from .encoding import ENCODINGS, ROTATIONS
 
 
-def build_qnode(cfg: StudentConfig, backend: Backend) -> qml.QNode:
+def qnode_for(circuit: Callable, n_qubits: int, backend: Backend) -> qml.QNode:
+    """Bind a circuit function to the backend's device, differentiation method and shots."""
+    return qml.QNode(circuit, make_device(backend, n_qubits), interface="torch",
+                     diff_method=backend.diff_method, shots=backend.shots)
+
+
+def v2_circuit(cfg: StudentConfig) -> Callable:
+    """encoding -> ansatz -> <Z> on each qubit (the paper's v2 student, figures/ss1.png)."""
     if cfg.encoding not in ENCODINGS:
         raise QkdError(f"unknown --encoding {cfg.encoding!r}; choose one of: {', '.join(ENCODINGS)}")
     if cfg.ansatz not in ANSATZES:
         raise QkdError(f"unknown --ansatz {cfg.ansatz!r}; choose one of: {', '.join(ANSATZES)}")
-    encode = ENCODINGS[cfg.encoding][1]
-    ansatz = ANSATZES[cfg.ansatz][0]
+    if cfg.rotation not in ROTATIONS:
+        raise QkdError(f"unknown --rotation {cfg.rotation!r}; choose one of: {', '.join(ROTATIONS)}")
+    encode, ansatz = ENCODINGS[cfg.encoding][1], ANSATZES[cfg.ansatz][0]
     wires = list(range(cfg.qubits))
 
-    @qml.qnode(make_device(backend, cfg.qubits), interface="torch", diff_method=backend.diff_method)
     def circuit(inputs, weights):
-        encode(inputs, wires)
+        encode(inputs, wires, cfg.rotation)
         ansatz(weights, wires)
         return [qml.expval(qml.PauliZ(w)) for w in wires]
 
@@ -37,14 +46,18 @@ def build_qnode(cfg: StudentConfig, backend: Backend) -> qml.QNode:
 
 
 class QuantumLayer(nn.Module):
-    """(batch, n_features) -> (batch, Q) expectation values, differentiable in inputs and weights."""
+    """(batch, n_inputs) -> (batch, n_outputs), differentiable in inputs and weights."""
 
-    def __init__(self, cfg: StudentConfig, backend: Backend):
+    def __init__(self, qnode: qml.QNode, weight_shapes: dict[str, tuple[int, ...]], n_outputs: int):
         super().__init__()
-        self.qnode = build_qnode(cfg, backend)
-        shape = ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits)
-        self.layer = qml.qnn.TorchLayer(self.qnode, {"weights": shape}).double()
-        self.n_outputs = cfg.qubits
+        self.qnode = qnode
+        self.layer = qml.qnn.TorchLayer(qnode, weight_shapes).double()
+        self.n_outputs = n_outputs
+
+    @classmethod
+    def v2(cls, cfg: StudentConfig, backend: Backend) -> "QuantumLayer":
+        qnode = qnode_for(v2_circuit(cfg), cfg.qubits, backend)
+        return cls(qnode, {"weights": ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits)}, cfg.qubits)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layer(x.to(torch.float64))

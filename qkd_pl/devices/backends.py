@@ -1,4 +1,8 @@
-"""Device names the user may pass to ``--device``, and the ``auto`` rule.
+"""What ``--device`` may name, what each device can do, and the ``auto`` rule.
+
+Exact simulators train students; shot-based devices (Aer, IBM fake backends, IBM hardware)
+evaluate them. Every combination is checked here, before any data is loaded or any circuit
+runs, so a refusal costs nothing and says why.
 
 ``auto`` exists because the obvious choice is the slow one. lightning.qubit is PennyLane's
 fast C++ simulator, but adjoint differentiation cannot broadcast over a batch, so it runs one
@@ -13,33 +17,77 @@ becomes the limit, so ``auto`` hands larger circuits to lightning.qubit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib.util
+from dataclasses import dataclass, field
 
 from ..errors import QkdError
 
-# name -> differentiation method used for training on that device.
-DEVICES = {
+# Exact simulators: name -> differentiation method used for training.
+EXACT = {
     "default.qubit": "backprop",
     "lightning.qubit": "adjoint",
+    "lightning.kokkos": "adjoint",
+    "lightning.gpu": "adjoint",
 }
 AUTO_BACKPROP_MAX_QUBITS = 16
+DEFAULT_SHOTS = 1024
+DEVICES = ("auto", *EXACT, "qiskit.aer", "ibm:<fake backend>", "ibm:<backend>", "ibm:least_busy")
 
 
 @dataclass(frozen=True)
 class Backend:
-    device: str
+    """A resolved device: what to build, how to differentiate, and why it was chosen."""
+
+    device: str  # the name the user gave (or auto's pick): recorded in run folders
     diff_method: str
     reason: str
+    shots: int | None = None
+    noise: str | None = None
+    trainable: bool = True  # False: evaluation only (shot-based)
+    options: dict = field(default_factory=dict, compare=False)
 
     def describe(self) -> str:
-        return f"{self.device} ({self.diff_method}): {self.reason}"
+        shots = f", {self.shots} shots" if self.shots else ""
+        noise = f", noise of {self.noise}" if self.noise else ""
+        return f"{self.device} ({self.diff_method}{shots}{noise}): {self.reason}"
 
 
-def resolve_backend(device: str, n_qubits: int, shots: int | None = None) -> Backend:
-    """Turn ``--device`` into a concrete device and differentiation method, or refuse up front."""
-    if shots is not None:
-        raise QkdError("--shots applies to shot-based devices only; default.qubit and lightning.qubit "
-                       "here simulate exactly (leave --shots out)")
+def installed(device: str) -> bool:
+    """Whether a PennyLane device plugin can be built here (lightning.kokkos/gpu are optional)."""
+    if device in ("default.qubit", "lightning.qubit"):
+        return True
+    if device in ("lightning.kokkos", "lightning.gpu"):
+        import pennylane as qml
+
+        try:
+            qml.device(device, wires=1)
+            return True
+        except Exception:  # noqa: BLE001 - not installed, or no GPU: either way, not usable
+            return False
+    return importlib.util.find_spec("pennylane_qiskit") is not None
+
+
+def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise: str | None = None,
+                    training: bool = False) -> Backend:
+    """Turn ``--device`` (+ ``--shots``, ``--noise``) into a Backend, or refuse up front with the reason."""
+    if noise is not None and device != "qiskit.aer":
+        raise QkdError("--noise applies to --device qiskit.aer only (ibm:<fake backend> carries its own noise)")
+    if device == "auto" or device in EXACT:
+        if shots is not None:
+            raise QkdError(f"--shots applies to shot-based devices (qiskit.aer, ibm:...); {device} simulates "
+                           f"exactly: leave --shots out")
+        return _exact(device, n_qubits)
+    if device == "qiskit.aer" or device.startswith("ibm:"):
+        backend = _shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise)
+        if training:
+            raise QkdError(f"{device} is for evaluation: its shot-based parameter-shift gradients cannot "
+                           f"differentiate a batch of trainable inputs; train on default.qubit or "
+                           f"lightning.qubit, then run qkd evaluate RUN --device {device}")
+        return backend
+    raise QkdError(f"unknown --device {device!r}; choose one of: {', '.join(DEVICES)}")
+
+
+def _exact(device: str, n_qubits: int) -> Backend:
     if device == "auto":
         if n_qubits <= AUTO_BACKPROP_MAX_QUBITS:
             return Backend("default.qubit", "backprop",
@@ -49,12 +97,41 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None) -> Bac
         return Backend("lightning.qubit", "adjoint",
                        f"auto: above {AUTO_BACKPROP_MAX_QUBITS} qubits backprop's memory grows past what "
                        f"broadcasting saves; lightning.qubit's adjoint method keeps one state per sample")
-    if device not in DEVICES:
-        raise QkdError(f"unknown --device {device!r}; choose auto or one of: {', '.join(DEVICES)}")
-    return Backend(device, DEVICES[device], "chosen with --device")
+    if not installed(device):
+        raise QkdError(f"{device} is not usable here (plugin not installed or no matching hardware); "
+                       f"use default.qubit or lightning.qubit")
+    return Backend(device, EXACT[device], "chosen with --device")
+
+
+def _shot_based(device: str, n_qubits: int, shots: int, noise: str | None) -> Backend:
+    from . import ibm
+
+    if device == "qiskit.aer":
+        if noise is not None:
+            ibm.check_fits(ibm.fake_backend(noise), n_qubits)
+        why = f"Aer simulator with the noise model of {noise}" if noise else "noiseless Aer simulator"
+        return Backend(device, "parameter-shift", why, shots=shots, noise=noise, trainable=False)
+    target = device.split(":", 1)[1]
+    if ibm.is_fake(target):
+        ibm.check_fits(ibm.fake_backend(target), n_qubits)
+        return Backend(device, "parameter-shift", f"IBM fake backend {target}: real calibrations, run locally on Aer",
+                       shots=shots, trainable=False)
+    ibm.credentials()  # refuse now, not after loading data, when none are set
+    return Backend(device, "parameter-shift", "IBM Quantum hardware through qiskit.remote", shots=shots,
+                   trainable=False)
 
 
 def make_device(backend: Backend, n_qubits: int):
     import pennylane as qml
 
-    return qml.device(backend.device, wires=n_qubits)
+    if backend.device in EXACT:
+        return qml.device(backend.device, wires=n_qubits)
+    from . import ibm
+
+    if backend.device == "qiskit.aer":
+        if backend.noise is None:
+            return qml.device("qiskit.aer", wires=n_qubits)
+        return qml.device("qiskit.remote", wires=n_qubits, backend=ibm.noisy_aer(backend.noise))
+    target = backend.device.split(":", 1)[1]
+    hw = ibm.fake_backend(target) if ibm.is_fake(target) else ibm.real_backend(target, n_qubits)
+    return qml.device("qiskit.remote", wires=n_qubits, backend=hw)

@@ -17,7 +17,7 @@ from ..config import RunConfig, config_differences
 from ..data import DataBundle, load_data
 from ..devices import Backend, resolve_backend
 from ..errors import QkdError
-from ..students import QuantumStudent, count_parameters
+from ..students import build_student, count_parameters
 from ..teachers import build_teacher
 from ..training import accuracy, atomic_write_json, fit, load_checkpoint, predict_logits
 from ..training.loop import load_resume_state
@@ -28,7 +28,7 @@ from .runs import RunResult, open_run_dir
 def build_model(cfg: RunConfig, image_shape, n_classes: int, mean, std, backend: Backend | None) -> nn.Module:
     if cfg.kind == "teacher":
         return build_teacher(cfg.teacher.arch, image_shape, n_classes, mean, std)
-    return QuantumStudent(cfg.student, backend, image_shape, n_classes, mean, std)
+    return build_student(cfg.student, backend, image_shape, n_classes, mean, std)
 
 
 def checkpoint_path(path: str | Path) -> Path:
@@ -47,7 +47,7 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
     cfg = RunConfig.from_dict(ckpt["config"])
     meta = ckpt["meta"]
     if cfg.kind == "student" and backend is None:
-        backend = resolve_backend(cfg.student.device, cfg.student.qubits, cfg.student.shots)
+        backend = resolve_backend(cfg.student.device, cfg.student.qubits)
     n = len(meta["classes"])
     model = build_model(cfg, tuple(meta["image_shape"]), n, torch.zeros(meta["image_shape"][0]),
                         torch.ones(meta["image_shape"][0]), backend)
@@ -71,11 +71,13 @@ def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resu
 def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True) -> RunResult:
     s = cfg.student
-    backend = resolve_backend(s.device, s.qubits, s.shots)  # refuse bad options before any work
+    backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)  # refuse before any work
     teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
     data = load_data(cfg.data, data_dir)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
+    if hasattr(model, "fit_reduction"):
+        model.fit_reduction(data.x_train)
     run_dir, resuming = open_run_dir(out, name, cfg, resume)
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}")
@@ -131,26 +133,31 @@ def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir:
     return RunResult(run_dir, test, result["best"], params, seconds, device)
 
 
-def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None,
-                 data_dir: str | None = None, progress: bool = True) -> dict[str, Any]:
+def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
+                 data_dir: str | None = None, limit: int | None = None) -> dict[str, Any]:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on."""
     ckpt_file = checkpoint_path(path)
     saved = RunConfig.from_dict(load_checkpoint(ckpt_file)["config"])
     backend = None
     if saved.kind == "student":
         s = saved.student
-        backend = resolve_backend(device or s.device, s.qubits, shots)
+        backend = resolve_backend(device or s.device, s.qubits, shots, noise)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
     model, cfg, meta = load_model(ckpt_file, backend)
     data = load_data(cfg.data, data_dir)
+    x, y = data.x_test, data.y_test
+    if limit is not None:  # the first N test images: for hardware, where every circuit costs
+        x, y = x[:limit], y[:limit]
     t0 = time.perf_counter()
-    test = accuracy(model, data.x_test, data.y_test)
+    test = accuracy(model, x, y)
     evaluated_on = backend.device if backend else "cpu (torch)"
     report = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
-              "trained_on": meta.get("trained_on"), "evaluated_on": evaluated_on, "shots": shots,
-              "checkpoint": str(ckpt_file), "seconds": time.perf_counter() - t0}
-    atomic_write_json(ckpt_file.parent / f"evaluation-{evaluated_on.split(' ')[0]}.json", report)
+              "trained_on": meta.get("trained_on"), "evaluated_on": evaluated_on,
+              "shots": backend.shots if backend else None, "noise": backend.noise if backend else None,
+              "limit": limit, "checkpoint": str(ckpt_file), "seconds": time.perf_counter() - t0}
+    tag = evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
+    atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", report)
     return report
 
 

@@ -28,11 +28,27 @@ class QuantumStudent(nn.Module):
             raise QkdError(f"--layers must be at least 1, got {cfg.layers}")
         self.standardize = Standardize(mean, std)
         self.reduce = build_reducer(cfg.reducer, image_shape, n_features(cfg.encoding, cfg.qubits))
-        self.quantum = QuantumLayer(cfg, backend)
+        self.quantum = QuantumLayer.v2(cfg, backend)
         self.head = nn.Linear(self.quantum.n_outputs, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.quantum(self.reduce(self.standardize(x))))
+
+    def fit_reduction(self, x_train: torch.Tensor) -> None:
+        """Fit a data-dependent reduction (PCA) on standardized training images only."""
+        if getattr(self.reduce, "needs_fit", False):
+            with torch.no_grad():
+                self.reduce.fit(self.standardize(x_train))
+
+
+def build_student(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], n_classes: int,
+                  mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
+    from .hybrid_cnn import HybridCNNStudent
+
+    archs = {"v2": QuantumStudent, "hybrid-cnn": HybridCNNStudent}
+    if cfg.arch not in archs:
+        raise QkdError(f"unknown --student {cfg.arch!r}; choose one of: {', '.join(archs)}")
+    return archs[cfg.arch](cfg, backend, image_shape, n_classes, mean, std)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

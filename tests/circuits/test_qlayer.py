@@ -1,41 +1,70 @@
-"""The quantum layer gives the same outputs and gradients on two independent simulators."""
+"""The quantum layer gives the same outputs and gradients on independent exact simulators,
+for every encoding x ansatz (default.qubit backprop vs lightning.qubit adjoint, to 1e-5)."""
+
+import itertools
 
 import pytest
 import torch
 
-from qkd_pl.circuits import QuantumLayer
+from qkd_pl.circuits import ANSATZES, ENCODINGS, QuantumLayer, n_features
 from qkd_pl.config import StudentConfig
 from qkd_pl.devices import Backend
 from qkd_pl.reduction.fc import FullyConnected
 
 EXACT = [Backend("default.qubit", "backprop", "test"), Backend("lightning.qubit", "adjoint", "test")]
+COMBOS = list(itertools.product(ENCODINGS, ANSATZES))
 
 
-def run(backend: Backend, qubits: int, layers: int):
+def run(backend: Backend, cfg: StudentConfig):
     torch.manual_seed(7)
-    fc = FullyConnected((1, 4, 4), 2**qubits)
-    layer = QuantumLayer(StudentConfig(qubits=qubits, layers=layers), backend)
+    fc = FullyConnected((1, 4, 4), n_features(cfg.encoding, cfg.qubits))
+    layer = QuantumLayer.v2(cfg, backend)
     x = torch.randn(5, 1, 4, 4)
     out = layer(fc(x))
-    (out * torch.arange(1.0, qubits + 1)).sum().backward()  # weight outputs differently so gradients differ
+    (out * torch.arange(1.0, cfg.qubits + 1)).sum().backward()  # weight outputs so gradients differ
     return out.detach(), layer.layer.weights.grad, fc.linear.weight.grad, fc.linear.bias.grad
 
 
-@pytest.mark.parametrize("qubits,layers", [(2, 1), (3, 2), (4, 2)])
-def test_backprop_and_adjoint_agree_on_outputs_and_gradients(qubits, layers):
-    ref, other = (run(b, qubits, layers) for b in EXACT)
-    assert ref[0].shape == (5, qubits)
+@pytest.mark.parametrize("encoding,ansatz", COMBOS)
+def test_backprop_and_adjoint_agree_on_outputs_and_gradients(encoding, ansatz):
+    cfg = StudentConfig(qubits=3, layers=2, encoding=encoding, ansatz=ansatz, rotation="X")
+    ref, other = (run(b, cfg) for b in EXACT)
+    assert ref[0].shape == (5, 3)
     for a, b in zip(ref, other):
         assert torch.allclose(a.double(), b.double(), atol=1e-5), (a - b).abs().max()
 
 
+@pytest.mark.parametrize("qubits", [2, 4])
+def test_agreement_holds_across_sizes(qubits):
+    cfg = StudentConfig(qubits=qubits, layers=1)
+    for a, b in zip(*(run(bk, cfg) for bk in EXACT)):
+        assert torch.allclose(a.double(), b.double(), atol=1e-5)
+
+
 def test_gradients_reach_the_reduction_layer():
-    _, w_grad, fc_w_grad, fc_b_grad = run(EXACT[0], 3, 1)
+    _, w_grad, fc_w_grad, fc_b_grad = run(EXACT[0], StudentConfig(qubits=3, layers=1))
     assert w_grad.abs().sum() > 0 and fc_w_grad.abs().sum() > 0 and fc_b_grad.abs().sum() > 0
 
 
-def test_expectations_are_bounded_and_runs_in_float64_inside():
-    layer = QuantumLayer(StudentConfig(qubits=3, layers=1), EXACT[0])
+def test_expectations_are_bounded_and_the_circuit_runs_in_float64():
+    layer = QuantumLayer.v2(StudentConfig(qubits=3, layers=1), EXACT[0])
     assert layer.layer.weights.dtype == torch.float64
     out = layer(torch.randn(10, 8))
     assert out.dtype == torch.float32 and out.abs().max() <= 1.0 + 1e-6
+
+
+def test_qubit_encoding_prepares_cos_sin_states():
+    # The paper ansatz with zero weights is the identity, so <Z> of cos t|0> + sin t|1> is cos(2t).
+    cfg = StudentConfig(qubits=2, layers=1, encoding="qubit", ansatz="paper")
+    layer = QuantumLayer.v2(cfg, EXACT[0])
+    with torch.no_grad():
+        layer.layer.weights.zero_()
+    f = torch.tensor([[0.3, -1.2]])
+    t = (torch.pi / 2) * torch.tanh(f)
+    assert torch.allclose(layer(f), torch.cos(2 * t), atol=1e-6)
+
+
+def test_paper_ansatz_has_per_qubit_and_shared_parameters():
+    from qkd_pl.circuits import ansatz_weight_shape
+
+    assert ansatz_weight_shape("paper", 2, 4) == (2, 4 * 4 + 3)

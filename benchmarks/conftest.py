@@ -1,0 +1,1 @@
+"""Benchmarks measure; they assert nothing about speed. Compare ratios within one run."""

@@ -1,0 +1,81 @@
+"""IBM Quantum backends: fake ones (real calibrations, run locally on Aer) and the real service.
+
+Credentials come from ``QISKIT_IBM_TOKEN`` / ``QISKIT_IBM_INSTANCE`` or from an account saved
+with ``QiskitRuntimeService.save_account``. The token is passed straight to the service and
+never printed, logged or written to a run folder.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import QkdError
+
+TOKEN_ENV, INSTANCE_ENV = "QISKIT_IBM_TOKEN", "QISKIT_IBM_INSTANCE"
+
+
+def is_fake(name: str) -> bool:
+    return name.startswith("fake_")
+
+
+def fake_backend_names() -> list[str]:
+    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
+
+    return sorted(b.name for b in FakeProviderForBackendV2().backends())
+
+
+def fake_backend(name: str):
+    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
+
+    try:
+        return FakeProviderForBackendV2().backend(name)
+    except Exception:  # noqa: BLE001 - qiskit raises its own error type for unknown names
+        raise QkdError(f"unknown IBM fake backend {name!r}; e.g. fake_manila (5 qubits), fake_brisbane "
+                       f"(127); all: {', '.join(fake_backend_names())}") from None
+
+
+def noisy_aer(name: str):
+    """An Aer simulator with the noise model, basis gates and coupling map of fake backend ``name``."""
+    from qiskit_aer import AerSimulator
+
+    return AerSimulator.from_backend(fake_backend(name))
+
+
+def check_fits(backend, n_qubits: int) -> None:
+    if n_qubits > backend.num_qubits:
+        raise QkdError(f"{backend.name} has {backend.num_qubits} qubits; the student needs {n_qubits}")
+
+
+def credentials() -> dict[str, str]:
+    """Keyword arguments for QiskitRuntimeService, or a one-line error naming both ways to provide them."""
+    token, instance = os.environ.get(TOKEN_ENV), os.environ.get(INSTANCE_ENV)
+    if token:
+        kw = {"channel": "ibm_quantum_platform", "token": token}
+        if instance:
+            kw["instance"] = instance
+        return kw
+    from qiskit_ibm_runtime.accounts import AccountManager
+
+    try:
+        AccountManager.get()
+        return {}
+    except Exception:  # noqa: BLE001 - no saved account, or an unreadable one
+        raise QkdError(f"no IBM Quantum credentials: set {TOKEN_ENV} (and {INSTANCE_ENV}) or save an account "
+                       f"once with QiskitRuntimeService.save_account(token=..., instance=...)") from None
+
+
+def real_backend(name: str, n_qubits: int):
+    from qiskit_ibm_runtime import QiskitRuntimeService
+
+    try:
+        service = QiskitRuntimeService(**credentials())
+        hw = (service.least_busy(operational=True, simulator=False, min_num_qubits=n_qubits)
+              if name == "least_busy" else service.backend(name))
+    except QkdError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - network, auth or name errors from the service
+        # The message of the service's exception never contains the token; its type and text do help.
+        raise QkdError(f"IBM Quantum service refused or could not be reached for backend {name!r} "
+                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+    check_fits(hw, n_qubits)
+    return hw
