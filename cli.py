@@ -227,7 +227,53 @@ def demo_cmd(seeds, qubits, layers, teacher_epochs, student_epochs, out, quiet):
     click.echo(f"\nrun folders and summary.json in {summary['run_folder']}")
 
 
+@cli.command("draw")
+@student_options
+@click.option("--run", "run", default=None, type=click.Path(), help="Draw this saved student's circuit instead "
+              "(its configuration; options above are then ignored).")
+@click.option("--expand", is_flag=True, help="Show the gates the device runs (templates decomposed).")
+@click.option("--png", default=None, metavar="FILE", help="Also save the drawing as a PNG.")
+def draw_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, device, run, expand, png):
+    """Print a student's circuit (encoding, ansatz, measurements) as text, optionally save a PNG."""
+    from qkd_pl.experiments.draw import draw_png, draw_text
+
+    if run:
+        from qkd_pl.experiments.train import checkpoint_path
+        from qkd_pl.training import load_checkpoint
+
+        cfg = RunConfig.from_dict(load_checkpoint(checkpoint_path(run))["config"])
+        if cfg.kind != "student":
+            raise QkdError(f"{run} is a {cfg.kind} run; qkd draw draws quantum students")
+        student = cfg.student
+    else:
+        student = StudentConfig(arch=arch, qubits=qubits, layers=layers, reducer=reducer, encoding=encoding,
+                                rotation=rotation, ansatz=ansatz)
+    click.echo(draw_text(student, expand))
+    if png:
+        click.echo(f"saved {draw_png(student, png, expand)}")
+
+
+@cli.command("backends")
+@click.option("--no-measure", is_flag=True, help="List capabilities only; skip the speed measurement (~30 s).")
+@click.option("--json", "as_json", default=None, metavar="FILE", help="Also write the table as JSON.")
+def backends_cmd(no_measure, as_json):
+    """List the devices --device accepts, what each supports here, and their measured speed."""
+    from qkd_pl.experiments.backends_report import backends_table, format_backends
+
+    rows = backends_table(measure_speed=not no_measure)
+    click.echo(format_backends(rows))
+    if as_json:
+        from qkd_pl.training import atomic_write_json
+
+        atomic_write_json(as_json, rows)
+
+
 def main() -> None:
+    import warnings
+
+    # Deprecation notices from qiskit/pennylane plugins are for their developers, not our users.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
     cli()
 
 

@@ -7,7 +7,9 @@ never printed, logged or written to a run folder.
 
 from __future__ import annotations
 
+import logging
 import os
+import warnings
 
 from ..errors import QkdError
 
@@ -18,17 +20,25 @@ def is_fake(name: str) -> bool:
     return name.startswith("fake_")
 
 
-def fake_backend_names() -> list[str]:
+def _provider():
     from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
 
-    return sorted(b.name for b in FakeProviderForBackendV2().backends())
+    with warnings.catch_warnings():  # some fake devices warn that their numbers are not typical
+        warnings.simplefilter("ignore")
+        return FakeProviderForBackendV2()
+
+
+def fake_backend_names() -> list[str]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return sorted(b.name for b in _provider().backends())
 
 
 def fake_backend(name: str):
-    from qiskit_ibm_runtime.fake_provider import FakeProviderForBackendV2
-
     try:
-        return FakeProviderForBackendV2().backend(name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return _provider().backend(name)
     except Exception:  # noqa: BLE001 - qiskit raises its own error type for unknown names
         raise QkdError(f"unknown IBM fake backend {name!r}; e.g. fake_manila (5 qubits), fake_brisbane "
                        f"(127); all: {', '.join(fake_backend_names())}") from None
@@ -67,15 +77,19 @@ def credentials() -> dict[str, str]:
 def real_backend(name: str, n_qubits: int):
     from qiskit_ibm_runtime import QiskitRuntimeService
 
+    kwargs = credentials()
+    logging.getLogger("qiskit_ibm_runtime").setLevel(logging.ERROR)  # its account notices are not ours to print
     try:
-        service = QiskitRuntimeService(**credentials())
+        service = QiskitRuntimeService(**kwargs)
         hw = (service.least_busy(operational=True, simulator=False, min_num_qubits=n_qubits)
               if name == "least_busy" else service.backend(name))
     except QkdError:
         raise
     except Exception as exc:  # noqa: BLE001 - network, auth or name errors from the service
-        # The message of the service's exception never contains the token; its type and text do help.
+        detail = (str(exc).splitlines() or [""])[0][:200]
+        if kwargs.get("token"):
+            detail = detail.replace(kwargs["token"], "***")  # never echo the token, whatever the service says
         raise QkdError(f"IBM Quantum service refused or could not be reached for backend {name!r} "
-                       f"({type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''})") from None
+                       f"({type(exc).__name__}: {detail})") from None
     check_fits(hw, n_qubits)
     return hw

@@ -1,0 +1,36 @@
+import pytest
+import torch
+
+from qkd_pl.config import StudentConfig
+from qkd_pl.devices import resolve_backend
+from qkd_pl.errors import QkdError
+from qkd_pl.students import build_student, count_parameters
+
+
+def make(qubits=3, n_classes=6):
+    cfg = StudentConfig(arch="hybrid-cnn", qubits=qubits)
+    return build_student(cfg, resolve_backend("default.qubit", qubits), (1, 28, 28), n_classes,
+                         torch.zeros(1), torch.ones(1))
+
+
+def test_scores_are_the_first_c_basis_state_probabilities():
+    model = make().eval()
+    out = model(torch.rand(4, 1, 28, 28))
+    assert out.shape == (4, 6) and (out >= 0).all() and (out.sum(1) <= 1 + 1e-6).all()
+
+
+def test_like_the_notebooks_the_circuit_has_no_trainable_parameters():
+    counts = count_parameters(make())
+    assert counts["quantum"] == 0
+    assert counts["classical"] == (10 * 25 + 10) + (20 * 10 * 25 + 20) + (320 * 50 + 50) + (50 * 3 + 3)
+
+
+def test_gradients_reach_the_cnn_through_the_circuit():
+    model = make()
+    model(torch.rand(2, 1, 28, 28)).sum().backward()
+    assert model.conv1.weight.grad.abs().sum() > 0
+
+
+def test_too_few_qubits_for_the_classes():
+    with pytest.raises(QkdError, match="at least 3 --qubits"):
+        make(qubits=2, n_classes=6)
