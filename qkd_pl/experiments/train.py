@@ -17,7 +17,7 @@ from ..config import RunConfig, config_differences
 from ..data import DataBundle, load_data
 from ..devices import Backend, resolve_backend
 from ..errors import QkdError
-from ..students import build_student, count_parameters
+from ..students import build_student, check_student, count_parameters
 from ..teachers import build_teacher
 from ..training import accuracy, atomic_write_json, fit, load_checkpoint, predict_logits
 from ..training.loop import load_resume_state
@@ -72,6 +72,7 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
                   data_dir: str | None = None, progress: bool = True) -> RunResult:
     s = cfg.student
     backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)  # refuse before any work
+    check_student(s, backend)
     teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
     data = load_data(cfg.data, data_dir)
     torch.manual_seed(cfg.train.seed)

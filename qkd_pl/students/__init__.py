@@ -1,5 +1,5 @@
 """Quantum students: the v2 reduce -> encode -> circuit -> head model, and the v1 hybrid CNN preset."""
 
-from .quantum import QuantumStudent, build_student, count_parameters
+from .quantum import QuantumStudent, build_student, check_student, count_parameters
 
-__all__ = ["QuantumStudent", "build_student", "count_parameters"]
+__all__ = ["QuantumStudent", "build_student", "check_student", "count_parameters"]

@@ -1,4 +1,5 @@
-"""`qkd train-student` trains every reducer x encoding x ansatz (and the hybrid-cnn preset) on digits."""
+"""`qkd train-student` trains every reducer x encoding x ansatz on digits, MNIST and FashionMNIST,
+on both exact simulators (and the hybrid-cnn preset), with tiny data so the matrix stays cheap."""
 
 import itertools
 import json
@@ -7,36 +8,46 @@ import pytest
 from click.testing import CliRunner
 
 from cli import cli
+from conftest import require_dataset_files
 from qkd_pl.circuits import ANSATZES, ENCODINGS
 from qkd_pl.reduction import REDUCERS
 
-SMALL = ["--dataset", "digits", "--classes", "0-2", "--per-class", "30", "--epochs", "1", "--quiet"]
+COMBOS = list(itertools.product(REDUCERS, ENCODINGS, ANSATZES))
+DEVICES = ["default.qubit", "lightning.qubit"]
 
 
-@pytest.mark.parametrize("reducer,encoding,ansatz", list(itertools.product(REDUCERS, ENCODINGS, ANSATZES)))
-def test_every_combination_trains(tmp_path, reducer, encoding, ansatz):
-    r = CliRunner().invoke(cli, ["train-student", *SMALL, "--qubits", "2", "--reducer", reducer, "--encoding",
-                                 encoding, "--ansatz", ansatz, "--out", str(tmp_path), "--name", "s"])
+def train(tmp_path, dataset, *extra):
+    if dataset != "digits":
+        require_dataset_files(dataset)
+    args = ["train-student", "--dataset", dataset, "--classes", "0-1", "--per-class", "10", "--epochs", "1",
+            "--qubits", "2", "--quiet", "--out", str(tmp_path), "--name", "s", *extra]
+    r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
-    m = json.loads((tmp_path / "s" / "test_metrics.json").read_text())
-    assert 0.0 <= m["test_accuracy"] <= 1.0 and m["parameters"]["quantum"] > 0
+    return json.loads((tmp_path / "s" / "test_metrics.json").read_text())
 
 
-@pytest.mark.parametrize("device", ["default.qubit", "lightning.qubit"])
-def test_both_exact_simulators_train(tmp_path, device):
-    r = CliRunner().invoke(cli, ["train-student", *SMALL, "--qubits", "2", "--reducer", "pca", "--device", device,
-                                 "--out", str(tmp_path), "--name", "s"])
-    assert r.exit_code == 0, r.output
-    assert json.loads((tmp_path / "s" / "test_metrics.json").read_text())["trained_on"] == device
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dataset", ["digits", "mnist", "fashion-mnist"])
+@pytest.mark.parametrize("reducer,encoding,ansatz", COMBOS)
+def test_every_combination_trains(tmp_path, dataset, device, reducer, encoding, ansatz):
+    m = train(tmp_path, dataset, "--reducer", reducer, "--encoding", encoding, "--ansatz", ansatz,
+              "--device", device)
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and m["parameters"]["quantum"] > 0 and m["trained_on"] == device
 
 
 def test_hybrid_cnn_preset_trains(tmp_path):
-    r = CliRunner().invoke(cli, ["train-student", *SMALL, "--student", "hybrid-cnn", "--qubits", "2",
-                                 "--out", str(tmp_path), "--name", "v1"])
-    assert r.exit_code == 0, r.output
+    m = train(tmp_path, "digits", "--student", "hybrid-cnn", "--device", "default.qubit")
+    assert m["parameters"]["quantum"] == 0
+
+
+def test_hybrid_cnn_on_an_adjoint_device_is_refused_with_the_reason(tmp_path):
+    r = CliRunner().invoke(cli, ["train-student", "--student", "hybrid-cnn", "--device", "lightning.qubit",
+                                 "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "adjoint" in r.stderr and "default.qubit" in r.stderr
+    assert not any(tmp_path.iterdir())
 
 
 def test_training_on_a_shot_based_device_is_refused_before_any_work(tmp_path):
-    r = CliRunner().invoke(cli, ["train-student", *SMALL, "--device", "ibm:fake_manila", "--out", str(tmp_path)])
+    r = CliRunner().invoke(cli, ["train-student", "--device", "ibm:fake_manila", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "for evaluation" in r.stderr
     assert not any(tmp_path.iterdir())  # no run folder was started
