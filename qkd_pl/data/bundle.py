@@ -43,11 +43,11 @@ class DataBundle:
                 f"{c}x{h}x{w}, {self.n_classes} classes {self.classes}")
 
 
-def load_data(cfg: DataConfig, data_dir: str | None = None, verify: bool = True) -> DataBundle:
+def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
     name = canonical_name(cfg.dataset)
     root = data_root(data_dir)
-    x_tr, y_tr = load_split(name, root, train=True, verify=verify)
-    x_te, y_te = load_split(name, root, train=False, verify=verify)
+    x_tr, y_tr = load_split(name, root, train=True)
+    x_te, y_te = load_split(name, root, train=False)
     n_all = NUM_CLASSES[name]
     yt, ye = y_tr.numpy(), y_te.numpy()
 

@@ -1,10 +1,9 @@
-import pickle
-
 import numpy as np
 import pytest
 import torch
 
 from conftest import require_dataset_files
+from tests_helpers_cifar import write_cifar_fixture
 from qkd_pl.data.sources import canonical_name, data_root, load_split
 from qkd_pl.errors import QkdError
 
@@ -53,20 +52,6 @@ def test_missing_files_give_one_line_naming_them(tmp_path, monkeypatch):
         load_split("mnist", tmp_path, train=True)
     msg = str(err.value)
     assert "\n" not in msg and str(tmp_path) in msg and "t10k-images-idx3-ubyte" in msg and "--data-dir" in msg
-
-
-def write_cifar_fixture(root, per_batch: int = 20) -> None:
-    """A tiny CIFAR10 in torchvision's on-disk format (pickled dicts of uint8 rows and labels)."""
-    folder = root / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        labels = [i % 10 for i in range(per_batch)]
-        with open(folder / name, "wb") as fh:
-            pickle.dump({"data": data, "labels": labels}, fh)
-    with open(folder / "batches.meta", "wb") as fh:
-        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, fh)
 
 
 def test_cifar10_loads_through_torchvision_as_rgb(tmp_path):
