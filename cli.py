@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
+from pathlib import Path
 
 import click
 
@@ -63,7 +65,9 @@ def data_options(f):
     return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
 
 
-def train_options(epochs: int, lr: float):
+def train_options(epochs: int, lr: float, single_run: bool = True):
+    """Optimizer options, and for a single run its seed and --resume (compare has --seeds instead)."""
+
     def deco(f):
         opts = [
             click.option("--epochs", type=click.IntRange(min=1), default=epochs, show_default=True,
@@ -71,16 +75,20 @@ def train_options(epochs: int, lr: float):
             click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True,
                          help="Images per optimizer step."),
             click.option("--lr", type=float, default=lr, show_default=True, help="Adam learning rate."),
-            click.option("--seed", type=int, default=0, show_default=True,
-                         help="Seed of weight initialization and batch order (recorded in config.json)."),
             click.option("--out", default="runs", show_default=True, metavar="DIR",
                          help="Parent folder of run folders."),
             click.option("--name", default=None,
-                         help="Run folder name. Default: role-dataset-<hash of the configuration>."),
-            click.option("--resume", is_flag=True,
-                         help="Continue the run folder's last checkpoint (same configuration; --epochs may grow)."),
+                         help="Run folder name. Default: role-dataset-<hash of the configuration>." if single_run
+                         else "Folder name under --out. Default: compare-<dataset>-<time>."),
             click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
         ]
+        if single_run:
+            opts[3:3] = [
+                click.option("--seed", type=int, default=0, show_default=True,
+                             help="Seed of weight initialization and batch order (recorded in config.json)."),
+                click.option("--resume", is_flag=True,
+                             help="Continue the run folder's last checkpoint (same configuration; --epochs may grow)."),
+            ]
         return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
     return deco
 
@@ -94,7 +102,7 @@ def _data_config(o: dict) -> DataConfig:
 
 
 def _train_config(o: dict) -> TrainConfig:
-    return TrainConfig(epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], seed=o["seed"])
+    return TrainConfig(epochs=o["epochs"], batch_size=o["batch_size"], lr=o["lr"], seed=o.get("seed", 0))
 
 
 def _print_result(result) -> None:
@@ -206,25 +214,73 @@ def evaluate_cmd(run, device, shots, noise, limit, data_dir):
                f"(trained on {r['trained_on']}); {r['seconds']:.1f} s")
 
 
+def _seed_list(seeds: str) -> list[int]:
+    try:
+        out = [int(x) for x in seeds.split(",") if x.strip()]
+    except ValueError:
+        raise QkdError(f"--seeds {seeds!r} is not a comma-separated list of integers") from None
+    if not out:
+        raise QkdError("--seeds names no seed")
+    return out
+
+
+def _print_summary(summary) -> None:
+    from qkd_pl.experiments.demo import format_table
+
+    click.echo("\n" + format_table(summary))
+    click.echo(f"\nrun folders, summary.json and summary.md in {summary['run_folder']}")
+
+
 @cli.command("demo")
 @click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds (comma-separated).")
 @click.option("--qubits", type=click.IntRange(1, 16), default=4, show_default=True, help="Student qubits.")
 @click.option("--layers", type=click.IntRange(min=1), default=2, show_default=True, help="Student circuit layers.")
-@click.option("--teacher-epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--student-epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--teacher-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Training epochs of the LeNet5 teacher.")
+@click.option("--student-epochs", type=click.IntRange(min=1), default=15, show_default=True,
+              help="Training epochs of each student.")
 @click.option("--out", default="runs", show_default=True, help="Parent folder; the demo writes runs/demo-<time>/.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
 def demo_cmd(seeds, qubits, layers, teacher_epochs, student_epochs, out, quiet):
-    """Teacher, baseline and distilled student on digits, compared in one table."""
-    from qkd_pl.experiments.demo import format_table, run_demo
+    """Teacher, baseline and distilled student on digits, compared in one table (about a minute)."""
+    from qkd_pl.experiments.demo import run_demo
 
-    try:
-        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-    except ValueError:
-        raise QkdError(f"--seeds {seeds!r} is not a comma-separated list of integers") from None
-    summary = run_demo(out, seed_list, qubits, layers, teacher_epochs, student_epochs, progress=not quiet)
-    click.echo("\n" + format_table(summary))
-    click.echo(f"\nrun folders and summary.json in {summary['run_folder']}")
+    _print_summary(run_demo(out, _seed_list(seeds), qubits, layers, teacher_epochs, student_epochs,
+                            progress=not quiet))
+
+
+@cli.command("compare")
+@student_options
+@click.option("--arch", "teacher_arch", default="lenet5", show_default=True, help="Teacher network.")
+@click.option("--teacher-epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Training epochs of the teacher.")
+@click.option("--teacher-lr", type=float, default=1e-3, show_default=True, help="Adam learning rate of the teacher.")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
+              help="Softmax temperature T of the distillation term.")
+@click.option("--alpha", type=click.FloatRange(min=0), default=0.9, show_default=True,
+              help="Weight of the distillation term.")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds (comma-separated).")
+@data_options
+@train_options(epochs=10, lr=1e-2, single_run=False)
+def compare_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, device, teacher_arch, teacher_epochs,
+                teacher_lr, temperature, alpha, seeds, **o):
+    """Train a teacher once, then baseline and distilled students for every seed; print mean +- std.
+
+    Writes OUT/NAME/ (default NAME: compare-<dataset>-<time>) with one run folder per model and
+    summary.json / summary.md. --epochs, --lr and --batch-size are the students'.
+    """
+    from qkd_pl.experiments.demo import run_comparison
+
+    data, train = _data_config(o), _train_config(o)
+    teacher = RunConfig(kind="teacher", data=data, teacher=TeacherConfig(teacher_arch),
+                        train=TrainConfig(epochs=teacher_epochs, batch_size=o["batch_size"], lr=teacher_lr, seed=0))
+    student = RunConfig(kind="student", data=data, train=train,
+                        student=StudentConfig(arch=arch, qubits=qubits, layers=layers, reducer=reducer,
+                                              encoding=encoding, rotation=rotation, ansatz=ansatz, device=device),
+                        distill=DistillConfig(temperature=temperature, alpha=alpha))
+    name = o["name"] or time.strftime(f"compare-{data.dataset}-%Y%m%d-%H%M%S")
+    _print_summary(run_comparison(teacher, student, _seed_list(seeds), Path(o["out"]) / name, o["data_dir"],
+                                  progress=not o["quiet"]))
 
 
 @cli.command("draw")

@@ -124,3 +124,23 @@ def test_help_explains_every_command():
         sub = invoke(command, "--help")
         assert sub.exit_code == 0 and "Usage" in sub.output
     assert "--temperature" in invoke("train-student", "--help").output
+
+
+def test_compare_reports_mean_and_spread_over_seeds(tmp_path):
+    r = invoke("compare", *SMALL, "--qubits", 2, "--epochs", 1, "--teacher-epochs", 1, "--seeds", "0,1",
+               "--out", tmp_path, "--name", "cmp")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "cmp" / "summary.json").read_text())
+    assert summary["seeds"] == [0, 1] and len(summary["baseline"]["test_accuracy"]) == 2
+    for role in ("baseline", "distilled"):
+        accs = summary[role]["test_accuracy"]
+        assert summary[role]["mean"] == pytest.approx(sum(accs) / 2)
+        per_seed = [json.loads((tmp_path / "cmp" / f"{role}-seed{s}" / "test_metrics.json").read_text())
+                    for s in (0, 1)]
+        assert accs == [m["test_accuracy"] for m in per_seed]
+    assert json.loads((tmp_path / "cmp" / "distilled-seed1" / "config.json").read_text())["train"]["seed"] == 1
+    assert "+-" in (tmp_path / "cmp" / "summary.md").read_text()
+
+
+def test_demo_rejects_bad_seeds(tmp_path):
+    assert_one_line_error(invoke("demo", "--seeds", "a,b", "--out", tmp_path), "--seeds")
