@@ -15,7 +15,7 @@ CASES = [
     ("default.qubit", "backprop", 4, 256),
     ("lightning.qubit", "adjoint", 4, 16),
     ("default.qubit", "backprop", 8, 256),
-    ("lightning.qubit", "adjoint", 8, 4),
+    ("lightning.qubit", "adjoint", 8, 2),
 ]
 
 

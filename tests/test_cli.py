@@ -144,3 +144,32 @@ def test_compare_reports_mean_and_spread_over_seeds(tmp_path):
 
 def test_demo_rejects_bad_seeds(tmp_path):
     assert_one_line_error(invoke("demo", "--seeds", "a,b", "--out", tmp_path), "--seeds")
+
+
+def test_backends_lists_every_device_with_its_capabilities(tmp_path):
+    r = invoke("backends", "--no-measure", "--json", tmp_path / "b.json")
+    assert r.exit_code == 0, r.output
+    rows = {row["device"]: row for row in json.loads((tmp_path / "b.json").read_text())}
+    assert rows["default.qubit"]["gradients"] == "backprop" and rows["lightning.qubit"]["gradients"] == "adjoint"
+    assert rows["ibm:fake_manila"]["max_qubits"] == "5" and rows["qiskit.aer"]["use"] == "evaluate"
+    assert "ibm:least_busy" in r.output
+
+
+def test_backends_measures_speed():
+    from qkd_pl.experiments.backends_report import measure
+
+    assert measure("default.qubit", True, 8) > 0 and measure("qiskit.aer", False, 2) > 0
+
+
+def test_draw_prints_the_circuit_and_saves_a_png(tmp_path):
+    r = invoke("draw", "--qubits", 3, "--ansatz", "paper", "--png", tmp_path / "c.png")
+    assert r.exit_code == 0, r.output
+    assert r.output.count("<Z>") == 3 and "RX" in r.output and (tmp_path / "c.png").stat().st_size > 1000
+    r = invoke("draw", "--qubits", 2, "--encoding", "angle", "--ansatz", "basic", "--expand")
+    assert r.exit_code == 0 and "RY" in r.output
+
+
+def test_draw_a_saved_student(runs):
+    r = invoke("draw", "--run", runs / "baseline")
+    assert r.exit_code == 0 and r.output.count("<Z>") == 3
+    assert_one_line_error(invoke("draw", "--run", runs / "teacher"), "teacher run")

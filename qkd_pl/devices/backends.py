@@ -9,9 +9,9 @@ fast C++ simulator, but adjoint differentiation cannot broadcast over a batch, s
 circuit per sample, and it must decompose the amplitude embedding (a state preparation) into
 gates to differentiate through it. default.qubit with backprop runs the whole batch as one
 broadcast torch computation. Measured on this project's 2-core machine with a trainable FC
-layer before amplitude encoding (``pytest benchmarks/``): 4 qubits about 17,000 vs 46
-samples/s, 8 qubits about 3,300 vs 6, 12 qubits 295 vs 0.4, 16 qubits 6.8 (lightning too slow
-to finish a batch). Above 16 qubits backprop's memory (batch x 2^Q amplitudes kept per gate)
+layer before amplitude encoding (``make bench``): 4 qubits about 25,700 vs 55 samples/s,
+8 qubits about 6,100 vs 7.6; a one-off probe gave 12 qubits 295 vs 0.4 and 16 qubits 6.8 vs
+too slow to finish a batch. Above 16 qubits backprop's memory (batch x 2^Q amplitudes kept per gate)
 becomes the limit, so ``auto`` hands larger circuits to lightning.qubit.
 """
 
@@ -92,7 +92,7 @@ def _exact(device: str, n_qubits: int) -> Backend:
         if n_qubits <= AUTO_BACKPROP_MAX_QUBITS:
             return Backend("default.qubit", "backprop",
                            f"auto: broadcasting a whole batch through torch backprop was the fastest exact "
-                           f"simulator measured up to {AUTO_BACKPROP_MAX_QUBITS} qubits (about 17,000 vs 46 "
+                           f"simulator measured up to {AUTO_BACKPROP_MAX_QUBITS} qubits (about 25,700 vs 55 "
                            f"samples/s for lightning.qubit adjoint at 4 qubits on 2 cores)")
         return Backend("lightning.qubit", "adjoint",
                        f"auto: above {AUTO_BACKPROP_MAX_QUBITS} qubits backprop's memory grows past what "

@@ -21,7 +21,7 @@ from ..students import QuantumStudent
 
 # device, training?, batch for the timing, maximum qubits (None: memory-bound)
 ROWS = [
-    ("default.qubit", True, 128), ("lightning.qubit", True, 4), ("lightning.kokkos", True, 4),
+    ("default.qubit", True, 256), ("lightning.qubit", True, 4), ("lightning.kokkos", True, 4),
     ("lightning.gpu", True, 4), ("qiskit.aer", False, 16), ("ibm:fake_manila", False, 8),
     ("ibm:least_busy", False, 0),
 ]
@@ -49,7 +49,7 @@ def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
         row = {"device": device, "installed": installed(device.split(":")[0] if ":" in device else device),
                "use": "train + evaluate" if train else "evaluate",
                "shots": "no (exact)" if train else f"yes (default {DEFAULT_SHOTS})",
-               "gradients": EXACT.get(device, "parameter-shift (not used for training)"),
+               "gradients": EXACT.get(device, "none (evaluation only)"),
                "broadcasting": "yes" if device == "default.qubit" else "no (one circuit per sample)",
                "max_qubits": _max_qubits(device), "samples_per_s": None, "note": ""}
         if device == "ibm:least_busy":
