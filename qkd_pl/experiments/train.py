@@ -151,7 +151,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     if limit is not None:  # the first N test images: for hardware, where every circuit costs
         x, y = x[:limit], y[:limit]
     t0 = time.perf_counter()
-    test = accuracy(model, x, y)
+    slow = backend is not None and not backend.trainable  # shot-based: seconds per batch, so show progress
+    test = accuracy(model, x, y, batch_size=16 if slow else 256, progress=slow)
     evaluated_on = backend.device if backend else "cpu (torch)"
     report = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
               "trained_on": meta.get("trained_on"), "evaluated_on": evaluated_on,
