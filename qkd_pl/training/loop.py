@@ -38,6 +38,7 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
         history = list(resume_state["history"])
         best = dict(resume_state["best"])
         start_epoch = resume_state["epoch"] + 1
+        torch.set_rng_state(resume_state["rng"])  # dropout draws continue where they stopped
 
     n = len(data.y_train)
     t_kw = dict(temperature=distill.temperature, alpha=distill.alpha) if distill and teacher_logits is not None else {}
@@ -75,7 +76,8 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
             save_checkpoint(run_dir / "best.pt", {**checkpoint_meta, "epoch": epoch,
                                                   "state_dict": copy.deepcopy(model.state_dict())})
         save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),
-                                              "optimizer": optimizer.state_dict(), "history": history, "best": best})
+                                              "optimizer": optimizer.state_dict(), "history": history, "best": best,
+                                              "rng": torch.get_rng_state()})
         atomic_write_json(run_dir / "metrics.json", history)
         if progress:
             tqdm.write(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  train acc {row['train_accuracy']:.4f}  "

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from qkd_pl.config import DataConfig, TrainConfig
@@ -13,8 +14,11 @@ from qkd_pl.training.loop import load_resume_state
 DATA = DataConfig("digits", classes=[0, 1, 2], per_class=30)
 
 
-def new_model(data):
+def new_model(data, dropout: bool = False):
     torch.manual_seed(0)
+    if dropout:  # random draws during training: resume must restore the RNG too
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 32), torch.nn.Dropout(0.5),
+                                   torch.nn.Linear(32, data.n_classes))
     return build_teacher("lenet5", data.image_shape, data.n_classes, data.mean, data.std)
 
 
@@ -29,14 +33,16 @@ def test_history_best_checkpoint_and_files(tmp_path):
     assert json.loads((tmp_path / "metrics.json").read_text()) == hist
 
 
-def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path):
+@pytest.mark.parametrize("dropout", [False, True])
+def test_resume_gives_the_same_model_as_an_uninterrupted_run(tmp_path, dropout):
     data = load_data(DATA)
-    full = new_model(data)
+    full = new_model(data, dropout)
     fit(full, data, TrainConfig(epochs=4, lr=1e-3), tmp_path / "a", {"meta": {}}, progress=False)
 
-    part = new_model(data)
+    part = new_model(data, dropout)
     fit(part, data, TrainConfig(epochs=2, lr=1e-3), tmp_path / "b", {"meta": {}}, progress=False)
-    resumed = new_model(data)  # a fresh process would rebuild the model like this
+    torch.manual_seed(123)  # a fresh process: the global RNG is wherever it happens to be
+    resumed = new_model(data, dropout)  # a fresh process would rebuild the model like this
     out = fit(resumed, data, TrainConfig(epochs=4, lr=1e-3), tmp_path / "b", {"meta": {}},
               resume_state=load_resume_state(tmp_path / "b"), progress=False)
     assert [r["epoch"] for r in out["history"]] == [1, 2, 3, 4]
