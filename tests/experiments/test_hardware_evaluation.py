@@ -45,3 +45,12 @@ def test_real_hardware_errors_never_show_the_token(student, monkeypatch, tmp_pat
     assert r.exit_code == 2 and "IBM Quantum" in r.stderr
     assert "SECRET" not in r.output and "\n" not in r.stderr.strip()
     assert not any("SECRET" in p.read_text() for p in student.glob("*.json"))
+
+
+def test_hybrid_cnn_evaluates_on_aer(tmp_path):
+    r = CliRunner().invoke(cli, ["train-student", "--student", "hybrid-cnn", "--qubits", "2", "--classes", "0-3",
+                                 "--per-class", "20", "--epochs", "1", "--quiet", "--out", str(tmp_path), "--name", "h"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "h"), "--device", "qiskit.aer", "--limit", "8"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "h" / "evaluation-qiskit.aer.json").read_text())["n_test"] == 8
