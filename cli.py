@@ -134,13 +134,16 @@ def train_teacher_cmd(arch, **o):
     _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
 
 
-DEVICE_HELP = ("default.qubit (backprop), lightning.qubit (adjoint), lightning.kokkos / lightning.gpu when "
+DEVICE_HELP = ("qkd.fused (backprop, gates fused into few torch operations), default.qubit (backprop), lightning.qubit (adjoint), lightning.kokkos / lightning.gpu when "
                "installed, qiskit.aer (shots), ibm:<fake backend> such as ibm:fake_manila (local, with the "
                "device's noise), ibm:<backend> or ibm:least_busy (IBM Quantum; token from QISKIT_IBM_TOKEN / "
                "QISKIT_IBM_INSTANCE or a saved account). Shot-based devices evaluate only. `qkd backends` lists them.")
 
 
-def student_options(f):
+def student_options(f=None, *, device: bool = True):
+    """The student's architecture options; ``device=False`` for commands that choose devices their own way."""
+    if f is None:
+        return functools.partial(student_options, device=device)
     from qkd_pl.circuits import ANSATZES, ENCODINGS, ROTATIONS
     from qkd_pl.reduction import REDUCERS
 
@@ -164,11 +167,13 @@ def student_options(f):
                      help="Rotation axis of the angle encoding."),
         click.option("--ansatz", type=click.Choice(list(ANSATZES)), default="strong", show_default=True,
                      help="paper (the drawn circuit: RX RY RZ RX per qubit, then shared RX RY RZ), strong "
-                          "(qml.StronglyEntanglingLayers) or basic (qml.BasicEntanglerLayers)."),
-        click.option("--device", default="auto", show_default=True,
-                     help="auto picks the fastest exact simulator measured for the circuit (the run prints "
-                          "which and why). Else " + DEVICE_HELP),
+                          "(qml.StronglyEntanglingLayers), basic (qml.BasicEntanglerLayers) or ring (RX RY RZ "
+                          "per qubit, then a CNOT ring)."),
     ]
+    if device:
+        opts.append(click.option("--device", default="auto", show_default=True,
+                                 help="auto picks the fastest exact simulator measured for the circuit (the run "
+                                      "prints which and why). Else " + DEVICE_HELP))
     return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
 
 
@@ -214,14 +219,20 @@ def evaluate_cmd(run, device, shots, noise, limit, data_dir):
                f"(trained on {r['trained_on']}); {r['seconds']:.1f} s")
 
 
-def _seed_list(seeds: str) -> list[int]:
+def _int_list(text: str, option: str, minimum: int | None = None) -> list[int]:
     try:
-        out = [int(x) for x in seeds.split(",") if x.strip()]
+        out = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise QkdError(f"--seeds {seeds!r} is not a comma-separated list of integers") from None
+        raise QkdError(f"{option} {text!r} is not a comma-separated list of integers") from None
     if not out:
-        raise QkdError("--seeds names no seed")
+        raise QkdError(f"{option} {text!r} names no value")
+    if minimum is not None and min(out) < minimum:
+        raise QkdError(f"{option} {text!r}: every value must be at least {minimum}")
     return out
+
+
+def _seed_list(seeds: str) -> list[int]:
+    return _int_list(seeds, "--seeds")
 
 
 def _print_summary(summary) -> None:
@@ -318,6 +329,37 @@ def backends_cmd(no_measure, as_json):
 
     rows = backends_table(measure_speed=not no_measure)
     click.echo(format_backends(rows))
+    if as_json:
+        from qkd_pl.training import atomic_write_json
+
+        atomic_write_json(as_json, rows)
+
+
+@cli.command("bench")
+@student_options(device=False)
+@click.option("--devices", default=None, metavar="LIST",
+              help="Comma-separated devices to time. Default: every exact simulator installed here. Shot-based "
+                   "ones (qiskit.aer, ibm:fake_manila) may be named; they are timed on inference only.")
+@click.option("--batch-size", "batches", default="256", show_default=True, metavar="LIST",
+              help="Batch size(s) to time, comma-separated, e.g. 32,256,1024.")
+@click.option("--dataset", type=click.Choice(["digits", "mnist", "fashion-mnist", "cifar10"]), default="mnist",
+              show_default=True, help="Sets the input shape (random images of that shape are timed; no data is read).")
+@click.option("--budget", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds per measurement at most; slower devices are timed on fewer samples (shown in the table).")
+@click.option("--json", "as_json", default=None, metavar="FILE", help="Also write the rows as JSON.")
+def bench_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, devices, batches, dataset, budget, as_json):
+    """Samples/s of one student (same options as train-student) on each device, to pick a --device.
+
+    Times a training step (forward, cross-entropy, backward, Adam) and inference, median of
+    several repetitions after a warm-up, on random inputs of the dataset's shape.
+    """
+    from qkd_pl.experiments.bench import bench_table, default_devices, format_bench
+
+    cfg = StudentConfig(arch=arch, qubits=qubits, layers=layers, reducer=reducer, encoding=encoding,
+                        rotation=rotation, ansatz=ansatz)
+    names = [d.strip() for d in devices.split(",") if d.strip()] if devices else default_devices()
+    rows = bench_table(cfg, names, _int_list(batches, "--batch-size", minimum=1), dataset, budget_s=budget)
+    click.echo(format_bench(rows))
     if as_json:
         from qkd_pl.training import atomic_write_json
 

@@ -25,6 +25,7 @@ def epoch(student, x, y, teacher_logits_for):
         loss.backward()
 
 
+@pytest.mark.smoke
 def test_cached_teacher_logits(benchmark, setup):
     teacher, student, x, y = setup
     with torch.no_grad():

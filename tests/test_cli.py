@@ -46,7 +46,7 @@ def test_run_folders_hold_config_metrics_checkpoint_and_plot(runs):
         test = json.loads((folder / "test_metrics.json").read_text())
         assert 0.0 <= test["test_accuracy"] <= 1.0 and test["n_test"] > 0
     student = json.loads((runs / "distilled" / "test_metrics.json").read_text())
-    assert student["trained_on"] == "default.qubit" and "auto" in student["backend_reason"]
+    assert student["trained_on"] == "qkd.fused" and "auto" in student["backend_reason"]
     assert student["parameters"] == {"classical": 64 * 8 + 8 + 3 * 4 + 4, "quantum": 2 * 3 * 3, "total": 554}
     cfg = json.loads((runs / "distilled" / "config.json").read_text())
     assert cfg["distill"]["teacher"].endswith("teacher") and cfg["student"]["qubits"] == 3
@@ -59,7 +59,7 @@ def test_evaluate_on_another_simulator_gives_the_same_accuracy(runs):
     assert r.exit_code == 0, r.output
     on_lightning = json.loads((runs / "baseline" / "evaluation-lightning.qubit.json").read_text())
     trained = json.loads((runs / "baseline" / "test_metrics.json").read_text())
-    assert on_lightning["evaluated_on"] == "lightning.qubit" and on_lightning["trained_on"] == "default.qubit"
+    assert on_lightning["evaluated_on"] == "lightning.qubit" and on_lightning["trained_on"] == "qkd.fused"
     assert on_lightning["test_accuracy"] == pytest.approx(trained["test_accuracy"])
 
 
@@ -151,6 +151,7 @@ def test_backends_lists_every_device_with_its_capabilities(tmp_path):
     assert r.exit_code == 0, r.output
     rows = {row["device"]: row for row in json.loads((tmp_path / "b.json").read_text())}
     assert rows["default.qubit"]["gradients"] == "backprop" and rows["lightning.qubit"]["gradients"] == "adjoint"
+    assert rows["qkd.fused"]["gradients"] == "backprop" and rows["qkd.fused"]["installed"]
     assert rows["ibm:fake_manila"]["max_qubits"] == "5" and rows["qiskit.aer"]["use"] == "evaluate"
     assert "ibm:least_busy" in r.output
 
@@ -159,6 +160,32 @@ def test_backends_measures_speed():
     from qkd_pl.experiments.backends_report import measure
 
     assert measure("default.qubit", True, 8) > 0 and measure("qiskit.aer", False, 2) > 0
+
+
+def test_bench_times_each_device_and_explains_refusals(tmp_path):
+    r = invoke("bench", "--student", "hybrid-cnn", "--qubits", 4, "--dataset", "digits", "--batch-size", "8,16",
+               "--devices", "qkd.fused,lightning.qubit,qiskit.aer", "--budget", 1, "--json", tmp_path / "b.json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "b.json").read_text())
+    assert [(row["device"], row["batch"]) for row in rows] == [
+        ("qkd.fused", 8), ("qkd.fused", 16), ("lightning.qubit", 8), ("lightning.qubit", 16), ("qiskit.aer", 8),
+        ("qiskit.aer", 16)]
+    fused, lightning, aer = rows[0], rows[2], rows[4]
+    assert fused["train_samples_per_s"] > 0 and fused["inference_samples_per_s"] > 0
+    assert lightning["train_samples_per_s"] is None and "adjoint" in lightning["note"]  # hybrid-cnn refused there
+    assert aer["train_samples_per_s"] is None and aer["inference_samples_per_s"] > 0  # shot-based: evaluation only
+    assert "| qkd.fused | backprop | 8 |" in r.output
+
+
+def test_bench_defaults_to_the_installed_exact_simulators():
+    from qkd_pl.experiments.bench import default_devices
+
+    assert default_devices()[:3] == ["qkd.fused", "default.qubit", "lightning.qubit"]
+
+
+def test_bench_rejects_bad_batch_sizes():
+    assert_one_line_error(invoke("bench", "--batch-size", "0,8"), "--batch-size")
+    assert_one_line_error(invoke("bench", "--batch-size", "x"), "--batch-size")
 
 
 def test_draw_prints_the_circuit_and_saves_a_png(tmp_path):

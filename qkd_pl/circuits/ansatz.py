@@ -6,6 +6,8 @@
   state already carries the correlations.
 - ``strong``: qml.StronglyEntanglingLayers (a general rotation per qubit, then a CNOT ring).
 - ``basic``: qml.BasicEntanglerLayers (one RY per qubit, then a CNOT ring).
+- ``ring``: RX RY RZ on each qubit, then a CNOT ring (as BasicEntanglerLayers wires it):
+  the layer TorchQuantum's examples use, so ``benchmarks/peers`` times the same circuit on both.
 """
 
 from __future__ import annotations
@@ -37,11 +39,27 @@ def basic(weights, wires: Sequence[int]) -> None:
     qml.BasicEntanglerLayers(weights, wires=wires, rotation=qml.RY)
 
 
+def ring(weights, wires: Sequence[int]) -> None:
+    # Each rotation layer is one AngleEmbedding (RX(w[i, 0]) on wire i, ...): the same gates as
+    # n separate RX, but one operator to build per call instead of n, which is most of a small
+    # circuit's cost; qkd.fused reads the template whole.
+    n = len(wires)
+    for w in weights:  # (qubits, 3) per layer
+        for axis in range(3):
+            qml.AngleEmbedding(w[:, axis], wires=wires, rotation="XYZ"[axis])
+        if n == 2:
+            qml.CNOT(wires=[wires[0], wires[1]])
+        elif n > 2:
+            for i in range(n):
+                qml.CNOT(wires=[wires[i], wires[(i + 1) % n]])
+
+
 # name -> (template, weight shape for (layers, qubits))
 ANSATZES: dict[str, tuple[Callable, Callable[[int, int], tuple[int, ...]]]] = {
     "paper": (paper, lambda layers, q: (layers, 4 * q + 3)),
     "strong": (strong, lambda layers, q: qml.StronglyEntanglingLayers.shape(n_layers=layers, n_wires=q)),
     "basic": (basic, lambda layers, q: qml.BasicEntanglerLayers.shape(n_layers=layers, n_wires=q)),
+    "ring": (ring, lambda layers, q: (layers, q, 3)),
 }
 
 

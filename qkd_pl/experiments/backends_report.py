@@ -8,39 +8,27 @@ that is what each is used for.
 
 from __future__ import annotations
 
-import time
 from typing import Any
-
-import torch
 
 from ..config import StudentConfig
 from ..devices import EXACT, installed, resolve_backend
 from ..devices.backends import DEFAULT_SHOTS
 from ..errors import QkdError
-from ..students import QuantumStudent
+from . import throughput
 
-# device, training?, batch for the timing, maximum qubits (None: memory-bound)
+# device, training?, batch for the timing
 ROWS = [
-    ("default.qubit", True, 256), ("lightning.qubit", True, 4), ("lightning.kokkos", True, 4),
-    ("lightning.gpu", True, 4), ("qiskit.aer", False, 16), ("ibm:fake_manila", False, 8),
-    ("ibm:least_busy", False, 0),
+    ("qkd.fused", True, 256), ("default.qubit", True, 256), ("lightning.qubit", True, 256),
+    ("lightning.kokkos", True, 256), ("lightning.gpu", True, 256), ("qiskit.aer", False, 16),
+    ("ibm:fake_manila", False, 8), ("ibm:least_busy", False, 0),
 ]
+BROADCASTING = {"qkd.fused": "yes (fused gates)", "default.qubit": "yes"}
 
 
 def measure(device: str, train: bool, batch: int, qubits: int = 4) -> float:
-    torch.manual_seed(0)
+    """samples/s of the 4-qubit reference student; slow devices are timed on fewer samples."""
     backend = resolve_backend(device, qubits, None if device in EXACT else DEFAULT_SHOTS)
-    model = QuantumStudent(StudentConfig(qubits=qubits), backend, (1, 28, 28), 10, torch.zeros(1), torch.ones(1))
-    x = torch.rand(batch, 1, 28, 28)
-    for rep in range(2):  # the first pass builds and caches; time the second
-        t0 = time.perf_counter()
-        if train:
-            model(x).sum().backward()
-        else:
-            with torch.no_grad():
-                model(x)
-        elapsed = time.perf_counter() - t0
-    return batch / elapsed
+    return throughput.measure(StudentConfig(qubits=qubits), backend, batch, train=train, budget_s=5.0).samples_per_s
 
 
 def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
@@ -50,7 +38,7 @@ def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
                "use": "train + evaluate" if train else "evaluate",
                "shots": "no (exact)" if train else f"yes (default {DEFAULT_SHOTS})",
                "gradients": EXACT.get(device, "none (evaluation only)"),
-               "broadcasting": "yes" if device == "default.qubit" else "no (one circuit per sample)",
+               "broadcasting": BROADCASTING.get(device, "no (one circuit per sample)"),
                "max_qubits": _max_qubits(device), "samples_per_s": None, "note": ""}
         if device == "ibm:least_busy":
             row["note"] = "needs QISKIT_IBM_TOKEN or a saved account; not measured here"

@@ -1,5 +1,6 @@
 """The quantum layer gives the same outputs and gradients on independent exact simulators,
-for every encoding x ansatz (default.qubit backprop vs lightning.qubit adjoint, to 1e-5)."""
+for every encoding x ansatz: lightning.qubit (adjoint, C++) is the reference for default.qubit
+(backprop, gate by gate) and qkd.fused (backprop, fused), to 1e-5."""
 
 import itertools
 
@@ -11,7 +12,8 @@ from qkd_pl.config import StudentConfig
 from qkd_pl.devices import Backend
 from qkd_pl.reduction.fc import FullyConnected
 
-EXACT = [Backend("default.qubit", "backprop", "test"), Backend("lightning.qubit", "adjoint", "test")]
+EXACT = [Backend("lightning.qubit", "adjoint", "test"), Backend("default.qubit", "backprop", "test"),
+         Backend("qkd.fused", "backprop", "test")]
 COMBOS = list(itertools.product(ENCODINGS, ANSATZES))
 
 
@@ -26,19 +28,23 @@ def run(backend: Backend, cfg: StudentConfig):
 
 
 @pytest.mark.parametrize("encoding,ansatz", COMBOS)
-def test_backprop_and_adjoint_agree_on_outputs_and_gradients(encoding, ansatz):
+@pytest.mark.parametrize("backend", EXACT[1:], ids=lambda b: b.device)
+def test_exact_simulators_agree_on_outputs_and_gradients(encoding, ansatz, backend):
     cfg = StudentConfig(qubits=3, layers=2, encoding=encoding, ansatz=ansatz, rotation="X")
-    ref, other = (run(b, cfg) for b in EXACT)
+    ref, other = run(EXACT[0], cfg), run(backend, cfg)
     assert ref[0].shape == (5, 3)
     for a, b in zip(ref, other):
         assert torch.allclose(a.double(), b.double(), atol=1e-5), (a - b).abs().max()
 
 
-@pytest.mark.parametrize("qubits", [2, 4])
+@pytest.mark.parametrize("qubits", [1, 2, 4, 5, 8])
 def test_agreement_holds_across_sizes(qubits):
-    cfg = StudentConfig(qubits=qubits, layers=1)
-    for a, b in zip(*(run(bk, cfg) for bk in EXACT)):
-        assert torch.allclose(a.double(), b.double(), atol=1e-5)
+    # 5 and 8 qubits: the fused device splits the wires into two chunks (CHUNK_QUBITS = 4).
+    cfg = StudentConfig(qubits=qubits, layers=1, ansatz="ring")
+    ref = run(EXACT[0], cfg)
+    for backend in EXACT[1:]:
+        for a, b in zip(ref, run(backend, cfg)):
+            assert torch.allclose(a.double(), b.double(), atol=1e-5)
 
 
 def test_gradients_reach_the_reduction_layer():

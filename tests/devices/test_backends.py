@@ -5,9 +5,10 @@ from qkd_pl.devices.ibm import TOKEN_ENV
 from qkd_pl.errors import QkdError
 
 
-def test_auto_prefers_broadcast_backprop_for_small_circuits():
-    b = resolve_backend("auto", 4)
-    assert (b.device, b.diff_method) == ("default.qubit", "backprop") and "samples/s" in b.reason
+def test_auto_prefers_fused_backprop_for_small_circuits():
+    for q in (1, 4, AUTO_BACKPROP_MAX_QUBITS):
+        b = resolve_backend("auto", q)
+        assert (b.device, b.diff_method) == ("qkd.fused", "backprop") and "samples/s" in b.reason
 
 
 def test_auto_hands_large_circuits_to_lightning():
@@ -17,6 +18,7 @@ def test_auto_hands_large_circuits_to_lightning():
 
 def test_explicit_exact_devices_and_refusals():
     assert resolve_backend("lightning.qubit", 4).diff_method == "adjoint"
+    assert resolve_backend("qkd.fused", 4).diff_method == "backprop"
     with pytest.raises(QkdError, match="unknown --device 'qiskit.fake'"):
         resolve_backend("qiskit.fake", 4)
     with pytest.raises(QkdError, match="--shots"):

@@ -22,7 +22,7 @@ def test_evaluate_on_ibm_fake_backend(student):
                                  "--limit", "24"])
     assert r.exit_code == 0, r.output
     rep = json.loads((student / "evaluation-ibm-fake_manila.json").read_text())
-    assert rep["evaluated_on"] == "ibm:fake_manila" and rep["trained_on"] == "default.qubit"
+    assert rep["evaluated_on"] == "ibm:fake_manila" and rep["trained_on"] == "qkd.fused"
     assert rep["shots"] == 2000 and rep["n_test"] == 24
     assert rep["test_accuracy"] > 0.25  # above chance for 4 classes, despite the device's noise
 
@@ -33,7 +33,7 @@ def test_evaluate_on_noiseless_aer_matches_the_exact_accuracy_closely(student):
     assert r.exit_code == 0, r.output
     aer = json.loads((student / "evaluation-qiskit.aer.json").read_text())
     r = CliRunner().invoke(cli, ["evaluate", str(student), "--limit", "40"])
-    exact = json.loads((student / "evaluation-default.qubit.json").read_text())
+    exact = json.loads((student / "evaluation-qkd.fused.json").read_text())
     # Shot noise flips at most a few near-tied predictions out of 40.
     assert abs(aer["test_accuracy"] - exact["test_accuracy"]) <= 0.1
 

@@ -1,0 +1,86 @@
+"""Times one student training step in this interpreter and prints JSON; run by compare_torchquantum.py.
+
+Usage: python step_timer.py {qkd-pl,torchquantum} QUBITS BATCH STEPS [DEVICE]
+
+The same model on both sides: FC 784 -> 2^Q, amplitude encoding, 2 layers of RX RY RZ on
+every qubit then a ring of CNOTs, <Z> on every qubit, linear Q -> 10; one step is forward,
+cross-entropy, backward and an Adam update, on one torch thread.
+"""
+
+import json
+import statistics
+import sys
+import time
+
+import torch
+from torch import nn
+
+LAYERS, CLASSES = 2, 10
+
+
+def torchquantum_model(n: int) -> nn.Module:
+    import torchquantum as tq
+    import torchquantum.functional as tqf
+
+    class Student(tq.QuantumModule):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(784, 2**n)
+            self.encoder = tq.AmplitudeEncoder()
+            self.rots = nn.ModuleList(
+                [gate(has_params=True, trainable=True) for _ in range(LAYERS * n) for gate in (tq.RX, tq.RY, tq.RZ)])
+            self.measure = tq.MeasureAll(tq.PauliZ)
+            self.head = nn.Linear(n, CLASSES)
+
+        def forward(self, x):
+            b = x.shape[0]
+            qdev = tq.QuantumDevice(n_wires=n, bsz=b, device=x.device)
+            self.encoder(qdev, self.fc(x.reshape(b, -1)))
+            for layer in range(LAYERS):
+                for w in range(n):
+                    for g in range(3):
+                        self.rots[(layer * n + w) * 3 + g](qdev, wires=w)
+                if n == 2:
+                    tqf.cnot(qdev, wires=[0, 1])
+                elif n > 2:
+                    for w in range(n):
+                        tqf.cnot(qdev, wires=[w, (w + 1) % n])
+            return self.head(self.measure(qdev))
+
+    return Student()
+
+
+def qkd_pl_model(n: int, device: str) -> nn.Module:
+    from qkd_pl.config import StudentConfig
+    from qkd_pl.devices import resolve_backend
+    from qkd_pl.students import build_student
+
+    cfg = StudentConfig(qubits=n, layers=LAYERS, reducer="fc", encoding="amplitude", ansatz="ring")
+    return build_student(cfg, resolve_backend(device, n), (1, 28, 28), CLASSES, torch.zeros(1), torch.ones(1))
+
+
+def main() -> None:
+    who, n, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+    device = sys.argv[5] if len(sys.argv) > 5 else "auto"
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = torchquantum_model(n) if who == "torchquantum" else qkd_pl_model(n, device)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, CLASSES, (batch,))
+
+    def step() -> float:
+        t0 = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        return time.perf_counter() - t0
+
+    for _ in range(3):
+        step()
+    times = [step() for _ in range(steps)]
+    print(json.dumps({"who": who, "device": device, "qubits": n, "batch": batch,
+                      "samples_per_s": batch / statistics.median(times), "steps": steps}))
+
+
+if __name__ == "__main__":
+    main()

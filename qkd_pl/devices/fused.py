@@ -1,0 +1,100 @@
+"""``qkd.fused``: default.qubit with a fast path for the batched small circuits students run.
+
+Why a device and not a hand-written torch model: the student stays a PennyLane QNode in a
+TorchLayer, built, decomposed and validated by PennyLane exactly as on default.qubit (this
+class inherits its preprocessing), so the same circuit function runs here, on
+lightning.qubit and on IBM hardware. Only the execution of the resulting tapes changes:
+``fused_sim`` compiles each tape structure once into a few fused torch steps. A tape it does
+not understand (shots, mid-circuit measurements, observables other than products of Z,
+adjoint or parameter-shift differentiation, numpy or JAX parameters) is executed by
+default.qubit itself, so an unsupported feature costs speed, never correctness.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import pennylane as qml
+from pennylane.devices import DefaultQubit, ExecutionConfig
+from pennylane.math import Interface
+from pennylane.transforms.core import CompilePipeline
+
+from .fused_sim import Plan, plan_for, run_plan
+
+PLAN_CACHE_SIZE = 64
+
+
+class FusedQubit(DefaultQubit):
+    """A state-vector simulator for torch backprop that fuses gates; falls back to default.qubit."""
+
+    def __init__(self, wires=None, shots=None, seed="global", max_workers=None) -> None:
+        super().__init__(wires=wires, shots=shots, seed=seed, max_workers=max_workers)
+        self._plans: OrderedDict[tuple, Plan | None] = OrderedDict()
+        self.fast_executions = 0  # tapes run by the fused path: lets tests see which path ran
+        self.fallback_executions = 0
+
+    @property
+    def name(self) -> str:
+        return "qkd.fused"
+
+    def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
+        """default.qubit's pipeline for tapes the fused path cannot run; nothing for those it can.
+
+        The fused path reads the templates it knows (AngleEmbedding, StronglyEntanglingLayers,
+        BasicEntanglerLayers) whole, so decomposing them into gates first would only cost time.
+        """
+        config = execution_config or ExecutionConfig()
+        default = super().preprocess_transforms(config)
+        device = self
+
+        @qml.transform
+        def fused_or_default(tape):
+            if device._plan(tape, config) is not None:
+                return (tape,), lambda results: results[0]
+            tapes, postprocess = default((tape,))
+            return tapes, lambda results: postprocess(results)[0]
+
+        pipeline = CompilePipeline()
+        pipeline.add_transform(fused_or_default)
+        return pipeline
+
+    def execute(self, circuits, execution_config: ExecutionConfig | None = None):
+        single = isinstance(circuits, qml.tape.QuantumScript)
+        tapes = (circuits,) if single else tuple(circuits)
+        config = execution_config or ExecutionConfig()
+        plans = [self._plan(t, config) for t in tapes]
+        if any(p is None for p in plans):
+            self.fallback_executions += len(tapes)
+            return super().execute(circuits, execution_config)
+        self.fast_executions += len(tapes)
+        results = tuple(run_plan(p, t) for p, t in zip(plans, tapes))
+        return results[0] if single else results
+
+    def _plan(self, tape, config: ExecutionConfig) -> Plan | None:
+        if tape.shots or config.gradient_method not in ("backprop", None) or config.interface != Interface.TORCH:
+            return None
+        wire_order = list(self.wires) if self.wires is not None else list(tape.wires)
+        key = (tuple(wire_order), _structure(tape))
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        plan = plan_for(tape, wire_order)
+        self._plans[key] = plan
+        if len(self._plans) > PLAN_CACHE_SIZE:
+            self._plans.popitem(last=False)
+        return plan
+
+
+# Parameter-free gates fully described by name and wires; others also by their hyperparameters
+# (a MultiControlledX's control values change its permutation).
+_PLAIN = frozenset({"CNOT", "CZ", "CY", "SWAP", "Toffoli", "CSWAP", "Hadamard", "PauliX", "PauliY", "PauliZ",
+                    "S", "T", "SX", "Identity", "ISWAP", "ECR"})
+
+
+def _structure(tape) -> tuple:
+    """What a plan depends on: gate kinds, wires and parameter ranks (a broadcast parameter has
+    one more axis), not parameter values, which are read from the tape on every run."""
+    ops = tuple((op.name, op.wires.labels, tuple(getattr(d, "ndim", 0) for d in op.data),
+                 None if op.data or op.name in _PLAIN else repr(op.hyperparameters)) for op in tape.operations)
+    meas = tuple((type(m), repr(m.obs) if m.obs is not None else None, m.wires.labels) for m in tape.measurements)
+    return ops, meas
