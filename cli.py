@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from qkd_pl.errors import QkdError
+from qkd_pl.errors import QkdError, QkdInterrupted, QkdWarning
 
 
 class QkdGroup(click.Group):
@@ -33,8 +33,8 @@ class QkdGroup(click.Group):
             exc.show()
             code = exc.exit_code
         except QkdError as exc:
-            click.echo(f"Error: {exc}", err=True)
-            code = 2
+            click.echo(f"{'Interrupted' if isinstance(exc, QkdInterrupted) else 'Error'}: {exc}", err=True)
+            code = exc.exit_code
         except click.Abort:
             click.echo("Aborted.", err=True)
             code = 1
@@ -88,17 +88,22 @@ def train_options(epochs: int, lr: float, single_run: bool = True):
                              help="Seed of weight initialization and batch order (recorded in config.json)."),
                 click.option("--resume", is_flag=True,
                              help="Continue the run folder's last checkpoint (same configuration; --epochs may grow)."),
+                click.option("--overwrite", is_flag=True,
+                             help="Replace the run folder if it already holds a run (its files are deleted)."),
             ]
         return functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
     return deco
 
 
 def _data_config(o: dict) -> DataConfig:
-    from qkd_pl.data.sources import canonical_name
-    from qkd_pl.data.splits import parse_classes
+    from qkd_pl.data.sources import NUM_CLASSES, canonical_name
+    from qkd_pl.data.splits import check_classes, parse_classes
 
-    return DataConfig(dataset=canonical_name(o["dataset"]), classes=parse_classes(o["classes"]),
-                      per_class=o["per_class"], val_fraction=o["val_fraction"], split_seed=o["split_seed"])
+    dataset, classes = canonical_name(o["dataset"]), parse_classes(o["classes"])
+    if classes is not None:
+        check_classes(classes, NUM_CLASSES[dataset])  # now, not after the images are loaded
+    return DataConfig(dataset=dataset, classes=classes, per_class=o["per_class"], val_fraction=o["val_fraction"],
+                      split_seed=o["split_seed"])
 
 
 def _train_config(o: dict) -> TrainConfig:
@@ -131,7 +136,8 @@ def train_teacher_cmd(arch, **o):
     from qkd_pl.experiments import train_teacher
 
     cfg = RunConfig(kind="teacher", data=_data_config(o), train=_train_config(o), teacher=TeacherConfig(arch))
-    _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
+    _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
+                                overwrite=o["overwrite"]))
 
 
 DEVICE_HELP = ("qkd.fused (backprop, gates fused into few torch operations), default.qubit (backprop), lightning.qubit (adjoint), lightning.kokkos / lightning.gpu when "
@@ -196,7 +202,8 @@ def train_student_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz,
                     student=StudentConfig(arch=arch, qubits=qubits, layers=layers, reducer=reducer,
                                           encoding=encoding, rotation=rotation, ansatz=ansatz, device=device),
                     distill=DistillConfig(teacher=teacher, temperature=temperature, alpha=alpha))
-    _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"]))
+    _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
+                                overwrite=o["overwrite"]))
 
 
 @cli.command("evaluate")
@@ -372,6 +379,15 @@ def main() -> None:
     # Deprecation notices from qiskit/pennylane plugins are for their developers, not our users.
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, QkdWarning):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
     cli()
 
 

@@ -71,7 +71,7 @@ def test_resume_extends_a_finished_run(runs):
 
 def test_existing_run_without_resume(runs):
     r = invoke("train-student", *SMALL, "--epochs", 2, "--qubits", 3, "--out", runs, "--name", "baseline")
-    assert_one_line_error(r, "already exists", "--resume")
+    assert_one_line_error(r, "already holds a run", "--resume", "--overwrite")
 
 
 def test_resume_with_another_configuration(runs):
@@ -101,13 +101,56 @@ def test_missing_data(tmp_path):
 
 @pytest.mark.parametrize("args,needle", [
     (["train-student", "--qubits", "0"], "--qubits"),
+    (["train-student", "--qubits", "25"], "--qubits"),
+    (["train-student", "--dataset", "mnist", "--qubits", "24"], "needs about"),  # memory, before any data is read
     (["train-student", "--device", "nope"], "unknown --device"),
+    (["train-student", "--reducer", "nope"], "--reducer"),
+    (["train-student", "--encoding", "nope"], "--encoding"),
+    (["train-student", "--ansatz", "nope"], "--ansatz"),
+    (["train-teacher", "--dataset", "nope"], "unknown dataset 'nope'"),
     (["train-student", "--classes", "3"], "fewer than two classes"),
+    (["train-student", "--classes", "8-11"], "this dataset has classes 0-9"),
+    (["train-student", "--dataset", "mnist", "--data-dir", "/nonexistent", "--classes", "8-11"], "classes 0-9"),
     (["train-student", "--per-class", "1"], "too few"),
+    (["train-student", "--resume", "--overwrite"], "pass one of them"),
     (["evaluate", "/no/such/run"], "does not exist"),
 ])
 def test_bad_options(tmp_path, args, needle):
     assert_one_line_error(invoke(*args, "--out", tmp_path) if args[0] != "evaluate" else invoke(*args), needle)
+    assert args[0] == "evaluate" or not any(tmp_path.iterdir())  # refused before any run folder was made
+
+
+def test_shots_on_an_exact_device_and_truncated_checkpoints(runs, tmp_path):
+    assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "default.qubit", "--shots", 100),
+                          "--shots applies to shot-based devices")
+    truncated = tmp_path / "best.pt"
+    truncated.write_bytes((runs / "baseline" / "best.pt").read_bytes()[:1000])
+    assert_one_line_error(invoke("evaluate", truncated), "not a checkpoint qkd-pl can read safely")
+
+
+def test_a_teacher_on_another_dataset_is_refused_before_loading_data(runs, tmp_path):
+    r = invoke("train-student", "--dataset", "fashion-mnist", "--data-dir", tmp_path / "none", "--out", tmp_path,
+               "--teacher", runs / "teacher")
+    assert_one_line_error(r, "other data", "data.dataset: 'digits' (teacher) vs 'fashion-mnist' (student)")
+
+
+def test_overwrite_replaces_a_finished_run(runs, tmp_path):
+    args = [*SMALL, "--epochs", 1, "--qubits", 2, "--out", tmp_path, "--name", "r"]
+    assert invoke("train-student", *args).exit_code == 0
+    assert_one_line_error(invoke("train-student", *args), "already holds a run")
+    r = invoke("train-student", *args, "--overwrite", "--seed", 5)
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["train"]["seed"] == 5
+
+
+def test_per_class_beyond_what_a_class_has_warns_in_one_line_and_uses_all(tmp_path):
+    proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train-teacher", "--classes", "0-1", "--per-class",
+                           "500", "--epochs", "1", "--quiet", "--out", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("Warning:")]
+    assert len(warnings) == 2 and "--per-class 500 is more than some classes have" in warnings[0]
+    assert "train split" in warnings[0] and "test split" in warnings[1] and "using all" in warnings[1]
 
 
 def test_real_process_prints_one_line_and_exits_2(tmp_path):

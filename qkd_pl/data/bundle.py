@@ -71,7 +71,7 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
 
 def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):
     """(train, validation, test) indices into the official train and test splits."""
-    train_idx = cap_per_class(labels_train, select_classes(labels_train, cfg.classes, n_classes), cfg.per_class)
-    test_idx = cap_per_class(labels_test, select_classes(labels_test, cfg.classes, n_classes), cfg.per_class)
+    train_idx = cap_per_class(labels_train, select_classes(labels_train, cfg.classes, n_classes), cfg.per_class, "train")
+    test_idx = cap_per_class(labels_test, select_classes(labels_test, cfg.classes, n_classes), cfg.per_class, "test")
     fit_idx, val_idx = stratified_split(labels_train, train_idx, cfg.val_fraction, cfg.split_seed)
     return fit_idx, val_idx, test_idx

@@ -27,6 +27,7 @@ DATASETS = {
     "cifar10": ("cifar10", "cifar-10", "cifar"),
 }
 NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10}
+IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 
 # digits ships as one set; this fixed split makes its test set the same for every run.
 DIGITS_TEST_FRACTION = 0.2

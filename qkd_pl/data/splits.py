@@ -6,9 +6,11 @@ same options sees exactly the same images, whatever the order of operations else
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
-from ..errors import QkdError
+from ..errors import QkdError, QkdWarning
 
 
 def parse_classes(text: str | None) -> list[int] | None:
@@ -35,22 +37,31 @@ def parse_classes(text: str | None) -> list[int] | None:
     return sorted(out)
 
 
-def select_classes(labels: np.ndarray, classes: list[int] | None, n_classes: int) -> np.ndarray:
-    if classes is None:
-        return np.arange(len(labels))
+def check_classes(classes: list[int], n_classes: int) -> None:
     bad = [c for c in classes if not 0 <= c < n_classes]
     if bad:
         raise QkdError(f"--classes names {bad}, but this dataset has classes 0-{n_classes - 1}")
+
+
+def select_classes(labels: np.ndarray, classes: list[int] | None, n_classes: int) -> np.ndarray:
+    if classes is None:
+        return np.arange(len(labels))
+    check_classes(classes, n_classes)
     return np.flatnonzero(np.isin(labels, classes))
 
 
-def cap_per_class(labels: np.ndarray, idx: np.ndarray, per_class: int | None) -> np.ndarray:
+def cap_per_class(labels: np.ndarray, idx: np.ndarray, per_class: int | None, split: str = "this") -> np.ndarray:
     """Keep the first ``per_class`` images of each class, in the split's own order (as the paper did)."""
     if per_class is None:
         return idx
     if per_class < 1:
         raise QkdError(f"--per-class must be at least 1, got {per_class}")
-    keep = [idx[labels[idx] == c][:per_class] for c in np.unique(labels[idx])]
+    classes, counts = np.unique(labels[idx], return_counts=True)
+    short = {int(c): int(n) for c, n in zip(classes, counts) if n < per_class}
+    if short:
+        warnings.warn(f"--per-class {per_class} is more than some classes have ({', '.join(f'class {c}: {n}' for c, n in short.items())}"
+                      f" images in the {split} split); using all of theirs", QkdWarning, stacklevel=2)
+    keep = [idx[labels[idx] == c][:per_class] for c in classes]
     return np.sort(np.concatenate(keep))
 
 

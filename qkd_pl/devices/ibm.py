@@ -74,6 +74,12 @@ def credentials() -> dict[str, str]:
                        f"once with QiskitRuntimeService.save_account(token=..., instance=...)") from None
 
 
+def redact(text: str) -> str:
+    """``text`` with the IBM token, if one is set, replaced: for messages that quote the service."""
+    token = os.environ.get(TOKEN_ENV)
+    return text.replace(token, "***") if token else text
+
+
 def real_backend(name: str, n_qubits: int):
     from qiskit_ibm_runtime import QiskitRuntimeService
 
@@ -86,9 +92,7 @@ def real_backend(name: str, n_qubits: int):
     except QkdError:
         raise
     except Exception as exc:  # noqa: BLE001 - network, auth or name errors from the service
-        detail = (str(exc).splitlines() or [""])[0][:200]
-        if kwargs.get("token"):
-            detail = detail.replace(kwargs["token"], "***")  # never echo the token, whatever the service says
+        detail = redact((str(exc).splitlines() or [""])[0][:200])  # never echo the token, whatever the service says
         raise QkdError(f"IBM Quantum service refused or could not be reached for backend {name!r} "
                        f"({type(exc).__name__}: {detail})") from None
     check_fits(hw, n_qubits)

@@ -1,7 +1,8 @@
 """Run folders: their names, their files, and refusing to mix runs of different configurations.
 
-A run folder holds ``config.json`` (the resolved configuration), ``metrics.json`` (one row
-per epoch), ``best.pt`` / ``last.pt`` (checkpoints), ``test_metrics.json`` (the one test
+A run folder holds ``config.json`` (the resolved configuration), ``environment.json`` (seed,
+command line and library versions of every session that worked on it), ``metrics.json`` (one
+row per epoch), ``best.pt`` / ``last.pt`` (checkpoints), ``test_metrics.json`` (the one test
 evaluation) and ``curves.png``. Its default name carries a hash of the configuration
 (epochs excluded), so the same command resumes the same folder.
 """
@@ -10,7 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+import shutil
+import sys
+import time
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -40,21 +46,64 @@ def default_run_name(cfg: RunConfig) -> str:
     return f"{role}-{cfg.data.dataset}-{config_hash(cfg)}"
 
 
-def open_run_dir(out: str | Path, name: str | None, cfg: RunConfig, resume: bool) -> tuple[Path, bool]:
-    """Create (or, with ``resume``, reopen) the run folder; returns (folder, resuming)."""
+def run_dir_for(out: str | Path, name: str | None, cfg: RunConfig, resume: bool = False,
+                overwrite: bool = False) -> Path:
+    """The run folder, checked before any work: another run there is refused unless resumed or overwritten."""
+    if resume and overwrite:
+        raise QkdError("--resume continues a run folder and --overwrite replaces it: pass one of them")
     run_dir = Path(out) / (name or default_run_name(cfg))
     saved = run_dir / "config.json"
-    if saved.exists():
+    if run_dir.exists() and not run_dir.is_dir():
+        raise QkdError(f"{run_dir} is a file, not a run folder; choose another --out or --name")
+    if saved.exists() and not overwrite:
         if not resume:
-            raise QkdError(f"run folder {run_dir} already exists; pass --resume to continue it "
-                           f"or --name to start another")
+            raise QkdError(f"run folder {run_dir} already holds a run; pass --resume to continue it, --overwrite "
+                           f"to replace it, or --name to start another")
         check_same_config(json.loads(saved.read_text()), cfg, str(run_dir), ignore=("train.epochs",))
-        resuming = (run_dir / "last.pt").exists()
-    else:
-        resuming = False
+    elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+        raise QkdError(f"{run_dir} is not empty and holds no qkd-pl run; choose another --out or --name, "
+                       f"or --overwrite to empty it")
+    return run_dir
+
+
+def open_run_dir(out: str | Path, name: str | None, cfg: RunConfig, resume: bool,
+                 overwrite: bool = False) -> tuple[Path, bool]:
+    """Create (or reopen, or empty and recreate) the run folder; returns (folder, resuming)."""
+    run_dir = run_dir_for(out, name, cfg, resume, overwrite)
+    if overwrite and run_dir.exists():
+        shutil.rmtree(run_dir)
+    resuming = resume and (run_dir / "last.pt").exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(saved, cfg.to_dict())
+    atomic_write_json(run_dir / "config.json", cfg.to_dict())
+    record_environment(run_dir, cfg, resuming)
     return run_dir, resuming
+
+
+LIBRARIES = ("qkd-pl", "torch", "torchvision", "pennylane", "pennylane-lightning", "pennylane-qiskit", "qiskit",
+             "qiskit-aer", "qiskit-ibm-runtime", "scikit-learn", "numpy", "click")
+
+
+def library_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version(), "platform": platform.platform()}
+    for lib in LIBRARIES:
+        try:
+            out[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            out[lib] = None
+    return out
+
+
+def record_environment(run_dir: Path, cfg: RunConfig, resuming: bool) -> None:
+    """Append this session (seed, command line, versions) to environment.json: a resumed run
+    may have been continued under other library versions, and that should be visible."""
+    import torch
+
+    path = run_dir / "environment.json"
+    sessions = json.loads(path.read_text()) if resuming and path.exists() else []
+    sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resuming, "seed": cfg.train.seed,
+                     "split_seed": cfg.data.split_seed, "argv": sys.argv, "torch_threads": torch.get_num_threads(),
+                     "versions": library_versions()})
+    atomic_write_json(path, sessions)
 
 
 def check_same_config(saved: dict[str, Any], cfg: RunConfig, what: str, ignore: tuple[str, ...] = ()) -> None:

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import torch
 
 from ..config import StudentConfig
+from ..data.sources import IMAGE_SHAPES
 from ..devices import Backend
 from ..students import build_student
 
-IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+__all__ = ["IMAGE_SHAPES", "Throughput", "make_student", "measure"]
 
 
 @dataclass

@@ -6,6 +6,7 @@ a script can run exactly what a command line runs.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -16,13 +17,16 @@ from torch import nn
 from ..config import RunConfig, config_differences
 from ..data import DataBundle, load_data
 from ..devices import Backend, resolve_backend
-from ..errors import QkdError
+from ..errors import QkdError, QkdInterrupted
+from ..data.sources import IMAGE_SHAPES
 from ..students import build_student, check_student, count_parameters
+from ..students.memory import check_memory
 from ..teachers import build_teacher
 from ..training import accuracy, atomic_write_json, fit, load_checkpoint, predict_logits
 from ..training.loop import load_resume_state
 from .plots import plot_history
-from .runs import RunResult, open_run_dir
+from .remote_eval import remote_accuracy
+from .runs import RunResult, open_run_dir, run_dir_for
 
 
 def build_model(cfg: RunConfig, image_shape, n_classes: int, mean, std, backend: Backend | None) -> nn.Module:
@@ -59,27 +63,30 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
 
 
 def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
-                  data_dir: str | None = None, progress: bool = True) -> RunResult:
+                  data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+    run_dir_for(out, name, cfg, resume, overwrite)  # refuse a folder holding another run before any work
     data = load_data(cfg.data, data_dir)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, None)
-    run_dir, resuming = open_run_dir(out, name, cfg, resume)
+    run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset}: {data.summary()}")
     return _train_and_test(cfg, model, data, run_dir, resuming, None, None, progress)
 
 
 def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
-                  data_dir: str | None = None, progress: bool = True) -> RunResult:
+                  data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
     s = cfg.student
     backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)  # refuse before any work
     check_student(s, backend)
+    check_memory(s, backend, IMAGE_SHAPES[cfg.data.dataset], cfg.train.batch_size)
+    run_dir_for(out, name, cfg, resume, overwrite)
     teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
     data = load_data(cfg.data, data_dir)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
     if hasattr(model, "fit_reduction"):
         model.fit_reduction(data.x_train)
-    run_dir, resuming = open_run_dir(out, name, cfg, resume)
+    run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}")
     teacher_logits = None
@@ -116,8 +123,13 @@ def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir:
     resume_state = load_resume_state(run_dir) if resuming else None
     if resume_state is not None:
         _say(progress, f"resuming {run_dir} after epoch {resume_state['epoch']}")
-    result = fit(model, data, cfg.train, run_dir, {"config": cfg.to_dict(), "meta": meta},
-                 teacher_logits=teacher_logits, distill=cfg.distill, resume_state=resume_state, progress=progress)
+    try:
+        result = fit(model, data, cfg.train, run_dir, {"config": cfg.to_dict(), "meta": meta},
+                     teacher_logits=teacher_logits, distill=cfg.distill, resume_state=resume_state, progress=progress)
+    except KeyboardInterrupt:
+        done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
+        raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
+                             f"run the same command with --resume to continue") from None
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
     test = accuracy(model, data.x_test, data.y_test)  # the one look at the test split
@@ -151,14 +163,18 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     if limit is not None:  # the first N test images: for hardware, where every circuit costs
         x, y = x[:limit], y[:limit]
     t0 = time.perf_counter()
-    slow = backend is not None and not backend.trainable  # shot-based: seconds per batch, so show progress
-    test = accuracy(model, x, y, batch_size=16 if slow else 256, progress=slow)
     evaluated_on = backend.device if backend else "cpu (torch)"
+    tag = evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
+    if backend is not None and not backend.trainable:  # shot-based or remote: slow and fallible
+        key = {"checkpoint": str(ckpt_file), "device": backend.device, "shots": backend.shots,
+               "noise": backend.noise, "limit": limit}
+        test = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key)
+    else:
+        test = accuracy(model, x, y)
     report = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
               "trained_on": meta.get("trained_on"), "evaluated_on": evaluated_on,
               "shots": backend.shots if backend else None, "noise": backend.noise if backend else None,
               "limit": limit, "checkpoint": str(ckpt_file), "seconds": time.perf_counter() - t0}
-    tag = evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", report)
     return report
 

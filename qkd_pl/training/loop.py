@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from ..config import DistillConfig, TrainConfig
 from ..data import DataBundle
+from ..errors import QkdError
 from ..losses import distillation_loss
 from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .evaluate import accuracy
@@ -55,6 +56,10 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
             logits = model(x)
             loss, parts = distillation_loss(
                 logits, y, teacher_logits[idx] if teacher_logits is not None else None, **t_kw)
+            if not torch.isfinite(loss):  # stop before the step: the weights and last.pt stay good
+                raise QkdError(f"the loss became {loss.item()} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
+                               f"{run_dir} keeps the last good epoch ({epoch - 1}): lower --lr, or check the "
+                               f"inputs, then start again")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -54,3 +54,73 @@ def test_hybrid_cnn_evaluates_on_aer(tmp_path):
     r = CliRunner().invoke(cli, ["evaluate", str(tmp_path / "h"), "--device", "qiskit.aer", "--limit", "8"])
     assert r.exit_code == 0, r.output
     assert json.loads((tmp_path / "h" / "evaluation-qiskit.aer.json").read_text())["n_test"] == 8
+
+
+def flaky_fake_backends(monkeypatch, succeed_first: int, then_fail: int):
+    """Fake backends whose jobs fail on purpose: the first ``succeed_first`` circuits run, the
+    next ``then_fail`` raise qiskit's JobError, and any after that run again."""
+    from qiskit.providers import JobError
+
+    from qkd_pl.devices import ibm, retry
+
+    real = ibm.fake_backend
+    calls = {"n": 0}
+
+    def make(name):
+        hw = real(name)
+        run = hw.run
+
+        def flaky_run(*args, **kwargs):
+            calls["n"] += 1
+            if succeed_first < calls["n"] <= succeed_first + then_fail:
+                raise JobError("the job failed on purpose")
+            return run(*args, **kwargs)
+
+        hw.run = flaky_run
+        return hw
+
+    monkeypatch.setattr(ibm, "fake_backend", make)
+    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.0)
+    return calls
+
+
+def test_failed_jobs_are_retried_and_the_evaluation_completes(student, monkeypatch):
+    flaky_fake_backends(monkeypatch, succeed_first=0, then_fail=2)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "20"])
+    assert r.exit_code == 0, r.output
+    assert "retry 1/3" in r.output and "retry 2/3" in r.output and "retry 3/3" not in r.output
+    assert json.loads((student / "evaluation-ibm-fake_manila.json").read_text())["n_test"] == 20
+    assert not (student / "evaluation-ibm-fake_manila.partial.json").exists()
+
+
+def test_after_the_retries_the_run_stops_keeps_what_finished_and_continues_later(student, monkeypatch):
+    # Batches of 16: the first batch's 16 circuits run, then every job fails (4 attempts).
+    flaky_fake_backends(monkeypatch, succeed_first=16, then_fail=4)
+    args = ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "40"]
+    r = CliRunner().invoke(cli, args)
+    err = r.stderr.strip().splitlines()[-1]
+    assert r.exit_code == 2 and err.startswith("Error: ibm:fake_manila: batch 2/3 failed after 4 attempts")
+    assert "16 of 40 test images finished" in err and "run the same command again" in err
+    partial = student / "evaluation-ibm-fake_manila.partial.json"
+    assert len(json.loads(partial.read_text())["logits"]) == 16
+    r = CliRunner().invoke(cli, args)  # the device works again: only batches 2 and 3 are run
+    assert r.exit_code == 0, r.output
+    assert "continuing: 16 of 40" in r.output and not partial.exists()
+    assert json.loads((student / "evaluation-ibm-fake_manila.json").read_text())["n_test"] == 40
+
+
+def test_the_token_never_reaches_output_logs_or_run_folders(monkeypatch, tmp_path):
+    token = "tok-NEVER-SHOWN-0987654321"
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", token)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    outputs = []
+    for args in (["train-student", "--classes", "0-3", "--per-class", "20", "--epochs", "1", "--out", str(tmp_path),
+                  "--name", "s"],
+                 ["evaluate", str(tmp_path / "s"), "--device", "ibm:fake_manila", "--limit", "4"],
+                 ["evaluate", str(tmp_path / "s"), "--device", "ibm:least_busy", "--limit", "2"],
+                 ["evaluate", str(tmp_path / "s"), "--device", "ibm:ibm_brisbane", "--limit", "2"]):
+        r = CliRunner().invoke(cli, args)
+        outputs += [r.output, r.stderr]
+    assert token not in "".join(outputs)
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files and not any(token.encode() in p.read_bytes() for p in files)

@@ -44,3 +44,20 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
         atomic_write_json(tmp_path / "m.json", {"a": object()})
     assert json.loads((tmp_path / "m.json").read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["m.json"]
+
+
+def test_a_fitted_pca_student_is_saved_as_tensors_and_restored_without_pickle(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import cli
+    from qkd_pl.experiments.train import load_model
+
+    r = CliRunner().invoke(cli, ["train-student", "--reducer", "pca", "--qubits", "2", "--classes", "0-2", "--per-class",
+                                 "30", "--epochs", "1", "--quiet", "--out", str(tmp_path), "--name", "p"])
+    assert r.exit_code == 0, r.output
+    raw = torch.load(tmp_path / "p" / "best.pt", weights_only=True)  # would raise on any pickled object
+    fitted = {k: v for k, v in raw["state_dict"].items() if k.startswith("reduce.")}
+    assert fitted and all(isinstance(v, torch.Tensor) for v in fitted.values())
+    assert fitted["reduce.components"].abs().sum() > 0  # the fit itself, not an empty buffer
+    model, _, _ = load_model(tmp_path / "p")
+    assert torch.equal(model.reduce.components, fitted["reduce.components"])

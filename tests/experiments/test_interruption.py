@@ -1,0 +1,80 @@
+"""Real processes: a run killed with SIGKILL mid-epoch, or stopped with Ctrl-C, and resumed ends
+bit-identical to an uninterrupted run; the same command twice gives the same numbers."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# Batch size 1 on all of digits: a few seconds per epoch, long enough to interrupt inside one.
+ARGS = ["train-student", "--dataset", "digits", "--qubits", "3", "--epochs", "2", "--batch-size", "1", "--quiet"]
+TIMING = ("seconds", "train_samples_per_s")
+
+
+def command(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, str(ROOT / "cli.py"), *ARGS, "--out", str(out), "--name", "run", *extra]
+
+
+def numbers(run: Path) -> tuple[list[dict], dict]:
+    metrics = [{k: v for k, v in row.items() if k not in TIMING} for row in json.loads((run / "metrics.json").read_text())]
+    test = json.loads((run / "test_metrics.json").read_text())
+    return metrics, {k: test[k] for k in ("test_accuracy", "test_loss", "best_epoch", "best_val_accuracy")}
+
+
+def epochs_done(run: Path) -> int:
+    try:
+        return len(json.loads((run / "metrics.json").read_text()))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return 0
+
+
+def start_and_interrupt(out: Path, sig: int) -> subprocess.CompletedProcess:
+    """Start a run, wait until epoch 1 is saved, then send ``sig`` during epoch 2."""
+    proc = subprocess.Popen(command(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while epochs_done(out / "run") < 1:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "epoch 1 never finished"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert epochs_done(out / "run") == 1, "the signal arrived after epoch 2 had finished: nothing was interrupted"
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reference")
+    subprocess.run(command(out), check=True, cwd=ROOT, capture_output=True)
+    return numbers(out / "run")
+
+
+def test_the_same_command_twice_gives_the_same_numbers(reference, tmp_path):
+    subprocess.run(command(tmp_path), check=True, cwd=ROOT, capture_output=True)
+    assert numbers(tmp_path / "run") == reference
+
+
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
+    killed = start_and_interrupt(tmp_path, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert not list((tmp_path / "run").glob(".*.tmp"))  # no half-written file was left behind
+    subprocess.run(command(tmp_path, "--resume"), check=True, cwd=ROOT, capture_output=True)
+    assert numbers(tmp_path / "run") == reference
+
+
+def test_ctrl_c_stops_cleanly_saying_how_to_resume(reference, tmp_path):
+    stopped = start_and_interrupt(tmp_path, signal.SIGINT)
+    assert stopped.returncode == 130 and "Traceback" not in stopped.stderr
+    line = stopped.stderr.strip()
+    assert "\n" not in line and line.startswith("Interrupted: stopped during epoch 2") and "--resume" in line
+    subprocess.run(command(tmp_path, "--resume"), check=True, cwd=ROOT, capture_output=True)
+    assert numbers(tmp_path / "run") == reference
+    sessions = json.loads((tmp_path / "run" / "environment.json").read_text())
+    assert [s["resumed"] for s in sessions] == [False, True]
