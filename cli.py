@@ -127,15 +127,26 @@ def cli():
     """
 
 
+TEACHER_HELP = ("Teacher network: lenet5 (the notebooks' LeNet5), alexnet-v1 (the notebooks' AlexNet variant, "
+                "about 94.7 M parameters), resnet18 or mobilenet_v3_small (torchvision, untrained, adapted to "
+                "small images), or ensemble (the averaged logits of --members; nothing is trained).")
+
+
 @cli.command("train-teacher")
-@click.option("--arch", default="lenet5", show_default=True, help="Teacher network (lenet5).")
+@click.option("--arch", default="lenet5", show_default=True, help=TEACHER_HELP)
+@click.option("--members", default=None, metavar="RUN,RUN,...",
+              help="With --arch ensemble: the trained teacher runs to average (their data options are used).")
 @data_options
 @train_options(epochs=10, lr=1e-3)
-def train_teacher_cmd(arch, **o):
+def train_teacher_cmd(arch, members, **o):
     """Train a classical teacher, keep its best-on-validation weights, test it once."""
     from qkd_pl.experiments import train_teacher
 
-    cfg = RunConfig(kind="teacher", data=_data_config(o), train=_train_config(o), teacher=TeacherConfig(arch))
+    if (arch == "ensemble") != (members is not None):
+        raise QkdError("--members goes with --arch ensemble, and --arch ensemble needs --members RUN,RUN,...")
+    member_list = [m.strip() for m in members.split(",") if m.strip()] if members else None
+    cfg = RunConfig(kind="teacher", data=_data_config(o), train=_train_config(o),
+                    teacher=TeacherConfig(arch, member_list))
     _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
                                 overwrite=o["overwrite"]))
 
@@ -185,6 +196,10 @@ def student_options(f=None, *, device: bool = True):
 
 @cli.command("train-student")
 @student_options
+@click.option("--classical-control", "control", is_flag=True,
+              help="The classical control: replace the circuit by a classical layer with exactly as many "
+                   "trainable parameters (same features in, one bounded output per qubit), to see what the "
+                   "quantum layer adds.")
 @click.option("--teacher", default=None, metavar="RUN",
               help="Teacher run folder (or its best.pt) to distil from. Without it: a baseline student.")
 @click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=3.0, show_default=True,
@@ -193,14 +208,15 @@ def student_options(f=None, *, device: bool = True):
               help="Weight of the distillation term: loss = CE + alpha * T^2 * KL (paper: 0.9).")
 @data_options
 @train_options(epochs=10, lr=1e-2)
-def train_student_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, device, teacher, temperature, alpha,
-                      **o):
+def train_student_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, device, control, teacher, temperature,
+                      alpha, **o):
     """Train a quantum student: a baseline on labels, or distilled from --teacher."""
     from qkd_pl.experiments import train_student
 
     cfg = RunConfig(kind="student", data=_data_config(o), train=_train_config(o),
                     student=StudentConfig(arch=arch, qubits=qubits, layers=layers, reducer=reducer,
-                                          encoding=encoding, rotation=rotation, ansatz=ansatz, device=device),
+                                          encoding=encoding, rotation=rotation, ansatz=ansatz, device=device,
+                                          control=control),
                     distill=DistillConfig(teacher=teacher, temperature=temperature, alpha=alpha))
     _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
                                 overwrite=o["overwrite"]))
@@ -269,7 +285,8 @@ def demo_cmd(seeds, qubits, layers, teacher_epochs, student_epochs, out, quiet):
 
 @cli.command("compare")
 @student_options
-@click.option("--arch", "teacher_arch", default="lenet5", show_default=True, help="Teacher network.")
+@click.option("--arch", "teacher_arch", type=click.Choice(["lenet5", "alexnet-v1", "resnet18", "mobilenet_v3_small"]),
+              default="lenet5", show_default=True, help="Teacher network (see qkd train-teacher --help).")
 @click.option("--teacher-epochs", type=click.IntRange(min=1), default=10, show_default=True,
               help="Training epochs of the teacher.")
 @click.option("--teacher-lr", type=float, default=1e-3, show_default=True, help="Adam learning rate of the teacher.")
@@ -371,6 +388,64 @@ def bench_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, devices
         from qkd_pl.training import atomic_write_json
 
         atomic_write_json(as_json, rows)
+
+
+@cli.command("grid")
+@click.argument("config", type=click.Path())
+@click.option("--out", required=True, metavar="DIR", help="Grid folder: runs/, results.csv, results.json, grid.json.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Cells run at once (processes, or Ray tasks). On 2 cores, 2 at most.")
+@click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
+              help="processes: this machine. ray: the Ray cluster at $RAY_ADDRESS, else a local one "
+                   "(pip install 'qkd-pl[ray]').")
+@click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write report.md when done.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def grid_cmd(config, out, workers, executor, data_dir, report, quiet):
+    """Run every cell of a TOML experiment grid; finished cells are skipped, so a killed grid resumes.
+
+    The TOML ranges over datasets, classes, qubits, students, reducers, encodings, ansatzes,
+    classical controls, teachers and seeds (see qkd_pl/experiments/grid.py for the keys).
+    """
+    from qkd_pl.experiments.grid import load_spec, run_grid
+    from qkd_pl.experiments.report import write_report
+
+    rows = run_grid(load_spec(config), out, workers, executor, data_dir, progress=not quiet)
+    click.echo(f"{len(rows)} runs; results.csv and results.json in {out}")
+    if report:
+        click.echo(f"report: {write_report(out)}")
+
+
+@cli.command("report")
+@click.argument("folder", type=click.Path())
+@click.option("--title", default=None, help="Report title.")
+def report_cmd(folder, title):
+    """Markdown report with plots from a grid folder's results.json: mean +- std over seeds, the
+    distillation gain with a 95 % interval, the quantum layer against its classical control."""
+    from qkd_pl.experiments.report import write_report
+
+    click.echo(f"report: {write_report(folder, title)}")
+
+
+@cli.command("reproduce")
+@click.argument("protocol", type=click.Choice(["v1", "v2"]))
+@click.option("--out", required=True, metavar="DIR", help="Grid folder for the runs, results and report.")
+@click.option("--quick", is_flag=True, help="A tiny version (digits, few images, 1-2 epochs) that checks the path.")
+@click.option("--datasets", default=None, metavar="LIST",
+              help="Restrict the datasets, e.g. mnist,fashion-mnist (v2 also has cifar10, whose files must be "
+                   "present).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Cells run at once.")
+@click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
+              help="Where cells run (see qkd grid --help).")
+@click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet):
+    """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
+    the report sets our numbers beside the published ones."""
+    from qkd_pl.experiments.reproduce import reproduce
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    click.echo(f"report: {reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet)}")
 
 
 def main() -> None:

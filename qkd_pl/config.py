@@ -45,11 +45,13 @@ class StudentConfig:
     device: str = "auto"
     shots: int | None = None
     noise: str | None = None  # qiskit.aer only: an IBM fake backend whose noise model to apply
+    control: bool = False  # the classical control: the circuit replaced by a classical layer of as many parameters
 
 
 @dataclass
 class TeacherConfig:
     arch: str = "lenet5"
+    members: list[str] | None = None  # arch "ensemble": the trained teacher runs whose logits it averages
 
 
 @dataclass

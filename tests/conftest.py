@@ -20,3 +20,9 @@ def require_dataset_files(name: str) -> Path:
             pytest.fail(msg)
         pytest.skip(msg)
     return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    """Teacher-logit caches go to a temporary folder, not the user's cache (subprocesses inherit it)."""
+    os.environ["QKD_CACHE_DIR"] = str(tmp_path_factory.mktemp("qkd-cache"))

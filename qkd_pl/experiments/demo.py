@@ -16,6 +16,7 @@ from typing import Any
 
 from ..config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from ..training import atomic_write_json
+from ..training.checkpoint import atomic_write_text
 from .train import train_student, train_teacher
 
 
@@ -51,7 +52,7 @@ def run_comparison(teacher_cfg: RunConfig, student_cfg: RunConfig, seeds: list[i
         "title": f"{teacher_cfg.data.dataset}, {s.arch} student, {s.qubits} qubits, {s.layers} layers",
     }
     atomic_write_json(out / "summary.json", summary)
-    (out / "summary.md").write_text(format_table(summary) + "\n")
+    atomic_write_text(out / "summary.md", format_table(summary) + "\n")
     return summary
 
 

@@ -6,6 +6,7 @@ a script can run exactly what a command line runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -21,15 +22,22 @@ from ..errors import QkdError, QkdInterrupted
 from ..data.sources import IMAGE_SHAPES
 from ..students import build_student, check_student, count_parameters
 from ..students.memory import check_memory
-from ..teachers import build_teacher
-from ..training import accuracy, atomic_write_json, fit, load_checkpoint, predict_logits
+from ..teachers import ENSEMBLE, Ensemble, build_teacher
+from ..teachers.cache import file_sha256
+from ..teachers.cache import teacher_logits as cached_teacher_logits
+from ..training import accuracy, atomic_write_json, fit, load_checkpoint, save_checkpoint
 from ..training.loop import load_resume_state
 from .plots import plot_history
 from .remote_eval import remote_accuracy
 from .runs import RunResult, open_run_dir, run_dir_for
 
 
-def build_model(cfg: RunConfig, image_shape, n_classes: int, mean, std, backend: Backend | None) -> nn.Module:
+def build_model(cfg: RunConfig, image_shape, n_classes: int, mean, std, backend: Backend | None,
+                members: list[dict] | None = None) -> nn.Module:
+    """``members``: an ensemble's member configurations (from its checkpoint's meta)."""
+    if cfg.kind == "teacher" and cfg.teacher.arch == ENSEMBLE:
+        return Ensemble([build_model(RunConfig.from_dict(m), image_shape, n_classes, mean, std, None)
+                         for m in members or []])
     if cfg.kind == "teacher":
         return build_teacher(cfg.teacher.arch, image_shape, n_classes, mean, std)
     return build_student(cfg.student, backend, image_shape, n_classes, mean, std)
@@ -54,7 +62,7 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
         backend = resolve_backend(cfg.student.device, cfg.student.qubits)
     n = len(meta["classes"])
     model = build_model(cfg, tuple(meta["image_shape"]), n, torch.zeros(meta["image_shape"][0]),
-                        torch.ones(meta["image_shape"][0]), backend)
+                        torch.ones(meta["image_shape"][0]), backend, meta.get("members"))
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError:
@@ -64,6 +72,8 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
 
 def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+    if cfg.teacher.arch == ENSEMBLE:
+        return assemble_ensemble(cfg, out, name, resume, data_dir, progress, overwrite)
     run_dir_for(out, name, cfg, resume, overwrite)  # refuse a folder holding another run before any work
     data = load_data(cfg.data, data_dir)
     torch.manual_seed(cfg.train.seed)
@@ -71,6 +81,39 @@ def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset}: {data.summary()}")
     return _train_and_test(cfg, model, data, run_dir, resuming, None, None, progress)
+
+
+def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
+                      data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+    """An ensemble "run": its trained members, frozen and averaged, validated and tested once.
+
+    Its data configuration is its members' (they must share one); nothing is trained.
+    """
+    paths = cfg.teacher.members or []
+    if len(paths) < 2:
+        raise QkdError("--arch ensemble needs --members RUN1,RUN2,... (two or more trained teacher runs)")
+    loaded = [load_model(p) for p in paths]
+    for p, (_, mcfg, _) in zip(paths, loaded):
+        if mcfg.kind != "teacher" or mcfg.teacher.arch == ENSEMBLE:
+            raise QkdError(f"ensemble member {p} is not a trained single teacher (it is a {mcfg.kind} "
+                           f"{mcfg.teacher.arch if mcfg.teacher else ''} run)")
+        diffs = config_differences(loaded[0][1].to_dict()["data"], mcfg.to_dict()["data"], "data.")
+        if diffs:
+            raise QkdError(f"ensemble members {paths[0]} and {p} were trained on other data ({'; '.join(diffs)})")
+    cfg = dataclasses.replace(cfg, data=loaded[0][1].data)
+    run_dir_for(out, name, cfg, resume, overwrite)
+    data = load_data(cfg.data, data_dir)
+    model = Ensemble([m for m, _, _ in loaded]).eval()
+    run_dir, _ = open_run_dir(out, name, cfg, resume, overwrite)
+    t0 = time.perf_counter()
+    meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": "cpu (torch)",
+            "members": [c.to_dict() for _, c, _ in loaded]}
+    save_checkpoint(run_dir / "best.pt", {"config": cfg.to_dict(), "meta": meta, "epoch": 0,
+                                          "state_dict": model.state_dict()})
+    val = accuracy(model, data.x_val, data.y_val)
+    atomic_write_json(run_dir / "metrics.json", [])
+    return _write_test(cfg, model, data, run_dir, {"epoch": 0, "val_accuracy": val["accuracy"]}, None,
+                       time.perf_counter() - t0, progress)
 
 
 def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
@@ -89,15 +132,18 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}")
-    teacher_logits = None
+    teacher_logits, extra = None, {}
     if teacher is not None:
         # The teacher is frozen and the training images are not augmented, so its logits are
-        # the same every epoch: compute them once.
-        teacher_logits = predict_logits(teacher, data.x_train)
+        # the same every epoch and for every student of this teacher: computed once, cached.
+        sha = file_sha256(checkpoint_path(cfg.distill.teacher))
+        teacher_logits, hit = cached_teacher_logits(teacher, sha, cfg.data, "train", data.x_train)
         teacher_acc = (teacher_logits.argmax(1) == data.y_train).float().mean().item()
-        _say(progress, f"teacher {cfg.distill.teacher}: train accuracy {teacher_acc:.4f}, "
-                       f"T={cfg.distill.temperature}, alpha={cfg.distill.alpha}")
-    return _train_and_test(cfg, model, data, run_dir, resuming, teacher_logits, backend, progress)
+        extra = {"teacher_checkpoint": str(checkpoint_path(cfg.distill.teacher)), "teacher_sha256": sha,
+                 "teacher_train_accuracy": teacher_acc}
+        _say(progress, f"teacher {cfg.distill.teacher} ({'cached logits' if hit else 'logits computed once'}): "
+                       f"train accuracy {teacher_acc:.4f}, T={cfg.distill.temperature}, alpha={cfg.distill.alpha}")
+    return _train_and_test(cfg, model, data, run_dir, resuming, teacher_logits, backend, progress, extra)
 
 
 def _load_teacher(cfg: RunConfig) -> nn.Module:
@@ -116,7 +162,8 @@ def _load_teacher(cfg: RunConfig) -> nn.Module:
 
 
 def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, resuming: bool,
-                    teacher_logits: torch.Tensor | None, backend: Backend | None, progress: bool) -> RunResult:
+                    teacher_logits: torch.Tensor | None, backend: Backend | None, progress: bool,
+                    extra: dict | None = None) -> RunResult:
     t0 = time.perf_counter()
     device = backend.device if backend else "cpu (torch)"
     meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": device}
@@ -132,18 +179,25 @@ def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir:
                              f"run the same command with --resume to continue") from None
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
-    test = accuracy(model, data.x_test, data.y_test)  # the one look at the test split
-    seconds = time.perf_counter() - t0
+    plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
+    return _write_test(cfg, model, data, run_dir, result["best"], backend, time.perf_counter() - t0, progress,
+                       extra)
+
+
+def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, best: dict[str, Any],
+                backend: Backend | None, seconds: float, progress: bool, extra: dict | None = None) -> RunResult:
+    """The one look at the test split, written to test_metrics.json."""
+    device = backend.device if backend else "cpu (torch)"
+    test = accuracy(model, data.x_test, data.y_test)
     params = count_parameters(model)
     atomic_write_json(run_dir / "test_metrics.json", {
         "test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
-        "best_epoch": result["best"]["epoch"], "best_val_accuracy": result["best"]["val_accuracy"],
+        "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "parameters": params, "trained_on": device,
-        "backend_reason": backend.reason if backend else None, "seconds": seconds})
-    plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
-    _say(progress, f"best validation accuracy {result['best']['val_accuracy']:.4f} at epoch "
-                   f"{result['best']['epoch']}; test accuracy {test['accuracy']:.4f}; results in {run_dir}")
-    return RunResult(run_dir, test, result["best"], params, seconds, device)
+        "backend_reason": backend.reason if backend else None, "seconds": seconds, **(extra or {})})
+    _say(progress, f"best validation accuracy {best['val_accuracy']:.4f} at epoch "
+                   f"{best['epoch']}; test accuracy {test['accuracy']:.4f}; results in {run_dir}")
+    return RunResult(run_dir, test, best, params, seconds, device)
 
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,

@@ -7,15 +7,18 @@ should see how much of the model the circuit actually is.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from ..circuits import QuantumLayer, n_features
+from ..circuits import QuantumLayer, ansatz_weight_shape, n_features
 from ..config import StudentConfig
 from ..data.normalize import Standardize
 from ..devices import Backend
 from ..errors import QkdError
 from ..reduction import build_reducer
+from .control import ClassicalControl
 
 
 class QuantumStudent(nn.Module):
@@ -27,9 +30,14 @@ class QuantumStudent(nn.Module):
         if cfg.layers < 1:
             raise QkdError(f"--layers must be at least 1, got {cfg.layers}")
         self.standardize = Standardize(mean, std)
-        self.reduce = build_reducer(cfg.reducer, image_shape, n_features(cfg.encoding, cfg.qubits))
-        self.quantum = QuantumLayer.v2(cfg, backend)
-        self.head = nn.Linear(self.quantum.n_outputs, n_classes)
+        features = n_features(cfg.encoding, cfg.qubits)
+        self.reduce = build_reducer(cfg.reducer, image_shape, features)
+        if cfg.control:
+            n_params = math.prod(ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits))
+            self.quantum = ClassicalControl(features, cfg.qubits, n_params, cfg.encoding)
+        else:
+            self.quantum = QuantumLayer.v2(cfg, backend)
+        self.head = nn.Linear(cfg.qubits, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.quantum(self.reduce(self.standardize(x))))
@@ -48,6 +56,9 @@ def check_student(cfg: StudentConfig, backend: Backend) -> None:
     """Refuse a student/device pairing that cannot run, before any data is loaded."""
     if cfg.arch not in ARCHS:
         raise QkdError(f"unknown --student {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
+    if cfg.arch == "hybrid-cnn" and cfg.control:
+        raise QkdError("hybrid-cnn's circuit has no trainable parameters, so a classical control of the same "
+                       "size would have none either; use --classical-control with the v2 student")
     if cfg.arch == "hybrid-cnn" and backend.diff_method == "adjoint":
         raise QkdError(f"hybrid-cnn measures basis-state probabilities, which {backend.device}'s adjoint "
                        f"differentiation does not support; use --device default.qubit (or auto)")
@@ -63,11 +74,15 @@ def build_student(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, 
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Trainable parameters, split into those inside quantum circuits and the rest."""
+    """Trainable parameters, split into those inside quantum circuits and the rest; for a
+    classical control, also how many of the classical ones stand in for the circuit."""
     quantum_ids = {id(p) for m in model.modules() if isinstance(m, QuantumLayer) for p in m.parameters()}
     counts = {"classical": 0, "quantum": 0}
     for p in model.parameters():
         if p.requires_grad:
             counts["quantum" if id(p) in quantum_ids else "classical"] += p.numel()
     counts["total"] = counts["classical"] + counts["quantum"]
+    controls = [m for m in model.modules() if isinstance(m, ClassicalControl)]
+    if controls:
+        counts["control"] = sum(m.weights.numel() for m in controls)
     return counts

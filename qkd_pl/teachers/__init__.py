@@ -1,5 +1,6 @@
 """Classical teachers. Each is built as Standardize -> network so checkpoints take raw images."""
 
-from .registry import TEACHERS, build_teacher
+from .ensemble import Ensemble
+from .registry import ENSEMBLE, TEACHERS, build_teacher
 
-__all__ = ["TEACHERS", "build_teacher"]
+__all__ = ["ENSEMBLE", "TEACHERS", "Ensemble", "build_teacher"]

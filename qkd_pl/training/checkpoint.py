@@ -40,7 +40,11 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
-    _atomic(path, lambda fh: fh.write((json.dumps(obj, indent=2) + "\n").encode()))
+    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    _atomic(path, lambda fh: fh.write(text.encode()))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

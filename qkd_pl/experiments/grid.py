@@ -1,0 +1,347 @@
+"""Experiment grids: a TOML file ranging over dataset x classes x qubits x student x reducer x
+encoding x ansatz x control x teacher x seed; every cell a run folder; one results table.
+
+Cells are plain RunConfigs (the dataclasses the CLI uses), run by ``train_teacher`` /
+``train_student`` in three phases: single teachers, then ensembles of them, then students,
+so each teacher is trained once and reused by every student of its data. A cell whose
+``test_metrics.json`` exists is finished and skipped; a cell with a run folder but no result
+is resumed from its last epoch. So a killed grid, started again, loses at most one epoch per
+running cell. Cells run one after another, in a pool of processes (``--workers``), or on a
+Ray cluster (``--executor ray``).
+
+TOML layout (every key optional except the datasets)::
+
+    name = "v1"
+    seeds = [0, 1, 2]
+    [data]     datasets = ["mnist"]; classes = ["0-5", "0-7"]; per_class = 150
+    [student]  arch = ["v2"]; qubits = [4]; reducer = ["fc"]; encoding = ["amplitude"];
+               ansatz = ["strong"]; control = [false]; layers = 2; device = "auto";
+               epochs = 10; batch_size = 32; lr = 0.01
+    [teacher]  arch = ["none", "lenet5"]; ensemble = ["lenet5", "alexnet-v1"];
+               epochs = 10; batch_size = 128; lr = 0.001; seed = 0
+    [distill]  temperature = 3.0; alpha = 0.9
+    [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
+    [[exclude]] qubits = 8; reducer = "crop"     # ... and no exclude
+
+``teacher.arch = "none"`` is the baseline student; ``"ensemble"`` averages the teachers named
+in ``teacher.ensemble``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import os
+import tomllib
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from ..config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from ..data.sources import canonical_name
+from ..data.splits import parse_classes
+from ..errors import QkdError
+from ..teachers import ENSEMBLE
+from ..training import atomic_write_json
+from ..training.checkpoint import atomic_write_text
+
+BASELINE = "none"
+
+
+@dataclass
+class GridSpec:
+    """A grid, as read from TOML (or built by ``qkd reproduce``)."""
+
+    datasets: list[str]
+    name: str = "grid"
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    classes: list[str | None] = field(default_factory=lambda: [None])
+    per_class: int | None = None
+    val_fraction: float = 0.2
+    split_seed: int = 0
+    students: list[str] = field(default_factory=lambda: ["v2"])
+    qubits: list[int] = field(default_factory=lambda: [4])
+    reducers: list[str] = field(default_factory=lambda: ["fc"])
+    encodings: list[str] = field(default_factory=lambda: ["amplitude"])
+    ansatzes: list[str] = field(default_factory=lambda: ["strong"])
+    controls: list[bool] = field(default_factory=lambda: [False])
+    layers: int = 2
+    device: str = "auto"
+    student_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=32, lr=1e-2))
+    teachers: list[str] = field(default_factory=lambda: [BASELINE, "lenet5"])
+    ensemble: list[str] = field(default_factory=lambda: ["lenet5", "alexnet-v1"])
+    teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, lr=1e-3))
+    temperature: float = 3.0
+    alpha: float = 0.9
+    include: list[dict[str, Any]] = field(default_factory=list)
+    exclude: list[dict[str, Any]] = field(default_factory=list)
+
+
+# TOML table -> {key: GridSpec field}
+_KEYS = {
+    "": {"name": "name", "seeds": "seeds"},
+    "data": {"datasets": "datasets", "classes": "classes", "per_class": "per_class", "val_fraction": "val_fraction",
+             "split_seed": "split_seed"},
+    "student": {"arch": "students", "qubits": "qubits", "reducer": "reducers", "encoding": "encodings",
+                "ansatz": "ansatzes", "control": "controls", "layers": "layers", "device": "device"},
+    "teacher": {"arch": "teachers", "ensemble": "ensemble"},
+    "distill": {"temperature": "temperature", "alpha": "alpha"},
+}
+_TRAIN_KEYS = ("epochs", "batch_size", "lr", "seed")
+AXES = ("dataset", "classes", "qubits", "student", "reducer", "encoding", "ansatz", "control", "teacher", "seed")
+
+
+def load_spec(path: str | Path) -> GridSpec:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise QkdError(f"grid file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise QkdError(f"{path} is not valid TOML ({exc})") from None
+    kwargs: dict[str, Any] = {}
+    trains = {"student": {}, "teacher": {}}
+    for table, keys in _KEYS.items():
+        section = raw if table == "" else raw.get(table, {})
+        for key, value in section.items():
+            if table == "" and (isinstance(value, dict) or key in ("include", "exclude")):
+                continue
+            if key in keys:
+                kwargs[keys[key]] = value
+            elif table in trains and key in _TRAIN_KEYS:
+                trains[table][key] = value
+            else:
+                where = f"[{table}] " if table else ""
+                raise QkdError(f"{path}: unknown key {where}{key!r}; known: {', '.join([*keys, *_TRAIN_KEYS])}")
+    if "datasets" not in kwargs:
+        raise QkdError(f"{path}: [data] datasets is required, e.g. datasets = [\"mnist\"]")
+    spec = GridSpec(**kwargs, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])))
+    spec.student_train = dataclasses.replace(spec.student_train, **trains["student"])
+    spec.teacher_train = dataclasses.replace(spec.teacher_train, **trains["teacher"])
+    return validate(spec)
+
+
+def validate(spec: GridSpec) -> GridSpec:
+    spec.datasets = [canonical_name(d) for d in spec.datasets]
+    for c in spec.classes:
+        parse_classes(c)
+    for q in spec.qubits:
+        if not 1 <= q <= 24:
+            raise QkdError(f"grid qubits {q} is outside 1..24")
+    for rule in spec.include + spec.exclude:
+        unknown = set(rule) - set(AXES)
+        if unknown:
+            raise QkdError(f"include/exclude rule {rule} names {sorted(unknown)}; axes are {', '.join(AXES)}")
+    if ENSEMBLE in spec.teachers and len(spec.ensemble) < 2:
+        raise QkdError("teacher.arch lists \"ensemble\": name two or more teachers in teacher.ensemble")
+    return spec
+
+
+@dataclass
+class Cell:
+    id: str
+    phase: int  # 0: single teachers, 1: ensembles, 2: students
+    config: RunConfig
+    fields: dict[str, Any]  # the axis values, for the results table
+
+
+def _data(spec: GridSpec, dataset: str, classes: str | None) -> DataConfig:
+    return DataConfig(dataset=dataset, classes=parse_classes(classes), per_class=spec.per_class,
+                      val_fraction=spec.val_fraction, split_seed=spec.split_seed)
+
+
+def _kept(spec: GridSpec, fields: dict[str, Any]) -> bool:
+    def matches(rule):
+        return all(fields.get(k) == v for k, v in rule.items())
+
+    return (not spec.include or any(matches(r) for r in spec.include)) and not any(matches(r) for r in spec.exclude)
+
+
+def expand(spec: GridSpec, out: Path) -> list[Cell]:
+    """Every cell of the grid, teachers first; run folders live in ``out/runs/<cell id>``."""
+    runs = out / "runs"
+    cells: dict[str, Cell] = {}
+    for dataset, classes in itertools.product(spec.datasets, spec.classes):
+        tag = f"{dataset}-{classes or 'all'}"
+        data = _data(spec, dataset, classes)
+        students = []
+        for q, arch, red, enc, ans, ctrl, teacher, seed in itertools.product(
+                spec.qubits, spec.students, spec.reducers, spec.encodings, spec.ansatzes, spec.controls,
+                spec.teachers, spec.seeds):
+            if arch == "hybrid-cnn":  # its circuit is fixed: the v2 axes do not apply
+                red, enc, ans, ctrl = "-", "-", "-", False
+            fields = {"dataset": dataset, "classes": classes or "all", "qubits": q, "student": arch, "reducer": red,
+                      "encoding": enc, "ansatz": ans, "control": ctrl, "teacher": teacher, "seed": seed}
+            if _kept(spec, fields):
+                students.append(fields)
+        needed = {f["teacher"] for f in students} - {BASELINE}
+        singles = (needed - {ENSEMBLE}) | (set(spec.ensemble) if ENSEMBLE in needed else set())
+        for arch in sorted(singles):
+            cid = f"teacher-{tag}-{arch}"
+            cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=data, teacher=TeacherConfig(arch),
+                                                train=spec.teacher_train), {"dataset": dataset, "classes": classes or "all",
+                                                                            "teacher": arch, "role": "teacher"})
+        if ENSEMBLE in needed:
+            cid = f"teacher-{tag}-{ENSEMBLE}"
+            members = [str(runs / f"teacher-{tag}-{a}") for a in spec.ensemble]
+            cells[cid] = Cell(cid, 1, RunConfig(kind="teacher", data=data, train=spec.teacher_train,
+                                                teacher=TeacherConfig(ENSEMBLE, members)),
+                              {"dataset": dataset, "classes": classes or "all", "teacher": ENSEMBLE, "role": "teacher"})
+        for f in students:
+            role = "baseline" if f["teacher"] == BASELINE else "distilled"
+            cid = (f"{role}-{tag}-{f['qubits']}q-{f['student']}"
+                   + ("" if f["student"] == "hybrid-cnn" else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
+                   + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
+                   + f"-s{f['seed']}")
+            student = StudentConfig(arch=f["student"], qubits=f["qubits"], layers=spec.layers, device=spec.device,
+                                    control=f["control"],
+                                    **({} if f["student"] == "hybrid-cnn" else
+                                       {"reducer": f["reducer"], "encoding": f["encoding"], "ansatz": f["ansatz"]}))
+            teacher = None if role == "baseline" else str(runs / f"teacher-{tag}-{f['teacher']}")
+            cfg = RunConfig(kind="student", data=data, student=student,
+                            train=dataclasses.replace(spec.student_train, seed=f["seed"]),
+                            distill=DistillConfig(teacher=teacher, temperature=spec.temperature, alpha=spec.alpha))
+            cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
+    return list(cells.values())
+
+
+# --------------------------------------------------------------------------- running
+def run_cell(cell: Cell, out: str, data_dir: str | None, threads: int | None = None) -> dict[str, Any]:
+    """Train (or resume) one cell and return its results row; runs in a worker process too."""
+    import torch
+
+    from .train import train_student, train_teacher
+
+    if threads:
+        torch.set_num_threads(threads)
+    runs = Path(out) / "runs"
+    resume = (runs / cell.id / "config.json").exists()
+    train = train_teacher if cell.config.kind == "teacher" else train_student
+    train(cell.config, runs, name=cell.id, resume=resume, data_dir=data_dir, progress=False)
+    return row_for(cell, runs / cell.id)
+
+
+def row_for(cell: Cell, run_dir: Path) -> dict[str, Any]:
+    test = json.loads((run_dir / "test_metrics.json").read_text())
+    params = test["parameters"]
+    return {"id": cell.id, **cell.fields, "test_accuracy": test["test_accuracy"],
+            "best_val_accuracy": test["best_val_accuracy"], "best_epoch": test["best_epoch"],
+            "params_classical": params["classical"], "params_quantum": params["quantum"],
+            "params_control": params.get("control", 0), "device": test["trained_on"], "seconds": test["seconds"],
+            "teacher_run": cell.config.distill.teacher if cell.config.distill else None, "run_dir": str(run_dir)}
+
+
+def finished(cell: Cell, run_dir: Path) -> bool:
+    if not (run_dir / "test_metrics.json").exists():
+        return False
+    saved = json.loads((run_dir / "config.json").read_text())
+    if saved != cell.config.to_dict():
+        raise QkdError(f"{run_dir} holds a finished run of another configuration than this grid's cell; "
+                       f"use another --out or delete that folder")
+    return True
+
+
+def check_data(spec: GridSpec, data_dir: str | None) -> None:
+    """Every dataset of the grid is readable, before any cell starts (a grid must not die mid-way)."""
+    from ..data import bundle
+    from ..data.sources import data_root
+
+    for dataset in spec.datasets:
+        bundle.load_split(dataset, data_root(data_dir), train=False)
+
+
+def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = "processes",
+             data_dir: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+    out = Path(out)
+    check_data(spec, data_dir)
+    cells = expand(spec, out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "grid.json", {"spec": _spec_dict(spec), "cells": [c.id for c in cells]})
+    rows: dict[str, dict[str, Any]] = {}
+    failures: list[str] = []
+    run_many = _executor(executor, workers)
+    for phase in (0, 1, 2):
+        todo = []
+        for cell in (c for c in cells if c.phase == phase):
+            if finished(cell, out / "runs" / cell.id):
+                rows[cell.id] = row_for(cell, out / "runs" / cell.id)
+            else:
+                todo.append(cell)
+        bar = tqdm(total=len(todo), desc=["teachers", "ensembles", "students"][phase], unit="run",
+                   disable=None if progress and todo else True)
+        for cell, row, error in run_many(todo, str(out), data_dir):
+            bar.update()
+            if error is None:
+                rows[cell.id] = row
+            else:
+                failures.append(f"{cell.id}: {error}")
+                tqdm.write(f"cell {cell.id} failed: {error}")
+        bar.close()
+        write_results(out, [rows[c.id] for c in cells if c.id in rows])
+        if failures:
+            raise QkdError(f"{len(failures)} grid cell(s) failed ({failures[0]}{'; ...' if len(failures) > 1 else ''}); "
+                           f"finished cells are kept in {out}/runs: fix the cause and run the same command again")
+    return [rows[c.id] for c in cells]
+
+
+def _spec_dict(spec: GridSpec) -> dict[str, Any]:
+    return dataclasses.asdict(spec)
+
+
+def _executor(kind: str, workers: int) -> Callable:
+    if kind == "processes":
+        return _local if workers == 1 else lambda cells, out, data_dir: _pool(cells, out, data_dir, workers)
+    if kind == "ray":
+        return _ray
+    raise QkdError(f"unknown --executor {kind!r}; choose processes or ray")
+
+
+def _attempt(cell: Cell, out: str, data_dir: str | None, threads: int | None = None):
+    try:
+        return cell, run_cell(cell, out, data_dir, threads), None
+    except QkdError as exc:
+        return cell, None, str(exc)
+
+
+def _local(cells, out, data_dir):
+    for cell in cells:
+        yield _attempt(cell, out, data_dir)
+
+
+def _pool(cells, out, data_dir, workers):
+    import multiprocessing
+
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for future in [pool.submit(_attempt, c, out, data_dir, threads) for c in cells]:
+            yield future.result()
+
+
+def _ray(cells, out, data_dir):
+    try:
+        import ray
+    except ImportError:
+        raise QkdError("--executor ray needs Ray: pip install 'qkd-pl[ray]' (or pip install ray)") from None
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
+                 ignore_reinit_error=True)
+    remote = ray.remote(num_cpus=1)(_attempt)
+    for ref in [remote.remote(c, out, data_dir, 1) for c in cells]:
+        yield ray.get(ref)
+
+
+def write_results(out: Path, rows: list[dict[str, Any]]) -> None:
+    """results.json and results.csv, one row per finished run (teachers included)."""
+    atomic_write_json(out / "results.json", rows)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "results.csv", buf.getvalue())

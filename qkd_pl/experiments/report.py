@@ -1,0 +1,217 @@
+"""``qkd report DIR``: a grid's results as a Markdown report with plots.
+
+Per configuration (every axis but the seed): test accuracy mean and sample standard
+deviation over seeds; the distilled student's gain over the baseline with the same seed,
+as a mean of paired differences with a 95 % t-interval (seeds pair naturally: same
+initialization and batch order, only the loss differs); the same for the quantum student
+over its classical control; trainable parameters split classical / quantum; the teachers'
+accuracy. With only one seed there is no interval, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import QkdError
+from ..training.checkpoint import atomic_write_text
+from .grid import BASELINE
+
+CONFIG_KEYS = ("dataset", "classes", "qubits", "student", "reducer", "encoding", "ansatz", "control", "teacher")
+
+
+
+def load_results(folder: str | Path) -> list[dict[str, Any]]:
+    path = Path(folder) / "results.json"
+    if not path.exists():
+        raise QkdError(f"{path} not found; run qkd grid (or qkd reproduce) with --out {folder} first")
+    return json.loads(path.read_text())
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else float("nan"))
+
+
+def paired_gain(after: dict[int, float], before: dict[int, float]) -> dict[str, Any] | None:
+    """Mean of after - before over the seeds both have, with a 95 % t-interval."""
+    seeds = sorted(set(after) & set(before))
+    if not seeds:
+        return None
+    d = [after[s] - before[s] for s in seeds]
+    mean = statistics.fmean(d)
+    if len(d) < 2:
+        return {"mean": mean, "low": float("nan"), "high": float("nan"), "n": 1}
+    from scipy.stats import t
+
+    half = t.ppf(0.975, len(d) - 1) * statistics.stdev(d) / math.sqrt(len(d))
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": len(d)}
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    students = [r for r in rows if r.get("role") in ("baseline", "distilled")]
+    teachers = [r for r in rows if r.get("role") == "teacher"]
+    groups: dict[tuple, dict[int, float]] = defaultdict(dict)
+    params: dict[tuple, dict[str, int]] = {}
+    runs: dict[tuple, list[str]] = defaultdict(list)
+    for r in students:
+        key = tuple(r[k] for k in CONFIG_KEYS)
+        groups[key][r["seed"]] = r["test_accuracy"]
+        params[key] = {"classical": r["params_classical"], "quantum": r["params_quantum"],
+                       "control": r.get("params_control", 0)}
+        runs[key].append(r["run_dir"])
+    configs = []
+    for key, by_seed in groups.items():
+        cfg = dict(zip(CONFIG_KEYS, key))
+        mean, std = mean_std(list(by_seed.values()))
+        entry = {**cfg, "n": len(by_seed), "mean": mean, "std": std, "parameters": params[key],
+                 "by_seed": by_seed, "runs": runs[key]}
+        if cfg["teacher"] != BASELINE:
+            base = groups.get(tuple({**cfg, "teacher": BASELINE}[k] for k in CONFIG_KEYS))
+            entry["gain"] = paired_gain(by_seed, base) if base else None
+        if cfg["control"]:
+            quantum = groups.get(tuple({**cfg, "control": False}[k] for k in CONFIG_KEYS))
+            entry["quantum_over_control"] = paired_gain(quantum, by_seed) if quantum else None
+        configs.append(entry)
+    return {"configs": configs,
+            "teachers": [{k: t[k] for k in ("dataset", "classes", "teacher", "test_accuracy", "params_classical")}
+                         for t in teachers]}
+
+
+def _pct(x: float) -> str:
+    return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
+
+
+def _gain(g: dict[str, Any] | None) -> str:
+    if not g:
+        return "-"
+    if g["n"] < 2:
+        return f"{100 * g['mean']:+.2f} (1 seed, no interval)"
+    return f"{100 * g['mean']:+.2f} [{100 * g['low']:+.2f}, {100 * g['high']:+.2f}]"
+
+
+def method(c: dict[str, Any]) -> str:
+    if c["student"] == "hybrid-cnn":
+        return "hybrid-cnn"
+    return f"{c['reducer']}+{c['encoding']}+{c['ansatz']}" + (" (classical control)" if c["control"] else "")
+
+
+def write_report(folder: str | Path, title: str | None = None,
+                 published: list[dict[str, Any]] | None = None, notes: list[str] | None = None) -> Path:
+    """report.md and plots/ in ``folder``, from its results.json."""
+    folder = Path(folder)
+    summary = summarize(load_results(folder))
+    if not summary["configs"]:
+        raise QkdError(f"{folder}/results.json holds no student runs yet")
+    plots = _plots(folder, summary)
+    lines = [f"# {title or 'qkd-pl report: ' + folder.name}", ""]
+    for note in notes or []:
+        lines += [note, ""]
+    lines += ["Test accuracy (%) of the best-on-validation checkpoint, mean +- sample standard deviation over "
+              "seeds (n). Gains are paired by seed: mean difference [95 % t-interval], in points.", ""]
+    if summary["teachers"]:
+        lines += ["## Teachers", "", "| dataset | classes | teacher | test accuracy | parameters |", "|---|---|---|---|---|"]
+        lines += [f"| {t['dataset']} | {t['classes']} | {t['teacher']} | {_pct(t['test_accuracy'])} | "
+                  f"{t['params_classical']:,} |" for t in summary["teachers"]]
+        lines.append("")
+    lines += ["## Students", "",
+              "| dataset | classes | qubits | method | teacher | test accuracy | n | gain over baseline | "
+              "quantum over control | params classical / quantum |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for c in sorted(summary["configs"], key=lambda c: (c["dataset"], c["classes"], c["qubits"], method(c),
+                                                       c["teacher"] != BASELINE, c["teacher"])):
+        p = c["parameters"]
+        quantum = f"{p['quantum']:,}" + (f" (control: {p['control']:,} classical)" if p["control"] else "")
+        lines.append(f"| {c['dataset']} | {c['classes']} | {c['qubits']} | {method(c)} | {c['teacher']} | "
+                     f"{_pct(c['mean'])} +- {_pct(c['std'])} | {c['n']} | {_gain(c.get('gain'))} | "
+                     f"{_gain(c.get('quantum_over_control'))} | {p['classical']:,} / {quantum} |")
+    if published is not None:
+        lines += ["", "## Beside the published numbers", ""]
+        matched = [(pub, c) for pub in published for c in summary["configs"]
+                   if all(c.get(k) == v for k, v in pub["match"].items())]
+        if matched:
+            lines += ["| dataset | classes | qubits | method | teacher | paper | ours | ours - paper |",
+                      "|---|---|---|---|---|---|---|---|"]
+            lines += [f"| {m['dataset']} | {m['classes']} | {m['qubits']} | {pub['label']} | {m['teacher']} | "
+                      f"{pub['accuracy']:.2f} | {_pct(m['mean'])} +- {_pct(m['std'])} | "
+                      f"{100 * m['mean'] - pub['accuracy']:+.2f} |" for pub, m in matched]
+        else:
+            lines.append("No configuration of these runs is one the paper reports.")
+    lines += ["", "## Plots", ""] + [f"![{name}](plots/{name}.png)" for name in plots]
+    atomic_write_text(folder / "report.md", "\n".join(lines) + "\n")
+    return folder / "report.md"
+
+
+def _plots(folder: Path, summary: dict[str, Any]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = folder / "plots"
+    out.mkdir(exist_ok=True)
+    names = []
+    configs = summary["configs"]
+    # 1. Fig. 12 style: error by method, one panel per dataset and qubit count, a bar per teacher.
+    panels = sorted({(c["dataset"], c["classes"], c["qubits"]) for c in configs})
+    teachers = sorted({c["teacher"] for c in configs}, key=lambda t: (t != BASELINE, t))
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(5, 4.5 * len(panels)), 4.5), squeeze=False)
+    for ax, (ds, cl, q) in zip(axes[0], panels):
+        here = [c for c in configs if (c["dataset"], c["classes"], c["qubits"]) == (ds, cl, q)]
+        methods = sorted({method(c) for c in here})
+        width = 0.8 / len(teachers)
+        for i, t in enumerate(teachers):
+            vals = [next((c for c in here if method(c) == m and c["teacher"] == t), None) for m in methods]
+            ax.bar([j + i * width for j in range(len(methods))], [100 * (1 - v["mean"]) if v else 0 for v in vals],
+                   width, yerr=[100 * v["std"] if v and not math.isnan(v["std"]) else 0 for v in vals],
+                   label=t if t != BASELINE else "baseline", capsize=2)
+        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(methods))], methods, rotation=30, ha="right",
+                      fontsize=7)
+        ax.set_title(f"{ds} {cl}, {q} qubits", fontsize=9)
+        ax.set_ylabel("test error (%)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "error_by_method.png", dpi=120)
+    plt.close(fig)
+    names.append("error_by_method")
+    # 2. Baseline vs distilled, one point per configuration and teacher.
+    pairs = [c for c in configs if c.get("gain")]
+    if pairs:
+        fig, ax = plt.subplots(figsize=(5, 5))
+        for t in sorted({c["teacher"] for c in pairs}):
+            pts = [c for c in pairs if c["teacher"] == t]
+            base = [c["mean"] - c["gain"]["mean"] for c in pts]
+            ax.scatter([100 * b for b in base], [100 * c["mean"] for c in pts], label=t, s=18)
+        lo = min(100 * min(c["mean"] - c["gain"]["mean"], c["mean"]) for c in pairs) - 2
+        ax.plot([lo, 100], [lo, 100], "k--", lw=0.8)
+        ax.set_xlabel("baseline test accuracy (%)")
+        ax.set_ylabel("distilled test accuracy (%)")
+        ax.set_title("above the line: distillation helped", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / "baseline_vs_distilled.png", dpi=120)
+        plt.close(fig)
+        names.append("baseline_vs_distilled")
+    # 3. Training curves: validation accuracy per epoch, mean over seeds, per dataset.
+    for ds in sorted({c["dataset"] for c in configs}):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for c in [c for c in configs if c["dataset"] == ds][:24]:
+            curves = [json.loads((Path(r) / "metrics.json").read_text()) for r in c["runs"]
+                      if (Path(r) / "metrics.json").exists()]
+            if not curves or not curves[0]:
+                continue
+            epochs = min(len(h) for h in curves)
+            mean = [statistics.fmean(h[e]["val_accuracy"] for h in curves) for e in range(epochs)]
+            ax.plot(range(1, epochs + 1), [100 * m for m in mean], lw=1,
+                    label=f"{c['classes']} {c['qubits']}q {method(c)} / {c['teacher']}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.set_title(f"{ds}: training curves (mean over seeds)", fontsize=9)
+        ax.legend(fontsize=5, ncol=2)
+        fig.tight_layout()
+        fig.savefig(out / f"curves_{ds}.png", dpi=120)
+        plt.close(fig)
+        names.append(f"curves_{ds}")
+    return names

@@ -1,0 +1,62 @@
+"""qkd report: means and spreads over seeds, paired gains with their interval, the report files."""
+
+import json
+import math
+
+import pytest
+from scipy import stats
+
+from qkd_pl.errors import QkdError
+from qkd_pl.experiments.report import paired_gain, summarize, write_report
+
+
+def row(teacher, seed, acc, control=False, role=None):
+    return {"role": role or ("baseline" if teacher == "none" else "distilled"), "dataset": "digits", "classes": "0-3",
+            "qubits": 2, "student": "v2", "reducer": "fc", "encoding": "amplitude", "ansatz": "strong",
+            "control": control, "teacher": teacher, "seed": seed, "test_accuracy": acc, "params_classical": 100,
+            "params_quantum": 0 if control else 12, "params_control": 12 if control else 0, "run_dir": "/nowhere"}
+
+
+ROWS = [row("none", 0, 0.80), row("none", 1, 0.70), row("none", 2, 0.75),
+        row("lenet5", 0, 0.85), row("lenet5", 1, 0.80), row("lenet5", 2, 0.74),
+        row("none", 0, 0.60, control=True), row("none", 1, 0.65, control=True), row("none", 2, 0.50, control=True)]
+
+
+def test_paired_gain_is_the_mean_difference_with_a_t_interval():
+    g = paired_gain({0: 0.85, 1: 0.80, 2: 0.74}, {0: 0.80, 1: 0.70, 2: 0.75})
+    d = [0.05, 0.10, -0.01]
+    sd = math.sqrt(sum((x - sum(d) / 3) ** 2 for x in d) / 2)
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    assert g["n"] == 3 and g["mean"] == pytest.approx(sum(d) / 3)
+    assert (g["low"], g["high"]) == pytest.approx((sum(d) / 3 - half, sum(d) / 3 + half))
+    assert paired_gain({0: 0.9}, {1: 0.8}) is None
+    assert math.isnan(paired_gain({0: 0.9}, {0: 0.8})["low"])
+
+
+def test_summary_pairs_distilled_with_baseline_and_quantum_with_its_control():
+    configs = {(c["teacher"], c["control"]): c for c in summarize(ROWS)["configs"]}
+    base, kd, ctrl = configs[("none", False)], configs[("lenet5", False)], configs[("none", True)]
+    assert base["mean"] == pytest.approx(0.75) and base["std"] == pytest.approx(0.05) and base["n"] == 3
+    assert kd["gain"]["mean"] == pytest.approx((0.05 + 0.10 - 0.01) / 3)
+    assert ctrl["quantum_over_control"]["mean"] == pytest.approx((0.20 + 0.05 + 0.25) / 3)
+    assert "gain" not in base and ctrl["parameters"]["control"] == 12
+
+
+def test_the_report_has_tables_plots_and_published_rows(tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps(ROWS + [
+        {"role": "teacher", "dataset": "digits", "classes": "0-3", "teacher": "lenet5", "test_accuracy": 0.9,
+         "params_classical": 44000}]))
+    published = [{"label": "paper's FC", "accuracy": 70.0,
+                  "match": {"dataset": "digits", "qubits": 2, "teacher": "lenet5", "control": False}}]
+    path = write_report(tmp_path, "T", published, ["a note"])
+    text = path.read_text()
+    assert text.startswith("# T") and "a note" in text and "| digits | 0-3 | lenet5 | 90.00 | 44,000 |" in text
+    assert "| 75.00 +- 5.00 | 3 |" in text and "+4.67 [" in text and "(control: 12 classical)" in text
+    assert "| paper's FC | lenet5 | 70.00 | 79.67 +- 5.51 | +9.67 |" in text
+    for name in ("error_by_method", "baseline_vs_distilled"):
+        assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 5000 and f"plots/{name}.png" in text
+
+
+def test_a_folder_without_results_is_refused(tmp_path):
+    with pytest.raises(QkdError, match="results.json not found"):
+        write_report(tmp_path)

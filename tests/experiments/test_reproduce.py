@@ -1,0 +1,53 @@
+"""qkd reproduce v1 / v2 --quick: the presets run end to end (CI runs these) and their reports
+set our numbers beside the published ones; the full presets are the paper's protocols."""
+
+import functools
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import qkd_pl.data.bundle as bundle
+from cli import cli
+from qkd_pl.data.sources import load_split
+from qkd_pl.experiments import published
+from qkd_pl.experiments.grid import expand
+from qkd_pl.experiments.reproduce import v1_spec, v2_spec
+from tests_helpers_cifar import write_cifar_fixture
+
+
+def test_v1_quick_runs_and_reports(tmp_path):
+    r = CliRunner().invoke(cli, ["reproduce", "v1", "--quick", "--out", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "report.md").read_text()
+    assert "Beside the published numbers" in text and "hybrid-cnn" in text and "ensemble" in text
+    rows = json.loads((tmp_path / "results.json").read_text())
+    assert {r["teacher"] for r in rows if r["role"] == "distilled"} == {"lenet5", "alexnet-v1", "ensemble"}
+
+
+def test_v2_quick_on_a_cifar10_fixture(tmp_path, monkeypatch):
+    write_cifar_fixture(tmp_path / "data", per_batch=30)
+    monkeypatch.setattr(bundle, "load_split", functools.partial(load_split, verify=False))
+    r = CliRunner().invoke(cli, ["reproduce", "v2", "--quick", "--datasets", "cifar10", "--data-dir",
+                                 str(tmp_path / "data"), "--out", str(tmp_path / "v2"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "v2" / "results.json").read_text())
+    methods = {(r["reducer"], r["encoding"]) for r in rows if r["role"] != "teacher"}
+    assert methods == set(published.V2_METHODS.values())
+
+
+def test_the_full_presets_are_the_papers_protocols(tmp_path):
+    v1 = [c for c in expand(v1_spec(), tmp_path) if c.phase == 2]
+    configs = {(c.fields["dataset"], c.fields["classes"], c.fields["qubits"]) for c in v1}
+    assert configs == set(published.V1_STUDENTS)
+    assert len(v1) == 6 * 4 * 3  # 6 (dataset, classes, qubits) x 4 teachers x 3 seeds
+    assert all(c.config.data.per_class == 150 and c.config.student.arch == "hybrid-cnn" for c in v1)
+    assert all(c.config.distill.temperature == 3 and c.config.distill.alpha == 0.9 for c in v1)
+    v2 = [c for c in expand(v2_spec(), tmp_path) if c.phase == 2]
+    assert len(v2) == 3 * 2 * 7 * 2 * 3  # datasets x qubits x methods x (baseline, distilled) x seeds
+    assert {c.config.data.classes for c in v2} == {None} and {c.fields["qubits"] for c in v2} == {4, 8}
+
+
+def test_missing_cifar10_is_refused_up_front(tmp_path):
+    r = CliRunner().invoke(cli, ["reproduce", "v2", "--out", str(tmp_path / "o"), "--data-dir", str(tmp_path)])
+    assert r.exit_code == 2 and "files not found" in r.stderr and not (tmp_path / "o").exists()
