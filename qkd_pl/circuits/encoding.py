@@ -1,11 +1,14 @@
 """How classical features enter the circuit, and how many each encoding takes for Q qubits.
 
-Input scaling, so that any real feature maps to a usable angle without wrapping around:
+Input scaling: the student standardizes angle and qubit features over the batch first
+(students/angle_inputs.py), then both encodings take the same bounded value x = pi * tanh(f)
+in (-pi, pi), as the paper's v1 notebooks scaled their angles, and apply their definitions:
 - ``amplitude``: 2^Q features, divided by their norm (zero-padded when fewer); scale-free.
-- ``angle``: Q features, rotation angle pi * tanh(f) in (-pi, pi) about X, Y or Z
-  (``--rotation``, default Y), as the paper's v1 notebooks scaled their angles.
-- ``qubit``: Q features, each qubit prepared as cos(t)|0> + sin(t)|1> with t = (pi/2) * tanh(f),
-  i.e. RY(2t); t in (-pi/2, pi/2) reaches every such state once.
+- ``angle``: Q features, x is the rotation angle about X, Y or Z (``--rotation``, default Y):
+  RY(x)|0> = cos(x/2)|0> + sin(x/2)|1>.
+- ``qubit``: Q features, each qubit prepared as cos(x)|0> + sin(x)|1>, i.e. RY(2x). With one
+  shared x the two encodings differ, as the paper's do; with t = x/2 (an earlier scaling) the
+  qubit encoding was RY(pi * tanh(f)), gate for gate the angle encoding's.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def angle(features, wires: Sequence[int], rotation: str = "Y") -> None:
 
 
 def qubit(features, wires: Sequence[int], rotation: str = "Y") -> None:
-    qml.AngleEmbedding(math.pi * qml.math.tanh(features), wires=wires, rotation="Y")  # RY(2t), t=(pi/2)tanh
+    qml.AngleEmbedding(2 * math.pi * qml.math.tanh(features), wires=wires, rotation="Y")  # RY(2x), x = pi tanh f
 
 
 # name -> (number of features for Q qubits, template)

@@ -19,6 +19,7 @@ TOML layout (every key optional except the datasets)::
                epochs = 10; batch_size = 32; lr = 0.01
     [teacher]  arch = ["none", "lenet5"]; ensemble = ["lenet5", "alexnet-v1"];
                epochs = 10; batch_size = 128; lr = 0.001; seed = 0
+    [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
     [distill]  temperature = 3.0; alpha = 0.9
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
     [[exclude]] qubits = 8; reducer = "crop"     # ... and no exclude
@@ -47,7 +48,7 @@ from ..config import DataConfig, DistillConfig, RunConfig, StudentConfig, Teache
 from ..data.sources import canonical_name
 from ..data.splits import parse_classes
 from ..errors import QkdError
-from ..teachers import ENSEMBLE
+from ..teachers import ENSEMBLE, TEACHERS
 from ..training import atomic_write_json
 from ..training.checkpoint import atomic_write_text
 
@@ -77,6 +78,7 @@ class GridSpec:
     teachers: list[str] = field(default_factory=lambda: [BASELINE, "lenet5"])
     ensemble: list[str] = field(default_factory=lambda: ["lenet5", "alexnet-v1"])
     teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, lr=1e-3))
+    teacher_epochs: dict[str, int] = field(default_factory=dict)  # per arch, overriding teacher_train.epochs
     temperature: float = 3.0
     alpha: float = 0.9
     include: list[dict[str, Any]] = field(default_factory=list)
@@ -90,7 +92,7 @@ _KEYS = {
              "split_seed": "split_seed"},
     "student": {"arch": "students", "qubits": "qubits", "reducer": "reducers", "encoding": "encodings",
                 "ansatz": "ansatzes", "control": "controls", "layers": "layers", "device": "device"},
-    "teacher": {"arch": "teachers", "ensemble": "ensemble"},
+    "teacher": {"arch": "teachers", "ensemble": "ensemble", "epochs_by_arch": "teacher_epochs"},
     "distill": {"temperature": "temperature", "alpha": "alpha"},
 }
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "seed")
@@ -138,6 +140,10 @@ def validate(spec: GridSpec) -> GridSpec:
         unknown = set(rule) - set(AXES)
         if unknown:
             raise QkdError(f"include/exclude rule {rule} names {sorted(unknown)}; axes are {', '.join(AXES)}")
+    for arch, epochs in spec.teacher_epochs.items():
+        if arch not in TEACHERS or not isinstance(epochs, int) or epochs < 1:
+            raise QkdError(f"teacher.epochs_by_arch: {arch} = {epochs!r}; give a whole number of epochs (1 or more) "
+                           f"for one of {', '.join(TEACHERS)}")
     if ENSEMBLE in spec.teachers and len(spec.ensemble) < 2:
         raise QkdError("teacher.arch lists \"ensemble\": name two or more teachers in teacher.ensemble")
     return spec
@@ -184,8 +190,10 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
         singles = (needed - {ENSEMBLE}) | (set(spec.ensemble) if ENSEMBLE in needed else set())
         for arch in sorted(singles):
             cid = f"teacher-{tag}-{arch}"
+            train = dataclasses.replace(spec.teacher_train,
+                                        epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
             cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=data, teacher=TeacherConfig(arch),
-                                                train=spec.teacher_train), {"dataset": dataset, "classes": classes or "all",
+                                                train=train), {"dataset": dataset, "classes": classes or "all",
                                                                             "teacher": arch, "role": "teacher"})
         if ENSEMBLE in needed:
             cid = f"teacher-{tag}-{ENSEMBLE}"

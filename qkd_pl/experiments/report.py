@@ -157,8 +157,12 @@ def _plots(folder: Path, summary: dict[str, Any]) -> list[str]:
     # 1. Fig. 12 style: error by method, one panel per dataset and qubit count, a bar per teacher.
     panels = sorted({(c["dataset"], c["classes"], c["qubits"]) for c in configs})
     teachers = sorted({c["teacher"] for c in configs}, key=lambda t: (t != BASELINE, t))
-    fig, axes = plt.subplots(1, len(panels), figsize=(max(5, 4.5 * len(panels)), 4.5), squeeze=False)
-    for ax, (ds, cl, q) in zip(axes[0], panels):
+    cols = min(3, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(5, 4.5 * cols), 4.5 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (ds, cl, q) in zip(axes.flat, panels):
         here = [c for c in configs if (c["dataset"], c["classes"], c["qubits"]) == (ds, cl, q)]
         methods = sorted({method(c) for c in here})
         width = 0.8 / len(teachers)

@@ -18,6 +18,7 @@ from ..data.normalize import Standardize
 from ..devices import Backend
 from ..errors import QkdError
 from ..reduction import build_reducer
+from .angle_inputs import AngleInputs
 from .control import ClassicalControl
 
 
@@ -32,6 +33,8 @@ class QuantumStudent(nn.Module):
         self.standardize = Standardize(mean, std)
         features = n_features(cfg.encoding, cfg.qubits)
         self.reduce = build_reducer(cfg.reducer, image_shape, features)
+        # Rotation encodings need features of a known scale (see angle_inputs.py); amplitude normalizes.
+        self.prepare = nn.Identity() if cfg.encoding == "amplitude" else AngleInputs(features)
         if cfg.control:
             n_params = math.prod(ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits))
             self.quantum = ClassicalControl(features, cfg.qubits, n_params, cfg.encoding)
@@ -40,7 +43,7 @@ class QuantumStudent(nn.Module):
         self.head = nn.Linear(cfg.qubits, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.quantum(self.reduce(self.standardize(x))))
+        return self.head(self.quantum(self.prepare(self.reduce(self.standardize(x)))))
 
     def fit_reduction(self, x_train: torch.Tensor) -> None:
         """Fit a data-dependent reduction (PCA) on standardized training images only."""

@@ -59,15 +59,16 @@ def test_expectations_are_bounded_and_the_circuit_runs_in_float64():
     assert out.dtype == torch.float32 and out.abs().max() <= 1.0 + 1e-6
 
 
-def test_qubit_encoding_prepares_cos_sin_states():
-    # The paper ansatz with zero weights is the identity, so <Z> of cos t|0> + sin t|1> is cos(2t).
-    cfg = StudentConfig(qubits=2, layers=1, encoding="qubit", ansatz="paper")
-    layer = QuantumLayer.v2(cfg, EXACT[0])
-    with torch.no_grad():
-        layer.layer.weights.zero_()
+def test_qubit_and_angle_encodings_prepare_their_definitions_states():
+    # The paper ansatz with zero weights is the identity. Both take x = pi tanh(f): angle
+    # prepares RY(x)|0> (<Z> = cos x), qubit cos x|0> + sin x|1> (<Z> = cos 2x).
     f = torch.tensor([[0.3, -1.2]])
-    t = (torch.pi / 2) * torch.tanh(f)
-    assert torch.allclose(layer(f), torch.cos(2 * t), atol=1e-6)
+    x = torch.pi * torch.tanh(f)
+    for encoding, expected in (("qubit", torch.cos(2 * x)), ("angle", torch.cos(x))):
+        layer = QuantumLayer.v2(StudentConfig(qubits=2, layers=1, encoding=encoding, ansatz="paper"), EXACT[0])
+        with torch.no_grad():
+            layer.layer.weights.zero_()
+        assert torch.allclose(layer(f), expected, atol=1e-6), encoding
 
 
 def test_paper_ansatz_has_per_qubit_and_shared_parameters():

@@ -61,12 +61,22 @@ def test_hybrid_cnn_cells_ignore_the_circuit_axes_and_ensembles_come_after_their
     assert len([c for c in cells if c.phase == 2]) == 2  # the two reducers collapse into one hybrid-cnn cell
 
 
+def test_teacher_epochs_can_differ_by_architecture(tmp_path):
+    text = TINY.replace('[teacher]\narch = ["none", "lenet5"]', '[teacher]\narch = ["none", "lenet5", "alexnet-v1"]')
+    text += '[teacher.epochs_by_arch]\nlenet5 = 7\n'
+    cells = expand(load_spec(write(tmp_path, text)), tmp_path / "out")
+    epochs = {c.config.teacher.arch: c.config.train.epochs for c in cells if c.phase == 0}
+    assert epochs == {"lenet5": 7, "alexnet-v1": 1}
+
+
 @pytest.mark.parametrize("text,needle", [
     ("[data]\ndatasets = ['digits']\n[student]\nqbits = [2]\n", "unknown key [student] 'qbits'"),
     ("[student]\nqubits = [2]\n", "datasets is required"),
     ("[data\n", "not valid TOML"),
     ("[data]\ndatasets = ['svhn']\n", "unknown dataset 'svhn'"),
     ("[data]\ndatasets = ['digits']\n[[include]]\nqbits = 2\n", "names ['qbits']"),
+    ("[data]\ndatasets = ['digits']\n[teacher.epochs_by_arch]\nlenet = 5\n", "epochs_by_arch: lenet = 5"),
+    ("[data]\ndatasets = ['digits']\n[teacher.epochs_by_arch]\nlenet5 = 0\n", "epochs_by_arch: lenet5 = 0"),
 ])
 def test_bad_grid_files(tmp_path, text, needle):
     with pytest.raises(QkdError, match=needle.replace("[", r"\[").replace("]", r"\]")):

@@ -44,7 +44,11 @@ def test_the_full_presets_are_the_papers_protocols(tmp_path):
     assert all(c.config.data.per_class == 150 and c.config.student.arch == "hybrid-cnn" for c in v1)
     assert all(c.config.distill.temperature == 3 and c.config.distill.alpha == 0.9 for c in v1)
     v2 = [c for c in expand(v2_spec(), tmp_path) if c.phase == 2]
-    assert len(v2) == 3 * 2 * 7 * 2 * 3  # datasets x qubits x methods x (baseline, distilled) x seeds
+    quantum = [c for c in v2 if not c.fields["control"]]
+    assert len(quantum) == 3 * 2 * 7 * 2 * 3  # datasets x qubits x methods x (baseline, distilled) x seeds
+    controls = [c for c in v2 if c.fields["control"]]
+    assert len(controls) == 3 * 2 * 2 * 3  # FC + amplitude only
+    assert {(c.fields["reducer"], c.fields["encoding"]) for c in controls} == {("fc", "amplitude")}
     assert {c.config.data.classes for c in v2} == {None} and {c.fields["qubits"] for c in v2} == {4, 8}
 
 

@@ -30,3 +30,21 @@ def test_forward_gives_class_logits_and_all_parameters_get_gradients():
 def test_zero_layers_refused():
     with pytest.raises(QkdError, match="--layers"):
         make(layers=0)
+
+
+@pytest.mark.parametrize("encoding", ["angle", "qubit"])
+def test_rotation_encodings_get_batch_standardized_features_and_amplitude_does_not(encoding):
+    cfg = StudentConfig(qubits=3, layers=1, encoding=encoding, ansatz="paper")
+    model = QuantumStudent(cfg, resolve_backend("auto", 3), (1, 8, 8), 4, torch.zeros(1), torch.ones(1))
+    with torch.no_grad():
+        model.reduce.linear.weight.mul_(100.0)  # features far beyond tanh's range, as lr 1e-2 made them
+    x = torch.rand(64, 1, 8, 8)
+    f = model.prepare(model.reduce(model.standardize(x)))
+    assert torch.allclose(f.mean(0), torch.zeros(3), atol=1e-5) and torch.allclose(f.std(0, unbiased=False),
+                                                                                     torch.ones(3), atol=1e-3)
+    model(x[:1]).sum().backward()  # a last batch of one image trains on the running statistics
+    model.eval()
+    assert model(x).shape == (64, 4)
+    plain = QuantumStudent(StudentConfig(qubits=3, layers=1), resolve_backend("auto", 3), (1, 8, 8), 4,
+                           torch.zeros(1), torch.ones(1))
+    assert isinstance(plain.prepare, torch.nn.Identity)
