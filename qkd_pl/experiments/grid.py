@@ -38,6 +38,7 @@ import json
 import os
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -328,7 +329,11 @@ def _pool(cells, out, data_dir, workers):
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for future in [pool.submit(_attempt, c, out, data_dir, threads) for c in cells]:
-            yield future.result()
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                raise QkdError(f"a grid worker process was killed (out of memory, or a signal); finished cells are "
+                               f"kept in {out}/runs and interrupted ones resume: run the same command again") from None
 
 
 def _ray(cells, out, data_dir):

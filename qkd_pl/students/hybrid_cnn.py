@@ -10,10 +10,10 @@ softened KL are (up to the floor) the true ones over the C classes, and the argm
 accuracy, is that of p itself. With the raw probabilities used as logits, softmax can never
 exceed e / (e + C - 1) (0.35 for C = 6), and training stalled: 49 % validation accuracy on
 MNIST 0-5 after 10 epochs (measured). Without the floor (log of p clamped at 1e-12), the
-gradient 1/p of a nearly impossible class reached 1e12: training collapsed to chance or below
-in 7 of 9 v1 runs on MNIST 0-5 (3 seeds x baseline, LeNet5, AlexNet), the tanh angles saturating
-for good; with a floor of 1e-3 the gradient is at most 1e3 and none of the same runs collapsed
-(measured, batch 8, Adam 1e-3, 10 epochs).
+gradient 1/p of a nearly impossible class reached 1e12 and training collapsed, the tanh angles
+saturating for good: in a full ``qkd reproduce v1`` all 12 MNIST 0-5 students (3 seeds x
+baseline and 3 teachers) ended at or below 20 % validation accuracy. With a floor of 1e-3 the
+gradient is at most 1e3 and the same 12 ended between 92 % and 96 % (measured).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.report import paired_gain, summarize, write_report
+from qkd_pl.experiments.report import overall_gains, paired_gain, summarize, write_report
 
 
 def row(teacher, seed, acc, control=False, role=None):
@@ -53,6 +53,9 @@ def test_the_report_has_tables_plots_and_published_rows(tmp_path):
     assert text.startswith("# T") and "a note" in text and "| digits | 0-3 | lenet5 | 90.00 | 44,000 |" in text
     assert "| 75.00 +- 5.00 | 3 |" in text and "+4.67 [" in text and "(control: 12 classical)" in text
     assert "| paper's FC | lenet5 | 70.00 | 79.67 +- 5.51 | +9.67 |" in text
+    # distilled - baseline: +4.67, its interval includes 0; quantum - control: +16.67, [-15.6, +48.9] includes 0
+    assert "| digits | distilled - baseline | 1 | +4.67 | 0 | 0 | 1 |" in text
+    assert "| digits | quantum - classical control | 1 | +16.67 | 0 | 0 | 1 |" in text
     for name in ("error_by_method", "baseline_vs_distilled"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 5000 and f"plots/{name}.png" in text
 
@@ -60,3 +63,15 @@ def test_the_report_has_tables_plots_and_published_rows(tmp_path):
 def test_a_folder_without_results_is_refused(tmp_path):
     with pytest.raises(QkdError, match="results.json not found"):
         write_report(tmp_path)
+
+
+def test_overall_gains_count_intervals_above_below_and_across_zero():
+    def cfg(ds, low, high):
+        return {"dataset": ds, "gain": {"mean": (low + high) / 2, "low": low, "high": high, "n": 3}}
+
+    rows = overall_gains([cfg("a", 0.01, 0.03), cfg("a", -0.05, -0.01), cfg("a", -0.01, 0.01), cfg("b", 0.0, 0.2)])
+    assert rows == [
+        {"dataset": "a", "comparison": "distilled - baseline", "n": 3, "mean": pytest.approx(-1 / 3),
+         "above": 1, "below": 1, "includes": 1},
+        {"dataset": "b", "comparison": "distilled - baseline", "n": 1, "mean": pytest.approx(10.0),
+         "above": 0, "below": 0, "includes": 1}]
