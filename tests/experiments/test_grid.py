@@ -136,3 +136,11 @@ def test_missing_data_stops_the_grid_before_any_cell(tmp_path):
     with pytest.raises(QkdError, match="mnist files not found"):
         run_grid(spec, tmp_path / "g", data_dir=str(tmp_path / "nothing"), progress=False)
     assert not (tmp_path / "g").exists()
+
+
+def test_the_readme_grid_example_is_a_valid_grid(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    example = readme.split("```toml\n")[1].split("```")[0]
+    cells = expand(load_spec(write(tmp_path, example)), tmp_path / "out")
+    assert {c.config.teacher.arch: c.config.train.epochs for c in cells if c.phase == 0} == {
+        "lenet5": 30, "alexnet-v1": 5}
