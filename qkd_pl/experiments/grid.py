@@ -323,12 +323,12 @@ def _local(cells, out, data_dir):
         yield _attempt(cell, out, data_dir)
 
 
-def _pool(cells, out, data_dir, workers):
+def _pool(cells, out, data_dir, workers, task: Callable = _attempt):
     import multiprocessing
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in [pool.submit(_attempt, c, out, data_dir, threads) for c in cells]:
+        for future in [pool.submit(task, c, out, data_dir, threads) for c in cells]:
             try:
                 yield future.result()
             except BrokenProcessPool:

@@ -144,3 +144,15 @@ def test_the_readme_grid_example_is_a_valid_grid(tmp_path):
     cells = expand(load_spec(write(tmp_path, example)), tmp_path / "out")
     assert {c.config.teacher.arch: c.config.train.epochs for c in cells if c.phase == 0} == {
         "lenet5": 30, "alexnet-v1": 5}
+
+
+def _die(cell, out, data_dir, threads):
+    os._exit(9)  # as the OOM killer or a signal would end a worker
+
+
+def test_a_killed_worker_process_ends_the_grid_in_one_line(tmp_path):
+    from qkd_pl.experiments.grid import _pool
+
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], per_class=15, qubits=[2], teachers=["none"], seeds=[0, 1])
+    with pytest.raises(QkdError, match="worker process was killed .* run the same command again"):
+        list(_pool(expand(spec, tmp_path), str(tmp_path), None, 2, task=_die))
