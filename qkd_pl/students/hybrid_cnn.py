@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from ..circuits import QuantumLayer, qnode_for
 from ..config import StudentConfig
 from ..data.normalize import Standardize
+from ..data.resize import resize_to
 from ..devices import Backend
 from ..errors import QkdError
 
@@ -71,8 +72,7 @@ class HybridCNNStudent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.standardize(x)
-        if x.shape[-1] != SIDE:
-            x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False)
+        x = resize_to(x, SIDE, shrink=True)
         x = F.relu(F.max_pool2d(self.conv1(x), 2))
         x = F.relu(F.max_pool2d(self.dropout(self.conv2(x)), 2))
         x = F.relu(self.fc1(x.flatten(1)))

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from ..data.resize import resize_to
 
 SIDE = 28
 
@@ -31,6 +32,4 @@ class AlexNetV1(nn.Module):
             nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Linear(4096, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] < SIDE:
-            x = F.interpolate(x, size=(SIDE, SIDE), mode="bilinear", align_corners=False)
-        return self.classifier(self.features(x).flatten(1))
+        return self.classifier(self.features(resize_to(x, SIDE)).flatten(1))

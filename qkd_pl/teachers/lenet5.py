@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from ..data.resize import resize_to
 
 MIN_SIDE = 28
 
@@ -28,6 +29,4 @@ class LeNet5(nn.Module):
             nn.Linear(flat, 120), nn.Tanh(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] < self.side:
-            x = F.interpolate(x, size=(self.side, self.side), mode="bilinear", align_corners=False)
-        return self.classifier(self.features(x).flatten(1))
+        return self.classifier(self.features(resize_to(x, self.side)).flatten(1))

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from ..data.resize import resize_to
 
 MIN_SIDE = 28
 
@@ -26,9 +27,7 @@ class _SmallImages(nn.Module):
         self.net = net
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] < MIN_SIDE:
-            x = F.interpolate(x, size=(MIN_SIDE, MIN_SIDE), mode="bilinear", align_corners=False)
-        return self.net(x)
+        return self.net(resize_to(x, MIN_SIDE))
 
 
 def resnet18(in_channels: int, image_size: int, n_classes: int) -> nn.Module:
