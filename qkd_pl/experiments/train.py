@@ -136,10 +136,11 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     if teacher is not None:
         # The teacher is frozen and the training images are not augmented, so its logits are
         # the same every epoch and for every student of this teacher: computed once, cached.
-        sha = file_sha256(checkpoint_path(cfg.distill.teacher))
+        teacher_file = checkpoint_path(cfg.distill.teacher)
+        sha = file_sha256(teacher_file)
         teacher_logits, hit = cached_teacher_logits(teacher, sha, cfg.data, "train", data.x_train)
         teacher_acc = (teacher_logits.argmax(1) == data.y_train).float().mean().item()
-        extra = {"teacher_checkpoint": str(checkpoint_path(cfg.distill.teacher)), "teacher_sha256": sha,
+        extra = {"teacher_checkpoint": str(teacher_file), "teacher_sha256": sha,
                  "teacher_train_accuracy": teacher_acc}
         _say(progress, f"teacher {cfg.distill.teacher} ({'cached logits' if hit else 'logits computed once'}): "
                        f"train accuracy {teacher_acc:.4f}, T={cfg.distill.temperature}, alpha={cfg.distill.alpha}")
