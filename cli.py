@@ -390,17 +390,27 @@ def bench_cmd(arch, qubits, layers, reducer, encoding, rotation, ansatz, devices
         atomic_write_json(as_json, rows)
 
 
+def grid_run_options(f):
+    """How a grid's cells run: shared by qkd grid and qkd reproduce."""
+    for option in reversed([
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Cells run at once (processes, or Ray tasks), torch threads split between them; on 2 "
+                          "cores, 2 at most. Numbers can differ in the last digits between worker counts."),
+        click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
+                     help="processes: this machine. ray: the Ray cluster at $RAY_ADDRESS, else a local one "
+                          "(pip install 'qkd-pl[ray]')."),
+        click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]):
+        f = option(f)
+    return f
+
+
 @cli.command("grid")
 @click.argument("config", type=click.Path())
 @click.option("--out", required=True, metavar="DIR", help="Grid folder: runs/, results.csv, results.json, grid.json.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Cells run at once (processes, or Ray tasks). On 2 cores, 2 at most.")
-@click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
-              help="processes: this machine. ray: the Ray cluster at $RAY_ADDRESS, else a local one "
-                   "(pip install 'qkd-pl[ray]').")
-@click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live.")
+@grid_run_options
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.md when done.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
 def grid_cmd(config, out, workers, executor, data_dir, report, quiet):
     """Run every cell of a TOML experiment grid; finished cells are skipped, so a killed grid resumes.
 
@@ -434,11 +444,7 @@ def report_cmd(folder, title):
 @click.option("--datasets", default=None, metavar="LIST",
               help="Restrict the datasets, e.g. mnist,fashion-mnist (v2 also has cifar10, whose files must be "
                    "present).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Cells run at once.")
-@click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
-              help="Where cells run (see qkd grid --help).")
-@click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@grid_run_options
 def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet):
     """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
     the report sets our numbers beside the published ones."""
