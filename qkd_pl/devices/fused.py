@@ -13,13 +13,12 @@ default.qubit itself, so an unsupported feature costs speed, never correctness.
 from __future__ import annotations
 
 from collections import OrderedDict
-
 import pennylane as qml
 from pennylane.devices import DefaultQubit, ExecutionConfig
 from pennylane.math import Interface
 from pennylane.transforms.core import CompilePipeline
 
-from .fused_sim import Plan, plan_for, run_plan
+from .fused_sim import Plan, plan_for, plan_key, run_plan
 
 PLAN_CACHE_SIZE = 64
 
@@ -74,7 +73,7 @@ class FusedQubit(DefaultQubit):
         if tape.shots or config.gradient_method not in ("backprop", None) or config.interface != Interface.TORCH:
             return None
         wire_order = list(self.wires) if self.wires is not None else list(tape.wires)
-        key = (tuple(wire_order), _structure(tape))
+        key = plan_key(tape, wire_order)
         if key in self._plans:
             self._plans.move_to_end(key)
             return self._plans[key]
@@ -83,18 +82,3 @@ class FusedQubit(DefaultQubit):
         if len(self._plans) > PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
         return plan
-
-
-# Parameter-free gates fully described by name and wires; others also by their hyperparameters
-# (a MultiControlledX's control values change its permutation).
-_PLAIN = frozenset({"CNOT", "CZ", "CY", "SWAP", "Toffoli", "CSWAP", "Hadamard", "PauliX", "PauliY", "PauliZ",
-                    "S", "T", "SX", "Identity", "ISWAP", "ECR"})
-
-
-def _structure(tape) -> tuple:
-    """What a plan depends on: gate kinds, wires and parameter ranks (a broadcast parameter has
-    one more axis), not parameter values, which are read from the tape on every run."""
-    ops = tuple((op.name, op.wires.labels, tuple(getattr(d, "ndim", 0) for d in op.data),
-                 None if op.data or op.name in _PLAIN else repr(op.hyperparameters)) for op in tape.operations)
-    meas = tuple((type(m), repr(m.obs) if m.obs is not None else None, m.wires.labels) for m in tape.measurements)
-    return ops, meas

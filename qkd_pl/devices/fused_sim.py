@@ -94,6 +94,16 @@ class Segment:
     batched: bool
 
 
+class _Run:
+    """What the steps of one execution share: the tape's ops, its width and batch, the views of
+    template parameters, and the unbatched local steps' fused matrices (computed together)."""
+
+    def __init__(self, plan: "Plan", ops, b: int):
+        self.ops, self.n, self.b = ops, plan.n_wires, b
+        self.rows = _Rows(plan, ops)
+        self.fused = _fused_chunks(plan, ops, self.rows) if plan.n_local else []
+
+
 @dataclass
 class LocalStep:
     """Single-qubit gates, one fused 2x2 per wire; ``batched`` when any of them carries the batch."""
@@ -103,18 +113,80 @@ class LocalStep:
     segments: list[Segment]
     slot: int = -1  # unbatched steps: position among them in the vectorized products
 
+    def apply(self, state: torch.Tensor | None, run: _Run) -> torch.Tensor:
+        if self.batched:
+            per_wire = _wire_products(self, run.ops, run.rows)
+            return _product_state(run.n, run.b, per_wire) if state is None else _apply_wires(state, run.n, per_wire)
+        state = _zero_state(run.n, run.b) if state is None else state
+        for (start, size), k in zip(_chunks(run.n), run.fused):
+            state = _apply_chunk(state, run.n, start, size, k[self.slot])
+        return state
+
+
+@dataclass
+class PermStep:
+    """Permutation gates composed into one gather of the amplitudes (``new[i] = old[gather[i]]``)."""
+
+    gather: torch.Tensor
+    inverse: torch.Tensor
+
+    def apply(self, state: torch.Tensor | None, run: _Run) -> torch.Tensor:
+        return _Permute.apply(_zero_state(run.n, run.b) if state is None else state, self.gather, self.inverse)
+
+
+@dataclass
+class DenseStep:
+    """Any other gate by its matrix: read from the tape's op ``source`` on every run, or fixed (a
+    parameter-free gate inside a template)."""
+
+    source: int | torch.Tensor
+    wires: list[int]
+
+    def apply(self, state: torch.Tensor | None, run: _Run) -> torch.Tensor:
+        if isinstance(self.source, torch.Tensor):
+            matrix = self.source
+        else:
+            op = run.ops[self.source]
+            matrix = torch.as_tensor(qml.matrix(op, wire_order=op.wires))
+        return _apply_dense(_zero_state(run.n, run.b) if state is None else state, run.n, matrix, self.wires)
+
+
+Step = LocalStep | PermStep | DenseStep
+
+
+@dataclass(frozen=True)
+class ZProduct:
+    """<Z...Z>: column ``column`` of the probabilities times the plan's sign table."""
+
+    column: int
+
+
+@dataclass(frozen=True)
+class Marginal:
+    """Marginal probabilities of ``wires``, in that order."""
+
+    wires: tuple[int, ...]
+
+    def of(self, probs: torch.Tensor, n: int) -> torch.Tensor:
+        b = probs.shape[0]
+        p = probs.reshape(b, *([2] * n))
+        others = [1 + a for a in range(n) if a not in self.wires]
+        if others:
+            p = p.sum(dim=others)
+        order = sorted(self.wires)
+        return p.permute(0, *[1 + order.index(w) for w in self.wires]).reshape(b, 2 ** len(self.wires))
+
 
 @dataclass
 class Plan:
     n_wires: int
     prep: int | None  # op index of a StatePrep on all wires, first in the tape
-    # ("local", LocalStep) | ("perm", (gather, inverse)) | ("dense", (op index or fixed matrix, wires))
-    steps: list[tuple[str, Any]]
+    steps: list[Step]
     table: list[Segment]  # unbatched segments, grouped by kind, in matrix-table order
     products: torch.Tensor | None  # (L, S * n) rows of the matrix table: gate j of wire w in unbatched step s
     n_local: int  # S, the number of unbatched local steps
     row_shapes: dict[int, int]  # template op index -> parameters per gate
-    measurements: list[tuple[str, Any]]  # ("z", column) | ("probs", wire indices)
+    measurements: list[ZProduct | Marginal]
     z_signs: torch.Tensor | None = None  # (2^n, n_z) +-1 table
 
 
@@ -179,14 +251,14 @@ def plan_for(tape, wire_order: list) -> Plan | None:
     pos = {w: i for i, w in enumerate(wire_order)}
     ops = tape.operations
     prep = None
-    steps: list[tuple[str, Any]] = []
+    steps: list[Step] = []
     row_shapes: dict[int, int] = {}
     pending: LocalStep | None = None
 
     def flush():
         nonlocal pending
         if pending is not None:
-            steps.append(("local", pending))
+            steps.append(pending)
         pending = None
 
     for k, op in enumerate(ops):
@@ -201,6 +273,8 @@ def plan_for(tape, wire_order: list) -> Plan | None:
             return None
         for gate, row in expanded:
             if len(gate.wires) == 1 and gate.has_matrix:
+                if gate is not op and not gate.num_params:  # segments read matrices from the tape's ops
+                    return None
                 if pending is not None and batched != pending.batched:
                     flush()
                 if pending is None:
@@ -226,11 +300,11 @@ def plan_for(tape, wire_order: list) -> Plan | None:
             g = _permutation(gate, wires, n)
             if g is not None:
                 g = torch.as_tensor(g)
-                if steps and steps[-1][0] == "perm":  # compose: new[i] = old[g1[g2[i]]]
-                    g = steps.pop()[1][0][g]
-                steps.append(("perm", (g, torch.argsort(g))))
+                if steps and isinstance(steps[-1], PermStep):  # compose: new[i] = old[g1[g2[i]]]
+                    g = steps.pop().gather[g]
+                steps.append(PermStep(g, torch.argsort(g)))
             else:  # the matrix is read each run for a gate of the tape, fixed for one inside a template
-                steps.append(("dense", (k if gate is op else _const_matrix(gate), wires)))
+                steps.append(DenseStep(k if gate is op else _const_matrix(gate), wires))
     flush()
     table, products, n_local = _product_table(steps, n)
 
@@ -242,13 +316,13 @@ def plan_for(tape, wire_order: list) -> Plan | None:
                 return None
             if any(w not in pos for w in m.obs.wires) or len(set(m.obs.wires)) != len(factors):
                 return None
-            measurements.append(("z", len(z_cols)))
+            measurements.append(ZProduct(len(z_cols)))
             z_cols.append([pos[w] for w in m.obs.wires])
         elif isinstance(m, qml.measurements.ProbabilityMP) and m.obs is None and m.mv is None:
             wires = m.wires if len(m.wires) else wire_order
             if any(w not in pos for w in wires):
                 return None
-            measurements.append(("probs", [pos[w] for w in wires]))
+            measurements.append(Marginal(tuple(pos[w] for w in wires)))
         else:
             return None
     z_signs = None
@@ -267,7 +341,7 @@ def _product_table(steps, n: int) -> tuple[list[Segment], torch.Tensor | None, i
     """Lay out every unbatched gate's 2x2 in one matrix table (row 0: the identity), grouped by
     kind so each kind's matrices come from one vectorized call, and index it so that L gathers
     and L - 1 batched products give every wire's fused matrix in every step."""
-    local = [st for kind, st in steps if kind == "local" and not st.batched]
+    local = [st for st in steps if isinstance(st, LocalStep) and not st.batched]
     if not local:
         return [], None, 0
     segs = sorted({seg for st in local for seg in st.segments}, key=lambda sg: (sg.kind, sg.op, sg.rows or (0, 0)))
@@ -285,12 +359,61 @@ def _product_table(steps, n: int) -> tuple[list[Segment], torch.Tensor | None, i
     return segs, torch.as_tensor(idx), len(local)
 
 
+def plan_key(tape, wire_order: list) -> tuple:
+    """Everything a plan depends on, so that two tapes with one key compute the same function
+    of their parameters: each operation's type, wires, hyperparameters (a template's rotation,
+    ranges, imprimitive; control values) and parameter shapes (a template's layer count, an
+    embedding's feature count; the batch axis as ``None``, since the batch size is read on every
+    run), and each measurement whole. Parameter values are not in it: they are read from the
+    tape on every run."""
+    ops = tuple((type(op), op.name, op.wires.labels, op.batch_size is not None,
+                 tuple(_shape(d, op.batch_size) for d in op.data), _freeze(op.hyperparameters))
+                for op in tape.operations)
+    meas = tuple((type(m), m.wires.labels, None if m.obs is None else _observable_key(m.obs), m.mv is not None,
+                  _freeze(getattr(m, "_eigvals", None))) for m in tape.measurements)
+    return tuple(wire_order), ops, meas
+
+
+def _shape(d, batch_size: int | None) -> tuple:
+    shape = tuple(qml.math.shape(d))
+    return (None, *shape[1:]) if batch_size is not None and shape and shape[0] == batch_size else shape
+
+
+def _observable_key(obs) -> tuple:
+    """An observable with its values: observables are constants of the circuit, not inputs."""
+    operands = getattr(obs, "operands", None)
+    return (type(obs), obs.wires.labels, tuple(_freeze(d) for d in obs.data), _freeze(obs.hyperparameters),
+            None if operands is None else tuple(_observable_key(o) for o in operands))
+
+
+def _freeze(value: Any) -> Any:
+    """A hashable value equal for equal inputs: arrays by dtype, shape and bytes (their repr
+    elides long arrays), containers element by element, operators by ``_observable_key``."""
+    if isinstance(value, (torch.Tensor, np.ndarray)) or type(value).__module__.startswith(("jax", "autograd")):
+        a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+        return ("array", a.dtype.str, a.shape, a.tobytes())
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, tuple(_freeze(v) for v in value))
+    if isinstance(value, qml.wires.Wires):
+        return ("wires", value.labels)
+    if isinstance(value, qml.operation.Operator):
+        return _observable_key(value)
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", type(value), repr(value))
+    return value
+
+
 # --------------------------------------------------------------------------- execution
 _CONST: dict[tuple, torch.Tensor] = {}
 
 
 def _const_matrix(op) -> torch.Tensor:
-    key = (op.name, repr(op.hyperparameters))
+    """A parameter-free gate's matrix on its own wires, computed once per kind of gate."""
+    key = (type(op), op.name, len(op.wires), _freeze(op.hyperparameters))
     if key not in _CONST:
         _CONST[key] = torch.as_tensor(np.asarray(qml.matrix(op, wire_order=op.wires)), dtype=CDTYPE)
     return _CONST[key]
@@ -462,43 +585,16 @@ def run_plan(plan: Plan, tape) -> tuple:
         state = torch.as_tensor(ops[plan.prep].data[0]).to(CDTYPE).reshape(-1, 2**n)
         if state.shape[0] != b:
             state = state.expand(b, -1)
-    rows = _Rows(plan, ops)
-    fused = _fused_chunks(plan, ops, rows) if plan.n_local else []
-    for kind, step in plan.steps:
-        if kind == "local" and step.batched:
-            per_wire = _wire_products(step, ops, rows)
-            state = _product_state(n, b, per_wire) if state is None else _apply_wires(state, n, per_wire)
-        elif kind == "local":
-            if state is None:
-                state = _zero_state(n, b)
-            for (start, size), k in zip(_chunks(n), fused):
-                state = _apply_chunk(state, n, start, size, k[step.slot])
-        elif kind == "perm":
-            if state is None:
-                state = _zero_state(n, b)
-            state = _Permute.apply(state, *step)
-        else:
-            source, wires = step
-            if state is None:
-                state = _zero_state(n, b)
-            matrix = source if isinstance(source, torch.Tensor) else qml.matrix(ops[source], wire_order=ops[source].wires)
-            state = _apply_dense(state, n, torch.as_tensor(matrix), wires)
+    run = _Run(plan, ops, b)
+    for step in plan.steps:  # state None: still |0...0>, which the first step may exploit
+        state = step.apply(state, run)
     if state is None:
         state = _zero_state(n, b)
     probs = state.real**2 + state.imag**2
     z = probs @ plan.z_signs if plan.z_signs is not None else None
     results = []
-    for kind, what in plan.measurements:
-        if kind == "z":
-            r = z[:, what]
-        else:
-            p = probs.reshape(b, *([2] * n))
-            others = [1 + a for a in range(n) if a not in what]
-            if others:
-                p = p.sum(dim=others)
-            order = sorted(what)
-            p = p.permute(0, *[1 + order.index(w) for w in what]).reshape(b, 2 ** len(what))
-            r = p
+    for m in plan.measurements:
+        r = z[:, m.column] if isinstance(m, ZProduct) else m.of(probs, n)
         results.append(r if batch else r[0])
     return tuple(results) if len(results) > 1 else results[0]
 

@@ -1,0 +1,254 @@
+"""qkd.fused against default.qubit on circuits that differ in every way its plan cache could
+confuse: each template option, the shapes of template parameters, which gates carry the batch,
+and random circuits over every gate and template the fused path accepts, all run on ONE shared
+device (one plan cache) so that a plan wrongly reused for another circuit shows up as a wrong
+number. Outputs and gradients must agree to 1e-9 (both are float64 backprop)."""
+
+from __future__ import annotations
+
+import random
+
+import pennylane as qml
+import pytest
+import torch
+
+from qkd_pl.devices.fused import FusedQubit
+
+ATOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def shared():
+    """One qkd.fused device for every circuit of this module."""
+    return FusedQubit(wires=4)
+
+
+def agree(circuit, device, *args) -> None:
+    """Outputs and gradients (in every floating argument) of ``circuit`` on ``device`` and default.qubit."""
+    results = []
+    for dev in (device, qml.device("default.qubit", wires=device.wires)):
+        inputs = [a.detach().clone().requires_grad_(True) for a in args]
+        out = qml.QNode(circuit, dev, interface="torch", diff_method="backprop")(*inputs)
+        flat = torch.cat([torch.as_tensor(o).reshape(-1) for o in (out if isinstance(out, (tuple, list)) else [out])])
+        weights = torch.linspace(0.5, 1.5, flat.numel(), dtype=flat.dtype)  # every output counts differently
+        grads = (torch.autograd.grad((flat * weights).sum(), inputs, allow_unused=True) if flat.requires_grad
+                 else [None] * len(inputs))  # a circuit none of whose gates reads the arguments
+        results.append((flat.detach(), [torch.zeros_like(i) if g is None else g for g, i in zip(grads, inputs)]))
+    (a, ga), (b, gb) = results
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert torch.allclose(a, b, atol=ATOL), f"outputs differ by {(a - b).abs().max():.3g}"
+    for x, y in zip(ga, gb):
+        assert torch.allclose(x, y, atol=ATOL), f"gradients differ by {(x - y).abs().max():.3g}"
+
+
+def t(*shape, seed=0):
+    return torch.rand(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)) * 3 - 1.5
+
+
+def z_all(n=4):
+    return [qml.expval(qml.PauliZ(i)) for i in range(n)]
+
+
+# ------------------------------------------------------------------ one option at a time, one device
+@pytest.mark.parametrize("batched", [False, True])
+def test_every_angle_embedding_rotation_on_one_device(shared, batched):
+    x = t(5, 4) if batched else t(4)
+    for rotation in ("X", "Y", "Z", "Y", "X"):  # back and forth: a reused plan would repeat the first answer
+        def circuit(x, rotation=rotation):
+            qml.Hadamard(0)
+            qml.AngleEmbedding(x, wires=range(4), rotation=rotation)
+            qml.CNOT([0, 1]), qml.CNOT([2, 3])
+            qml.RX(0.3, wires=1)
+            return z_all()
+
+        agree(circuit, shared, x)
+    assert shared.fallback_executions == 0
+
+
+def test_strongly_entangling_ranges_and_imprimitive_on_one_device(shared):
+    x, w = t(3, 4), t(2, 4, 3, seed=1)
+    for ranges, imprimitive in [((1, 1), qml.CNOT), ((2, 1), qml.CNOT), ((3, 2), qml.CNOT), ((1, 1), qml.CZ),
+                                ((2, 3), qml.CZ), ((1, 1), qml.CNOT)]:
+        def circuit(x, w, ranges=ranges, imprimitive=imprimitive):
+            qml.AngleEmbedding(x, wires=range(4))
+            qml.StronglyEntanglingLayers(w, wires=range(4), ranges=ranges, imprimitive=imprimitive)
+            return z_all()
+
+        agree(circuit, shared, x, w)
+
+
+def test_basic_entangler_rotation_on_one_device(shared):
+    x, w = t(3, 4), t(2, 4, seed=2)
+    for rotation in (qml.RX, qml.RY, qml.RZ, qml.RX):
+        def circuit(x, w, rotation=rotation):
+            qml.AngleEmbedding(x, wires=range(4), rotation="Y")
+            qml.BasicEntanglerLayers(w, wires=range(4), rotation=rotation)
+            return z_all()
+
+        agree(circuit, shared, x, w)
+
+
+def test_template_parameter_shapes_on_one_device(shared):
+    """Same templates and wires, more layers or fewer features: the plan must follow the shapes."""
+    def circuit(x, w):
+        qml.AngleEmbedding(x, wires=range(4), rotation="X")
+        qml.StronglyEntanglingLayers(w, wires=range(4))
+        return z_all()
+
+    for features, layers in [(4, 1), (4, 3), (2, 1), (3, 2), (4, 1)]:
+        agree(circuit, shared, t(6, features), t(layers, 4, 3, seed=layers))
+
+
+def test_which_gates_carry_the_batch_on_one_device(shared):
+    def circuit(a, b):
+        qml.RY(a, wires=0)
+        qml.RX(b, wires=1)
+        qml.CNOT([0, 1])
+        return z_all(2)
+
+    for a, b in [(t(5), t(())), (t(()), t(5)), (t(5), t(5)), (t(()), t(()))]:
+        agree(circuit, shared, a, b)
+
+
+def test_amplitude_embedding_padding_and_normalization_on_one_device(shared):
+    for features, pad in [(16, 0.0), (10, 0.0), (10, 0.3), (7, 0.5)]:
+        def circuit(x, pad=pad):
+            qml.AmplitudeEmbedding(x, wires=range(4), normalize=True, pad_with=pad)
+            qml.RY(0.4, wires=2)
+            return [*z_all(), qml.probs(wires=[1, 3])]
+
+        agree(circuit, shared, t(3, features).abs() + 0.1)
+
+
+def test_measurements_on_one_device(shared):
+    x = t(4, 4)
+    for measure in (lambda: z_all(), lambda: [qml.expval(qml.PauliZ(0) @ qml.PauliZ(2))],
+                    lambda: [qml.probs(wires=[2, 0])], lambda: [qml.probs(wires=[0, 2])], lambda: [qml.probs()],
+                    lambda: [qml.expval(qml.PauliZ(3)), qml.probs(wires=1)]):
+        def circuit(x, measure=measure):
+            qml.AngleEmbedding(x, wires=range(4))
+            qml.CNOT([0, 1]), qml.CNOT([1, 2]), qml.CNOT([2, 3])
+            return measure()
+
+        agree(circuit, shared, x)
+
+
+def test_controlled_gates_with_other_control_values_and_widths_on_one_device(shared):
+    x = t(3, 4)
+    for wires, values in [([0, 1, 2], [1, 1]), ([0, 1, 2], [0, 1]), ([2, 1, 0], [0, 0]), ([0, 1, 2, 3], [1, 0, 1])]:
+        def circuit(x, wires=wires, values=values):
+            qml.AngleEmbedding(x, wires=range(4))
+            qml.MultiControlledX(wires=wires, control_values=values)
+            return z_all()
+
+        agree(circuit, shared, x)
+
+
+# ------------------------------------------------------------------ random circuits
+ONE_QUBIT_PARAMETRIC = [(qml.RX, 1), (qml.RY, 1), (qml.RZ, 1), (qml.PhaseShift, 1), (qml.Rot, 3), (qml.U3, 3),
+                        (qml.U2, 2)]
+ONE_QUBIT_FIXED = [qml.Hadamard, qml.PauliX, qml.PauliY, qml.PauliZ, qml.S, qml.T, qml.SX, qml.Identity]
+TWO_QUBIT_FIXED = [qml.CNOT, qml.CZ, qml.CY, qml.SWAP, qml.ISWAP, qml.ECR]
+TWO_QUBIT_PARAMETRIC = [(qml.CRX, 1), (qml.CRY, 1), (qml.CRZ, 1), (qml.IsingXX, 1), (qml.IsingZZ, 1),
+                        (qml.ControlledPhaseShift, 1)]
+
+
+def random_circuit(rng: random.Random, opt: random.Random, n: int):
+    """A circuit function of (x, w) and the sizes of x and w. ``rng`` draws the structure (gates,
+    wires, parameter sources), ``opt`` every option: the same ``rng`` seed with another ``opt``
+    seed gives a circuit that differs only in template and gate options."""
+    ops, nx, nw = [], 0, 0
+
+    def take_x(k):
+        nonlocal nx
+        nx += k
+        return slice(nx - k, nx)
+
+    def take_w(k):
+        nonlocal nw
+        nw += k
+        return slice(nw - k, nw)
+
+    if rng.random() < 0.3:
+        k, pad = rng.choice([2**n, max(1, 2**n - 3)]), opt.choice([0.0, 0.2])
+        s = take_x(k)
+        ops.append(lambda x, w, s=s, pad=pad: qml.AmplitudeEmbedding(x[..., s].abs() + 0.1, wires=range(n),
+                                                                      normalize=True, pad_with=pad))
+    for _ in range(rng.randint(3, 9)):
+        wires = rng.sample(range(n), n)
+        r = rng.random()
+        if r < 0.12:
+            k, rot = rng.randint(1, n), opt.choice("XYZ")
+            s = take_x(k)
+            ops.append(lambda x, w, s=s, rot=rot, wires=wires: qml.AngleEmbedding(x[..., s], wires=wires,
+                                                                                  rotation=rot))
+        elif r < 0.22:
+            layers, ranges = rng.randint(1, 2), None
+            if n > 1 and opt.random() < 0.5:
+                ranges = tuple(opt.randint(1, n - 1) for _ in range(layers))
+            imprimitive = opt.choice([qml.CNOT, qml.CZ])
+            s = take_w(layers * n * 3)
+            ops.append(lambda x, w, s=s, layers=layers, ranges=ranges, imp=imprimitive, wires=wires:
+                       qml.StronglyEntanglingLayers(w[s].reshape(layers, n, 3), wires=wires, ranges=ranges,
+                                                    imprimitive=imp))
+        elif r < 0.3:
+            layers, rot = rng.randint(1, 2), opt.choice([qml.RX, qml.RY, qml.RZ])
+            s = take_w(layers * n)
+            ops.append(lambda x, w, s=s, layers=layers, rot=rot, wires=wires:
+                       qml.BasicEntanglerLayers(w[s].reshape(layers, n), wires=wires, rotation=rot))
+        elif r < 0.6:
+            gate, k = rng.choice(ONE_QUBIT_PARAMETRIC)
+            src = rng.randint(0, 1)  # 0: from the batched input x, 1: from the weights w
+            s = take_x(k) if src == 0 else take_w(k)
+            ops.append(lambda x, w, g=gate, s=s, src=src, wire=wires[0]: g(*[(x, w)[src][..., i]
+                                                                              for i in range(s.start, s.stop)],
+                                                                            wires=wire))
+        elif r < 0.72:
+            gate = rng.choice(ONE_QUBIT_FIXED)
+            ops.append(lambda x, w, g=gate, wire=wires[0]: g(wires=wire))
+        elif n > 1 and r < 0.84:
+            gate = rng.choice(TWO_QUBIT_FIXED)
+            ops.append(lambda x, w, g=gate, wires=wires[:2]: g(wires=wires))
+        elif n > 1 and r < 0.92:
+            gate, k = rng.choice(TWO_QUBIT_PARAMETRIC)
+            s = take_w(k)
+            ops.append(lambda x, w, g=gate, s=s, wires=wires[:2]: g(w[s.start], wires=wires))
+        elif n > 2:
+            gate = rng.choice([qml.Toffoli, qml.CSWAP, "mcx"])
+            if gate == "mcx":
+                values = [opt.randint(0, 1) for _ in range(2)]
+                ops.append(lambda x, w, wires=wires[:3], v=values: qml.MultiControlledX(wires=wires,
+                                                                                         control_values=v))
+            else:
+                ops.append(lambda x, w, g=gate, wires=wires[:3]: g(wires=wires))
+    kind = rng.choice(["z", "zz", "probs", "mixed"])
+    mw = opt.sample(range(n), min(n, 2))
+
+    def measure():
+        if kind == "z":
+            return [qml.expval(qml.PauliZ(i)) for i in range(n)]
+        if kind == "zz" and n > 1:
+            return [qml.expval(qml.PauliZ(mw[0]) @ qml.PauliZ(mw[1]))]
+        if kind == "probs":
+            return [qml.probs(wires=mw)]
+        return [qml.expval(qml.PauliZ(mw[0])), qml.probs(wires=mw[::-1])]
+
+    def circuit(x, w):
+        for op in ops:
+            op(x, w)
+        return measure()
+
+    return circuit, max(nx, 1), max(nw, 1)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_random_circuits_and_their_option_twins_on_one_shared_device(n):
+    device = FusedQubit(wires=n)  # shared by all circuits of this width: one plan cache
+    for i in range(12):
+        for option_seed in (0, 1, 2):  # one structure, three draws of its options
+            circuit, nx, nw = random_circuit(random.Random(1000 * n + i), random.Random(option_seed), n)
+            w = t(nw, seed=100 + i)
+            for batch in (None, 1, 4):  # the same circuit unbatched and batched
+                x = t(nx, seed=i) if batch is None else t(batch, nx, seed=i)
+                agree(circuit, device, x, w)
+    assert device.fast_executions > 0
