@@ -10,20 +10,58 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from .errors import QkdError
+
+
+def option(default: Any = None, help: str = "", *, registry: str | None = None, choices: tuple | None = None,
+           min: float | None = None, max: float | None = None, min_open: bool = False, max_open: bool = False,
+           flag: str | None = None,
+           metavar: str | None = None, parse: Callable[[str], Any] | None = None, cli: bool = True) -> Any:
+    """A configuration field with everything the command line and ``validate`` need to know.
+
+    Args:
+        default: the default value (the one place it is written).
+        help: the ``--help`` text.
+        registry: the kind of component the value names (``qkd_pl.registry.REGISTRIES``); its
+            names are the choices and its records' help is appended to ``help``.
+        choices: fixed choices, for values that are not components.
+        min, max: the range of a number (``min_open``, ``max_open``: that bound itself is excluded).
+        flag: the option's name when not ``--field-name``.
+        metavar, parse: for fields given as text on the command line (``--classes 0-7``).
+        cli: False for fields no command sets directly (they have their own commands).
+    """
+    return field(default=default, metadata={
+        "help": help, "registry": registry, "choices": choices, "min": min, "max": max, "min_open": min_open,
+        "max_open": max_open, "flag": flag, "metavar": metavar, "parse": parse, "cli": cli})
+
+
+def _parse_classes(text: str) -> list[int] | None:
+    from .data.splits import parse_classes
+
+    return parse_classes(text)
+
+
+def _parse_names(text: str) -> list[str] | None:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    return names or None
 
 
 @dataclass
 class DataConfig:
     """Which images, which classes, and how the training split is carved into train/validation."""
 
-    dataset: str = "digits"
-    classes: list[int] | None = None  # None: every class of the dataset
-    per_class: int | None = None  # cap on images per class, applied to train and test
-    val_fraction: float = 0.2
-    split_seed: int = 0  # fixed apart from --seed so teacher and students share one split
+    dataset: str = option("digits", "Dataset.", registry="dataset")
+    classes: list[int] | None = option(None, "Class subset: a range like 0-7 or a list like 0,3,5. Default: all "
+                                             "classes.", metavar="SPEC", parse=_parse_classes)
+    per_class: int | None = option(None, "Keep the first N images of each class, in the train and in the test "
+                                         "split (the paper's notebooks used 150). Default: all.", min=1, metavar="N")
+    val_fraction: float = option(0.2, "Fraction of the training split held out (stratified) for model selection; "
+                                      "the test split is only used once, at the end.", min=0, max=1, min_open=True,
+                                max_open=True)
+    split_seed: int = option(0, "Seed of the validation split; kept apart from --seed so a teacher and its "
+                                "students see the same split.")
 
 
 @dataclass
@@ -35,40 +73,55 @@ class StudentConfig:
     reducer, encoding, ansatz and layers.
     """
 
-    arch: str = "v2"
-    qubits: int = 4
-    layers: int = 2
-    reducer: str = "fc"
-    encoding: str = "amplitude"
-    rotation: str = "Y"  # angle encoding's rotation axis
-    ansatz: str = "strong"
-    device: str = "auto"
-    shots: int | None = None
-    noise: str | None = None  # qiskit.aer only: an IBM fake backend whose noise model to apply
-    control: bool = False  # the classical control: the circuit replaced by a classical layer of as many parameters
+    arch: str = option("v2", "v2: reduce -> encode -> circuit -> <Z> -> linear head (the paper's v2). hybrid-cnn: "
+                             "the notebooks' v1 preset (CNN -> pi*tanh angles -> H, RY -> 2^Q probabilities as class "
+                             "scores; ignores --reducer/--encoding/--ansatz/--layers).", choices=("v2", "hybrid-cnn"),
+                       flag="--student")
+    qubits: int = option(4, "Qubits Q (paper: 4 and 8). Amplitude encoding takes 2^Q features, angle and qubit Q.",
+                         min=1, max=24)
+    layers: int = option(2, "Layers L of the variational circuit.", min=1)
+    reducer: str = option("fc", "Image -> features.", registry="reducer")
+    encoding: str = option("amplitude", "Features -> qubits.", registry="encoding")
+    rotation: str = option("Y", "Rotation axis of the angle encoding.", choices=("X", "Y", "Z"))
+    ansatz: str = option("strong", "The trainable circuit.", registry="ansatz")
+    device: str = option("auto", "Where the circuit runs: auto (qkd.fused up to 16 qubits, lightning.qubit above; "
+                                 "the run prints which and why), qkd.fused, default.qubit, lightning.qubit, "
+                                 "lightning.kokkos / lightning.gpu when installed, qiskit.aer (shots), "
+                                 "ibm:<fake backend> such as ibm:fake_manila (local, with the device's noise), "
+                                 "ibm:<backend> or ibm:least_busy (IBM Quantum; token from QISKIT_IBM_TOKEN / "
+                                 "QISKIT_IBM_INSTANCE or a saved account). Shot-based devices evaluate only; "
+                                 "`qkd backends` lists them.")
+    shots: int | None = option(None, "Shots of a shot-based device.", min=1, cli=False)
+    noise: str | None = option(None, "qiskit.aer only: an IBM fake backend whose noise model to apply.", cli=False)
+    control: bool = option(False, "The classical control: replace the circuit by a classical layer with exactly as "
+                                  "many trainable parameters (same features in, one bounded output per qubit), to "
+                                  "see what the quantum layer adds.", flag="--classical-control")
 
 
 @dataclass
 class TeacherConfig:
-    arch: str = "lenet5"
-    members: list[str] | None = None  # arch "ensemble": the trained teacher runs whose logits it averages
+    arch: str = option("lenet5", "Teacher network.", registry="teacher")
+    members: list[str] | None = option(None, "With --arch ensemble: the trained teacher runs to average (their "
+                                             "data options are used).", metavar="RUN,RUN,...", parse=_parse_names)
 
 
 @dataclass
 class DistillConfig:
     """The teacher term of the loss; ``teacher=None`` trains a baseline on labels alone."""
 
-    teacher: str | None = None
-    temperature: float = 3.0
-    alpha: float = 0.9
+    teacher: str | None = option(None, "Teacher run folder (or its best.pt) to distil from. Without it: a baseline "
+                                       "student.", metavar="RUN")
+    temperature: float = option(3.0, "Softmax temperature T of the distillation term (paper: 3).", min=0,
+                                min_open=True)
+    alpha: float = option(0.9, "Weight of the distillation term: loss = CE + alpha * T^2 * KL (paper: 0.9).", min=0)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 1e-2
-    seed: int = 0
+    epochs: int = option(10, "Training epochs.", min=1)
+    batch_size: int = option(32, "Images per optimizer step.", min=1)
+    lr: float = option(1e-2, "Adam learning rate.", min=0, min_open=True)
+    seed: int = option(0, "Seed of weight initialization and batch order (recorded in config.json).")
 
 
 @dataclass

@@ -23,6 +23,9 @@ def require_dataset_files(name: str) -> Path:
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _private_cache(tmp_path_factory):
-    """Teacher-logit caches go to a temporary folder, not the user's cache (subprocesses inherit it)."""
+def _private_cache_and_no_downloads(tmp_path_factory):
+    """Teacher-logit caches go to a temporary folder, not the user's cache, and no test reaches
+    the network: missing files are missing whether or not the machine has internet (the
+    download path itself is tested with a fake dataset class). Subprocesses inherit both."""
     os.environ["QKD_CACHE_DIR"] = str(tmp_path_factory.mktemp("qkd-cache"))
+    os.environ["QKD_OFFLINE"] = "1"

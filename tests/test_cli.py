@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from qkd_pl.cli import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--dataset", "digits", "--classes", "0-3", "--per-class", "40", "--quiet"]
@@ -91,7 +91,8 @@ def test_student_as_teacher(runs, tmp_path):
 
 
 def test_unknown_dataset(tmp_path):
-    assert_one_line_error(invoke("train-teacher", "--dataset", "svhn", "--out", tmp_path), "unknown dataset 'svhn'")
+    assert_one_line_error(invoke("train-teacher", "--dataset", "svhn", "--out", tmp_path), "'svhn' is not one of",
+                          "'fashion-mnist'")
 
 
 def test_missing_data(tmp_path):
@@ -107,7 +108,7 @@ def test_missing_data(tmp_path):
     (["train-student", "--reducer", "nope"], "--reducer"),
     (["train-student", "--encoding", "nope"], "--encoding"),
     (["train-student", "--ansatz", "nope"], "--ansatz"),
-    (["train-teacher", "--dataset", "nope"], "unknown dataset 'nope'"),
+    (["train-teacher", "--dataset", "nope"], "'nope' is not one of"),
     (["train-student", "--classes", "3"], "fewer than two classes"),
     (["train-student", "--classes", "8-11"], "this dataset has classes 0-9"),
     (["train-student", "--dataset", "mnist", "--data-dir", "/nonexistent", "--classes", "8-11"], "classes 0-9"),

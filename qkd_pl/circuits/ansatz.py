@@ -12,9 +12,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import pennylane as qml
+
+from ..registry import Registry
 
 
 def paper(weights, wires: Sequence[int]) -> None:
@@ -54,14 +57,25 @@ def ring(weights, wires: Sequence[int]) -> None:
                 qml.CNOT(wires=[wires[i], wires[(i + 1) % n]])
 
 
-# name -> (template, weight shape for (layers, qubits))
-ANSATZES: dict[str, tuple[Callable, Callable[[int, int], tuple[int, ...]]]] = {
-    "paper": (paper, lambda layers, q: (layers, 4 * q + 3)),
-    "strong": (strong, lambda layers, q: qml.StronglyEntanglingLayers.shape(n_layers=layers, n_wires=q)),
-    "basic": (basic, lambda layers, q: qml.BasicEntanglerLayers.shape(n_layers=layers, n_wires=q)),
-    "ring": (ring, lambda layers, q: (layers, q, 3)),
-}
+@dataclass(frozen=True)
+class Ansatz:
+    """A trainable circuit: its template (one weight tensor) and that tensor's shape for (layers, qubits)."""
+
+    name: str
+    help: str
+    template: Callable
+    weight_shape: Callable[[int, int], tuple[int, ...]]
+
+
+ANSATZES: Registry[Ansatz] = Registry("ansatz", "--ansatz")
+ANSATZES.add(Ansatz("paper", "the drawn circuit: RX RY RZ RX per qubit, then RX RY RZ shared by all qubits",
+                    paper, lambda layers, q: (layers, 4 * q + 3)))
+ANSATZES.add(Ansatz("strong", "qml.StronglyEntanglingLayers", strong,
+                    lambda layers, q: qml.StronglyEntanglingLayers.shape(n_layers=layers, n_wires=q)))
+ANSATZES.add(Ansatz("basic", "qml.BasicEntanglerLayers (RY)", basic,
+                    lambda layers, q: qml.BasicEntanglerLayers.shape(n_layers=layers, n_wires=q)))
+ANSATZES.add(Ansatz("ring", "RX RY RZ per qubit, then a CNOT ring", ring, lambda layers, q: (layers, q, 3)))
 
 
 def ansatz_weight_shape(ansatz: str, layers: int, n_qubits: int) -> tuple[int, ...]:
-    return ANSATZES[ansatz][1](layers, n_qubits)
+    return ANSATZES[ansatz].weight_shape(layers, n_qubits)

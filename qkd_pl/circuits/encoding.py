@@ -14,9 +14,13 @@ in (-pi, pi), as the paper's v1 notebooks scaled their angles, and apply their d
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import pennylane as qml
+import torch
+
+from ..registry import Registry
 
 
 def amplitude(features, wires: Sequence[int], rotation: str = "Y") -> None:
@@ -31,14 +35,36 @@ def qubit(features, wires: Sequence[int], rotation: str = "Y") -> None:
     qml.AngleEmbedding(2 * math.pi * qml.math.tanh(features), wires=wires, rotation="Y")  # RY(2x), x = pi tanh f
 
 
-# name -> (number of features for Q qubits, template)
-ENCODINGS: dict[str, tuple[Callable[[int], int], Callable]] = {
-    "amplitude": (lambda q: 2**q, amplitude),
-    "angle": (lambda q: q, angle),
-    "qubit": (lambda q: q, qubit),
-}
+@dataclass(frozen=True)
+class Encoding:
+    """An encoding: its template, how many features it takes for Q qubits, and whether those
+    features are rotation angles (which the student standardizes first, students/angle_inputs.py)."""
+
+    name: str
+    help: str
+    n_features: Callable[[int], int]
+    template: Callable
+    angles: bool
+    classical_view: Callable[[torch.Tensor], torch.Tensor]  # what the classical control sees instead
+
+
+def unit_norm(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=1, keepdim=True).clamp_min(1e-12)
+
+
+def bounded_angle(x: torch.Tensor) -> torch.Tensor:
+    return math.pi * torch.tanh(x)
+
+
+ENCODINGS: Registry[Encoding] = Registry("encoding", "--encoding")
+ENCODINGS.add(Encoding("amplitude", "2^Q features divided by their norm (zero-padded when fewer)",
+                       lambda q: 2**q, amplitude, angles=False, classical_view=unit_norm))
+ENCODINGS.add(Encoding("angle", "Q features, x = pi*tanh(f) the angle of a rotation about --rotation",
+                       lambda q: q, angle, angles=True, classical_view=bounded_angle))
+ENCODINGS.add(Encoding("qubit", "Q features, each qubit cos(x)|0> + sin(x)|1> with x = pi*tanh(f), i.e. RY(2x)",
+                       lambda q: q, qubit, angles=True, classical_view=bounded_angle))
 ROTATIONS = ("X", "Y", "Z")
 
 
 def n_features(encoding: str, n_qubits: int) -> int:
-    return ENCODINGS[encoding][0](n_qubits)
+    return ENCODINGS[encoding].n_features(n_qubits)

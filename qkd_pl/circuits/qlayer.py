@@ -28,13 +28,9 @@ def qnode_for(circuit: Callable, n_qubits: int, backend: Backend) -> qml.QNode:
 
 def v2_circuit(cfg: StudentConfig) -> Callable:
     """encoding -> ansatz -> <Z> on each qubit (the paper's v2 student, figures/ss1.png)."""
-    if cfg.encoding not in ENCODINGS:
-        raise QkdError(f"unknown --encoding {cfg.encoding!r}; choose one of: {', '.join(ENCODINGS)}")
-    if cfg.ansatz not in ANSATZES:
-        raise QkdError(f"unknown --ansatz {cfg.ansatz!r}; choose one of: {', '.join(ANSATZES)}")
     if cfg.rotation not in ROTATIONS:
         raise QkdError(f"unknown --rotation {cfg.rotation!r}; choose one of: {', '.join(ROTATIONS)}")
-    encode, ansatz = ENCODINGS[cfg.encoding][1], ANSATZES[cfg.ansatz][0]
+    encode, ansatz = ENCODINGS[cfg.encoding].template, ANSATZES[cfg.ansatz].template
     wires = list(range(cfg.qubits))
 
     def circuit(inputs, weights):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..config import DataConfig
-from .sources import NUM_CLASSES, canonical_name, data_root, load_split
+from .sources import DATASETS, canonical_name, data_root, load_split
 from .splits import cap_per_class, select_classes, stratified_split
 
 
@@ -48,7 +48,7 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
     root = data_root(data_dir)
     x_tr, y_tr = load_split(name, root, train=True)
     x_te, y_te = load_split(name, root, train=False)
-    n_all = NUM_CLASSES[name]
+    n_all = DATASETS[name].n_classes
     yt, ye = y_tr.numpy(), y_te.numpy()
 
     fit_idx, val_idx, test_idx = split_indices(cfg, yt, ye, n_all)

@@ -12,41 +12,45 @@ import contextlib
 import io
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..errors import QkdError
+from ..registry import Registry
 
-# Canonical name -> aliases accepted on the command line.
-DATASETS = {
-    "digits": ("digits",),
-    "mnist": ("mnist",),
-    "fashion-mnist": ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
-    "cifar10": ("cifar10", "cifar-10", "cifar"),
-}
-NUM_CLASSES = {"digits": 10, "mnist": 10, "fashion-mnist": 10, "cifar10": 10}
-IMAGE_SHAPES = {"digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: the names it answers to, its classes and image shape (known before any file
+    is read, so a configuration is checked without loading images), and how to get its files."""
+
+    name: str
+    help: str
+    aliases: tuple[str, ...]
+    n_classes: int
+    image_shape: tuple[int, int, int]
+    how_to_get: str | None = None  # None: always present
+
+
+_OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
+DATASETS: Registry[Dataset] = Registry("dataset", "--dataset")
+DATASETS.add(Dataset("digits", "scikit-learn's 8x8 digits, always present", ("digits",), 10, (1, 8, 8)))
+DATASETS.add(Dataset("mnist", "28x28 handwritten digits", ("mnist",), 10, (1, 28, 28), _OFFLINE_SCRIPT))
+DATASETS.add(Dataset("fashion-mnist", "28x28 clothing", ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
+                     10, (1, 28, 28), _OFFLINE_SCRIPT))
+DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "cifar"), 10, (3, 32, 32),
+                     "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists"))
+IMAGE_SHAPES = {d.name: d.image_shape for d in DATASETS.values()}
 
 # digits ships as one set; this fixed split makes its test set the same for every run.
 DIGITS_TEST_FRACTION = 0.2
 DIGITS_TEST_SEED = 0
 DOWNLOAD_TIMEOUT_S = 20
 
-_HOW_TO_GET = {
-    "mnist": "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet",
-    "fashion-mnist": "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet",
-    "cifar10": "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists",
-}
-
-
 def canonical_name(name: str) -> str:
-    key = name.strip().lower()
-    for canon, aliases in DATASETS.items():
-        if key in aliases:
-            return canon
-    raise QkdError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS.canonical(name)
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
@@ -121,8 +125,15 @@ def _torchvision(name: str, root: Path, train: bool, verify: bool):
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError:
+        if os.environ.get("QKD_OFFLINE"):  # an air-gapped machine (and the tests): no 20 s wait for a timeout
+            raise _missing(name, root, "downloads are off (QKD_OFFLINE is set)") from None
         ds = _download(cls, name, root, train)
     return ds.data, ds.targets
+
+
+def _missing(name: str, root: Path, why: str) -> QkdError:
+    return QkdError(f"{name} files not found under {root} ({', '.join(expected_files(name))}) and {why}; "
+                    f"{DATASETS[name].how_to_get}, then pass --data-dir ROOT or set QKD_DATA_DIR")
 
 
 def _download(cls, name: str, root: Path, train: bool):
@@ -133,9 +144,7 @@ def _download(cls, name: str, root: Path, train: bool):
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             return cls(str(root), train=train, download=True)
     except Exception:  # noqa: BLE001 - any download failure means the same thing to the user
-        raise QkdError(
-            f"{name} files not found under {root} ({', '.join(expected_files(name))}) and the download "
-            f"failed; {_HOW_TO_GET[name]}, then pass --data-dir ROOT or set QKD_DATA_DIR") from None
+        raise _missing(name, root, "the download failed") from None
     finally:
         socket.setdefaulttimeout(previous)
 

@@ -9,13 +9,11 @@ fast C++ simulator, but adjoint differentiation cannot broadcast over a batch, s
 circuit per sample, and it must decompose the amplitude embedding (a state preparation) into
 gates to differentiate through it. default.qubit with backprop runs the whole batch as one
 broadcast torch computation, one gate at a time; ``qkd.fused`` (this project's device, see
-``fused.py``) runs the same tapes as a few fused torch operations. Measured on this
-project's 2-core machine, training step of FC -> amplitude -> ring(2 layers) -> <Z>, batch 256
-(``qkd bench``): 4 qubits about 57,000 (qkd.fused) vs 19,800 (default.qubit) vs 55
-(lightning.qubit) samples/s, 8 qubits about 16,800 vs 3,200 vs 7.6; 12 qubits (batch 64)
-870 vs 350; 16 qubits (batch 8) 13 vs 10. Above 16 qubits backprop's memory (batch x 2^Q
-amplitudes kept per step) becomes the limit, so ``auto`` hands larger circuits to
-lightning.qubit.
+``fused.py``) runs the same tapes as a few fused torch operations, and was the fastest of the
+three in every measurement of a training step up to 16 qubits (the README's Performance
+section gives the numbers and the ``qkd bench`` command). Above 16 qubits backprop's memory
+(batch x 2^Q amplitudes kept per step) becomes the limit, so ``auto`` hands larger circuits
+to lightning.qubit.
 """
 
 from __future__ import annotations
@@ -95,9 +93,8 @@ def _exact(device: str, n_qubits: int) -> Backend:
     if device == "auto":
         if n_qubits <= AUTO_BACKPROP_MAX_QUBITS:
             return Backend("qkd.fused", "backprop",
-                           f"auto: fused, batched torch backprop was the fastest exact simulator measured up to "
-                           f"{AUTO_BACKPROP_MAX_QUBITS} qubits (4 qubits, batch 256 on 2 cores: about 57,000 "
-                           f"samples/s vs 19,800 for default.qubit and 55 for lightning.qubit; see qkd bench)")
+                           f"auto: up to {AUTO_BACKPROP_MAX_QUBITS} qubits, fused batched backprop (qkd.fused); "
+                           f"qkd bench measures it against the other devices on this machine")
         return Backend("lightning.qubit", "adjoint",
                        f"auto: above {AUTO_BACKPROP_MAX_QUBITS} qubits backprop's memory grows past what "
                        f"broadcasting saves; lightning.qubit's adjoint method keeps one state per sample")

@@ -21,6 +21,7 @@ TOML layout (every key optional except the datasets)::
                epochs = 10; batch_size = 128; lr = 0.001; seed = 0
     [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
     [distill]  temperature = 3.0; alpha = 0.9
+    [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
     [[exclude]] qubits = 8; reducer = "crop"     # ... and no exclude
 
@@ -46,6 +47,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from ..config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from ..validate import validate as validate_config
 from ..data.sources import canonical_name
 from ..data.splits import parse_classes
 from ..errors import QkdError
@@ -54,6 +56,7 @@ from ..training import atomic_write_json
 from ..training.checkpoint import atomic_write_text
 
 BASELINE = "none"
+_SECTIONS = {"student": StudentConfig, "train": TrainConfig, "distill": DistillConfig}
 
 
 @dataclass
@@ -84,6 +87,8 @@ class GridSpec:
     alpha: float = 0.9
     include: list[dict[str, Any]] = field(default_factory=list)
     exclude: list[dict[str, Any]] = field(default_factory=list)
+    # dotted path of any student-run field -> values: {"student.rotation": ["X", "Y"]}
+    sweep: dict[str, list[Any]] = field(default_factory=dict)
 
 
 # TOML table -> {key: GridSpec field}
@@ -113,7 +118,7 @@ def load_spec(path: str | Path) -> GridSpec:
     for table, keys in _KEYS.items():
         section = raw if table == "" else raw.get(table, {})
         for key, value in section.items():
-            if table == "" and (isinstance(value, dict) or key in ("include", "exclude")):
+            if table == "" and (isinstance(value, dict) or key in ("include", "exclude", "sweep")):
                 continue
             if key in keys:
                 kwargs[keys[key]] = value
@@ -124,10 +129,14 @@ def load_spec(path: str | Path) -> GridSpec:
                 raise QkdError(f"{path}: unknown key {where}{key!r}; known: {', '.join([*keys, *_TRAIN_KEYS])}")
     if "datasets" not in kwargs:
         raise QkdError(f"{path}: [data] datasets is required, e.g. datasets = [\"mnist\"]")
-    spec = GridSpec(**kwargs, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])))
+    spec = GridSpec(**kwargs, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])),
+                    sweep=dict(raw.get("sweep", {})))
     spec.student_train = dataclasses.replace(spec.student_train, **trains["student"])
     spec.teacher_train = dataclasses.replace(spec.teacher_train, **trains["teacher"])
-    return validate(spec)
+    try:
+        return check_cells(validate(spec))
+    except QkdError as exc:
+        raise QkdError(f"{path}: {exc}") from None
 
 
 def validate(spec: GridSpec) -> GridSpec:
@@ -137,16 +146,49 @@ def validate(spec: GridSpec) -> GridSpec:
     for q in spec.qubits:
         if not 1 <= q <= 24:
             raise QkdError(f"grid qubits {q} is outside 1..24")
+    for path, values in spec.sweep.items():
+        _check_sweep_path(path)
+        if not isinstance(values, list) or not values:
+            raise QkdError(f"[sweep] {path!r} = {values!r}: give a list of one or more values")
     for rule in spec.include + spec.exclude:
-        unknown = set(rule) - set(AXES)
+        unknown = set(rule) - set(AXES) - set(spec.sweep)
         if unknown:
-            raise QkdError(f"include/exclude rule {rule} names {sorted(unknown)}; axes are {', '.join(AXES)}")
+            raise QkdError(f"include/exclude rule {rule} names {sorted(unknown)}; axes are "
+                           f"{', '.join([*AXES, *spec.sweep])}")
     for arch, epochs in spec.teacher_epochs.items():
         if arch not in TEACHERS or not isinstance(epochs, int) or epochs < 1:
             raise QkdError(f"teacher.epochs_by_arch: {arch} = {epochs!r}; give a whole number of epochs (1 or more) "
                            f"for one of {', '.join(TEACHERS)}")
     if ENSEMBLE in spec.teachers and len(spec.ensemble) < 2:
         raise QkdError("teacher.arch lists \"ensemble\": name two or more teachers in teacher.ensemble")
+    return spec
+
+
+SWEEPABLE = ("student", "train", "distill")  # sections of a student run; data and teachers have their own tables
+
+
+def _check_sweep_path(path: str) -> None:
+    section, _, name = path.partition(".")
+    fields = {f.name for f in dataclasses.fields(_SECTIONS[section])} if section in SWEEPABLE else set()
+    if name not in fields or (section, name) in (("distill", "teacher"), ("train", "seed")):
+        raise QkdError(f"[sweep] {path!r} is not a student-run field; sweep one of "
+                       f"{', '.join(f'{s}.<field>' for s in SWEEPABLE)} (datasets, classes, teachers and seeds "
+                       f"have their own keys)")
+
+
+def _with(cfg: RunConfig, path: str, value: Any) -> RunConfig:
+    """``cfg`` with the field at dotted ``path`` set to ``value``."""
+    section, name = path.split(".")
+    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{name: value})})
+
+
+def check_cells(spec: GridSpec, out: Path = Path("grid")) -> GridSpec:
+    """Every cell passes ``validate``, or the first that does not is refused before any runs."""
+    for cell in expand(spec, out):
+        try:
+            validate_config(cell.config)
+        except QkdError as exc:
+            raise QkdError(f"cell {cell.id}: {exc}") from None
     return spec
 
 
@@ -178,13 +220,14 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
         tag = f"{dataset}-{classes or 'all'}"
         data = _data(spec, dataset, classes)
         students = []
-        for q, arch, red, enc, ans, ctrl, teacher, seed in itertools.product(
+        for q, arch, red, enc, ans, ctrl, teacher, seed, *swept in itertools.product(
                 spec.qubits, spec.students, spec.reducers, spec.encodings, spec.ansatzes, spec.controls,
-                spec.teachers, spec.seeds):
+                spec.teachers, spec.seeds, *spec.sweep.values()):
             if arch == "hybrid-cnn":  # its circuit is fixed: the v2 axes do not apply
                 red, enc, ans, ctrl = "-", "-", "-", False
             fields = {"dataset": dataset, "classes": classes or "all", "qubits": q, "student": arch, "reducer": red,
-                      "encoding": enc, "ansatz": ans, "control": ctrl, "teacher": teacher, "seed": seed}
+                      "encoding": enc, "ansatz": ans, "control": ctrl, "teacher": teacher, "seed": seed,
+                      **dict(zip(spec.sweep, swept))}
             if _kept(spec, fields):
                 students.append(fields)
         needed = {f["teacher"] for f in students} - {BASELINE}
@@ -207,7 +250,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cid = (f"{role}-{tag}-{f['qubits']}q-{f['student']}"
                    + ("" if f["student"] == "hybrid-cnn" else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
                    + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
-                   + f"-s{f['seed']}")
+                   + "".join(f"-{p.split('.')[1]}-{f[p]}" for p in spec.sweep) + f"-s{f['seed']}")
             student = StudentConfig(arch=f["student"], qubits=f["qubits"], layers=spec.layers, device=spec.device,
                                     control=f["control"],
                                     **({} if f["student"] == "hybrid-cnn" else
@@ -216,6 +259,8 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cfg = RunConfig(kind="student", data=data, student=student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
                             distill=DistillConfig(teacher=teacher, temperature=spec.temperature, alpha=spec.alpha))
+            for path in spec.sweep:
+                cfg = _with(cfg, path, f[path])
             cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
     return list(cells.values())
 
@@ -233,17 +278,31 @@ def run_cell(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
     resume = (runs / cell.id / "config.json").exists()
     train = train_teacher if cell.config.kind == "teacher" else train_student
     train(cell.config, runs, name=cell.id, resume=resume, data_dir=data_dir, progress=False)
-    return row_for(cell, runs / cell.id)
+    return row_for(cell, Path(out))
 
 
-def row_for(cell: Cell, run_dir: Path) -> dict[str, Any]:
+def row_for(cell: Cell, out: Path) -> dict[str, Any]:
+    """The results row of a finished cell; its paths are relative to the grid folder ``out``, so
+    a grid folder can be moved or committed and still be reported on."""
+    run_dir = out / "runs" / cell.id
     test = json.loads((run_dir / "test_metrics.json").read_text())
     params = test["parameters"]
     return {"id": cell.id, **cell.fields, "test_accuracy": test["test_accuracy"],
             "best_val_accuracy": test["best_val_accuracy"], "best_epoch": test["best_epoch"],
             "params_classical": params["classical"], "params_quantum": params["quantum"],
             "params_control": params.get("control", 0), "device": test["trained_on"], "seconds": test["seconds"],
-            "teacher_run": cell.config.distill.teacher if cell.config.distill else None, "run_dir": str(run_dir)}
+            "teacher_run": _relative(cell.config.distill.teacher, out) if cell.config.distill else None,
+            "run_dir": _relative(run_dir, out)}
+
+
+def _relative(path: str | Path | None, out: Path) -> str | None:
+    """``path`` relative to ``out`` when it lies inside it (the grid's own runs), else as given."""
+    if path is None:
+        return None
+    try:
+        return Path(path).resolve().relative_to(out.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def finished(cell: Cell, run_dir: Path) -> bool:
@@ -268,6 +327,7 @@ def check_data(spec: GridSpec, data_dir: str | None) -> None:
 def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = "processes",
              data_dir: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
     out = Path(out)
+    check_cells(spec, out)
     check_data(spec, data_dir)
     cells = expand(spec, out)
     out.mkdir(parents=True, exist_ok=True)
@@ -279,7 +339,7 @@ def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = 
         todo = []
         for cell in (c for c in cells if c.phase == phase):
             if finished(cell, out / "runs" / cell.id):
-                rows[cell.id] = row_for(cell, out / "runs" / cell.id)
+                rows[cell.id] = row_for(cell, out)
             else:
                 todo.append(cell)
         bar = tqdm(total=len(todo), desc=["teachers", "ensembles", "students"][phase], unit="run",

@@ -24,6 +24,12 @@ from .grid import BASELINE
 CONFIG_KEYS = ("dataset", "classes", "qubits", "student", "reducer", "encoding", "ansatz", "control", "teacher")
 
 
+def config_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
+    """What makes a configuration: the grid's fixed axes, and the dotted paths it swept
+    (``student.rotation``), which are columns of their own in results.json."""
+    return CONFIG_KEYS + tuple(sorted({k for r in rows for k in r if "." in k}))
+
+
 
 def load_results(folder: str | Path) -> list[dict[str, Any]]:
     path = Path(folder) / "results.json"
@@ -57,23 +63,24 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     groups: dict[tuple, dict[int, float]] = defaultdict(dict)
     params: dict[tuple, dict[str, int]] = {}
     runs: dict[tuple, list[str]] = defaultdict(list)
+    keys = config_keys(rows)
     for r in students:
-        key = tuple(r[k] for k in CONFIG_KEYS)
+        key = tuple(r.get(k) for k in keys)
         groups[key][r["seed"]] = r["test_accuracy"]
         params[key] = {"classical": r["params_classical"], "quantum": r["params_quantum"],
                        "control": r.get("params_control", 0)}
         runs[key].append(r["run_dir"])
     configs = []
     for key, by_seed in groups.items():
-        cfg = dict(zip(CONFIG_KEYS, key))
+        cfg = dict(zip(keys, key))
         mean, std = mean_std(list(by_seed.values()))
         entry = {**cfg, "n": len(by_seed), "mean": mean, "std": std, "parameters": params[key],
                  "by_seed": by_seed, "runs": runs[key]}
         if cfg["teacher"] != BASELINE:
-            base = groups.get(tuple({**cfg, "teacher": BASELINE}[k] for k in CONFIG_KEYS))
+            base = groups.get(tuple({**cfg, "teacher": BASELINE}[k] for k in keys))
             entry["gain"] = paired_gain(by_seed, base) if base else None
         if cfg["control"]:
-            quantum = groups.get(tuple({**cfg, "control": False}[k] for k in CONFIG_KEYS))
+            quantum = groups.get(tuple({**cfg, "control": False}[k] for k in keys))
             entry["quantum_over_control"] = paired_gain(quantum, by_seed) if quantum else None
         configs.append(entry)
     return {"configs": configs,
@@ -112,7 +119,8 @@ def _gain(g: dict[str, Any] | None) -> str:
 def method(c: dict[str, Any]) -> str:
     if c["student"] == "hybrid-cnn":
         return "hybrid-cnn"
-    return f"{c['reducer']}+{c['encoding']}+{c['ansatz']}" + (" (classical control)" if c["control"] else "")
+    swept = "".join(f" {k.split('.')[-1]}={c[k]}" for k in c if "." in k)
+    return f"{c['reducer']}+{c['encoding']}+{c['ansatz']}{swept}" + (" (classical control)" if c["control"] else "")
 
 
 def write_report(folder: str | Path, title: str | None = None,
@@ -227,8 +235,9 @@ def _plots(folder: Path, summary: dict[str, Any]) -> list[str]:
     for ds in sorted({c["dataset"] for c in configs}):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for c in [c for c in configs if c["dataset"] == ds][:24]:
-            curves = [json.loads((Path(r) / "metrics.json").read_text()) for r in c["runs"]
-                      if (Path(r) / "metrics.json").exists()]
+            # run_dir is relative to the grid folder (absolute in results of qkd-pl before 0.2: kept as is)
+            curves = [json.loads((folder / r / "metrics.json").read_text()) for r in c["runs"]
+                      if (folder / r / "metrics.json").exists()]
             if not curves or not curves[0]:
                 continue
             epochs = min(len(h) for h in curves)

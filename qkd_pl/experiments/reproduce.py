@@ -23,8 +23,8 @@ NOTES = {
         "Changed here: 20 % of the 150-per-class training images are held out (stratified) to choose the epoch, "
         "so students train on 120 per class; the circuit is simulated exactly (qkd.fused) instead of with "
         "2000-5000 shots and finite differences; students use batches of 8 instead of 1, and teachers batches of 32 for "
-        "5 epochs (AlexNet-v1, 94.7 M parameters, about 35 s an epoch here) or 30 (LeNet5, well under a second "
-        "an epoch) instead of 10 of batch 128, so the whole grid runs in minutes on 2 cores; 3 seeds.",
+        "5 epochs (AlexNet-v1, 94.7 M parameters, the slowest to train by far) or 30 (LeNet5, cheap) instead of "
+        "10 of batch 128, so the whole grid runs in minutes on 2 cores; 3 seeds.",
         "Our teachers see only the 120 training images per class that the students see; the notebooks' teacher "
         "accuracies (99.5 % on MNIST 0-5) suggest theirs saw more.",
         "The paper's numbers were selected on the test set from a single run each; ours are not.",

@@ -19,14 +19,13 @@ from ..config import RunConfig, config_differences
 from ..data import DataBundle, load_data
 from ..devices import Backend, resolve_backend
 from ..errors import QkdError, QkdInterrupted
-from ..data.sources import IMAGE_SHAPES
-from ..students import build_student, check_student, count_parameters
-from ..students.memory import check_memory
+from ..students import build_student, count_parameters
 from ..teachers import ENSEMBLE, Ensemble, build_teacher
 from ..teachers.cache import file_sha256
 from ..teachers.cache import teacher_logits as cached_teacher_logits
 from ..training import accuracy, atomic_write_json, fit, load_checkpoint, save_checkpoint
 from ..training.loop import load_resume_state
+from ..validate import validate
 from .plots import plot_history
 from .remote_eval import remote_accuracy
 from .runs import RunResult, open_run_dir, run_dir_for
@@ -72,6 +71,7 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
 
 def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+    cfg = validate(cfg)
     if cfg.teacher.arch == ENSEMBLE:
         return assemble_ensemble(cfg, out, name, resume, data_dir, progress, overwrite)
     run_dir_for(out, name, cfg, resume, overwrite)  # refuse a folder holding another run before any work
@@ -89,9 +89,8 @@ def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, 
 
     Its data configuration is its members' (they must share one); nothing is trained.
     """
-    paths = cfg.teacher.members or []
-    if len(paths) < 2:
-        raise QkdError("--arch ensemble needs --members RUN1,RUN2,... (two or more trained teacher runs)")
+    cfg = validate(cfg)
+    paths = cfg.teacher.members
     loaded = [load_model(p) for p in paths]
     for p, (_, mcfg, _) in zip(paths, loaded):
         if mcfg.kind != "teacher" or mcfg.teacher.arch == ENSEMBLE:
@@ -118,10 +117,9 @@ def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, 
 
 def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+    cfg = validate(cfg)  # refuse before any work
     s = cfg.student
-    backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)  # refuse before any work
-    check_student(s, backend)
-    check_memory(s, backend, IMAGE_SHAPES[cfg.data.dataset], cfg.train.batch_size)
+    backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)
     run_dir_for(out, name, cfg, resume, overwrite)
     teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
     data = load_data(cfg.data, data_dir)

@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from ..circuits.encoding import ENCODINGS
+
 SEED = 0
 
 
@@ -22,6 +24,7 @@ class ClassicalControl(nn.Module):
     def __init__(self, n_inputs: int, n_outputs: int, n_params: int, encoding: str):
         super().__init__()
         self.n_inputs, self.n_outputs, self.encoding = n_inputs, n_outputs, encoding
+        self.view = ENCODINGS[encoding].classical_view
         self.hidden = max(1, math.ceil(n_params / (n_inputs + n_outputs)))
         total = self.hidden * (n_inputs + n_outputs)
         keep = torch.randperm(total, generator=torch.Generator().manual_seed(SEED))[:n_params].sort().values
@@ -30,7 +33,7 @@ class ClassicalControl(nn.Module):
         self.weights = nn.Parameter(torch.empty(n_params).uniform_(-bound, bound))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-12) if self.encoding == "amplitude" else math.pi * torch.tanh(x)
+        x = self.view(x)
         full = torch.zeros(self.hidden * (self.n_inputs + self.n_outputs), dtype=x.dtype, device=x.device)
         full = full.index_put((self.slots,), self.weights.to(x.dtype))
         w1 = full[: self.hidden * self.n_inputs].view(self.hidden, self.n_inputs)

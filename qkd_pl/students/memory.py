@@ -17,6 +17,7 @@ from ..circuits import n_features
 from ..config import StudentConfig
 from ..devices import Backend
 from ..errors import QkdError
+from ..reduction import REDUCERS
 
 MEMORY_FRACTION = 0.8  # of physical memory a run may plan to use
 GIB = 2**30
@@ -29,7 +30,7 @@ def physical_memory() -> int:
 def estimate_bytes(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], batch: int) -> dict:
     """Bytes for the reduction's weights (with gradients and Adam's two moments) and the states."""
     amplitudes = 2**cfg.qubits
-    learned = cfg.arch == "v2" and cfg.reducer in ("fc", "pca")  # fc's weights, pca's fitted components
+    learned = cfg.arch == "v2" and REDUCERS[cfg.reducer].pixel_weights  # fc's weights, pca's fitted components
     reduce_weights = math.prod(image_shape) * n_features(cfg.encoding, cfg.qubits) if learned else 0
     # complex128 states: backprop keeps about one per layer step plus embedding and measurement for
     # the whole batch; adjoint differentiation keeps a few per sample, one sample at a time.

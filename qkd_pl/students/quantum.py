@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from ..circuits import QuantumLayer, ansatz_weight_shape, n_features
+from ..circuits import ENCODINGS, QuantumLayer, ansatz_weight_shape, n_features
 from ..config import StudentConfig
 from ..data.normalize import Standardize
 from ..devices import Backend
@@ -34,7 +34,7 @@ class QuantumStudent(nn.Module):
         features = n_features(cfg.encoding, cfg.qubits)
         self.reduce = build_reducer(cfg.reducer, image_shape, features)
         # Rotation encodings need features of a known scale (see angle_inputs.py); amplitude normalizes.
-        self.prepare = nn.Identity() if cfg.encoding == "amplitude" else AngleInputs(features)
+        self.prepare = AngleInputs(features) if ENCODINGS[cfg.encoding].angles else nn.Identity()
         if cfg.control:
             n_params = math.prod(ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits))
             self.quantum = ClassicalControl(features, cfg.qubits, n_params, cfg.encoding)

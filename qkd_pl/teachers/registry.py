@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 from torch import nn
 
 from ..data.normalize import Standardize
 from ..errors import QkdError
+from ..registry import Registry
 from .alexnet_v1 import AlexNetV1
 from .lenet5 import LeNet5
 from .torchvision_nets import mobilenet_v3_small, resnet18
 
-TEACHERS = {"lenet5": LeNet5, "alexnet-v1": AlexNetV1, "resnet18": resnet18, "mobilenet_v3_small": mobilenet_v3_small}
-ENSEMBLE = "ensemble"  # assembled from trained teachers (teachers/ensemble.py), not built here
+
+@dataclass(frozen=True)
+class Teacher:
+    """A teacher network, built from (channels, height, classes)."""
+
+    name: str
+    help: str
+    build: Callable[[int, int, int], nn.Module] | None  # None: assembled from trained teachers instead
+
+
+TEACHERS: Registry[Teacher] = Registry("teacher", "--arch")
+TEACHERS.add(Teacher("lenet5", "the notebooks' LeNet5", LeNet5))
+TEACHERS.add(Teacher("alexnet-v1", "the notebooks' AlexNet variant (about 94.7 M parameters)", AlexNetV1))
+TEACHERS.add(Teacher("resnet18", "torchvision's ResNet18, untrained, adapted to small images", resnet18))
+TEACHERS.add(Teacher("mobilenet_v3_small", "torchvision's MobileNetV3-Small, untrained, adapted to small images",
+                     mobilenet_v3_small))
+ENSEMBLE = TEACHERS.add(Teacher("ensemble", "the averaged logits of trained teachers (--members); nothing is trained",
+                                None)).name  # assembled in teachers/ensemble.py, not built here
 
 
 def build_teacher(arch: str, image_shape: tuple[int, int, int], n_classes: int,
                   mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
-    if arch not in TEACHERS:
-        raise QkdError(f"unknown teacher --arch {arch!r}; choose one of: {', '.join([*TEACHERS, ENSEMBLE])}")
+    if TEACHERS[arch].build is None:
+        raise QkdError(f"--arch {arch} is assembled from trained teachers (--members), not built")
     channels, height, _ = image_shape
-    return nn.Sequential(Standardize(mean, std), TEACHERS[arch](channels, height, n_classes))
+    return nn.Sequential(Standardize(mean, std), TEACHERS[arch].build(channels, height, n_classes))

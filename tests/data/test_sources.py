@@ -22,7 +22,7 @@ def test_digits_is_always_there_with_a_fixed_disjoint_test_split():
 
 def test_dataset_names_and_aliases():
     assert canonical_name("FashionMNIST") == "fashion-mnist"
-    with pytest.raises(QkdError, match="unknown dataset 'svhn'"):
+    with pytest.raises(QkdError, match="unknown --dataset 'svhn'; choose one of: digits"):
         canonical_name("svhn")
 
 
@@ -44,14 +44,37 @@ def test_real_mnist_style_sets_load(name):
     assert x.shape == (10000, 1, 28, 28)
 
 
-def test_missing_files_give_one_line_naming_them(tmp_path, monkeypatch):
-    import qkd_pl.data.sources as sources
-
-    monkeypatch.setattr(sources, "DOWNLOAD_TIMEOUT_S", 5)
-    with pytest.raises(QkdError) as err:
+def test_missing_files_give_one_line_naming_them(tmp_path):
+    with pytest.raises(QkdError) as err:  # conftest sets QKD_OFFLINE: no download is tried
         load_split("mnist", tmp_path, train=True)
     msg = str(err.value)
     assert "\n" not in msg and str(tmp_path) in msg and "t10k-images-idx3-ubyte" in msg and "--data-dir" in msg
+    assert "QKD_OFFLINE" in msg
+
+
+class FakeMNIST:
+    """torchvision's MNIST as the loader sees it: no files here, and a download that fails or succeeds."""
+
+    downloads_work = False
+
+    def __init__(self, root, train, download):
+        if not download:
+            raise RuntimeError("Dataset not found. You can use download=True to download it")
+        if not self.downloads_work:
+            raise OSError("no route to host")
+        self.data, self.targets = torch.zeros(3, 28, 28, dtype=torch.uint8), torch.tensor([0, 1, 2])
+
+
+def test_the_download_is_tried_once_when_allowed_and_its_failure_named(tmp_path, monkeypatch):
+    import qkd_pl.data.sources as sources
+
+    monkeypatch.delenv("QKD_OFFLINE")
+    monkeypatch.setattr(sources, "_torchvision_class", lambda name, verify: FakeMNIST)
+    with pytest.raises(QkdError, match="the download failed; run ../shared/scripts/get-datasets.sh"):
+        load_split("mnist", tmp_path, train=True)
+    monkeypatch.setattr(FakeMNIST, "downloads_work", True)
+    x, y = load_split("mnist", tmp_path, train=True)
+    assert x.shape == (3, 1, 28, 28) and y.tolist() == [0, 1, 2]
 
 
 def test_cifar10_loads_through_torchvision_as_rgb(tmp_path):

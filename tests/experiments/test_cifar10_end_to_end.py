@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import qkd_pl.data.bundle as bundle
-from cli import cli
+from qkd_pl.cli import cli
 from qkd_pl.data.sources import load_split
 from tests_helpers_cifar import write_cifar_fixture
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from qkd_pl.cli import cli
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments.grid import GridSpec, expand, load_spec, run_grid
 
@@ -73,10 +73,18 @@ def test_teacher_epochs_can_differ_by_architecture(tmp_path):
     ("[data]\ndatasets = ['digits']\n[student]\nqbits = [2]\n", "unknown key [student] 'qbits'"),
     ("[student]\nqubits = [2]\n", "datasets is required"),
     ("[data\n", "not valid TOML"),
-    ("[data]\ndatasets = ['svhn']\n", "unknown dataset 'svhn'"),
+    ("[data]\ndatasets = ['svhn']\n", "unknown --dataset 'svhn'; choose one of: digits"),
     ("[data]\ndatasets = ['digits']\n[[include]]\nqbits = 2\n", "names ['qbits']"),
     ("[data]\ndatasets = ['digits']\n[teacher.epochs_by_arch]\nlenet = 5\n", "epochs_by_arch: lenet = 5"),
     ("[data]\ndatasets = ['digits']\n[teacher.epochs_by_arch]\nlenet5 = 0\n", "epochs_by_arch: lenet5 = 0"),
+    ("[data]\ndatasets = ['digits']\n[student]\nencoding = ['amplitud']\n",
+     "grid.toml: cell baseline-digits-all-4q-v2-fc-amplitud-strong-s0: student.encoding = 'amplitud' is not one of: "
+     "amplitude, angle, qubit"),
+    ("[data]\ndatasets = ['digits']\n[sweep]\n'student.rotaton' = ['X']\n", "'student.rotaton' is not a student-run field"),
+    ("[data]\ndatasets = ['digits']\n[sweep]\n'data.dataset' = ['mnist']\n", "'data.dataset' is not a student-run field"),
+    ("[data]\ndatasets = ['digits']\n[sweep]\n'student.rotation' = ['X', 'W']\n",
+     "student.rotation = 'W' is not one of: X, Y, Z"),
+    ("[data]\ndatasets = ['digits']\n[sweep]\n'distill.alpha' = 0.5\n", "give a list of one or more values"),
 ])
 def test_bad_grid_files(tmp_path, text, needle):
     with pytest.raises(QkdError, match=needle.replace("[", r"\[").replace("]", r"\]")):
@@ -108,6 +116,11 @@ def test_a_grid_runs_skips_finished_cells_and_resumes_a_killed_one(tmp_path):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rs]
 
     assert timeless(json.loads((out / "results.json").read_text())) == timeless(rows)
+    # A moved (or committed) grid folder keeps its training curves: run paths are relative to it.
+    moved = out.rename(tmp_path / "moved")
+    rows = json.loads((moved / "results.json").read_text())
+    assert all((moved / r["run_dir"] / "metrics.json").exists() for r in rows)
+    assert all(r["teacher_run"] in (None, "runs/teacher-digits-0-3-lenet5") for r in rows)
 
 
 def test_process_workers_give_the_same_numbers_as_one_process(tmp_path):
@@ -156,3 +169,42 @@ def test_a_killed_worker_process_ends_the_grid_in_one_line(tmp_path):
     spec = GridSpec(datasets=["digits"], classes=["0-2"], per_class=15, qubits=[2], teachers=["none"], seeds=[0, 1])
     with pytest.raises(QkdError, match="worker process was killed .* run the same command again"):
         list(_pool(expand(spec, tmp_path), str(tmp_path), None, 2, task=_die))
+
+
+def test_a_bad_grid_file_is_one_line_and_exit_status_2_before_any_cell(tmp_path):
+    path = write(tmp_path, TINY.replace('reducer = ["fc", "avgpool"]', 'reducer = ["fc", "avgpol"]'))
+    r = CliRunner().invoke(cli, ["grid", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert r.output.count("\n") == 1 and str(path) in r.output and "student.reducer = 'avgpol' is not one of" in r.output
+    assert not (tmp_path / "out").exists()  # no teacher was trained
+
+
+def test_any_student_field_sweeps_by_its_dotted_path(tmp_path):
+    text = """
+seeds = [0]
+[data]
+datasets = ["digits"]
+classes = ["0-1"]
+per_class = 20
+[student]
+qubits = [2]
+encoding = ["angle"]
+epochs = 1
+[teacher]
+arch = ["none"]
+[sweep]
+"student.rotation" = ["X", "Z"]
+"train.lr" = [0.01, 0.05]
+"""
+    spec = load_spec(write(tmp_path, text))
+    cells = expand(spec, tmp_path / "out")
+    assert {(c.config.student.rotation, c.config.train.lr) for c in cells} == {
+        ("X", 0.01), ("X", 0.05), ("Z", 0.01), ("Z", 0.05)}
+    assert len({c.id for c in cells}) == 4 and all("-rotation-" in c.id and "-lr-" in c.id for c in cells)
+    out = tmp_path / "out"
+    rows = run_grid(spec, out, progress=False)
+    assert {(r["student.rotation"], r["train.lr"]) for r in rows} == {("X", 0.01), ("X", 0.05), ("Z", 0.01), ("Z", 0.05)}
+    from qkd_pl.experiments.report import summarize
+
+    configs = summarize(rows)["configs"]
+    assert len(configs) == 4 and all(c["n"] == 1 for c in configs)  # four configurations, not one with four seeds

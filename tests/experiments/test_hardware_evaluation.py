@@ -5,7 +5,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli import cli
+from qkd_pl.cli import cli
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import qkd_pl.data.bundle as bundle
-from cli import cli
+from qkd_pl.cli import cli
 from qkd_pl.data.sources import load_split
 from qkd_pl.experiments import published
 from qkd_pl.experiments.grid import expand

@@ -8,7 +8,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli import cli
+from qkd_pl.cli import cli
 from qkd_pl.circuits import ANSATZES, ENCODINGS, ansatz_weight_shape
 from qkd_pl.config import StudentConfig
 from qkd_pl.devices import resolve_backend

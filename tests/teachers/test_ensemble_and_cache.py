@@ -6,7 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli import cli
+from qkd_pl.cli import cli
 from qkd_pl.config import DataConfig
 from qkd_pl.teachers import build_teacher
 from qkd_pl.teachers.cache import teacher_logits

@@ -46,5 +46,5 @@ def test_an_ensemble_averages_its_members_logits():
 
 
 def test_unknown_teacher():
-    with pytest.raises(QkdError, match="unknown teacher --arch 'vgg'.*ensemble"):
+    with pytest.raises(QkdError, match="unknown --arch 'vgg'.*ensemble"):
         build_teacher("vgg", (1, 28, 28), 10, torch.zeros(1), torch.ones(1))

@@ -49,7 +49,7 @@ def test_failed_write_keeps_the_previous_file(tmp_path):
 def test_a_fitted_pca_student_is_saved_as_tensors_and_restored_without_pickle(tmp_path):
     from click.testing import CliRunner
 
-    from cli import cli
+    from qkd_pl.cli import cli
     from qkd_pl.experiments.train import load_model
 
     r = CliRunner().invoke(cli, ["train-student", "--reducer", "pca", "--qubits", "2", "--classes", "0-2", "--per-class",

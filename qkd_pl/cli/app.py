@@ -1,0 +1,378 @@
+"""qkd: the command-line front end of qkd-pl (installed as ``qkd``; ``python cli.py`` in a checkout).
+
+Every command builds the same dataclasses (``qkd_pl.config``) that scripts use and hands
+them to ``qkd_pl.experiments``. Mistakes the user can fix end with one line on stderr and
+exit status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from qkd_pl.cli.options import config_options, from_options
+from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from qkd_pl.errors import QkdError, QkdInterrupted, QkdWarning
+from qkd_pl.registry import registry
+
+
+class QkdGroup(click.Group):
+    """A click group that reports usage mistakes and QkdError in one line with exit status 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+            code = rv if isinstance(rv, int) else 0
+        except click.UsageError as exc:
+            where = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            click.echo(f"Error: {exc.format_message()}{where}", err=True)
+            code = 2
+        except click.ClickException as exc:
+            exc.show()
+            code = exc.exit_code
+        except QkdError as exc:
+            click.echo(f"{'Interrupted' if isinstance(exc, QkdInterrupted) else 'Error'}: {exc}", err=True)
+            code = exc.exit_code
+        except click.Abort:
+            click.echo("Aborted.", err=True)
+            code = 1
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def data_options(f):
+    """Options that pick the images (DataConfig), and where their files are; shared by every command that trains."""
+    f = click.option("--data-dir", default=None, metavar="DIR",
+                     help="Where the datasets live. Default: $QKD_DATA_DIR, else the user cache folder.")(f)
+    return config_options(DataConfig, "data")(f)
+
+
+def train_options(single_run: bool = True, **defaults):
+    """Optimizer options (TrainConfig; ``defaults`` where a command's preset differs), and for a
+    single run its seed and --resume (compare has --seeds instead)."""
+
+    def deco(f):
+        opts = [
+            click.option("--out", default="runs", show_default=True, metavar="DIR",
+                         help="Parent folder of run folders."),
+            click.option("--name", default=None,
+                         help="Run folder name. Default: role-dataset-<hash of the configuration>." if single_run
+                         else "Folder name under --out. Default: compare-<dataset>-<time>."),
+            click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
+        ]
+        if single_run:
+            opts[:0] = [
+                click.option("--resume", is_flag=True,
+                             help="Continue the run folder's last checkpoint (same configuration; --epochs may grow)."),
+                click.option("--overwrite", is_flag=True,
+                             help="Replace the run folder if it already holds a run (its files are deleted)."),
+            ]
+        f = functools.reduce(lambda acc, opt: opt(acc), reversed(opts), f)
+        return config_options(TrainConfig, "train", exclude=() if single_run else ("seed",), defaults=defaults)(f)
+    return deco
+
+
+def _print_result(result) -> None:
+    click.echo(f"test accuracy {result.test['accuracy']:.4f} (n={result.test['n']}); "
+               f"parameters classical {result.parameters['classical']:,} / quantum {result.parameters['quantum']:,}; "
+               f"{result.seconds:.1f} s; run folder {result.run_dir}")
+
+
+@click.group(cls=QkdGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qkd-pl")
+def cli():
+    """Knowledge distillation from classical CNN teachers into quantum neural network students.
+
+    Typical use: `qkd train-teacher` once, then `qkd train-student` without and with
+    `--teacher RUN_FOLDER`, and compare their test_metrics.json; `qkd demo` does all three on
+    scikit-learn's digits in a few minutes.
+    """
+
+
+@cli.command("train-teacher")
+@config_options(TeacherConfig, "teacher")
+@data_options
+@train_options(lr=1e-3)
+def train_teacher_cmd(**o):
+    """Train a classical teacher, keep its best-on-validation weights, test it once."""
+    from qkd_pl.experiments import train_teacher
+
+    cfg = RunConfig(kind="teacher", data=from_options(DataConfig, "data", o), train=from_options(TrainConfig, "train", o),
+                    teacher=from_options(TeacherConfig, "teacher", o))
+    _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
+                                overwrite=o["overwrite"]))
+
+
+DEVICE_HELP = next(f for f in dataclasses.fields(StudentConfig) if f.name == "device").metadata["help"]
+
+
+def student_options(f=None, *, device: bool = True):
+    """The student's options (StudentConfig); ``device=False`` for commands that choose devices their own way."""
+    if f is None:
+        return functools.partial(student_options, device=device)
+    return config_options(StudentConfig, "student", exclude=("control",) if device else ("control", "device"))(f)
+
+
+@cli.command("train-student")
+@student_options
+@config_options(StudentConfig, "student", only=("control",))
+@config_options(DistillConfig, "distill")
+@data_options
+@train_options()
+def train_student_cmd(**o):
+    """Train a quantum student: a baseline on labels, or distilled from --teacher."""
+    from qkd_pl.experiments import train_student
+
+    cfg = RunConfig(kind="student", data=from_options(DataConfig, "data", o), train=from_options(TrainConfig, "train", o),
+                    student=from_options(StudentConfig, "student", o), distill=from_options(DistillConfig, "distill", o))
+    _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
+                                overwrite=o["overwrite"]))
+
+
+@cli.command("evaluate")
+@click.argument("run", type=click.Path())
+@click.option("--device", default=None, help="Evaluate a student on this device instead of its training device: "
+              + DEVICE_HELP)
+@click.option("--shots", type=click.IntRange(min=1), default=None,
+              help="Shots for shot-based devices (default 1024).")
+@click.option("--noise", default=None, metavar="FAKE_BACKEND",
+              help="With --device qiskit.aer: use this IBM fake backend's noise model, e.g. fake_brisbane.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Evaluate only the first N test images (for hardware, where every image is a job).")
+@click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (as for training).")
+def evaluate_cmd(run, device, shots, noise, limit, data_dir):
+    """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it."""
+    from qkd_pl.experiments import evaluate_run
+
+    r = evaluate_run(run, device, shots, noise, data_dir, limit)
+    click.echo(f"test accuracy {r['test_accuracy']:.4f} (n={r['n_test']}) on {r['evaluated_on']} "
+               f"(trained on {r['trained_on']}); {r['seconds']:.1f} s")
+
+
+def _int_list(text: str, option: str, minimum: int | None = None) -> list[int]:
+    try:
+        out = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise QkdError(f"{option} {text!r} is not a comma-separated list of integers") from None
+    if not out:
+        raise QkdError(f"{option} {text!r} names no value")
+    if minimum is not None and min(out) < minimum:
+        raise QkdError(f"{option} {text!r}: every value must be at least {minimum}")
+    return out
+
+
+def _seed_list(seeds: str) -> list[int]:
+    return _int_list(seeds, "--seeds")
+
+
+def _print_summary(summary) -> None:
+    from qkd_pl.experiments.demo import format_table
+
+    click.echo("\n" + format_table(summary))
+    click.echo(f"\nrun folders, summary.json and summary.md in {summary['run_folder']}")
+
+
+@cli.command("demo")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds (comma-separated).")
+@config_options(StudentConfig, "student", only=("qubits", "layers"), help_prefix="Student: ")
+@config_options(TrainConfig, "teacher_train", only=("epochs",), flag_prefix="teacher-", defaults={"epochs": 10},
+                help_prefix="The LeNet5 teacher: ")
+@config_options(TrainConfig, "student_train", only=("epochs",), flag_prefix="student-", defaults={"epochs": 15},
+                help_prefix="Each student: ")
+@click.option("--out", default="runs", show_default=True, help="Parent folder; the demo writes runs/demo-<time>/.")
+@click.option("--quiet", is_flag=True, help="Only the final table.")
+def demo_cmd(seeds, out, quiet, **o):
+    """Teacher, baseline and distilled student on digits, compared in one table (about a minute)."""
+    from qkd_pl.experiments.demo import run_demo
+
+    _print_summary(run_demo(out, _seed_list(seeds), o["student__qubits"], o["student__layers"],
+                            o["teacher_train__epochs"], o["student_train__epochs"], progress=not quiet))
+
+
+@cli.command("compare")
+@student_options
+@config_options(TeacherConfig, "teacher", only=("arch",), help_prefix="Teacher network (trained here): ")
+@config_options(TrainConfig, "teacher_train", only=("epochs", "lr"), flag_prefix="teacher-", defaults={"lr": 1e-3},
+                help_prefix="Teacher: ")
+@config_options(DistillConfig, "distill", exclude=("teacher",))
+@click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds (comma-separated).")
+@data_options
+@train_options(single_run=False)
+def compare_cmd(seeds, **o):
+    """Train a teacher once, then baseline and distilled students for every seed; print mean +- std.
+
+    Writes OUT/NAME/ (default NAME: compare-<dataset>-<time>) with one run folder per model and
+    summary.json / summary.md. --epochs, --lr and --batch-size are the students'.
+    """
+    from qkd_pl.experiments.demo import run_comparison
+
+    data, train = from_options(DataConfig, "data", o), from_options(TrainConfig, "train", o)
+    teacher = RunConfig(kind="teacher", data=data, teacher=from_options(TeacherConfig, "teacher", o),
+                        train=from_options(TrainConfig, "teacher_train", o, batch_size=train.batch_size))
+    student = RunConfig(kind="student", data=data, train=train, student=from_options(StudentConfig, "student", o),
+                        distill=from_options(DistillConfig, "distill", o))
+    name = o["name"] or time.strftime(f"compare-{data.dataset}-%Y%m%d-%H%M%S")
+    _print_summary(run_comparison(teacher, student, _seed_list(seeds), Path(o["out"]) / name, o["data_dir"],
+                                  progress=not o["quiet"]))
+
+
+@cli.command("draw")
+@student_options(device=False)
+@click.option("--run", "run", default=None, type=click.Path(), help="Draw this saved student's circuit instead "
+              "(its configuration; options above are then ignored).")
+@click.option("--expand", is_flag=True, help="Show the gates the device runs (templates decomposed).")
+@click.option("--png", default=None, metavar="FILE", help="Also save the drawing as a PNG.")
+def draw_cmd(run, expand, png, **o):
+    """Print a student's circuit (encoding, ansatz, measurements) as text, optionally save a PNG."""
+    from qkd_pl.experiments.draw import draw_png, draw_text
+
+    if run:
+        from qkd_pl.experiments.train import checkpoint_path
+        from qkd_pl.training import load_checkpoint
+
+        cfg = RunConfig.from_dict(load_checkpoint(checkpoint_path(run))["config"])
+        if cfg.kind != "student":
+            raise QkdError(f"{run} is a {cfg.kind} run; qkd draw draws quantum students")
+        student = cfg.student
+    else:
+        student = from_options(StudentConfig, "student", o)
+    click.echo(draw_text(student, expand))
+    if png:
+        click.echo(f"saved {draw_png(student, png, expand)}")
+
+
+@cli.command("backends")
+@click.option("--no-measure", is_flag=True, help="List capabilities only; skip the speed measurement.")
+@click.option("--json", "as_json", default=None, metavar="FILE", help="Also write the table as JSON.")
+def backends_cmd(no_measure, as_json):
+    """List the devices --device accepts, what each supports here, and their measured speed."""
+    from qkd_pl.experiments.backends_report import backends_table, format_backends
+
+    rows = backends_table(measure_speed=not no_measure)
+    click.echo(format_backends(rows))
+    if as_json:
+        from qkd_pl.training import atomic_write_json
+
+        atomic_write_json(as_json, rows)
+
+
+@cli.command("bench")
+@student_options(device=False)
+@click.option("--devices", default=None, metavar="LIST",
+              help="Comma-separated devices to time. Default: every exact simulator installed here. Shot-based "
+                   "ones (qiskit.aer, ibm:fake_manila) may be named; they are timed on inference only.")
+@click.option("--batch-size", "batches", default="256", show_default=True, metavar="LIST",
+              help="Batch size(s) to time, comma-separated, e.g. 32,256,1024.")
+@click.option("--dataset", type=click.Choice(list(registry("dataset"))), default="mnist",
+              show_default=True, help="Sets the input shape (random images of that shape are timed; no data is read).")
+@click.option("--budget", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds per measurement at most; slower devices are timed on fewer samples (shown in the table).")
+@click.option("--json", "as_json", default=None, metavar="FILE", help="Also write the rows as JSON.")
+def bench_cmd(devices, batches, dataset, budget, as_json, **o):
+    """Samples/s of one student (same options as train-student) on each device, to pick a --device.
+
+    Times a training step (forward, cross-entropy, backward, Adam) and inference, median of
+    several repetitions after a warm-up, on random inputs of the dataset's shape.
+    """
+    from qkd_pl.experiments.bench import bench_table, default_devices, format_bench
+
+    cfg = from_options(StudentConfig, "student", o)
+    names = [d.strip() for d in devices.split(",") if d.strip()] if devices else default_devices()
+    rows = bench_table(cfg, names, _int_list(batches, "--batch-size", minimum=1), dataset, budget_s=budget)
+    click.echo(format_bench(rows))
+    if as_json:
+        from qkd_pl.training import atomic_write_json
+
+        atomic_write_json(as_json, rows)
+
+
+def grid_run_options(f):
+    """How a grid's cells run: shared by qkd grid and qkd reproduce."""
+    for option in reversed([
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Cells run at once (processes, or Ray tasks), torch threads split between them; on 2 "
+                          "cores, 2 at most. Numbers can differ in the last digits between worker counts."),
+        click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
+                     help="processes: this machine. ray: the Ray cluster at $RAY_ADDRESS, else a local one "
+                          "(pip install 'qkd-pl[ray]')."),
+        click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live."),
+        click.option("--quiet", is_flag=True, help="No progress bars."),
+    ]):
+        f = option(f)
+    return f
+
+
+@cli.command("grid")
+@click.argument("config", type=click.Path())
+@click.option("--out", required=True, metavar="DIR", help="Grid folder: runs/, results.csv, results.json, grid.json.")
+@grid_run_options
+@click.option("--report/--no-report", default=True, show_default=True, help="Write report.md when done.")
+def grid_cmd(config, out, workers, executor, data_dir, report, quiet):
+    """Run every cell of a TOML experiment grid; finished cells are skipped, so a killed grid resumes.
+
+    The TOML ranges over datasets, classes, qubits, students, reducers, encodings, ansatzes,
+    classical controls, teachers and seeds (see qkd_pl/experiments/grid.py for the keys).
+    """
+    from qkd_pl.experiments.grid import load_spec, run_grid
+    from qkd_pl.experiments.report import write_report
+
+    rows = run_grid(load_spec(config), out, workers, executor, data_dir, progress=not quiet)
+    click.echo(f"{len(rows)} runs; results.csv and results.json in {out}")
+    if report:
+        click.echo(f"report: {write_report(out)}")
+
+
+@cli.command("report")
+@click.argument("folder", type=click.Path())
+@click.option("--title", default=None, help="Report title.")
+def report_cmd(folder, title):
+    """Markdown report with plots from a grid folder's results.json: mean +- std over seeds, the
+    distillation gain with a 95 % interval, the quantum layer against its classical control."""
+    from qkd_pl.experiments.report import write_report
+
+    click.echo(f"report: {write_report(folder, title)}")
+
+
+@cli.command("reproduce")
+@click.argument("protocol", type=click.Choice(["v1", "v2"]))
+@click.option("--out", required=True, metavar="DIR", help="Grid folder for the runs, results and report.")
+@click.option("--quick", is_flag=True, help="A tiny version (digits, few images, 1-2 epochs) that checks the path.")
+@click.option("--datasets", default=None, metavar="LIST",
+              help="Restrict the datasets, e.g. mnist,fashion-mnist (v2 also has cifar10, whose files must be "
+                   "present).")
+@grid_run_options
+def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet):
+    """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
+    the report sets our numbers beside the published ones."""
+    from qkd_pl.experiments.reproduce import reproduce
+
+    names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
+    click.echo(f"report: {reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet)}")
+
+
+def main() -> None:
+    import warnings
+
+    # Deprecation notices from qiskit/pennylane plugins are for their developers, not our users.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    show = warnings.showwarning
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, QkdWarning):
+            click.echo(f"Warning: {message}", err=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = one_line
+    cli()
+
+
+if __name__ == "__main__":
+    main()

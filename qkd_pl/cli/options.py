@@ -1,0 +1,114 @@
+"""Click options generated from the configuration dataclasses, and the dataclasses built back.
+
+The fields of ``qkd_pl.config`` carry their default, help, range and choices (or the
+registry that holds the choices); every command that takes a configuration section asks for
+its options here, so a field added to a dataclass is on the command line, with its help,
+without a second definition to drift from the first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import click
+
+from ..errors import QkdError
+from ..registry import registry
+
+
+class _Parsed(click.ParamType):
+    """Text read by a field's own parser (``--classes 0-7``); its QkdError becomes a usage error."""
+
+    def __init__(self, parse: Callable[[str], Any], metavar: str | None):
+        self.parse, self.name = parse, metavar or "TEXT"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        try:
+            return self.parse(value)
+        except QkdError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _RegistryChoice(click.Choice):
+    """A registry's names, also taking its records' aliases (``--dataset fashion``)."""
+
+    def __init__(self, kind: str):
+        self.registry = registry(kind)
+        super().__init__(list(self.registry))
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value not in self.registry:
+            try:
+                value = self.registry.canonical(value)
+            except QkdError:
+                pass  # click's own message lists the choices
+        return super().convert(value, param, ctx)
+
+
+def _param_type(f: dataclasses.Field) -> tuple[Any, str]:
+    """The click type of a field and the help it adds (a registry's records)."""
+    meta, kind = f.metadata, str(f.type).split("|")[0].strip()
+    if meta.get("registry"):
+        choice = _RegistryChoice(meta["registry"])
+        return choice, " " + choice.registry.help() + "."
+    if meta.get("choices"):
+        return click.Choice(list(meta["choices"])), ""
+    if meta.get("parse"):
+        return _Parsed(meta["parse"], meta.get("metavar")), ""
+    lo, hi = meta.get("min"), meta.get("max")
+    bounds = dict(min=lo, max=hi, min_open=meta.get("min_open", False), max_open=meta.get("max_open", False))
+    if kind == "int":
+        return (click.IntRange(**bounds) if lo is not None or hi is not None else click.INT), ""
+    if kind == "float":
+        return (click.FloatRange(**bounds) if lo is not None or hi is not None else click.FLOAT), ""
+    return click.STRING, ""
+
+
+def config_options(cls: type, section: str, *, only: tuple[str, ...] | None = None, exclude: tuple[str, ...] = (),
+                   defaults: dict[str, Any] | None = None, flag_prefix: str = "",
+                   help_prefix: str = "") -> Callable[[Callable], Callable]:
+    """A decorator adding one option per field of ``cls`` (those with ``cli`` metadata).
+
+    Args:
+        cls: a configuration dataclass (``StudentConfig``).
+        section: names the options' parameters ``<section>__<field>``, so two sections of one
+            class (a teacher's and a student's ``TrainConfig``) can sit on one command.
+        only, exclude: which fields.
+        defaults: per-command defaults where a command's preset differs from the dataclass
+            (a teacher trains with lr 1e-3).
+        flag_prefix: ``"teacher-"`` turns ``--epochs`` into ``--teacher-epochs``.
+        help_prefix: put before each help text (``"Teacher: "``).
+
+    Returns:
+        A click decorator; read the values back with ``from_options``.
+    """
+
+    def decorate(command: Callable) -> Callable:
+        for f in reversed(dataclasses.fields(cls)):
+            meta = f.metadata
+            if not meta.get("cli") or f.name in exclude or (only is not None and f.name not in only):
+                continue
+            default = (defaults or {}).get(f.name, f.default)
+            flag = "--" + flag_prefix + (meta.get("flag") or "--" + f.name.replace("_", "-"))[2:]
+            param = f"{section}__{f.name}"
+            if str(f.type).split("|")[0].strip() == "bool":
+                command = click.option(flag, param, is_flag=True, default=default,
+                                       help=help_prefix + meta["help"])(command)
+                continue
+            kind, extra = _param_type(f)
+            command = click.option(flag, param, type=kind, default=default, show_default=default is not None,
+                                   metavar=meta.get("metavar"), help=help_prefix + meta["help"] + extra)(command)
+        return command
+
+    return decorate
+
+
+def from_options(cls: type, section: str, values: dict[str, Any], **fixed: Any) -> Any:
+    """Build ``cls`` from the options ``config_options`` added (taking them out of ``values``);
+    fields without an option take ``fixed`` values or the dataclass defaults."""
+    prefix = f"{section}__"
+    kwargs = {key[len(prefix):]: values.pop(key) for key in list(values) if key.startswith(prefix)}
+    return cls(**kwargs, **fixed)

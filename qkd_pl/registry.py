@@ -1,0 +1,93 @@
+"""One registry per kind of component (dataset, reducer, encoding, ansatz, teacher, ...).
+
+A component is a small frozen dataclass record carrying what the rest of the code needs to
+know about it (its help text, how many features it takes, whether it has weights ...), and
+a registry maps names to records. The command line's choices and help, the configuration
+validation, the memory estimate and the classical control all read the registries, so a new
+component is one module plus one ``REGISTRY.add(...)`` line, and an unknown name is refused in
+one place with the list of valid ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Generic, Protocol, TypeVar
+
+from .errors import QkdError
+
+
+class Record(Protocol):
+    name: str
+    help: str
+
+
+R = TypeVar("R", bound=Record)
+
+
+class Registry(Mapping[str, R], Generic[R]):
+    """Name -> record, in the order of registration (the order ``--help`` lists them in).
+
+    Args:
+        kind: what the components are, for messages ("encoding").
+        option: the command-line option that names one ("--encoding").
+    """
+
+    def __init__(self, kind: str, option: str):
+        self.kind, self.option = kind, option
+        self._records: dict[str, R] = {}
+
+    def add(self, record: R) -> R:
+        """Register ``record`` under ``record.name``; a second record of one name is a bug."""
+        if record.name in self._records:
+            raise ValueError(f"{self.kind} {record.name!r} is registered twice")
+        self._records[record.name] = record
+        return record
+
+    def __getitem__(self, name: str) -> R:
+        try:
+            return self._records[name]
+        except (KeyError, TypeError):
+            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}") from None
+
+    def get(self, name, default=None):
+        return self._records.get(name, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def canonical(self, name: str) -> str:
+        """The registered name for ``name`` or one of a record's ``aliases`` (any case), else QkdError."""
+        key = name.strip().lower() if isinstance(name, str) else name
+        for record in self._records.values():
+            if key == record.name or key in getattr(record, "aliases", ()):
+                return record.name
+        return self[name].name  # raises, listing the names
+
+    def help(self) -> str:
+        """``"name: help; name: help"`` for an option's ``--help``."""
+        return "; ".join(f"{r.name}: {r.help}" for r in self._records.values())
+
+
+# kind -> (module, attribute): imported on first use, so that reading a configuration does
+# not import torch, PennyLane and every component.
+_WHERE = {
+    "dataset": ("qkd_pl.data.sources", "DATASETS"),
+    "reducer": ("qkd_pl.reduction.registry", "REDUCERS"),
+    "encoding": ("qkd_pl.circuits.encoding", "ENCODINGS"),
+    "ansatz": ("qkd_pl.circuits.ansatz", "ANSATZES"),
+    "teacher": ("qkd_pl.teachers.registry", "TEACHERS"),
+}
+
+
+def registry(kind: str) -> Registry:
+    """The registry of one kind of component (``"encoding"`` -> ``ENCODINGS``)."""
+    import importlib
+
+    module, name = _WHERE[kind]
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,116 @@
+"""``validate(config)``: every check a run's configuration can get before any work.
+
+The command line, the Python entry points (``train_teacher``, ``train_student``) and grids
+(every cell, before the first one starts) call this one function, so a misspelled name, an
+out-of-range number or an impossible student/device pairing is refused the same way
+everywhere: one ``QkdError`` naming the field, the value and what would be valid, before
+data is loaded or anything is trained. What is valid is read from the fields' metadata in
+``config.py`` and from the component registries, so there is no second list to keep in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .config import DataConfig, RunConfig, StudentConfig, TeacherConfig
+from .errors import QkdError
+from .registry import registry
+
+KINDS = ("teacher", "student")
+
+
+def validate(cfg: RunConfig) -> RunConfig:
+    """Check a run's configuration and return it with names made canonical (dataset aliases).
+
+    Args:
+        cfg: the run's configuration, as built by the CLI, a script or a grid.
+
+    Returns:
+        The same configuration, with ``data.dataset`` as its registry name (``"fashion"`` ->
+        ``"fashion-mnist"``).
+
+    Raises:
+        QkdError: in one line, naming the first invalid field, its value and the valid ones.
+
+    Example:
+        >>> validate(RunConfig("student", data=DataConfig("fashion"), student=StudentConfig())).data.dataset
+        'fashion-mnist'
+    """
+    if cfg.kind not in KINDS:
+        raise QkdError(f"kind {cfg.kind!r} is not one of: {', '.join(KINDS)}")
+    if cfg.kind == "teacher" and cfg.teacher is None:
+        raise QkdError("a teacher run needs its teacher section (TeacherConfig)")
+    if cfg.kind == "student" and cfg.student is None:
+        raise QkdError("a student run needs its student section (StudentConfig)")
+    data = _check_data(cfg.data)  # first: an alias ("fashion") becomes the name the registry knows
+    cfg = dataclasses.replace(cfg, data=data)
+    for name in ("data", "train", "teacher", "student", "distill"):
+        section = getattr(cfg, name)
+        if section is not None:
+            check_fields(section, name)
+    if cfg.kind == "teacher":
+        _check_teacher(cfg.teacher)
+    else:
+        _check_student(cfg.student, data, cfg.train.batch_size)
+    return cfg
+
+
+def check_fields(section: Any, prefix: str) -> None:
+    """Types, choices and ranges of one section's fields, from their metadata."""
+    for f in dataclasses.fields(section):
+        value, meta = getattr(section, f.name), f.metadata
+        where = f"{prefix}.{f.name}"
+        if value is None:
+            if f.default is not None:
+                raise QkdError(f"{where} is required (default {f.default!r})")
+            continue
+        kind = str(f.type).split("|")[0].strip()
+        expected = {"int": int, "float": (int, float), "str": str, "bool": bool}.get(kind)
+        if kind.startswith("list"):
+            expected = list
+        if expected is not None and (not isinstance(value, expected) or (kind != "bool" and isinstance(value, bool))):
+            raise QkdError(f"{where} = {value!r} is not a {kind}")
+        choices = list(registry(meta["registry"])) if meta.get("registry") else meta.get("choices")
+        if choices is not None and value not in choices:
+            raise QkdError(f"{where} = {value!r} is not one of: {', '.join(map(str, choices))}")
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
+            raise QkdError(f"{where} = {value!r} must be {'above' if meta.get('min_open') else 'at least'} {lo}")
+        if hi is not None and (value > hi or (meta.get("max_open") and value == hi)):
+            raise QkdError(f"{where} = {value!r} must be {'below' if meta.get('max_open') else 'at most'} {hi}")
+
+
+def _check_data(data: DataConfig) -> DataConfig:
+    from .data.sources import DATASETS, canonical_name
+    from .data.splits import check_classes
+
+    if not isinstance(data.dataset, str):
+        raise QkdError(f"data.dataset = {data.dataset!r} is not a str")
+    data = dataclasses.replace(data, dataset=canonical_name(data.dataset))
+    if isinstance(data.classes, list) and all(isinstance(c, int) for c in data.classes):
+        if len(set(data.classes)) != len(data.classes) or len(data.classes) < 2:
+            raise QkdError(f"data.classes = {data.classes}: name two or more different classes")
+        check_classes(data.classes, DATASETS[data.dataset].n_classes)
+    return data
+
+
+def _check_teacher(teacher: TeacherConfig) -> None:
+    from .teachers import ENSEMBLE
+
+    if (teacher.arch == ENSEMBLE) != (teacher.members is not None):
+        raise QkdError("--members goes with --arch ensemble, and --arch ensemble needs --members RUN,RUN,...")
+    if teacher.members is not None and len(teacher.members) < 2:
+        raise QkdError("--arch ensemble needs --members RUN1,RUN2,... (two or more trained teacher runs)")
+
+
+def _check_student(student: StudentConfig, data: DataConfig, batch_size: int) -> None:
+    """The student with its device: the pairing, then the memory it would need."""
+    from .data.sources import DATASETS
+    from .devices import resolve_backend
+    from .students import check_student
+    from .students.memory import check_memory
+
+    backend = resolve_backend(student.device, student.qubits, student.shots, student.noise, training=True)
+    check_student(student, backend)
+    check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size)
