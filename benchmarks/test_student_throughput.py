@@ -15,7 +15,7 @@ import torch
 
 from qkd_pl.config import StudentConfig
 from qkd_pl.devices import resolve_backend
-from qkd_pl.experiments.throughput import make_student
+from qkd_pl.experiments.tools.throughput import make_student
 
 ENCODINGS = ["amplitude", "angle", "qubit"]
 BATCHED = [(d, q, b, e) for d, q, b, e in itertools.product(["qkd.fused", "default.qubit"], [4, 8], [32, 256, 1024],

@@ -53,6 +53,12 @@ def data_options(f):
     return config_options(DataConfig, "data")(f)
 
 
+TORCH_DEVICE = click.option(
+    "--torch-device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]",
+    help="Where teachers and teacher logits run: auto takes CUDA when torch sees it, else the CPU. Students train "
+         "on the CPU, where their circuits are simulated (cuda is refused for a student).")
+
+
 def train_options(single_run: bool = True, **defaults):
     """Optimizer options (TrainConfig; ``defaults`` where a command's preset differs), and for a
     single run its seed and --resume (compare has --seeds instead)."""
@@ -65,6 +71,7 @@ def train_options(single_run: bool = True, **defaults):
                          help="Run folder name. Default: role-dataset-<hash of the configuration>." if single_run
                          else "Folder name under --out. Default: compare-<dataset>-<time>."),
             click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines."),
+            TORCH_DEVICE,
         ]
         if single_run:
             opts[:0] = [
@@ -106,7 +113,7 @@ def train_teacher_cmd(**o):
     cfg = RunConfig(kind="teacher", data=from_options(DataConfig, "data", o), train=from_options(TrainConfig, "train", o),
                     teacher=from_options(TeacherConfig, "teacher", o))
     _print_result(train_teacher(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
-                                overwrite=o["overwrite"]))
+                                overwrite=o["overwrite"], torch_device=o["torch_device"]))
 
 
 DEVICE_HELP = next(f for f in dataclasses.fields(StudentConfig) if f.name == "device").metadata["help"]
@@ -132,7 +139,7 @@ def train_student_cmd(**o):
     cfg = RunConfig(kind="student", data=from_options(DataConfig, "data", o), train=from_options(TrainConfig, "train", o),
                     student=from_options(StudentConfig, "student", o), distill=from_options(DistillConfig, "distill", o))
     _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
-                                overwrite=o["overwrite"]))
+                                overwrite=o["overwrite"], torch_device=o["torch_device"]))
 
 
 @cli.command("evaluate")
@@ -171,11 +178,11 @@ def _seed_list(seeds: str) -> list[int]:
     return _int_list(seeds, "--seeds")
 
 
-def _print_summary(summary) -> None:
-    from qkd_pl.experiments.demo import format_table
+def _print_summary(comparison) -> None:
+    from qkd_pl.experiments.studies.demo import format_table
 
-    click.echo("\n" + format_table(summary))
-    click.echo(f"\nrun folders, summary.json and summary.md in {summary['run_folder']}")
+    click.echo("\n" + format_table(comparison))
+    click.echo(f"\nrun folders, report.md, summary.json and summary.md in {comparison.run_folder}")
 
 
 @cli.command("demo")
@@ -187,12 +194,14 @@ def _print_summary(summary) -> None:
                 help_prefix="Each student: ")
 @click.option("--out", default="runs", show_default=True, help="Parent folder; the demo writes runs/demo-<time>/.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
-def demo_cmd(seeds, out, quiet, **o):
+@TORCH_DEVICE
+def demo_cmd(seeds, out, quiet, torch_device, **o):
     """Teacher, baseline and distilled student on digits, compared in one table (about a minute)."""
-    from qkd_pl.experiments.demo import run_demo
+    from qkd_pl.experiments.studies.demo import run_demo
 
     _print_summary(run_demo(out, _seed_list(seeds), o["student__qubits"], o["student__layers"],
-                            o["teacher_train__epochs"], o["student_train__epochs"], progress=not quiet))
+                            o["teacher_train__epochs"], o["student_train__epochs"], progress=not quiet,
+                            torch_device=torch_device))
 
 
 @cli.command("compare")
@@ -210,7 +219,7 @@ def compare_cmd(seeds, **o):
     Writes OUT/NAME/ (default NAME: compare-<dataset>-<time>) with one run folder per model and
     summary.json / summary.md. --epochs, --lr and --batch-size are the students'.
     """
-    from qkd_pl.experiments.demo import run_comparison
+    from qkd_pl.experiments.studies.demo import run_comparison
 
     data, train = from_options(DataConfig, "data", o), from_options(TrainConfig, "train", o)
     teacher = RunConfig(kind="teacher", data=data, teacher=from_options(TeacherConfig, "teacher", o),
@@ -219,7 +228,7 @@ def compare_cmd(seeds, **o):
                         distill=from_options(DistillConfig, "distill", o))
     name = o["name"] or time.strftime(f"compare-{data.dataset}-%Y%m%d-%H%M%S")
     _print_summary(run_comparison(teacher, student, _seed_list(seeds), Path(o["out"]) / name, o["data_dir"],
-                                  progress=not o["quiet"]))
+                                  progress=not o["quiet"], torch_device=o["torch_device"]))
 
 
 @cli.command("draw")
@@ -230,10 +239,10 @@ def compare_cmd(seeds, **o):
 @click.option("--png", default=None, metavar="FILE", help="Also save the drawing as a PNG.")
 def draw_cmd(run, expand, png, **o):
     """Print a student's circuit (encoding, ansatz, measurements) as text, optionally save a PNG."""
-    from qkd_pl.experiments.draw import draw_png, draw_text
+    from qkd_pl.experiments.tools.draw import draw_png, draw_text
 
     if run:
-        from qkd_pl.experiments.train import checkpoint_path
+        from qkd_pl.experiments.single.train import checkpoint_path
         from qkd_pl.training import load_checkpoint
 
         cfg = RunConfig.from_dict(load_checkpoint(checkpoint_path(run))["config"])
@@ -252,7 +261,7 @@ def draw_cmd(run, expand, png, **o):
 @click.option("--json", "as_json", default=None, metavar="FILE", help="Also write the table as JSON.")
 def backends_cmd(no_measure, as_json):
     """List the devices --device accepts, what each supports here, and their measured speed."""
-    from qkd_pl.experiments.backends_report import backends_table, format_backends
+    from qkd_pl.experiments.tools.backends_report import backends_table, format_backends
 
     rows = backends_table(measure_speed=not no_measure)
     click.echo(format_backends(rows))
@@ -280,7 +289,7 @@ def bench_cmd(devices, batches, dataset, budget, as_json, **o):
     Times a training step (forward, cross-entropy, backward, Adam) and inference, median of
     several repetitions after a warm-up, on random inputs of the dataset's shape.
     """
-    from qkd_pl.experiments.bench import bench_table, default_devices, format_bench
+    from qkd_pl.experiments.tools.bench import bench_table, default_devices, format_bench
 
     cfg = from_options(StudentConfig, "student", o)
     names = [d.strip() for d in devices.split(",") if d.strip()] if devices else default_devices()
@@ -303,6 +312,7 @@ def grid_run_options(f):
                           "(pip install 'qkd-pl[ray]')."),
         click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live."),
         click.option("--quiet", is_flag=True, help="No progress bars."),
+        TORCH_DEVICE,
     ]):
         f = option(f)
     return f
@@ -313,16 +323,16 @@ def grid_run_options(f):
 @click.option("--out", required=True, metavar="DIR", help="Grid folder: runs/, results.csv, results.json, grid.json.")
 @grid_run_options
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.md when done.")
-def grid_cmd(config, out, workers, executor, data_dir, report, quiet):
+def grid_cmd(config, out, workers, executor, data_dir, report, quiet, torch_device):
     """Run every cell of a TOML experiment grid; finished cells are skipped, so a killed grid resumes.
 
     The TOML ranges over datasets, classes, qubits, students, reducers, encodings, ansatzes,
-    classical controls, teachers and seeds (see qkd_pl/experiments/grid.py for the keys).
+    classical controls, teachers and seeds (see qkd_pl/experiments/studies/grid.py for the keys).
     """
-    from qkd_pl.experiments.grid import load_spec, run_grid
-    from qkd_pl.experiments.report import write_report
+    from qkd_pl.experiments.studies.grid import load_spec, run_grid
+    from qkd_pl.experiments.studies.report import write_report
 
-    rows = run_grid(load_spec(config), out, workers, executor, data_dir, progress=not quiet)
+    rows = run_grid(load_spec(config), out, workers, executor, data_dir, progress=not quiet, torch_device=torch_device)
     click.echo(f"{len(rows)} runs; results.csv and results.json in {out}")
     if report:
         click.echo(f"report: {write_report(out)}")
@@ -334,7 +344,7 @@ def grid_cmd(config, out, workers, executor, data_dir, report, quiet):
 def report_cmd(folder, title):
     """Markdown report with plots from a grid folder's results.json: mean +- std over seeds, the
     distillation gain with a 95 % interval, the quantum layer against its classical control."""
-    from qkd_pl.experiments.report import write_report
+    from qkd_pl.experiments.studies.report import write_report
 
     click.echo(f"report: {write_report(folder, title)}")
 
@@ -347,13 +357,13 @@ def report_cmd(folder, title):
               help="Restrict the datasets, e.g. mnist,fashion-mnist (v2 also has cifar10, whose files must be "
                    "present).")
 @grid_run_options
-def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet):
+def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet, torch_device):
     """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
     the report sets our numbers beside the published ones."""
-    from qkd_pl.experiments.reproduce import reproduce
+    from qkd_pl.experiments.studies.reproduce import reproduce
 
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
-    click.echo(f"report: {reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet)}")
+    click.echo(f"report: {reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet, torch_device)}")
 
 
 def main() -> None:

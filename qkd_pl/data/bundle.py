@@ -37,6 +37,12 @@ class DataBundle:
     def n_classes(self) -> int:
         return len(self.classes)
 
+    def to(self, device: torch.device) -> "DataBundle":
+        """The same images and labels on ``device`` (the class list stays as it is)."""
+        moved = {f: getattr(self, f).to(device) for f in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test",
+                                                           "mean", "std")}
+        return DataBundle(**moved, classes=self.classes)
+
     def summary(self) -> str:
         c, h, w = self.image_shape
         return (f"{len(self.y_train)} train / {len(self.y_val)} validation / {len(self.y_test)} test images, "
@@ -44,6 +50,25 @@ class DataBundle:
 
 
 def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
+    """The images of a run: its classes, its validation split (carved from the official training
+    split), the per-class caps, and normalization statistics from the training part only.
+
+    Args:
+        cfg: which dataset, classes, cap and split.
+        data_dir: where the files live (default ``$QKD_DATA_DIR``, else the user cache folder).
+
+    Returns:
+        Float images in [0, 1] shaped (N, C, H, W) and labels remapped to 0..C-1, for train,
+        validation and test.
+
+    Raises:
+        QkdError: unknown dataset or classes, or files missing (in one line naming them).
+
+    Example:
+        >>> data = load_data(DataConfig("digits", classes=[0, 1]))
+        >>> data.image_shape, data.n_classes
+        ((1, 8, 8), 2)
+    """
     name = canonical_name(cfg.dataset)
     root = data_root(data_dir)
     x_tr, y_tr = load_split(name, root, train=True)

@@ -22,18 +22,13 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from ..errors import QkdError
+from .registry import DEVICES
 
 # Exact simulators: name -> differentiation method used for training.
-EXACT = {
-    "qkd.fused": "backprop",
-    "default.qubit": "backprop",
-    "lightning.qubit": "adjoint",
-    "lightning.kokkos": "adjoint",
-    "lightning.gpu": "adjoint",
-}
+EXACT = {d.name: d.diff_method for d in DEVICES.values() if d.diff_method}
 AUTO_BACKPROP_MAX_QUBITS = 16
 DEFAULT_SHOTS = 1024
-DEVICES = ("auto", *EXACT, "qiskit.aer", "ibm:<fake backend>", "ibm:<backend>", "ibm:least_busy")
+NAMES = ("auto", *EXACT, "qiskit.aer", "ibm:<fake backend>", "ibm:<backend>", "ibm:least_busy")
 
 
 @dataclass(frozen=True)
@@ -56,9 +51,9 @@ class Backend:
 
 def installed(device: str) -> bool:
     """Whether a PennyLane device plugin can be built here (lightning.kokkos/gpu are optional)."""
-    if device in ("qkd.fused", "default.qubit", "lightning.qubit"):
+    if device in EXACT and not DEVICES[device].optional:
         return True
-    if device in ("lightning.kokkos", "lightning.gpu"):
+    if device in EXACT:
         import pennylane as qml
 
         try:
@@ -86,7 +81,7 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
                            f"differentiate a batch of trainable inputs; train on default.qubit or "
                            f"lightning.qubit, then run qkd evaluate RUN --device {device}")
         return backend
-    raise QkdError(f"unknown --device {device!r}; choose one of: {', '.join(DEVICES)}")
+    raise QkdError(f"unknown --device {device!r}; choose one of: {', '.join(NAMES)}")
 
 
 def _exact(device: str, n_qubits: int) -> Backend:

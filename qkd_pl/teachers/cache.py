@@ -38,14 +38,6 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("qkd-pl")) / "teacher-logits"
 
 
-def file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def teacher_logits(teacher: nn.Module, checkpoint_sha256: str, data: DataConfig, split: str, x: torch.Tensor,
                    directory: Path | None = None) -> tuple[torch.Tensor, bool]:
     """(logits, True if they came from the cache)."""

@@ -7,6 +7,8 @@ checkpoint from an untrusted source can hold only tensors and plain containers.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tempfile
@@ -48,13 +50,20 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
+    return read_checkpoint(path)[0]
+
+
+def read_checkpoint(path: Path) -> tuple[dict[str, Any], str]:
+    """A checkpoint and the SHA-256 of its bytes, from one read of the file (the digest keys
+    caches of what the checkpoint computes, such as a teacher's logits)."""
     path = Path(path)
     if not path.is_file():
         raise QkdError(f"checkpoint {path} not found")
+    raw = path.read_bytes()
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - a corrupt or foreign file, whatever the cause
         raise QkdError(f"{path} is not a checkpoint qkd-pl can read safely ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise QkdError(f"{path} is not a qkd-pl checkpoint (expected format {FORMAT})")
-    return ckpt
+    return ckpt, hashlib.sha256(raw).hexdigest()

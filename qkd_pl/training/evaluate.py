@@ -1,7 +1,7 @@
 """Batched inference without gradients, for validation, testing and teacher logits.
 
 (Slow, fallible devices are evaluated batch by batch with retries and saved progress by
-``experiments/remote_eval.py`` instead.)
+``experiments/single/remote_eval.py`` instead.)
 """
 
 from __future__ import annotations

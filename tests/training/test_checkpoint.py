@@ -50,7 +50,7 @@ def test_a_fitted_pca_student_is_saved_as_tensors_and_restored_without_pickle(tm
     from click.testing import CliRunner
 
     from qkd_pl.cli import cli
-    from qkd_pl.experiments.train import load_model
+    from qkd_pl.experiments.single.train import load_model
 
     r = CliRunner().invoke(cli, ["train-student", "--reducer", "pca", "--qubits", "2", "--classes", "0-2", "--per-class",
                                  "30", "--epochs", "1", "--quiet", "--out", str(tmp_path), "--name", "p"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..config import TrainConfig
-from ..errors import QkdError
+from ...config import TrainConfig
+from ...errors import QkdError
 from . import published
 from .grid import BASELINE, GridSpec, run_grid, validate
 from .report import write_report
@@ -80,11 +80,11 @@ def v2_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
 
 def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[str] | None = None,
               workers: int = 1, executor: str = "processes", data_dir: str | None = None,
-              progress: bool = True) -> Path:
+              progress: bool = True, torch_device: str = "auto") -> Path:
     if which not in ("v1", "v2"):
         raise QkdError(f"unknown protocol {which!r}; choose v1 or v2")
     spec = (v1_spec if which == "v1" else v2_spec)(quick, datasets)
-    run_grid(spec, out, workers, executor, data_dir, progress)
+    run_grid(spec, out, workers, executor, data_dir, progress, torch_device)
     rows = published.v1_rows() if which == "v1" else published.v2_rows()
     notes = NOTES[which] + (["--quick: a tiny smoke version of the protocol; its numbers mean nothing."] if quick else [])
     return write_report(out, f"qkd-pl reproduction of the paper's {which} results ({spec.name})", rows, notes)

@@ -18,10 +18,10 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from ..devices import Backend, retry
-from ..devices.ibm import redact
-from ..errors import QkdError
-from ..training import atomic_write_json
+from ...devices import Backend, retry
+from ...devices.ibm import redact
+from ...errors import QkdError
+from ...training import atomic_write_json
 
 
 def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend: Backend, partial: Path,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # Batch size 1 on all of digits: a few seconds per epoch, long enough to interrupt inside one.
 ARGS = ["train-student", "--dataset", "digits", "--qubits", "3", "--epochs", "2", "--batch-size", "1", "--quiet"]
 TIMING = ("seconds", "train_samples_per_s")

@@ -1,7 +1,8 @@
 """`qkd train-student` trains every reducer x encoding x ansatz on digits on qkd.fused (auto's
 pick) and on lightning.qubit (the reference), and the two runs must give the same numbers: the
 same training loss every epoch (to 1e-6 relative; one is backprop through fused torch
-operations, the other adjoint differentiation in C++) and the same test accuracy. A few MNIST
+operations, the other adjoint differentiation in C++), and for amplitude students the same
+validation losses and test accuracy (see the test for why not for the others). A few MNIST
 and FashionMNIST runs check the 28 px shapes, the hybrid-cnn preset its own path."""
 
 import itertools
@@ -37,7 +38,15 @@ def test_every_combination_trains_to_the_same_numbers_on_qkd_fused_and_lightning
     assert fused["trained_on"] == "qkd.fused" and ref["trained_on"] == "lightning.qubit"
     assert fused["parameters"] == ref["parameters"] and fused["parameters"]["quantum"] > 0
     assert [r["train_loss"] for r in fused_curve] == pytest.approx([r["train_loss"] for r in ref_curve], rel=1e-6)
-    assert fused["test_accuracy"] == ref["test_accuracy"]
+    if encoding == "amplitude":
+        assert [r["val_loss"] for r in fused_curve] == pytest.approx([r["val_loss"] for r in ref_curve], rel=1e-6)
+        assert fused["test_accuracy"] == ref["test_accuracy"]
+    # Not for angle and qubit students: they standardize the reduction's outputs over the batch,
+    # which makes the training loss flat along the reduction's bias (and the weights of constant
+    # pixels); the float32 gradients there are rounding noise, which Adam turns into steps of
+    # about lr (its first step is lr * sign(g) whatever |g| is), so those weights, and through the
+    # running statistics the validation and test numbers, differ between any two devices (or
+    # thread counts) from the first step on, while the training losses agree to 1e-6.
 
 
 @pytest.mark.parametrize("dataset", ["mnist", "fashion-mnist"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from dataclasses import dataclass
 import time
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import RunConfig, config_differences
-from ..data import DataBundle, load_data
-from ..devices import Backend, resolve_backend
-from ..errors import QkdError, QkdInterrupted
-from ..students import build_student, count_parameters
-from ..teachers import ENSEMBLE, Ensemble, build_teacher
-from ..teachers.cache import file_sha256
-from ..teachers.cache import teacher_logits as cached_teacher_logits
-from ..training import accuracy, atomic_write_json, fit, load_checkpoint, save_checkpoint
-from ..training.loop import load_resume_state
-from ..validate import validate
+from ...config import RunConfig, config_differences
+from ...data import DataBundle, load_data
+from ...devices import Backend, resolve_backend
+from ...errors import QkdError, QkdInterrupted
+from ...students import build_student, count_parameters
+from ...teachers import ENSEMBLE, Ensemble, build_teacher
+from ...teachers.cache import teacher_logits as cached_teacher_logits
+from ...training import accuracy, atomic_write_json, fit, load_checkpoint, save_checkpoint
+from ...training.checkpoint import read_checkpoint
+from ...training.loop import load_resume_state
+from ...devices.torch_device import resolve_torch_device, student_torch_device
+from ...validate import validate
 from .plots import plot_history
 from .remote_eval import remote_accuracy
 from .runs import RunResult, open_run_dir, run_dir_for
@@ -54,7 +56,13 @@ def checkpoint_path(path: str | Path) -> Path:
 
 def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Module, RunConfig, dict[str, Any]]:
     """Rebuild a saved model from its checkpoint alone (config and shapes are stored inside)."""
-    ckpt = load_checkpoint(checkpoint_path(path))
+    path = checkpoint_path(path)
+    return model_from_checkpoint(load_checkpoint(path), path, backend)
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], path: Path, backend: Backend | None = None
+                          ) -> tuple[nn.Module, RunConfig, dict[str, Any]]:
+    """The model, configuration and metadata of a checkpoint already read from ``path``."""
     cfg = RunConfig.from_dict(ckpt["config"])
     meta = ckpt["meta"]
     if cfg.kind == "student" and backend is None:
@@ -70,21 +78,48 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
 
 
 def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
-                  data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+                  data_dir: str | None = None, progress: bool = True, overwrite: bool = False,
+                  torch_device: str = "auto") -> RunResult:
+    """Train a classical teacher (or assemble an ensemble of trained ones) into a run folder.
+
+    The best-on-validation weights are kept in ``best.pt``; the test split is used once, at
+    the end, for ``test_metrics.json``.
+
+    Args:
+        cfg: the run's configuration (``kind="teacher"``).
+        out: the parent folder of run folders.
+        name: the run folder's name; default ``teacher-<dataset>-<hash of cfg>``.
+        resume: continue the folder's last checkpoint (same configuration; epochs may grow).
+        data_dir: where the datasets live.
+        progress: progress bars and per-epoch lines.
+        overwrite: replace a finished run in the folder.
+        torch_device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Returns:
+        The run folder, the test metrics, the selected epoch, the parameter counts and the time.
+
+    Example:
+        >>> t = train_teacher(RunConfig("teacher", data=DataConfig("digits"), teacher=TeacherConfig("lenet5")),
+        ...                   "runs", progress=False)
+        >>> t.test["accuracy"] > 0.9
+        True
+    """
     cfg = validate(cfg)
+    device = resolve_torch_device(torch_device)
     if cfg.teacher.arch == ENSEMBLE:
-        return assemble_ensemble(cfg, out, name, resume, data_dir, progress, overwrite)
+        return assemble_ensemble(cfg, out, name, resume, data_dir, progress, overwrite, torch_device)
     run_dir_for(out, name, cfg, resume, overwrite)  # refuse a folder holding another run before any work
-    data = load_data(cfg.data, data_dir)
+    data = load_data(cfg.data, data_dir).to(device)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, None)
+    model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, None).to(device)
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
-    _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset}: {data.summary()}")
+    _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset} ({device}): {data.summary()}")
     return _train_and_test(cfg, model, data, run_dir, resuming, None, None, progress)
 
 
 def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
-                      data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
+                      data_dir: str | None = None, progress: bool = True, overwrite: bool = False,
+                      torch_device: str = "auto") -> RunResult:
     """An ensemble "run": its trained members, frozen and averaged, validated and tested once.
 
     Its data configuration is its members' (they must share one); nothing is trained.
@@ -101,11 +136,12 @@ def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, 
             raise QkdError(f"ensemble members {paths[0]} and {p} were trained on other data ({'; '.join(diffs)})")
     cfg = dataclasses.replace(cfg, data=loaded[0][1].data)
     run_dir_for(out, name, cfg, resume, overwrite)
-    data = load_data(cfg.data, data_dir)
-    model = Ensemble([m for m, _, _ in loaded]).eval()
+    device = resolve_torch_device(torch_device)
+    data = load_data(cfg.data, data_dir).to(device)
+    model = Ensemble([m for m, _, _ in loaded]).eval().to(device)
     run_dir, _ = open_run_dir(out, name, cfg, resume, overwrite)
     t0 = time.perf_counter()
-    meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": "cpu (torch)",
+    meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": f"{device.type} (torch)",
             "members": [c.to_dict() for _, c, _ in loaded]}
     save_checkpoint(run_dir / "best.pt", {"config": cfg.to_dict(), "meta": meta, "epoch": 0,
                                           "state_dict": model.state_dict()})
@@ -115,13 +151,78 @@ def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, 
                        time.perf_counter() - t0, progress)
 
 
-def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
-                  data_dir: str | None = None, progress: bool = True, overwrite: bool = False) -> RunResult:
-    cfg = validate(cfg)  # refuse before any work
+@dataclass(frozen=True)
+class LoadedTeacher:
+    """A frozen teacher as a student run uses it: the network, where it came from, and the
+    SHA-256 of the checkpoint's bytes (the key of its cached logits), all from one read."""
+
+    model: nn.Module
+    path: Path
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StudentPlan:
+    """A student run, checked and resolved before any data is loaded or anything is written."""
+
+    cfg: RunConfig
+    backend: Backend
+    teacher: LoadedTeacher | None
+    device: torch.device  # the student's (the CPU, where its circuit runs)
+    teacher_device: torch.device  # where the teacher computes its logits
+
+
+def plan_student(cfg: RunConfig, torch_device: str = "auto") -> StudentPlan:
+    """Validate a student configuration, resolve its device, and load its teacher once.
+
+    Args:
+        cfg: a student run's configuration.
+        torch_device: ``auto`` or ``cpu`` for the student; the teacher's logits are computed on
+            CUDA when ``auto`` finds it (``cuda`` itself is refused: see devices/torch_device.py).
+
+    Returns:
+        The plan ``train_student`` executes: the validated configuration, the resolved
+        backend, and the teacher (or None for a baseline).
+
+    Raises:
+        QkdError: the configuration is invalid, the device cannot train it, or the teacher is
+            missing, unreadable, not a teacher, or trained on other data.
+    """
+    cfg = validate(cfg)
     s = cfg.student
     backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)
-    run_dir_for(out, name, cfg, resume, overwrite)
+    device = student_torch_device(torch_device)
     teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
+    return StudentPlan(cfg, backend, teacher, device, resolve_torch_device(torch_device))
+
+
+def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
+                  data_dir: str | None = None, progress: bool = True, overwrite: bool = False,
+                  torch_device: str = "auto") -> RunResult:
+    """Train a quantum student (a baseline, or distilled from ``cfg.distill.teacher``) into a run folder.
+
+    Args:
+        cfg: the run's configuration (``kind="student"``).
+        out: the parent folder of run folders.
+        name: the run folder's name; default ``student-<dataset>-<hash of cfg>``.
+        resume: continue the folder's last checkpoint (same configuration).
+        data_dir: where the datasets live (default ``$QKD_DATA_DIR``, else the user cache).
+        progress: progress bars and per-epoch lines.
+        overwrite: replace a finished run in the folder.
+        torch_device: ``auto`` or ``cpu`` (see ``plan_student``).
+
+    Returns:
+        The run folder, the test metrics, the selected epoch, the parameter counts and the time.
+
+    Example:
+        >>> r = train_student(RunConfig("student", data=DataConfig("digits", classes=[0, 1]),
+        ...                             student=StudentConfig(qubits=2)), "runs", progress=False)
+        >>> r.test["accuracy"] > 0.9
+        True
+    """
+    plan = plan_student(cfg, torch_device)  # refuse before any work
+    cfg, backend, teacher = plan.cfg, plan.backend, plan.teacher
+    run_dir_for(out, name, cfg, resume, overwrite)
     data = load_data(cfg.data, data_dir)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
@@ -134,37 +235,39 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     if teacher is not None:
         # The teacher is frozen and the training images are not augmented, so its logits are
         # the same every epoch and for every student of this teacher: computed once, cached.
-        teacher_file = checkpoint_path(cfg.distill.teacher)
-        sha = file_sha256(teacher_file)
-        teacher_logits, hit = cached_teacher_logits(teacher, sha, cfg.data, "train", data.x_train)
+        teacher_logits, hit = cached_teacher_logits(teacher.model.to(plan.teacher_device), teacher.sha256, cfg.data,
+                                                    "train", data.x_train.to(plan.teacher_device))
+        teacher_logits = teacher_logits.to(plan.device)
         teacher_acc = (teacher_logits.argmax(1) == data.y_train).float().mean().item()
-        extra = {"teacher_checkpoint": str(teacher_file), "teacher_sha256": sha,
+        extra = {"teacher_checkpoint": str(teacher.path), "teacher_sha256": teacher.sha256,
                  "teacher_train_accuracy": teacher_acc}
         _say(progress, f"teacher {cfg.distill.teacher} ({'cached logits' if hit else 'logits computed once'}): "
                        f"train accuracy {teacher_acc:.4f}, T={cfg.distill.temperature}, alpha={cfg.distill.alpha}")
     return _train_and_test(cfg, model, data, run_dir, resuming, teacher_logits, backend, progress, extra)
 
 
-def _load_teacher(cfg: RunConfig) -> nn.Module:
-    path = cfg.distill.teacher
-    teacher, tcfg, _ = load_model(path)
+def _load_teacher(cfg: RunConfig) -> LoadedTeacher:
+    path = checkpoint_path(cfg.distill.teacher)
+    ckpt, sha = read_checkpoint(path)
+    teacher, tcfg, _ = model_from_checkpoint(ckpt, path)
     if tcfg.kind != "teacher":
-        raise QkdError(f"--teacher {path} is a {tcfg.kind} run, not a teacher; train one with qkd train-teacher")
+        raise QkdError(f"--teacher {cfg.distill.teacher} is a {tcfg.kind} run, not a teacher; train one with "
+                       f"qkd train-teacher")
     diffs = config_differences(tcfg.to_dict()["data"], cfg.to_dict()["data"], "data.")
     if diffs:
-        raise QkdError(f"--teacher {path} was trained on other data than this student uses "
+        raise QkdError(f"--teacher {cfg.distill.teacher} was trained on other data than this student uses "
                        f"({'; '.join(d.replace('(saved)', '(teacher)').replace('(now)', '(student)') for d in diffs)}); "
                        f"train a teacher with the same --dataset, --classes, --per-class, --val-fraction and --split-seed")
     for p in teacher.parameters():
         p.requires_grad_(False)
-    return teacher.eval()
+    return LoadedTeacher(teacher.eval(), path, sha)
 
 
 def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, resuming: bool,
                     teacher_logits: torch.Tensor | None, backend: Backend | None, progress: bool,
                     extra: dict | None = None) -> RunResult:
     t0 = time.perf_counter()
-    device = backend.device if backend else "cpu (torch)"
+    device = _where(model, backend)
     meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": device}
     resume_state = load_resume_state(run_dir) if resuming else None
     if resume_state is not None:
@@ -186,7 +289,7 @@ def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir:
 def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, best: dict[str, Any],
                 backend: Backend | None, seconds: float, progress: bool, extra: dict | None = None) -> RunResult:
     """The one look at the test split, written to test_metrics.json."""
-    device = backend.device if backend else "cpu (torch)"
+    device = _where(model, backend)
     test = accuracy(model, data.x_test, data.y_test)
     params = count_parameters(model)
     atomic_write_json(run_dir / "test_metrics.json", {
@@ -201,7 +304,28 @@ def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Pat
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
                  data_dir: str | None = None, limit: int | None = None) -> dict[str, Any]:
-    """Test a saved run's best checkpoint, optionally on another device than it was trained on."""
+    """Test a saved run's best checkpoint, optionally on another device than it was trained on.
+
+    Shot-based and remote devices are evaluated batch by batch with retries, and their progress
+    is saved, so an interrupted hardware evaluation continues without submitting a job twice.
+
+    Args:
+        path: a run folder (its ``best.pt``) or a checkpoint file.
+        device: any ``--device`` name; default the one it was trained on.
+        shots: shots of a shot-based device (default 1024).
+        noise: with ``qiskit.aer``, the IBM fake backend whose noise model to apply.
+        data_dir: where the datasets live.
+        limit: evaluate only the first N test images.
+
+    Returns:
+        What ``evaluation-<device>.json`` beside the checkpoint holds: ``test_accuracy``,
+        ``test_loss``, ``n_test``, ``trained_on``, ``evaluated_on``, ``shots``, ``noise``,
+        ``limit``, ``checkpoint`` and ``seconds``.
+
+    Example:
+        >>> evaluate_run("runs/student-digits-1a2b3c4d", device="lightning.qubit")["test_accuracy"]
+        0.93...
+    """
     ckpt_file = checkpoint_path(path)
     saved = RunConfig.from_dict(load_checkpoint(ckpt_file)["config"])
     backend = None
@@ -230,6 +354,14 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
               "limit": limit, "checkpoint": str(ckpt_file), "seconds": time.perf_counter() - t0}
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", report)
     return report
+
+
+def _where(model: nn.Module, backend: Backend | None) -> str:
+    """What trained a model: the student's circuit device, or the torch device of a teacher."""
+    if backend is not None:
+        return backend.device
+    first = next(model.parameters(), None)
+    return f"{first.device.type if first is not None else 'cpu'} (torch)"
 
 
 def _say(progress: bool, text: str) -> None:

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.report import overall_gains, paired_gain, summarize, write_report
+from qkd_pl.experiments.studies.report import overall_gains, paired_gain, summarize, write_report
 
 
 def row(teacher, seed, acc, control=False, role=None):

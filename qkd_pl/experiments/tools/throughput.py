@@ -17,10 +17,10 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import StudentConfig
-from ..data.sources import IMAGE_SHAPES
-from ..devices import Backend
-from ..students import build_student
+from ...config import StudentConfig
+from ...data.sources import IMAGE_SHAPES
+from ...devices import Backend
+from ...students import build_student
 
 __all__ = ["IMAGE_SHAPES", "Throughput", "make_student", "measure"]
 

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import StudentConfig
-from ..devices import EXACT, installed, resolve_backend
-from ..devices.backends import DEFAULT_SHOTS
-from ..errors import QkdError
+from ...config import StudentConfig
+from ...devices import DEVICES, EXACT, device_record, installed, resolve_backend
+from ...devices.backends import DEFAULT_SHOTS
+from ...errors import QkdError
 from . import throughput
 
-# device, training?, batch for the timing
-ROWS = [
-    ("qkd.fused", True, 256), ("default.qubit", True, 256), ("lightning.qubit", True, 256),
-    ("lightning.kokkos", True, 256), ("lightning.gpu", True, 256), ("qiskit.aer", False, 16),
-    ("ibm:fake_manila", False, 8), ("ibm:least_busy", False, 0),
-]
-BROADCASTING = {"qkd.fused": "yes (fused gates)", "default.qubit": "yes"}
+def rows_to_show() -> list[tuple[str, bool, int]]:
+    """(device name, trains?, batch of the timing): every registered device, families by their examples."""
+    return [(name, d.diff_method is not None, d.timing_batch) for d in DEVICES.values()
+            for name in (d.examples or (d.name,))]
 
 
 def measure(device: str, train: bool, batch: int, qubits: int = 4) -> float:
@@ -33,14 +30,14 @@ def measure(device: str, train: bool, batch: int, qubits: int = 4) -> float:
 
 def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
     rows = []
-    for device, train, batch in ROWS:
+    for device, train, batch in rows_to_show():
         row = {"device": device, "installed": installed(device.split(":")[0] if ":" in device else device),
                "use": "train + evaluate" if train else "evaluate",
                "shots": "no (exact)" if train else f"yes (default {DEFAULT_SHOTS})",
                "gradients": EXACT.get(device, "none (evaluation only)"),
-               "broadcasting": BROADCASTING.get(device, "no (one circuit per sample)"),
+               "broadcasting": device_record(device).broadcasting,
                "max_qubits": _max_qubits(device), "samples_per_s": None, "note": ""}
-        if device == "ibm:least_busy":
+        if device.startswith("ibm:") and not device.startswith("ibm:fake_"):
             row["note"] = "needs QISKIT_IBM_TOKEN or a saved account; not measured here"
         elif not row["installed"]:
             row["note"] = "not installed here"
@@ -55,12 +52,12 @@ def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
 
 def _max_qubits(device: str) -> str:
     if device.startswith("ibm:fake_"):
-        from ..devices import ibm
+        from ...devices import ibm
 
         return str(ibm.fake_backend(device.split(":", 1)[1]).num_qubits)
     if device.startswith("ibm:"):
         return "the backend's"
-    return "memory-bound (about 24 on 24 GiB)"
+    return "memory-bound (a student that would not fit is refused before it starts)"
 
 
 def format_backends(rows: list[dict[str, Any]]) -> str:

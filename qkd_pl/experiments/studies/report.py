@@ -17,8 +17,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from ..errors import QkdError
-from ..training.checkpoint import atomic_write_text
+from ...errors import QkdError
+from ...training.checkpoint import atomic_write_text
 from .grid import BASELINE
 
 CONFIG_KEYS = ("dataset", "classes", "qubits", "student", "reducer", "encoding", "ansatz", "control", "teacher")
@@ -108,7 +108,7 @@ def _pct(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.2f}"
 
 
-def _gain(g: dict[str, Any] | None) -> str:
+def format_gain(g: dict[str, Any] | None) -> str:
     if not g:
         return "-"
     if g["n"] < 2:
@@ -125,7 +125,21 @@ def method(c: dict[str, Any]) -> str:
 
 def write_report(folder: str | Path, title: str | None = None,
                  published: list[dict[str, Any]] | None = None, notes: list[str] | None = None) -> Path:
-    """report.md and plots/ in ``folder``, from its results.json."""
+    """report.md and plots/ in ``folder``, from its results.json.
+
+    Args:
+        folder: a grid folder (``qkd grid`` / ``qkd reproduce`` / ``run_grid`` output).
+        title: the report's title; default from the folder's name.
+        published: the paper's numbers to set beside ours (``qkd reproduce``).
+        notes: lines on the protocol, printed above the tables.
+
+    Returns:
+        The path of report.md.
+
+    Example:
+        >>> write_report("runs/my-grid")
+        PosixPath('runs/my-grid/report.md')
+    """
     folder = Path(folder)
     summary = summarize(load_results(folder))
     if not summary["configs"]:
@@ -149,8 +163,8 @@ def write_report(folder: str | Path, title: str | None = None,
         p = c["parameters"]
         quantum = f"{p['quantum']:,}" + (f" (control: {p['control']:,} classical)" if p["control"] else "")
         lines.append(f"| {c['dataset']} | {c['classes']} | {c['qubits']} | {method(c)} | {c['teacher']} | "
-                     f"{_pct(c['mean'])} +- {_pct(c['std'])} | {c['n']} | {_gain(c.get('gain'))} | "
-                     f"{_gain(c.get('quantum_over_control'))} | {p['classical']:,} / {quantum} |")
+                     f"{_pct(c['mean'])} +- {_pct(c['std'])} | {c['n']} | {format_gain(c.get('gain'))} | "
+                     f"{format_gain(c.get('quantum_over_control'))} | {p['classical']:,} / {quantum} |")
     overall = overall_gains(summary["configs"])
     if overall:
         lines += ["", "## Distillation and the quantum layer, summed up", "",

@@ -20,9 +20,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig, config_differences
-from ..errors import QkdError
-from ..training import atomic_write_json
+from ...config import RunConfig, config_differences
+from ...errors import QkdError
+from ...training import atomic_write_json
 
 
 @dataclass

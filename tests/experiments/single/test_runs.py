@@ -6,7 +6,7 @@ import pytest
 
 from qkd_pl.config import RunConfig, TeacherConfig, TrainConfig
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.runs import open_run_dir, run_dir_for
+from qkd_pl.experiments.single.runs import open_run_dir, run_dir_for
 
 
 def cfg(seed: int = 0) -> RunConfig:

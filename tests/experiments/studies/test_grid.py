@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from qkd_pl.cli import cli
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.grid import GridSpec, expand, load_spec, run_grid
+from qkd_pl.experiments.studies.grid import GridSpec, expand, load_spec, run_grid
 
 TINY = """
 name = "tiny"
@@ -85,6 +85,8 @@ def test_teacher_epochs_can_differ_by_architecture(tmp_path):
     ("[data]\ndatasets = ['digits']\n[sweep]\n'student.rotation' = ['X', 'W']\n",
      "student.rotation = 'W' is not one of: X, Y, Z"),
     ("[data]\ndatasets = ['digits']\n[sweep]\n'distill.alpha' = 0.5\n", "give a list of one or more values"),
+    ("[data]\ndatasets = ['digits']\n[sweep]\n'student.qubits' = [2]\n", "an axis of its own: give [student] qubits"),
+    ("[data]\ndatasets = ['digits']\n[student]\nrotaton = 'X'\n", "unknown key [student] 'rotaton'; known: arch"),
 ])
 def test_bad_grid_files(tmp_path, text, needle):
     with pytest.raises(QkdError, match=needle.replace("[", r"\[").replace("]", r"\]")):
@@ -99,7 +101,8 @@ def test_a_grid_runs_skips_finished_cells_and_resumes_a_killed_one(tmp_path):
     assert len(rows) == 13 and (out / "results.csv").read_text().count("\n") == 14
     assert (out / "report.md").exists()
     students = [r for r in rows if r["role"] != "teacher"]
-    assert all(0 <= r["test_accuracy"] <= 1 for r in students)
+    for r in rows:  # every row is its run folder's own result
+        assert r["test_accuracy"] == json.loads((out / r["run_dir"] / "test_metrics.json").read_text())["test_accuracy"]
     assert {r["params_control"] for r in students if r["control"]} == {12}  # 2 qubits, strong, 2 layers
     # A killed grid: one cell lost its result mid-way (its last epoch is still there).
     victim = out / "runs" / "baseline-digits-0-3-2q-v2-fc-amplitude-strong-s1"
@@ -152,7 +155,7 @@ def test_missing_data_stops_the_grid_before_any_cell(tmp_path):
 
 
 def test_the_readme_grid_example_is_a_valid_grid(tmp_path):
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     example = readme.split("```toml\n")[1].split("```")[0]
     cells = expand(load_spec(write(tmp_path, example)), tmp_path / "out")
     assert {c.config.teacher.arch: c.config.train.epochs for c in cells if c.phase == 0} == {
@@ -164,7 +167,7 @@ def _die(cell, out, data_dir, threads):
 
 
 def test_a_killed_worker_process_ends_the_grid_in_one_line(tmp_path):
-    from qkd_pl.experiments.grid import _pool
+    from qkd_pl.experiments.studies.grid import _pool
 
     spec = GridSpec(datasets=["digits"], classes=["0-2"], per_class=15, qubits=[2], teachers=["none"], seeds=[0, 1])
     with pytest.raises(QkdError, match="worker process was killed .* run the same command again"):
@@ -204,7 +207,18 @@ arch = ["none"]
     out = tmp_path / "out"
     rows = run_grid(spec, out, progress=False)
     assert {(r["student.rotation"], r["train.lr"]) for r in rows} == {("X", 0.01), ("X", 0.05), ("Z", 0.01), ("Z", 0.05)}
-    from qkd_pl.experiments.report import summarize
+    from qkd_pl.experiments.studies.report import summarize
 
     configs = summarize(rows)["configs"]
     assert len(configs) == 4 and all(c["n"] == 1 for c in configs)  # four configurations, not one with four seeds
+
+
+def test_other_student_fields_are_set_or_swept_in_their_own_tables(tmp_path):
+    text = TINY.replace("epochs = 1\n[teacher]", 'epochs = 1\nrotation = "Z"\nencoding = ["angle"]\n[teacher]', 1)
+    text = text.replace('reducer = ["fc", "avgpool"]', 'reducer = ["fc"]').replace("control = [false, true]", "")
+    text += "[distill]\ntemperature = [1.0, 4.0]\n"
+    cells = [c for c in expand(load_spec(write(tmp_path, text)), tmp_path / "o") if c.phase == 2]
+    assert {c.config.student.rotation for c in cells} == {"Z"}
+    distilled = [c for c in cells if c.fields["teacher"] != "none"]
+    assert sorted({c.config.distill.temperature for c in distilled}) == [1.0, 4.0]
+    assert all(c.fields["distill.temperature"] == c.config.distill.temperature for c in cells)

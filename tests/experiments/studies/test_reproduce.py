@@ -10,9 +10,9 @@ from click.testing import CliRunner
 import qkd_pl.data.bundle as bundle
 from qkd_pl.cli import cli
 from qkd_pl.data.sources import load_split
-from qkd_pl.experiments import published
-from qkd_pl.experiments.grid import expand
-from qkd_pl.experiments.reproduce import v1_spec, v2_spec
+from qkd_pl.experiments.studies import published
+from qkd_pl.experiments.studies.grid import expand
+from qkd_pl.experiments.studies.reproduce import v1_spec, v2_spec
 from tests_helpers_cifar import write_cifar_fixture
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from ..config import StudentConfig
-from ..devices import EXACT, installed, resolve_backend
-from ..devices.backends import DEFAULT_SHOTS
-from ..errors import QkdError
-from ..students import check_student
+from ...config import StudentConfig
+from ...devices import EXACT, installed, resolve_backend
+from ...devices.backends import DEFAULT_SHOTS
+from ...errors import QkdError
+from ...students import check_student
 from .throughput import IMAGE_SHAPES, measure
 
 

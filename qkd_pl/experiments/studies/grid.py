@@ -22,6 +22,8 @@ TOML layout (every key optional except the datasets)::
     [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
+               (in [student] / [distill], any other field of StudentConfig / DistillConfig is taken
+               as the value of every cell, or swept when given a list: rotation = ["X", "Y"])
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
     [[exclude]] qubits = 8; reducer = "crop"     # ... and no exclude
 
@@ -46,14 +48,15 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from ..config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from ..validate import validate as validate_config
-from ..data.sources import canonical_name
-from ..data.splits import parse_classes
-from ..errors import QkdError
-from ..teachers import ENSEMBLE, TEACHERS
-from ..training import atomic_write_json
-from ..training.checkpoint import atomic_write_text
+from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from ...devices.torch_device import resolve_torch_device
+from ...validate import validate as validate_config
+from ...data.sources import canonical_name
+from ...data.splits import parse_classes
+from ...errors import QkdError
+from ...teachers import ENSEMBLE, TEACHERS
+from ...training import atomic_write_json
+from ...training.checkpoint import atomic_write_text
 
 BASELINE = "none"
 _SECTIONS = {"student": StudentConfig, "train": TrainConfig, "distill": DistillConfig}
@@ -89,6 +92,8 @@ class GridSpec:
     exclude: list[dict[str, Any]] = field(default_factory=list)
     # dotted path of any student-run field -> values: {"student.rotation": ["X", "Y"]}
     sweep: dict[str, list[Any]] = field(default_factory=dict)
+    # dotted path of any student-run field -> its value in every student cell: {"student.rotation": "X"}
+    base: dict[str, Any] = field(default_factory=dict)
 
 
 # TOML table -> {key: GridSpec field}
@@ -115,22 +120,30 @@ def load_spec(path: str | Path) -> GridSpec:
         raise QkdError(f"{path} is not valid TOML ({exc})") from None
     kwargs: dict[str, Any] = {}
     trains = {"student": {}, "teacher": {}}
+    sweep, base = dict(raw.get("sweep", {})), {}
     for table, keys in _KEYS.items():
         section = raw if table == "" else raw.get(table, {})
         for key, value in section.items():
             if table == "" and (isinstance(value, dict) or key in ("include", "exclude", "sweep")):
                 continue
-            if key in keys:
+            if key in keys and isinstance(value, list) and f"{table}.{key}" in _sweepable() \
+                    and f"{table}.{key}" not in OWN_AXES:  # a list for a one-value key (layers, temperature): swept
+                sweep[f"{table}.{key}"] = value
+            elif key in keys:
                 kwargs[keys[key]] = value
             elif table in trains and key in _TRAIN_KEYS:
                 trains[table][key] = value
+            elif f"{table}.{key}" in _sweepable():  # any other field of the student's sections
+                (sweep if isinstance(value, list) else base)[f"{table}.{key}"] = value
             else:
                 where = f"[{table}] " if table else ""
-                raise QkdError(f"{path}: unknown key {where}{key!r}; known: {', '.join([*keys, *_TRAIN_KEYS])}")
+                known = [*keys, *(_TRAIN_KEYS if table in trains else ()),
+                         *(p.split(".")[1] for p in _sweepable() if p.startswith(f"{table}."))]
+                raise QkdError(f"{path}: unknown key {where}{key!r}; known: {', '.join(dict.fromkeys(known))}")
     if "datasets" not in kwargs:
         raise QkdError(f"{path}: [data] datasets is required, e.g. datasets = [\"mnist\"]")
     spec = GridSpec(**kwargs, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])),
-                    sweep=dict(raw.get("sweep", {})))
+                    sweep=sweep, base=base)
     spec.student_train = dataclasses.replace(spec.student_train, **trains["student"])
     spec.teacher_train = dataclasses.replace(spec.teacher_train, **trains["teacher"])
     try:
@@ -146,6 +159,8 @@ def validate(spec: GridSpec) -> GridSpec:
     for q in spec.qubits:
         if not 1 <= q <= 24:
             raise QkdError(f"grid qubits {q} is outside 1..24")
+    for path in spec.base:
+        _check_sweep_path(path)
     for path, values in spec.sweep.items():
         _check_sweep_path(path)
         if not isinstance(values, list) or not values:
@@ -167,10 +182,22 @@ def validate(spec: GridSpec) -> GridSpec:
 SWEEPABLE = ("student", "train", "distill")  # sections of a student run; data and teachers have their own tables
 
 
+def _sweepable() -> set[str]:
+    """Dotted paths of the fields a grid may set or sweep for its students (the teacher and the
+    seed are axes of their own)."""
+    return {f"{s}.{f.name}" for s in SWEEPABLE for f in dataclasses.fields(_SECTIONS[s])} - {"distill.teacher",
+                                                                                           "train.seed"}
+
+
+# Student fields that are axes of their own ([student] qubits = [4, 8]), with a column each in the results.
+OWN_AXES = {"student.arch": "student", "student.qubits": "qubits", "student.reducer": "reducer",
+            "student.encoding": "encoding", "student.ansatz": "ansatz", "student.control": "control"}
+
+
 def _check_sweep_path(path: str) -> None:
-    section, _, name = path.partition(".")
-    fields = {f.name for f in dataclasses.fields(_SECTIONS[section])} if section in SWEEPABLE else set()
-    if name not in fields or (section, name) in (("distill", "teacher"), ("train", "seed")):
+    if path in OWN_AXES:
+        raise QkdError(f"[sweep] {path!r} is an axis of its own: give [student] {path.split('.')[1]} = [...]")
+    if path not in _sweepable():
         raise QkdError(f"[sweep] {path!r} is not a student-run field; sweep one of "
                        f"{', '.join(f'{s}.<field>' for s in SWEEPABLE)} (datasets, classes, teachers and seeds "
                        f"have their own keys)")
@@ -198,6 +225,7 @@ class Cell:
     phase: int  # 0: single teachers, 1: ensembles, 2: students
     config: RunConfig
     fields: dict[str, Any]  # the axis values, for the results table
+    torch_device: str = "auto"  # where its classical networks run (not part of its identity)
 
 
 def _data(spec: GridSpec, dataset: str, classes: str | None) -> DataConfig:
@@ -259,8 +287,8 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cfg = RunConfig(kind="student", data=data, student=student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
                             distill=DistillConfig(teacher=teacher, temperature=spec.temperature, alpha=spec.alpha))
-            for path in spec.sweep:
-                cfg = _with(cfg, path, f[path])
+            for path, value in [*spec.base.items(), *((p, f[p]) for p in spec.sweep)]:
+                cfg = _with(cfg, path, value)
             cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
     return list(cells.values())
 
@@ -270,14 +298,15 @@ def run_cell(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
     """Train (or resume) one cell and return its results row; runs in a worker process too."""
     import torch
 
-    from .train import train_student, train_teacher
+    from ..single.train import train_student, train_teacher
 
     if threads:
         torch.set_num_threads(threads)
     runs = Path(out) / "runs"
     resume = (runs / cell.id / "config.json").exists()
     train = train_teacher if cell.config.kind == "teacher" else train_student
-    train(cell.config, runs, name=cell.id, resume=resume, data_dir=data_dir, progress=False)
+    train(cell.config, runs, name=cell.id, resume=resume, data_dir=data_dir, progress=False,
+          torch_device=cell.torch_device)
     return row_for(cell, Path(out))
 
 
@@ -317,19 +346,43 @@ def finished(cell: Cell, run_dir: Path) -> bool:
 
 def check_data(spec: GridSpec, data_dir: str | None) -> None:
     """Every dataset of the grid is readable, before any cell starts (a grid must not die mid-way)."""
-    from ..data import bundle
-    from ..data.sources import data_root
+    from ...data import bundle
+    from ...data.sources import data_root
 
     for dataset in spec.datasets:
         bundle.load_split(dataset, data_root(data_dir), train=False)
 
 
 def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = "processes",
-             data_dir: str | None = None, progress: bool = True) -> list[dict[str, Any]]:
+             data_dir: str | None = None, progress: bool = True,
+             torch_device: str = "auto") -> list[dict[str, Any]]:
+    """Run every cell of a grid into ``out/runs/<cell>``, teachers first; finished cells are skipped,
+    interrupted ones resume, and every cell is validated before the first one starts.
+
+    Args:
+        spec: the grid (``load_spec(toml_file)``, or built in Python).
+        out: the grid folder: runs/, results.json, results.csv, grid.json.
+        workers: cells run at once (processes or Ray tasks).
+        executor: ``"processes"`` or ``"ray"``.
+        data_dir: where the datasets live.
+        progress: progress bars.
+        torch_device: where teachers (and teacher logits) run: ``auto`` (CUDA when available),
+            ``cpu``, ``cuda[:N]``; students stay on the CPU (devices/torch_device.py).
+
+    Returns:
+        One results row per finished run (teachers included), as in results.json.
+
+    Example:
+        >>> rows = run_grid(GridSpec(datasets=["digits"], classes=["0-1"], teachers=["none"], seeds=[0]), "runs/g")
+        >>> write_report("runs/g")  # qkd_pl.experiments.studies.report
+    """
     out = Path(out)
     check_cells(spec, out)
+    resolve_torch_device(torch_device)
     check_data(spec, data_dir)
     cells = expand(spec, out)
+    for cell in cells:  # students: the CPU, their teachers' logits where the teachers run
+        cell.torch_device = torch_device if cell.config.kind == "teacher" or torch_device == "cpu" else "auto"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "grid.json", {"spec": _spec_dict(spec), "cells": [c.id for c in cells]})
     rows: dict[str, dict[str, Any]] = {}

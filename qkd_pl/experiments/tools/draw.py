@@ -7,15 +7,15 @@ from pathlib import Path
 import pennylane as qml
 import torch
 
-from ..config import StudentConfig
-from ..devices import Backend
+from ...config import StudentConfig
+from ...devices import Backend
 
 
 def student_circuit(cfg: StudentConfig):
     """(qnode, example inputs, weights) for drawing: inputs are ones, weights as initialized."""
-    from ..circuits import QuantumLayer, n_features
-    from ..students.hybrid_cnn import v1_circuit
-    from ..circuits.qlayer import qnode_for
+    from ...circuits import QuantumLayer, n_features
+    from ...students.hybrid_cnn import v1_circuit
+    from ...circuits.qlayer import qnode_for
 
     backend = Backend("default.qubit", "backprop", "drawing")
     if cfg.arch == "hybrid-cnn":

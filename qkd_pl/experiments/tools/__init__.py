@@ -1,0 +1,1 @@
+"""Looking at students and devices without training: drawings, benchmarks, the backend table."""
