@@ -73,10 +73,7 @@ class StudentConfig:
     reducer, encoding, ansatz and layers.
     """
 
-    arch: str = option("v2", "v2: reduce -> encode -> circuit -> <Z> -> linear head (the paper's v2). hybrid-cnn: "
-                             "the notebooks' v1 preset (CNN -> pi*tanh angles -> H, RY -> 2^Q probabilities as class "
-                             "scores; ignores --reducer/--encoding/--ansatz/--layers).", choices=("v2", "hybrid-cnn"),
-                       flag="--student")
+    arch: str = option("v2", "Student architecture.", registry="student", flag="--student")
     qubits: int = option(4, "Qubits Q (paper: 4 and 8). Amplitude encoding takes 2^Q features, angle and qubit Q.",
                          min=1, max=24)
     layers: int = option(2, "Layers L of the variational circuit.", min=1)

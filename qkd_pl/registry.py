@@ -82,6 +82,8 @@ _WHERE = {
     "encoding": ("qkd_pl.circuits.encoding", "ENCODINGS"),
     "ansatz": ("qkd_pl.circuits.ansatz", "ANSATZES"),
     "teacher": ("qkd_pl.teachers.registry", "TEACHERS"),
+    "student": ("qkd_pl.students.registry", "STUDENTS"),
+    "device": ("qkd_pl.devices.registry", "DEVICES"),
 }
 
 

@@ -158,8 +158,8 @@ def evaluate_cmd(run, device, shots, noise, limit, data_dir):
     from qkd_pl.experiments import evaluate_run
 
     r = evaluate_run(run, device, shots, noise, data_dir, limit)
-    click.echo(f"test accuracy {r['test_accuracy']:.4f} (n={r['n_test']}) on {r['evaluated_on']} "
-               f"(trained on {r['trained_on']}); {r['seconds']:.1f} s")
+    click.echo(f"test accuracy {r.test_accuracy:.4f} (n={r.n_test}) on {r.evaluated_on} "
+               f"(trained on {r.trained_on}); {r.seconds:.1f} s")
 
 
 def _int_list(text: str, option: str, minimum: int | None = None) -> list[int]:

@@ -9,11 +9,13 @@ default for the demo and for fast tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,28 +23,6 @@ import torch
 from ..errors import QkdError
 from ..registry import Registry
 
-@dataclass(frozen=True)
-class Dataset:
-    """A dataset: the names it answers to, its classes and image shape (known before any file
-    is read, so a configuration is checked without loading images), and how to get its files."""
-
-    name: str
-    help: str
-    aliases: tuple[str, ...]
-    n_classes: int
-    image_shape: tuple[int, int, int]
-    how_to_get: str | None = None  # None: always present
-
-
-_OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
-DATASETS: Registry[Dataset] = Registry("dataset", "--dataset")
-DATASETS.add(Dataset("digits", "scikit-learn's 8x8 digits, always present", ("digits",), 10, (1, 8, 8)))
-DATASETS.add(Dataset("mnist", "28x28 handwritten digits", ("mnist",), 10, (1, 28, 28), _OFFLINE_SCRIPT))
-DATASETS.add(Dataset("fashion-mnist", "28x28 clothing", ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
-                     10, (1, 28, 28), _OFFLINE_SCRIPT))
-DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "cifar"), 10, (3, 32, 32),
-                     "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists"))
-IMAGE_SHAPES = {d.name: d.image_shape for d in DATASETS.values()}
 
 # digits ships as one set; this fixed split makes its test set the same for every run.
 DIGITS_TEST_FRACTION = 0.2
@@ -70,14 +50,19 @@ def load_split(name: str, root: Path, train: bool, verify: bool = True) -> tuple
     ``verify=False`` skips torchvision's md5 check of CIFAR10 files; it exists so tests can
     exercise the real loader on a small fixture written in torchvision's format.
     """
-    name = canonical_name(name)
-    if name == "digits":
-        return _digits(train)
-    if name == "cifar10":
-        images, labels = _torchvision(name, root, train, verify)
-        return _to_float(torch.as_tensor(images).permute(0, 3, 1, 2)), torch.as_tensor(labels, dtype=torch.long)
+    return DATASETS[canonical_name(name)].load(root, train, verify)
+
+
+def _greyscale(name: str, root: Path, train: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST-style files through torchvision: (N, H, W) uint8 -> (N, 1, H, W) float."""
     images, labels = _torchvision(name, root, train, verify)
     return _to_float(images.unsqueeze(1)), labels.long()
+
+
+def _rgb(name: str, root: Path, train: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-style files through torchvision: (N, H, W, 3) uint8 -> (N, 3, H, W) float."""
+    images, labels = _torchvision(name, root, train, verify)
+    return _to_float(torch.as_tensor(images).permute(0, 3, 1, 2)), torch.as_tensor(labels, dtype=torch.long)
 
 
 def _to_float(images: torch.Tensor) -> torch.Tensor:
@@ -147,6 +132,34 @@ def _download(cls, name: str, root: Path, train: bool):
         raise _missing(name, root, "the download failed") from None
     finally:
         socket.setdefaulttimeout(previous)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset: the names it answers to, its classes and image shape (known before any file
+    is read, so a configuration is checked without loading images), and how to get its files."""
+
+    name: str
+    help: str
+    aliases: tuple[str, ...]
+    n_classes: int
+    image_shape: tuple[int, int, int]
+    load: Callable[[Path, bool, bool], tuple[torch.Tensor, torch.Tensor]]  # (root, train, verify) -> images, labels
+    how_to_get: str | None = None  # None: always present
+
+
+_OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
+DATASETS: Registry[Dataset] = Registry("dataset", "--dataset")
+DATASETS.add(Dataset("digits", "scikit-learn's 8x8 digits, always present", ("digits",), 10, (1, 8, 8),
+                     lambda root, train, verify: _digits(train)))
+DATASETS.add(Dataset("mnist", "28x28 handwritten digits", ("mnist",), 10, (1, 28, 28),
+                     functools.partial(_greyscale, "mnist"), _OFFLINE_SCRIPT))
+DATASETS.add(Dataset("fashion-mnist", "28x28 clothing", ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
+                     10, (1, 28, 28), functools.partial(_greyscale, "fashion-mnist"), _OFFLINE_SCRIPT))
+DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "cifar"), 10, (3, 32, 32),
+                     functools.partial(_rgb, "cifar10"),
+                     "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists"))
+IMAGE_SHAPES = {d.name: d.image_shape for d in DATASETS.values()}
 
 
 def expected_files(name: str) -> list[str]:

@@ -52,28 +52,25 @@ class QuantumStudent(nn.Module):
                 self.reduce.fit(self.standardize(x_train))
 
 
-ARCHS = ("v2", "hybrid-cnn")
-
-
 def check_student(cfg: StudentConfig, backend: Backend) -> None:
     """Refuse a student/device pairing that cannot run, before any data is loaded."""
-    if cfg.arch not in ARCHS:
-        raise QkdError(f"unknown --student {cfg.arch!r}; choose one of: {', '.join(ARCHS)}")
-    if cfg.arch == "hybrid-cnn" and cfg.control:
-        raise QkdError("hybrid-cnn's circuit has no trainable parameters, so a classical control of the same "
-                       "size would have none either; use --classical-control with the v2 student")
-    if cfg.arch == "hybrid-cnn" and backend.diff_method == "adjoint":
-        raise QkdError(f"hybrid-cnn measures basis-state probabilities, which {backend.device}'s adjoint "
+    from .registry import STUDENTS
+
+    student = STUDENTS[cfg.arch]
+    if cfg.control and not student.circuit_weights:
+        raise QkdError(f"{cfg.arch}'s circuit has no trainable parameters, so a classical control of the same "
+                       f"size would have none either; use --classical-control with the v2 student")
+    if student.measures_probabilities and backend.diff_method == "adjoint":
+        raise QkdError(f"{cfg.arch} measures basis-state probabilities, which {backend.device}'s adjoint "
                        f"differentiation does not support; use --device default.qubit (or auto)")
 
 
 def build_student(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], n_classes: int,
                   mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
-    from .hybrid_cnn import HybridCNNStudent
+    from .registry import STUDENTS
 
     check_student(cfg, backend)
-    cls = HybridCNNStudent if cfg.arch == "hybrid-cnn" else QuantumStudent
-    return cls(cfg, backend, image_shape, n_classes, mean, std)
+    return STUDENTS[cfg.arch].build(cfg, backend, image_shape, n_classes, mean, std)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

@@ -152,6 +152,22 @@ def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, 
 
 
 @dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a saved run on its test split (``evaluation-<device>.json``)."""
+
+    test_accuracy: float
+    test_loss: float
+    n_test: int
+    trained_on: str | None
+    evaluated_on: str
+    shots: int | None
+    noise: str | None
+    limit: int | None
+    checkpoint: str
+    seconds: float
+
+
+@dataclass(frozen=True)
 class LoadedTeacher:
     """A frozen teacher as a student run uses it: the network, where it came from, and the
     SHA-256 of the checkpoint's bytes (the key of its cached logits), all from one read."""
@@ -303,7 +319,7 @@ def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Pat
 
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
-                 data_dir: str | None = None, limit: int | None = None) -> dict[str, Any]:
+                 data_dir: str | None = None, limit: int | None = None) -> Evaluation:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on.
 
     Shot-based and remote devices are evaluated batch by batch with retries, and their progress
@@ -318,12 +334,10 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         limit: evaluate only the first N test images.
 
     Returns:
-        What ``evaluation-<device>.json`` beside the checkpoint holds: ``test_accuracy``,
-        ``test_loss``, ``n_test``, ``trained_on``, ``evaluated_on``, ``shots``, ``noise``,
-        ``limit``, ``checkpoint`` and ``seconds``.
+        The evaluation, also written to ``evaluation-<device>.json`` beside the checkpoint.
 
     Example:
-        >>> evaluate_run("runs/student-digits-1a2b3c4d", device="lightning.qubit")["test_accuracy"]
+        >>> evaluate_run("runs/student-digits-1a2b3c4d", device="lightning.qubit").test_accuracy
         0.93...
     """
     ckpt_file = checkpoint_path(path)
@@ -348,11 +362,10 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         test = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key)
     else:
         test = accuracy(model, x, y)
-    report = {"test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
-              "trained_on": meta.get("trained_on"), "evaluated_on": evaluated_on,
-              "shots": backend.shots if backend else None, "noise": backend.noise if backend else None,
-              "limit": limit, "checkpoint": str(ckpt_file), "seconds": time.perf_counter() - t0}
-    atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", report)
+    report = Evaluation(test["accuracy"], test["loss"], test["n"], meta.get("trained_on"), evaluated_on,
+                        backend.shots if backend else None, backend.noise if backend else None, limit,
+                        str(ckpt_file), time.perf_counter() - t0)
+    atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
 
 

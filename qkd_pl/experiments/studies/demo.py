@@ -64,15 +64,11 @@ def demo_configs(qubits: int, layers: int, teacher_epochs: int, student_epochs: 
 
 def comparison_spec(teacher_cfg: RunConfig, student_cfg: RunConfig, seeds: list[int]) -> GridSpec:
     """The grid of one comparison: the student's configuration with and without the teacher."""
-    d, s, k = student_cfg.data, student_cfg.student, student_cfg.distill or DistillConfig()
-    base = {f"student.{f.name}": getattr(s, f.name) for f in dataclasses.fields(s)
-            if f.name in ("rotation", "shots", "noise")}
-    return GridSpec(datasets=[d.dataset], classes=[classes_text(d.classes)], per_class=d.per_class,
-                    val_fraction=d.val_fraction, split_seed=d.split_seed, seeds=list(seeds), students=[s.arch],
-                    qubits=[s.qubits], reducers=[s.reducer], encodings=[s.encoding], ansatzes=[s.ansatz],
-                    controls=[s.control], layers=s.layers, device=s.device, student_train=student_cfg.train,
-                    teachers=[BASELINE, teacher_cfg.teacher.arch], teacher_train=teacher_cfg.train,
-                    temperature=k.temperature, alpha=k.alpha, base=base, name="comparison")
+    d = student_cfg.data
+    return GridSpec(datasets=[d.dataset], classes=[classes_text(d.classes)], data=d, seeds=list(seeds),
+                    student=student_cfg.student, student_train=student_cfg.train,
+                    distill=student_cfg.distill or DistillConfig(), teachers=[BASELINE, teacher_cfg.teacher.arch],
+                    teacher_train=teacher_cfg.train, name="comparison")
 
 
 def classes_text(classes: list[int] | None) -> str | None:

@@ -1,34 +1,40 @@
-"""Experiment grids: a TOML file ranging over dataset x classes x qubits x student x reducer x
-encoding x ansatz x control x teacher x seed; every cell a run folder; one results table.
+"""Experiment grids: a base configuration and axes over it; every cell a run folder; one
+results table.
 
-Cells are plain RunConfigs (the dataclasses the CLI uses), run by ``train_teacher`` /
-``train_student`` in three phases: single teachers, then ensembles of them, then students,
-so each teacher is trained once and reused by every student of its data. A cell whose
-``test_metrics.json`` exists is finished and skipped; a cell with a run folder but no result
-is resumed from its last epoch. So a killed grid, started again, loses at most one epoch per
-running cell. Cells run one after another, in a pool of processes (``--workers``), or on a
-Ray cluster (``--executor ray``).
+A grid is the configuration of a student run (``DataConfig``, ``StudentConfig``,
+``TrainConfig``, ``DistillConfig``: the same dataclasses the CLI builds), a teacher's training,
+and axes: datasets, classes, teachers, seeds, and any student-run field by its dotted path
+(``"student.qubits" = [4, 8]``, ``"student.rotation" = ["X", "Y"]``, ``"train.lr" = [...]``).
+Cells are plain RunConfigs, each checked by ``validate`` before the first one runs, and run by
+``train_teacher`` / ``train_student`` in three phases: single teachers, then ensembles of
+them, then students, so each teacher is trained once and reused by every student of its
+data. A cell whose ``test_metrics.json`` exists is finished and skipped; a cell with a run
+folder but no result is resumed from its last epoch. So a killed grid, started again, loses
+at most one epoch per running cell. Cells run one after another, in a pool of processes
+(``--workers``), or on a Ray cluster (``--executor ray``).
 
-TOML layout (every key optional except the datasets)::
+TOML layout (every key optional except the datasets). In ``[student]`` and ``[distill]`` any
+field of StudentConfig / DistillConfig may be set: a list is an axis, a single value is the
+base::
 
     name = "v1"
     seeds = [0, 1, 2]
     [data]     datasets = ["mnist"]; classes = ["0-5", "0-7"]; per_class = 150
     [student]  arch = ["v2"]; qubits = [4]; reducer = ["fc"]; encoding = ["amplitude"];
-               ansatz = ["strong"]; control = [false]; layers = 2; device = "auto";
+               ansatz = ["strong"]; control = [false]; layers = 2; device = "auto"; rotation = "Y";
                epochs = 10; batch_size = 32; lr = 0.01
     [teacher]  arch = ["none", "lenet5"]; ensemble = ["lenet5", "alexnet-v1"];
                epochs = 10; batch_size = 128; lr = 0.001; seed = 0
     [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
-               (in [student] / [distill], any other field of StudentConfig / DistillConfig is taken
-               as the value of every cell, or swept when given a list: rotation = ["X", "Y"])
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
     [[exclude]] qubits = 8; reducer = "crop"     # ... and no exclude
 
 ``teacher.arch = "none"`` is the baseline student; ``"ensemble"`` averages the teachers named
-in ``teacher.ensemble``.
+in ``teacher.ensemble``. Rules and the results table name the standard axes by their short
+column names (``qubits``, ``student``, ``reducer``, ``encoding``, ``ansatz``, ``control``) and
+every other axis by its dotted path.
 """
 
 from __future__ import annotations
@@ -49,68 +55,69 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from ...devices.torch_device import resolve_torch_device
-from ...validate import validate as validate_config
 from ...data.sources import canonical_name
 from ...data.splits import parse_classes
+from ...devices.torch_device import resolve_torch_device
 from ...errors import QkdError
 from ...teachers import ENSEMBLE, TEACHERS
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
+from ...validate import validate as validate_config
 
 BASELINE = "none"
 _SECTIONS = {"student": StudentConfig, "train": TrainConfig, "distill": DistillConfig}
+# The student fields every results row has a column for (the report groups by them), by column name.
+COLUMNS = {"student.qubits": "qubits", "student.arch": "student", "student.reducer": "reducer",
+           "student.encoding": "encoding", "student.ansatz": "ansatz", "student.control": "control"}
+HYBRID = "hybrid-cnn"  # its circuit is fixed: the reducer, encoding, ansatz and control axes do not apply
+FIXED_AXES = ("dataset", "classes", "teacher", "seed")
+_V2_ONLY = {"student.reducer": StudentConfig().reducer, "student.encoding": StudentConfig().encoding,
+            "student.ansatz": StudentConfig().ansatz, "student.control": False}
 
 
 @dataclass
 class GridSpec:
-    """A grid, as read from TOML (or built by ``qkd reproduce``)."""
+    """A grid, as read from TOML (or built by ``qkd reproduce`` and ``qkd compare``).
+
+    ``data``, ``student``, ``student_train`` and ``distill`` are the base of every student cell
+    (``data.dataset`` and ``data.classes`` come from ``datasets`` and ``classes``); ``axes``
+    maps dotted student-run paths to the values they take.
+    """
 
     datasets: list[str]
     name: str = "grid"
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     classes: list[str | None] = field(default_factory=lambda: [None])
-    per_class: int | None = None
-    val_fraction: float = 0.2
-    split_seed: int = 0
-    students: list[str] = field(default_factory=lambda: ["v2"])
-    qubits: list[int] = field(default_factory=lambda: [4])
-    reducers: list[str] = field(default_factory=lambda: ["fc"])
-    encodings: list[str] = field(default_factory=lambda: ["amplitude"])
-    ansatzes: list[str] = field(default_factory=lambda: ["strong"])
-    controls: list[bool] = field(default_factory=lambda: [False])
-    layers: int = 2
-    device: str = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
     student_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=32, lr=1e-2))
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    axes: dict[str, list[Any]] = field(default_factory=dict)
     teachers: list[str] = field(default_factory=lambda: [BASELINE, "lenet5"])
     ensemble: list[str] = field(default_factory=lambda: ["lenet5", "alexnet-v1"])
     teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, lr=1e-3))
     teacher_epochs: dict[str, int] = field(default_factory=dict)  # per arch, overriding teacher_train.epochs
-    temperature: float = 3.0
-    alpha: float = 0.9
     include: list[dict[str, Any]] = field(default_factory=list)
     exclude: list[dict[str, Any]] = field(default_factory=list)
-    # dotted path of any student-run field -> values: {"student.rotation": ["X", "Y"]}
-    sweep: dict[str, list[Any]] = field(default_factory=dict)
-    # dotted path of any student-run field -> its value in every student cell: {"student.rotation": "X"}
-    base: dict[str, Any] = field(default_factory=dict)
+
+    def columns(self) -> list[str]:
+        """The results-table columns of a student cell's axes, standard ones first."""
+        extra = [p for p in self.axes if p not in COLUMNS]
+        return [*FIXED_AXES, *COLUMNS.values(), *extra]
 
 
-# TOML table -> {key: GridSpec field}
-_KEYS = {
-    "": {"name": "name", "seeds": "seeds"},
-    "data": {"datasets": "datasets", "classes": "classes", "per_class": "per_class", "val_fraction": "val_fraction",
-             "split_seed": "split_seed"},
-    "student": {"arch": "students", "qubits": "qubits", "reducer": "reducers", "encoding": "encodings",
-                "ansatz": "ansatzes", "control": "controls", "layers": "layers", "device": "device"},
-    "teacher": {"arch": "teachers", "ensemble": "ensemble", "epochs_by_arch": "teacher_epochs"},
-    "distill": {"temperature": "temperature", "alpha": "alpha"},
-}
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "seed")
-AXES = ("dataset", "classes", "qubits", "student", "reducer", "encoding", "ansatz", "control", "teacher", "seed")
+
+
+def _sweepable() -> set[str]:
+    """Dotted paths of the fields a grid may set or sweep for its students (the teacher and the
+    seed are axes of their own)."""
+    return {f"{s}.{f.name}" for s in _SECTIONS for f in dataclasses.fields(_SECTIONS[s])} - {"distill.teacher",
+                                                                                           "train.seed"}
 
 
 def load_spec(path: str | Path) -> GridSpec:
+    """A grid from its TOML file, every cell validated; any mistake is one QkdError naming the file."""
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text())
@@ -118,58 +125,87 @@ def load_spec(path: str | Path) -> GridSpec:
         raise QkdError(f"grid file {path} not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise QkdError(f"{path} is not valid TOML ({exc})") from None
-    kwargs: dict[str, Any] = {}
-    trains = {"student": {}, "teacher": {}}
-    sweep, base = dict(raw.get("sweep", {})), {}
-    for table, keys in _KEYS.items():
-        section = raw if table == "" else raw.get(table, {})
-        for key, value in section.items():
-            if table == "" and (isinstance(value, dict) or key in ("include", "exclude", "sweep")):
-                continue
-            if key in keys and isinstance(value, list) and f"{table}.{key}" in _sweepable() \
-                    and f"{table}.{key}" not in OWN_AXES:  # a list for a one-value key (layers, temperature): swept
-                sweep[f"{table}.{key}"] = value
-            elif key in keys:
-                kwargs[keys[key]] = value
-            elif table in trains and key in _TRAIN_KEYS:
-                trains[table][key] = value
-            elif f"{table}.{key}" in _sweepable():  # any other field of the student's sections
-                (sweep if isinstance(value, list) else base)[f"{table}.{key}"] = value
-            else:
-                where = f"[{table}] " if table else ""
-                known = [*keys, *(_TRAIN_KEYS if table in trains else ()),
-                         *(p.split(".")[1] for p in _sweepable() if p.startswith(f"{table}."))]
-                raise QkdError(f"{path}: unknown key {where}{key!r}; known: {', '.join(dict.fromkeys(known))}")
-    if "datasets" not in kwargs:
-        raise QkdError(f"{path}: [data] datasets is required, e.g. datasets = [\"mnist\"]")
-    spec = GridSpec(**kwargs, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])),
-                    sweep=sweep, base=base)
-    spec.student_train = dataclasses.replace(spec.student_train, **trains["student"])
-    spec.teacher_train = dataclasses.replace(spec.teacher_train, **trains["teacher"])
     try:
-        return check_cells(validate(spec))
+        return check_cells(validate(_from_toml(raw)))
     except QkdError as exc:
         raise QkdError(f"{path}: {exc}") from None
 
 
+def _from_toml(raw: dict[str, Any]) -> GridSpec:
+    top = {k: v for k, v in raw.items() if not isinstance(v, dict) and k not in ("include", "exclude")}
+    unknown = set(top) - {"name", "seeds"}
+    if unknown:
+        raise QkdError(f"unknown key {sorted(unknown)[0]!r}; known at the top: name, seeds, and the tables [data], "
+                       f"[student], [teacher], [distill], [sweep], [[include]], [[exclude]]")
+    data_raw = dict(raw.get("data", {}))
+    if "datasets" not in data_raw:
+        raise QkdError("[data] datasets is required, e.g. datasets = [\"mnist\"]")
+    kwargs: dict[str, Any] = {**top, "datasets": data_raw.pop("datasets")}
+    if "classes" in data_raw:
+        kwargs["classes"] = data_raw.pop("classes")
+    kwargs["data"] = _section(DataConfig, "data", data_raw, exclude=("dataset", "classes"))
+    axes: dict[str, list[Any]] = {}
+    student_raw = dict(raw.get("student", {}))
+    train = {k: student_raw.pop(k) for k in _TRAIN_KEYS if k in student_raw}
+    for key, value in train.items():
+        if isinstance(value, list):
+            axes[f"train.{key}"] = value
+    kwargs["student_train"] = dataclasses.replace(GridSpec.__dataclass_fields__["student_train"].default_factory(),
+                                                  **{k: v for k, v in train.items() if not isinstance(v, list)})
+    kwargs["student"] = _section(StudentConfig, "student", student_raw, axes=axes, extra=_TRAIN_KEYS)
+    kwargs["distill"] = _section(DistillConfig, "distill", dict(raw.get("distill", {})), axes=axes,
+                                 exclude=("teacher",))
+    teacher_raw = dict(raw.get("teacher", {}))
+    for key, name in (("arch", "teachers"), ("ensemble", "ensemble"), ("epochs_by_arch", "teacher_epochs")):
+        if key in teacher_raw:
+            kwargs[name] = teacher_raw.pop(key)
+    unknown = set(teacher_raw) - set(_TRAIN_KEYS)
+    if unknown:
+        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, "
+                       f"{', '.join(_TRAIN_KEYS)}")
+    kwargs["teacher_train"] = dataclasses.replace(GridSpec.__dataclass_fields__["teacher_train"].default_factory(),
+                                                  **teacher_raw)
+    for path, values in raw.get("sweep", {}).items():
+        if path in axes:
+            raise QkdError(f"[sweep] {path!r} is also set in its own table; give it once")
+        axes[path] = values
+    return GridSpec(**kwargs, axes=axes, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])))
+
+
+def _section(cls: type, table: str, values: dict[str, Any], axes: dict[str, list[Any]] | None = None,
+             exclude: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Any:
+    """The base ``cls`` of one TOML table: single values set fields, lists (when ``axes`` is
+    given) become axes ``table.field``."""
+    names = [f.name for f in dataclasses.fields(cls) if f.name not in exclude]
+    base = {}
+    for key, value in values.items():
+        if key not in names:
+            raise QkdError(f"unknown key [{table}] {key!r}; known: {', '.join([*names, *extra])}")
+        if isinstance(value, list) and axes is not None:
+            axes[f"{table}.{key}"] = value
+        else:
+            base[key] = value
+    return cls(**base)
+
+
 def validate(spec: GridSpec) -> GridSpec:
+    """The grid's own keys (datasets, classes, axes, rules, teachers); each cell's configuration is
+    ``check_cells``'s job."""
     spec.datasets = [canonical_name(d) for d in spec.datasets]
     for c in spec.classes:
         parse_classes(c)
-    for q in spec.qubits:
-        if not 1 <= q <= 24:
-            raise QkdError(f"grid qubits {q} is outside 1..24")
-    for path in spec.base:
-        _check_sweep_path(path)
-    for path, values in spec.sweep.items():
-        _check_sweep_path(path)
+    for path, values in spec.axes.items():
+        if path not in _sweepable():
+            raise QkdError(f"[sweep] {path!r} is not a student-run field; sweep one of "
+                           f"{', '.join(f'{s}.<field>' for s in _SECTIONS)} (datasets, classes, teachers and seeds "
+                           f"have their own keys)")
         if not isinstance(values, list) or not values:
             raise QkdError(f"[sweep] {path!r} = {values!r}: give a list of one or more values")
     for rule in spec.include + spec.exclude:
-        unknown = set(rule) - set(AXES) - set(spec.sweep)
+        unknown = set(rule) - set(spec.columns())
         if unknown:
             raise QkdError(f"include/exclude rule {rule} names {sorted(unknown)}; axes are "
-                           f"{', '.join([*AXES, *spec.sweep])}")
+                           f"{', '.join(spec.columns())}")
     for arch, epochs in spec.teacher_epochs.items():
         if arch not in TEACHERS or not isinstance(epochs, int) or epochs < 1:
             raise QkdError(f"teacher.epochs_by_arch: {arch} = {epochs!r}; give a whole number of epochs (1 or more) "
@@ -177,30 +213,6 @@ def validate(spec: GridSpec) -> GridSpec:
     if ENSEMBLE in spec.teachers and len(spec.ensemble) < 2:
         raise QkdError("teacher.arch lists \"ensemble\": name two or more teachers in teacher.ensemble")
     return spec
-
-
-SWEEPABLE = ("student", "train", "distill")  # sections of a student run; data and teachers have their own tables
-
-
-def _sweepable() -> set[str]:
-    """Dotted paths of the fields a grid may set or sweep for its students (the teacher and the
-    seed are axes of their own)."""
-    return {f"{s}.{f.name}" for s in SWEEPABLE for f in dataclasses.fields(_SECTIONS[s])} - {"distill.teacher",
-                                                                                           "train.seed"}
-
-
-# Student fields that are axes of their own ([student] qubits = [4, 8]), with a column each in the results.
-OWN_AXES = {"student.arch": "student", "student.qubits": "qubits", "student.reducer": "reducer",
-            "student.encoding": "encoding", "student.ansatz": "ansatz", "student.control": "control"}
-
-
-def _check_sweep_path(path: str) -> None:
-    if path in OWN_AXES:
-        raise QkdError(f"[sweep] {path!r} is an axis of its own: give [student] {path.split('.')[1]} = [...]")
-    if path not in _sweepable():
-        raise QkdError(f"[sweep] {path!r} is not a student-run field; sweep one of "
-                       f"{', '.join(f'{s}.<field>' for s in SWEEPABLE)} (datasets, classes, teachers and seeds "
-                       f"have their own keys)")
 
 
 def _with(cfg: RunConfig, path: str, value: Any) -> RunConfig:
@@ -228,11 +240,6 @@ class Cell:
     torch_device: str = "auto"  # where its classical networks run (not part of its identity)
 
 
-def _data(spec: GridSpec, dataset: str, classes: str | None) -> DataConfig:
-    return DataConfig(dataset=dataset, classes=parse_classes(classes), per_class=spec.per_class,
-                      val_fraction=spec.val_fraction, split_seed=spec.split_seed)
-
-
 def _kept(spec: GridSpec, fields: dict[str, Any]) -> bool:
     def matches(rule):
         return all(fields.get(k) == v for k, v in rule.items())
@@ -243,22 +250,23 @@ def _kept(spec: GridSpec, fields: dict[str, Any]) -> bool:
 def expand(spec: GridSpec, out: Path) -> list[Cell]:
     """Every cell of the grid, teachers first; run folders live in ``out/runs/<cell id>``."""
     runs = out / "runs"
+    axes = {**{p: [getattr(spec.student, p.split(".")[1])] for p in COLUMNS}, **spec.axes}
+    extra = [p for p in spec.axes if p not in COLUMNS]
     cells: dict[str, Cell] = {}
     for dataset, classes in itertools.product(spec.datasets, spec.classes):
         tag = f"{dataset}-{classes or 'all'}"
-        data = _data(spec, dataset, classes)
+        data = dataclasses.replace(spec.data, dataset=dataset, classes=parse_classes(classes))
         students = []
-        for q, arch, red, enc, ans, ctrl, teacher, seed, *swept in itertools.product(
-                spec.qubits, spec.students, spec.reducers, spec.encodings, spec.ansatzes, spec.controls,
-                spec.teachers, spec.seeds, *spec.sweep.values()):
-            if arch == "hybrid-cnn":  # its circuit is fixed: the v2 axes do not apply
-                red, enc, ans, ctrl = "-", "-", "-", False
-            fields = {"dataset": dataset, "classes": classes or "all", "qubits": q, "student": arch, "reducer": red,
-                      "encoding": enc, "ansatz": ans, "control": ctrl, "teacher": teacher, "seed": seed,
-                      **dict(zip(spec.sweep, swept))}
+        for *point, teacher, seed in itertools.product(*axes.values(), spec.teachers, spec.seeds):
+            values = dict(zip(axes, point))
+            if values["student.arch"] == HYBRID:  # the v2 axes do not apply: one cell for all their values
+                values.update({"student.reducer": "-", "student.encoding": "-", "student.ansatz": "-",
+                               "student.control": False})
+            fields = {"dataset": dataset, "classes": classes or "all",
+                      **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher, "seed": seed}
             if _kept(spec, fields):
-                students.append(fields)
-        needed = {f["teacher"] for f in students} - {BASELINE}
+                students.append((fields, values))
+        needed = {f["teacher"] for f, _ in students} - {BASELINE}
         singles = (needed - {ENSEMBLE}) | (set(spec.ensemble) if ENSEMBLE in needed else set())
         for arch in sorted(singles):
             cid = f"teacher-{tag}-{arch}"
@@ -273,22 +281,19 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cells[cid] = Cell(cid, 1, RunConfig(kind="teacher", data=data, train=spec.teacher_train,
                                                 teacher=TeacherConfig(ENSEMBLE, members)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": ENSEMBLE, "role": "teacher"})
-        for f in students:
+        for f, values in students:
             role = "baseline" if f["teacher"] == BASELINE else "distilled"
+            hybrid = f["student"] == HYBRID
             cid = (f"{role}-{tag}-{f['qubits']}q-{f['student']}"
-                   + ("" if f["student"] == "hybrid-cnn" else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
+                   + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
                    + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
-                   + "".join(f"-{p.split('.')[1]}-{f[p]}" for p in spec.sweep) + f"-s{f['seed']}")
-            student = StudentConfig(arch=f["student"], qubits=f["qubits"], layers=spec.layers, device=spec.device,
-                                    control=f["control"],
-                                    **({} if f["student"] == "hybrid-cnn" else
-                                       {"reducer": f["reducer"], "encoding": f["encoding"], "ansatz": f["ansatz"]}))
+                   + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra) + f"-s{f['seed']}")
             teacher = None if role == "baseline" else str(runs / f"teacher-{tag}-{f['teacher']}")
-            cfg = RunConfig(kind="student", data=data, student=student,
+            cfg = RunConfig(kind="student", data=data, student=spec.student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
-                            distill=DistillConfig(teacher=teacher, temperature=spec.temperature, alpha=spec.alpha))
-            for path, value in [*spec.base.items(), *((p, f[p]) for p in spec.sweep)]:
-                cfg = _with(cfg, path, value)
+                            distill=dataclasses.replace(spec.distill, teacher=teacher))
+            for path, value in values.items():  # a hybrid cell takes the defaults of what its circuit ignores
+                cfg = _with(cfg, path, _V2_ONLY[path] if hybrid and path in _V2_ONLY else value)
             cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
     return list(cells.values())
 

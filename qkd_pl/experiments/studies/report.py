@@ -19,9 +19,10 @@ from typing import Any
 
 from ...errors import QkdError
 from ...training.checkpoint import atomic_write_text
-from .grid import BASELINE
+from .grid import BASELINE, COLUMNS
 
-CONFIG_KEYS = ("dataset", "classes", "qubits", "student", "reducer", "encoding", "ansatz", "control", "teacher")
+# A configuration: every axis of a grid but the seed (the standard columns, then any swept dotted path).
+CONFIG_KEYS = ("dataset", "classes", *COLUMNS.values(), "teacher")
 
 
 def config_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...config import TrainConfig
+from ...config import DataConfig, TrainConfig
 from ...errors import QkdError
 from . import published
 from .grid import BASELINE, GridSpec, run_grid, validate
@@ -45,14 +45,14 @@ NOTES = {
 def v1_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
     if quick:
         return validate(GridSpec(
-            name="v1-quick", datasets=datasets or ["digits"], classes=["0-5"], per_class=30, qubits=[3],
-            students=["hybrid-cnn"], teachers=[BASELINE, "lenet5", "alexnet-v1", "ensemble"],
+            name="v1-quick", datasets=datasets or ["digits"], classes=["0-5"], data=DataConfig(per_class=30),
+            axes={"student.qubits": [3], "student.arch": ["hybrid-cnn"]}, teachers=[BASELINE, "lenet5", "alexnet-v1", "ensemble"],
             ensemble=["lenet5", "alexnet-v1"], seeds=[0, 1], include=[{"classes": "0-5", "qubits": 3}],
             student_train=TrainConfig(epochs=2, batch_size=8, lr=1e-3),
             teacher_train=TrainConfig(epochs=1, batch_size=32, lr=1e-3)))
     return validate(GridSpec(
-        name="v1", datasets=datasets or ["mnist", "fashion-mnist"], classes=["0-5", "0-7"], per_class=150,
-        qubits=[3, 4], students=["hybrid-cnn"], teachers=[BASELINE, "lenet5", "alexnet-v1", "ensemble"],
+        name="v1", datasets=datasets or ["mnist", "fashion-mnist"], classes=["0-5", "0-7"],
+        data=DataConfig(per_class=150), axes={"student.qubits": [3, 4], "student.arch": ["hybrid-cnn"]}, teachers=[BASELINE, "lenet5", "alexnet-v1", "ensemble"],
         ensemble=["lenet5", "alexnet-v1"], seeds=[0, 1, 2],
         include=[{"classes": "0-5", "qubits": 3}, {"classes": "0-7"}],
         student_train=TrainConfig(epochs=10, batch_size=8, lr=1e-3),
@@ -66,15 +66,16 @@ def v2_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
     # seventh of the cost of controlling every method.
     no_control = ([{"control": True, "reducer": r} for r in ("avgpool", "maxpool", "crop", "pca")]
                   + [{"control": True, "encoding": e} for e in ("angle", "qubit")])
-    common = dict(students=["v2"], reducers=["fc", "avgpool", "maxpool", "crop", "pca"],
-                  encodings=["amplitude", "angle", "qubit"], ansatzes=["paper"], controls=[False, True],
-                  teachers=[BASELINE, "lenet5"], include=methods, exclude=no_control)
+    axes = {"student.arch": ["v2"], "student.reducer": ["fc", "avgpool", "maxpool", "crop", "pca"],
+            "student.encoding": ["amplitude", "angle", "qubit"], "student.ansatz": ["paper"],
+            "student.control": [False, True]}
+    common = dict(teachers=[BASELINE, "lenet5"], include=methods, exclude=no_control)
     if quick:
-        return validate(GridSpec(name="v2-quick", datasets=datasets or ["digits"], per_class=20, qubits=[2],
-                                 seeds=[0, 1], student_train=TrainConfig(epochs=1, batch_size=32, lr=1e-2),
+        return validate(GridSpec(name="v2-quick", datasets=datasets or ["digits"], data=DataConfig(per_class=20),
+                                 axes={"student.qubits": [2], **axes}, seeds=[0, 1], student_train=TrainConfig(epochs=1, batch_size=32, lr=1e-2),
                                  teacher_train=TrainConfig(epochs=1, batch_size=32, lr=1e-3), **common))
-    return validate(GridSpec(name="v2", datasets=datasets or ["mnist", "fashion-mnist", "cifar10"], qubits=[4, 8],
-                             seeds=[0, 1, 2], student_train=TrainConfig(epochs=10, batch_size=256, lr=1e-2),
+    return validate(GridSpec(name="v2", datasets=datasets or ["mnist", "fashion-mnist", "cifar10"],
+                             axes={"student.qubits": [4, 8], **axes}, seeds=[0, 1, 2], student_train=TrainConfig(epochs=10, batch_size=256, lr=1e-2),
                              teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3), **common))
 
 

@@ -9,6 +9,7 @@ its refusal in the table instead of a number.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -33,8 +34,7 @@ def bench_table(cfg: StudentConfig, devices: list[str], batches: list[int], data
     cells = [(d, b) for d in devices for b in batches]
     for device, batch in tqdm(cells, desc="bench", unit="cell", disable=None if progress else True):
         exact = device == "auto" or device in EXACT
-        row = {"device": device, "batch": batch, "qubits": cfg.qubits, "student": cfg.arch, "reducer": cfg.reducer,
-               "encoding": cfg.encoding, "ansatz": cfg.ansatz, "layers": cfg.layers, "dataset": dataset,
+        row = {"device": device, "batch": batch, "student": dataclasses.asdict(cfg), "dataset": dataset,
                "diff_method": None, "train_samples_per_s": None, "train_batch_timed": None,
                "inference_samples_per_s": None, "inference_batch_timed": None, "note": ""}
         try:

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
+from qkd_pl.config import DataConfig, StudentConfig
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments.studies.grid import GridSpec, expand, load_spec, run_grid
 
@@ -53,7 +54,7 @@ def test_the_toml_expands_to_teachers_first_then_every_kept_student(tmp_path):
 
 
 def test_hybrid_cnn_cells_ignore_the_circuit_axes_and_ensembles_come_after_their_members(tmp_path):
-    spec = GridSpec(datasets=["digits"], students=["hybrid-cnn"], reducers=["fc", "pca"], qubits=[4],
+    spec = GridSpec(datasets=["digits"], axes={"student.arch": ["hybrid-cnn"], "student.reducer": ["fc", "pca"]},
                     teachers=["none", "ensemble"], ensemble=["lenet5", "alexnet-v1"], seeds=[0])
     cells = expand(spec, tmp_path)
     assert [(c.phase, c.id) for c in cells if c.phase < 2] == [
@@ -85,7 +86,11 @@ def test_teacher_epochs_can_differ_by_architecture(tmp_path):
     ("[data]\ndatasets = ['digits']\n[sweep]\n'student.rotation' = ['X', 'W']\n",
      "student.rotation = 'W' is not one of: X, Y, Z"),
     ("[data]\ndatasets = ['digits']\n[sweep]\n'distill.alpha' = 0.5\n", "give a list of one or more values"),
-    ("[data]\ndatasets = ['digits']\n[sweep]\n'student.qubits' = [2]\n", "an axis of its own: give [student] qubits"),
+    ("[data]\ndatasets = ['digits']\n[student]\nqubits = [2]\n[sweep]\n'student.qubits' = [3]\n",
+     "'student.qubits' is also set in its own table"),
+    ("seed = 3\n[data]\ndatasets = ['digits']\n", "unknown key 'seed'; known at the top: name, seeds"),
+    ("[data]\ndatasets = ['digits']\nseed = 3\n", "unknown key [data] 'seed'; known: per_class"),
+    ("[data]\ndatasets = ['digits']\n[teacher]\nlayers = 3\n", "unknown key [teacher] 'layers'"),
     ("[data]\ndatasets = ['digits']\n[student]\nrotaton = 'X'\n", "unknown key [student] 'rotaton'; known: arch"),
 ])
 def test_bad_grid_files(tmp_path, text, needle):
@@ -127,7 +132,8 @@ def test_a_grid_runs_skips_finished_cells_and_resumes_a_killed_one(tmp_path):
 
 
 def test_process_workers_give_the_same_numbers_as_one_process(tmp_path):
-    spec = GridSpec(datasets=["digits"], classes=["0-2"], per_class=15, qubits=[2], teachers=["none"], seeds=[0, 1])
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=15), student=StudentConfig(qubits=2),
+                    teachers=["none"], seeds=[0, 1])
     spec.student_train.epochs = 1
     one = run_grid(spec, tmp_path / "one", workers=1, progress=False)
     two = run_grid(spec, tmp_path / "two", workers=2, progress=False)
@@ -136,7 +142,8 @@ def test_process_workers_give_the_same_numbers_as_one_process(tmp_path):
 
 def test_ray_executor_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
-    spec = GridSpec(datasets=["digits"], classes=["0-2"], per_class=15, qubits=[2], teachers=["none"], seeds=[0, 1])
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=15), student=StudentConfig(qubits=2),
+                    teachers=["none"], seeds=[0, 1])
     spec.student_train.epochs = 1
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
@@ -169,7 +176,8 @@ def _die(cell, out, data_dir, threads):
 def test_a_killed_worker_process_ends_the_grid_in_one_line(tmp_path):
     from qkd_pl.experiments.studies.grid import _pool
 
-    spec = GridSpec(datasets=["digits"], classes=["0-2"], per_class=15, qubits=[2], teachers=["none"], seeds=[0, 1])
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=15), student=StudentConfig(qubits=2),
+                    teachers=["none"], seeds=[0, 1])
     with pytest.raises(QkdError, match="worker process was killed .* run the same command again"):
         list(_pool(expand(spec, tmp_path), str(tmp_path), None, 2, task=_die))
 

@@ -1,0 +1,53 @@
+"""Registries: a component is one record; everything that lists, checks or builds components
+reads them, so a new one needs no other edit."""
+
+import pytest
+import torch
+from torch import nn
+
+from qkd_pl.config import DataConfig, RunConfig, StudentConfig
+from qkd_pl.devices import Backend
+from qkd_pl.errors import QkdError
+from qkd_pl.reduction.registry import REDUCERS, Reducer
+from qkd_pl.registry import Registry, registry
+from qkd_pl.students import build_student
+from qkd_pl.validate import validate
+
+
+class Corners(nn.Module):
+    """A reducer written for this test: the image's first n pixels."""
+
+    def __init__(self, image_shape, n_features):
+        super().__init__()
+        self.n = n_features
+
+    def forward(self, x):
+        return x.flatten(1)[:, : self.n]
+
+
+def test_a_new_reducer_is_one_record(monkeypatch):
+    monkeypatch.setitem(REDUCERS._records, "corners", Reducer("corners", "the first pixels", Corners, False))
+    cfg = validate(RunConfig("student", data=DataConfig("digits"), student=StudentConfig(reducer="corners")))
+    model = build_student(cfg.student, Backend("qkd.fused", "backprop", "test"), (1, 8, 8), 10, torch.zeros(1),
+                          torch.ones(1))
+    assert isinstance(model.reduce, Corners) and model(torch.rand(3, 1, 8, 8)).shape == (3, 10)
+    assert "corners: the first pixels" in REDUCERS.help()
+
+
+def test_unknown_names_list_the_registered_ones():
+    with pytest.raises(QkdError, match="unknown --ansatz 'strongly'; choose one of: paper, strong, basic, ring"):
+        registry("ansatz")["strongly"]
+    assert registry("dataset").canonical("FashionMNIST") == "fashion-mnist"
+
+
+def test_a_name_is_registered_once():
+    r = Registry("thing", "--thing")
+    r.add(Reducer("a", "", Corners, False))
+    with pytest.raises(ValueError, match="registered twice"):
+        r.add(Reducer("a", "", Corners, False))
+
+
+@pytest.mark.parametrize("kind", ["dataset", "reducer", "encoding", "ansatz", "teacher", "student", "device"])
+def test_every_kind_has_a_registry_of_records_with_help(kind):
+    reg = registry(kind)
+    assert len(reg) >= 2 and all(r.name == name and r.help for name, r in reg.items())
