@@ -114,13 +114,14 @@ class LocalStep:
     slot: int = -1  # unbatched steps: position among them in the vectorized products
 
     def apply(self, state: torch.Tensor | None, run: _Run) -> torch.Tensor:
+        """One path for every local step: its chunk matrices ((B,) 2^c, 2^c; those of unbatched
+        steps computed for all of them at once), applied to the state or, from |0...0>, joined
+        into the product state they make."""
         if self.batched:
-            per_wire = _wire_products(self, run.ops, run.rows)
-            return _product_state(run.n, run.b, per_wire) if state is None else _apply_wires(state, run.n, per_wire)
-        state = _zero_state(run.n, run.b) if state is None else state
-        for (start, size), k in zip(_chunks(run.n), run.fused):
-            state = _apply_chunk(state, run.n, start, size, k[self.slot])
-        return state
+            local = _Local(run.n, per_wire=_wire_products(self, run.ops, run.rows))
+        else:
+            local = _Local(run.n, chunks=[k[self.slot] for k in run.fused])
+        return local.apply(state, run.b)
 
 
 @dataclass
@@ -548,18 +549,50 @@ def _apply_chunk(state: torch.Tensor, n: int, start: int, size: int, k: torch.Te
     return view.reshape(b, 2**n)
 
 
-def _apply_wires(state: torch.Tensor, n: int, wires: dict[int, torch.Tensor]) -> torch.Tensor:
-    """Apply per-wire matrices (some wires may have none), chunk by chunk."""
-    for start, size in _chunks(n):
-        chunk = [wires.get(w) for w in range(start, start + size)]
-        if all(m is None for m in chunk):
-            continue
-        k = None
-        for m in chunk:
-            m = _EYE if m is None else m
-            k = m if k is None else _kron(k, m)
-        state = _apply_chunk(state, n, start, size, k)
-    return state
+class _Local:
+    """The operator of one local step: per-wire matrices ((B,) 2, 2) or per-chunk matrices
+    ((B,) 2^c, 2^c; None where no gate acts), each view made from the other only if needed."""
+
+    def __init__(self, n: int, per_wire: dict[int, torch.Tensor] | None = None,
+                 chunks: list[torch.Tensor | None] | None = None):
+        self.n, self.per_wire, self._chunks = n, per_wire, chunks
+
+    def chunks(self) -> list[torch.Tensor | None]:
+        if self._chunks is None:
+            self._chunks = []
+            for start, size in _chunks(self.n):
+                mats = [self.per_wire.get(w) for w in range(start, start + size)]
+                k = None
+                if any(m is not None for m in mats):
+                    for m in mats:
+                        m = _EYE if m is None else m
+                        k = m if k is None else _kron(k, m)
+                self._chunks.append(k)
+        return self._chunks
+
+    def columns(self) -> list[torch.Tensor]:
+        """What it makes of |0...0>, as factors: first columns of the wires' (or chunks') matrices."""
+        if self.per_wire is not None:
+            return [self.per_wire[w][..., :, :1] if w in self.per_wire else _EYE[:, :1] for w in range(self.n)]
+        return [k[..., :, :1] if k is not None else _basis_zero(size) for (_, size), k in zip(_chunks(self.n),
+                                                                                              self.chunks())]
+
+    def apply(self, state: torch.Tensor | None, b: int) -> torch.Tensor:
+        if state is None:  # a product state: no matrix product at all
+            v = None
+            for col in self.columns():
+                v = col if v is None else _kron(v, col)
+            return v.reshape(-1, 2**self.n).expand(b, -1) if v.dim() == 2 else v.reshape(b, 2**self.n)
+        for (start, size), k in zip(_chunks(self.n), self.chunks()):
+            if k is not None:
+                state = _apply_chunk(state, self.n, start, size, k)
+        return state
+
+
+def _basis_zero(size: int) -> torch.Tensor:
+    col = torch.zeros(2**size, 1, dtype=CDTYPE)
+    col[0, 0] = 1
+    return col
 
 
 def _apply_dense(state: torch.Tensor, n: int, matrix: torch.Tensor, wires: list[int]) -> torch.Tensor:
@@ -597,15 +630,6 @@ def run_plan(plan: Plan, tape) -> tuple:
         r = z[:, m.column] if isinstance(m, ZProduct) else m.of(probs, n)
         results.append(r if batch else r[0])
     return tuple(results) if len(results) > 1 else results[0]
-
-
-def _product_state(n: int, b: int, per_wire: dict[int, torch.Tensor]) -> torch.Tensor:
-    """From |0..0>, single-qubit gates make a product state: the Kronecker product of first columns."""
-    v = None
-    for w in range(n):
-        col = per_wire[w][..., :, :1] if w in per_wire else _EYE[:, :1]
-        v = col if v is None else _kron(v, col)
-    return v.reshape(-1, 2**n).expand(b, -1) if v.dim() == 2 else v.reshape(b, 2**n)
 
 
 def _zero_state(n: int, b: int) -> torch.Tensor:
