@@ -66,7 +66,22 @@ def installed(device: str) -> bool:
 
 def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise: str | None = None,
                     training: bool = False) -> Backend:
-    """Turn ``--device`` (+ ``--shots``, ``--noise``) into a Backend, or refuse up front with the reason."""
+    """Turn ``--device`` (+ ``--shots``, ``--noise``) into a Backend, or refuse up front with the reason.
+
+    Args:
+        device: ``auto``, an exact simulator, ``qiskit.aer`` or ``ibm:<backend>`` (``DEVICES``).
+        n_qubits: the circuit's width (checked against a fake or real backend's size).
+        shots: shots of a shot-based device (default 1024); refused for exact simulators.
+        noise: with ``qiskit.aer``, the IBM fake backend whose noise model to apply.
+        training: refuse shot-based devices, which evaluate only.
+
+    Returns:
+        The resolved device with its differentiation method and the reason it was chosen.
+
+    Example:
+        >>> resolve_backend("auto", 4).device
+        'qkd.fused'
+    """
     if noise is not None and device != "qiskit.aer":
         raise QkdError("--noise applies to --device qiskit.aer only (ibm:<fake backend> carries its own noise)")
     if device == "auto" or device in EXACT:
@@ -118,6 +133,8 @@ def _shot_based(device: str, n_qubits: int, shots: int, noise: str | None) -> Ba
 
 
 def make_device(backend: Backend, n_qubits: int):
+    """The PennyLane device of a resolved backend, ``n_qubits`` wires (``qml.device`` by name, or
+    ``qiskit.remote`` on an Aer noise model, a fake or a real IBM backend)."""
     import pennylane as qml
 
     if backend.device == "qkd.fused":

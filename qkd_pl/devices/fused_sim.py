@@ -368,11 +368,18 @@ def plan_key(tape, wire_order: list) -> tuple:
     run), and each measurement whole. Parameter values are not in it: they are read from the
     tape on every run."""
     ops = tuple((type(op), op.name, op.wires.labels, op.batch_size is not None,
-                 tuple(_shape(d, op.batch_size) for d in op.data), _freeze(op.hyperparameters))
+                 tuple(_shape(d, op.batch_size) for d in op.data),
+                 None if type(op) in _BY_WIRES else _freeze(op.hyperparameters))
                 for op in tape.operations)
     meas = tuple((type(m), m.wires.labels, None if m.obs is None else _observable_key(m.obs), m.mv is not None,
                   _freeze(getattr(m, "_eigvals", None))) for m in tape.measurements)
     return tuple(wire_order), ops, meas
+
+
+# Fixed gates whose hyperparameters follow from their wires (a CNOT's control wire is its first):
+# freezing those on every call would only cost time.
+_BY_WIRES = frozenset({qml.CNOT, qml.CZ, qml.CY, qml.SWAP, qml.Toffoli, qml.CSWAP, qml.Hadamard, qml.PauliX,
+                       qml.PauliY, qml.PauliZ, qml.S, qml.T, qml.SX, qml.Identity, qml.ISWAP, qml.ECR})
 
 
 def _shape(d, batch_size: int | None) -> tuple:
@@ -387,9 +394,14 @@ def _observable_key(obs) -> tuple:
             None if operands is None else tuple(_observable_key(o) for o in operands))
 
 
+_PLAIN_VALUES = (str, int, float, bool, type(None), type)
+
+
 def _freeze(value: Any) -> Any:
     """A hashable value equal for equal inputs: arrays by dtype, shape and bytes (their repr
     elides long arrays), containers element by element, operators by ``_observable_key``."""
+    if isinstance(value, _PLAIN_VALUES):  # most hyperparameters: the fast path (this runs on every call)
+        return value
     if isinstance(value, (torch.Tensor, np.ndarray)) or type(value).__module__.startswith(("jax", "autograd")):
         a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
         return ("array", a.dtype.str, a.shape, a.tobytes())

@@ -67,6 +67,25 @@ def check_student(cfg: StudentConfig, backend: Backend) -> None:
 
 def build_student(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], n_classes: int,
                   mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
+    """A student network, its circuit a TorchLayer on the backend's device.
+
+    Args:
+        cfg: the student's configuration (``cfg.arch`` picks it from ``STUDENTS``).
+        backend: where its circuit runs (``resolve_backend``).
+        image_shape: (channels, height, width) of its inputs.
+        n_classes: its outputs.
+        mean, std: per-channel statistics of the training images; the student standardizes
+            raw [0, 1] images itself, so a checkpoint is self-contained.
+
+    Returns:
+        A ``torch.nn.Module`` mapping (batch, C, H, W) images to (batch, n_classes) logits.
+
+    Example:
+        >>> model = build_student(StudentConfig(qubits=2), resolve_backend("auto", 2), (1, 8, 8), 10,
+        ...                       torch.zeros(1), torch.ones(1))
+        >>> model(torch.rand(5, 1, 8, 8)).shape
+        torch.Size([5, 10])
+    """
     from .registry import STUDENTS
 
     check_student(cfg, backend)
