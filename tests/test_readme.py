@@ -13,5 +13,5 @@ def test_the_python_api_example_runs(tmp_path, monkeypatch, capsys):
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert (tmp_path / "runs").is_dir() and namespace["student"].run_dir.parent == Path("runs")
-    assert namespace["teacher"].test["accuracy"] > 0.8 and namespace["student"].test["accuracy"] > 0.5  # 4 classes
+    assert namespace["teacher"].test.accuracy > 0.8 and namespace["student"].test.accuracy > 0.5  # 4 classes
     assert "teacher" in capsys.readouterr().out

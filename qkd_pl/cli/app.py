@@ -86,7 +86,7 @@ def train_options(single_run: bool = True, **defaults):
 
 
 def _print_result(result) -> None:
-    click.echo(f"test accuracy {result.test['accuracy']:.4f} (n={result.test['n']}); "
+    click.echo(f"test accuracy {result.test.accuracy:.4f} (n={result.test.n}); "
                f"parameters classical {result.parameters['classical']:,} / quantum {result.parameters['quantum']:,}; "
                f"{result.seconds:.1f} s; run folder {result.run_dir}")
 

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -20,7 +22,20 @@ def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
     return out
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
-    logits = predict_logits(model, x, batch_size)
-    return {"accuracy": (logits.argmax(1) == y).float().mean().item(),
-            "loss": F.cross_entropy(logits, y).item(), "n": len(y)}
+@dataclass(frozen=True)
+class Score:
+    """A model's accuracy and mean cross-entropy on ``n`` labelled images."""
+
+    accuracy: float
+    loss: float
+    n: int
+
+
+def score(logits: torch.Tensor, y: torch.Tensor) -> Score:
+    """The score of logits against labels (the one place accuracy and loss are computed)."""
+    return Score((logits.argmax(1) == y).float().mean().item(), F.cross_entropy(logits, y).item(), len(y))
+
+
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> Score:
+    """The model's score on (x, y), in batches, without gradients, in evaluation mode."""
+    return score(predict_logits(model, x, batch_size), y)

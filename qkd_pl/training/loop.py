@@ -73,11 +73,11 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
         val = accuracy(model, data.x_val, data.y_val)
         row = {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
                "train_kd": sums["kd"] / n, "train_accuracy": sums["correct"] / n,
-               "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+               "val_loss": val.loss, "val_accuracy": val.accuracy,
                "seconds": time.perf_counter() - t0, "train_samples_per_s": n / train_seconds}
         history.append(row)
-        if val["accuracy"] > best["val_accuracy"]:
-            best = {"val_accuracy": val["accuracy"], "epoch": epoch}
+        if val.accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": val.accuracy, "epoch": epoch}
             save_checkpoint(run_dir / "best.pt", {**checkpoint_meta, "epoch": epoch,
                                                   "state_dict": copy.deepcopy(model.state_dict())})
         save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),

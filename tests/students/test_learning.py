@@ -23,4 +23,4 @@ def test_every_student_family_learns_two_digit_classes(tmp_path, student, lr):
     cfg = RunConfig("student", data=TWO_DIGITS, train=TrainConfig(epochs=5, batch_size=16, lr=lr),
                     student=student, distill=DistillConfig())
     result = train_student(cfg, tmp_path, progress=False)
-    assert result.test["accuracy"] >= 0.9, result.test
+    assert result.test.accuracy >= 0.9, result.test

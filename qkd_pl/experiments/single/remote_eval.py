@@ -15,17 +15,16 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ...devices import Backend, retry
 from ...devices.ibm import redact
 from ...errors import QkdError
-from ...training import atomic_write_json
+from ...training import Score, atomic_write_json, score
 
 
 def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend: Backend, partial: Path,
-                    key: dict[str, Any], batch_size: int = 16) -> dict[str, float]:
+                    key: dict[str, Any], batch_size: int = 16) -> Score:
     """Accuracy on a slow, fallible device; ``partial`` holds finished batches until the end."""
     done: list[list[float]] = []
     if partial.exists():
@@ -54,5 +53,4 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
             atomic_write_json(partial, {"key": key, "logits": done})
     logits = torch.tensor(done, dtype=torch.float32)
     partial.unlink(missing_ok=True)
-    return {"accuracy": (logits.argmax(1) == y).float().mean().item(), "loss": F.cross_entropy(logits, y).item(),
-            "n": len(y)}
+    return score(logits, y)

@@ -22,13 +22,16 @@ from typing import Any
 
 from ...config import RunConfig, config_differences
 from ...errors import QkdError
-from ...training import atomic_write_json
+from ...training import Score, atomic_write_json
 
 
 @dataclass
 class RunResult:
+    """A finished run: its folder, its one test score, the selected epoch (``epoch``,
+    ``val_accuracy``), its parameter counts, the wall time and what trained it."""
+
     run_dir: Path
-    test: dict[str, Any]
+    test: Score
     best: dict[str, Any]
     parameters: dict[str, int]
     seconds: float

@@ -101,7 +101,7 @@ def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     Example:
         >>> t = train_teacher(RunConfig("teacher", data=DataConfig("digits"), teacher=TeacherConfig("lenet5")),
         ...                   "runs", progress=False)
-        >>> t.test["accuracy"] > 0.9
+        >>> t.test.accuracy > 0.9
         True
     """
     cfg = validate(cfg)
@@ -147,7 +147,7 @@ def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, 
                                           "state_dict": model.state_dict()})
     val = accuracy(model, data.x_val, data.y_val)
     atomic_write_json(run_dir / "metrics.json", [])
-    return _write_test(cfg, model, data, run_dir, {"epoch": 0, "val_accuracy": val["accuracy"]}, None,
+    return _write_test(cfg, model, data, run_dir, {"epoch": 0, "val_accuracy": val.accuracy}, None,
                        time.perf_counter() - t0, progress)
 
 
@@ -233,7 +233,7 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     Example:
         >>> r = train_student(RunConfig("student", data=DataConfig("digits", classes=[0, 1]),
         ...                             student=StudentConfig(qubits=2)), "runs", progress=False)
-        >>> r.test["accuracy"] > 0.9
+        >>> r.test.accuracy > 0.9
         True
     """
     plan = plan_student(cfg, torch_device)  # refuse before any work
@@ -309,12 +309,12 @@ def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Pat
     test = accuracy(model, data.x_test, data.y_test)
     params = count_parameters(model)
     atomic_write_json(run_dir / "test_metrics.json", {
-        "test_accuracy": test["accuracy"], "test_loss": test["loss"], "n_test": test["n"],
+        "test_accuracy": test.accuracy, "test_loss": test.loss, "n_test": test.n,
         "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "parameters": params, "trained_on": device,
         "backend_reason": backend.reason if backend else None, "seconds": seconds, **(extra or {})})
     _say(progress, f"best validation accuracy {best['val_accuracy']:.4f} at epoch "
-                   f"{best['epoch']}; test accuracy {test['accuracy']:.4f}; results in {run_dir}")
+                   f"{best['epoch']}; test accuracy {test.accuracy:.4f}; results in {run_dir}")
     return RunResult(run_dir, test, best, params, seconds, device)
 
 
@@ -362,7 +362,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         test = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key)
     else:
         test = accuracy(model, x, y)
-    report = Evaluation(test["accuracy"], test["loss"], test["n"], meta.get("trained_on"), evaluated_on,
+    report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0)
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
