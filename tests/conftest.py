@@ -12,9 +12,10 @@ from qkd_pl.data.sources import data_root
 
 def require_dataset_files(name: str) -> Path:
     """The data root holding ``name``'s files; skip locally if absent, fail in CI (where .ci/run fetched them)."""
-    folder = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}[name]
+    marker = {"mnist": "MNIST/raw/t10k-labels-idx1-ubyte", "fashion-mnist": "FashionMNIST/raw/t10k-labels-idx1-ubyte",
+              "cifar10": "cifar-10-batches-py/test_batch"}[name]
     root = data_root()
-    if not (root / folder / "raw" / "t10k-labels-idx1-ubyte").exists():
+    if not (root / marker).exists():
         msg = f"{name} not under {root}; run ../shared/scripts/get-datasets.sh and set QKD_DATA_DIR"
         if os.environ.get("CI"):
             pytest.fail(msg)

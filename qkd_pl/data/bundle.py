@@ -28,6 +28,7 @@ class DataBundle:
     classes: list[int]  # original label of each output index
     mean: torch.Tensor  # per channel, from the training part
     std: torch.Tensor
+    source: dict | None = None  # what the files are, when that is more than the dataset's name (a declared copy)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -41,7 +42,7 @@ class DataBundle:
         """The same images and labels on ``device`` (the class list stays as it is)."""
         moved = {f: getattr(self, f).to(device) for f in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test",
                                                            "mean", "std")}
-        return DataBundle(**moved, classes=self.classes)
+        return DataBundle(**moved, classes=self.classes, source=self.source)
 
     def summary(self) -> str:
         c, h, w = self.image_shape
@@ -91,7 +92,9 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
     x_test, y_test = take(x_te, y_te, test_idx)
     mean = x_fit.mean(dim=(0, 2, 3))
     std = x_fit.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    return DataBundle(x_fit, y_fit, x_val, y_val, x_test, y_test, classes, mean, std)
+    describe = DATASETS[name].source
+    source = describe(root) if describe else None
+    return DataBundle(x_fit, y_fit, x_val, y_val, x_test, y_test, classes, mean, std, source)
 
 
 def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):

@@ -47,8 +47,8 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
 def load_split(name: str, root: Path, train: bool, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, C, H, W) float32 in [0, 1] and labels (N,) int64 of one official split.
 
-    ``verify=False`` skips torchvision's md5 check of CIFAR10 files; it exists so tests can
-    exercise the real loader on a small fixture written in torchvision's format.
+    ``verify=False`` skips the md5 checks of CIFAR10 files (they are still read safely); it
+    exists so tests can exercise the loader on a small fixture written in the format.
     """
     return DATASETS[canonical_name(name)].load(root, train, verify)
 
@@ -59,10 +59,28 @@ def _greyscale(name: str, root: Path, train: bool, verify: bool) -> tuple[torch.
     return _to_float(images.unsqueeze(1)), labels.long()
 
 
-def _rgb(name: str, root: Path, train: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """CIFAR-style files through torchvision: (N, H, W, 3) uint8 -> (N, 3, H, W) float."""
-    images, labels = _torchvision(name, root, train, verify)
-    return _to_float(torch.as_tensor(images).permute(0, 3, 1, 2)), torch.as_tensor(labels, dtype=torch.long)
+def _cifar10(root: Path, train: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """CIFAR-10 through ``cifar10.py`` (originals or a declared copy, read safely); when files are
+    missing, torchvision's download of the originals once, unless downloads are off."""
+    from . import cifar10
+
+    try:
+        return cifar10.load(root, train, verify)
+    except FileNotFoundError as exc:
+        if os.environ.get("QKD_OFFLINE"):
+            raise _missing("cifar10", root, f"downloads are off (QKD_OFFLINE is set; missing: {exc})") from None
+    import torchvision.datasets as tvd
+
+    _download(tvd.CIFAR10, "cifar10", root, train)
+    return cifar10.load(root, train, verify)
+
+
+def _cifar10_source(root: Path) -> dict | None:
+    """None for the original files; what they are otherwise (a declared copy)."""
+    from . import cifar10
+
+    source = cifar10.inspect(root)
+    return None if source.kind == "original" else source.to_dict()
 
 
 def _to_float(images: torch.Tensor) -> torch.Tensor:
@@ -82,31 +100,14 @@ def _digits(train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     return images, torch.as_tensor(bunch.target[idx], dtype=torch.long)
 
 
-def _torchvision_class(name: str, verify: bool):
+def _torchvision_class(name: str):
     import torchvision.datasets as tvd
 
-    cls = {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
-    if name == "cifar10" and not verify:
-        return _UnverifiedCIFAR10()
-    return cls
-
-
-def _UnverifiedCIFAR10():
-    """torchvision's CIFAR10 minus its md5 checks, for test fixtures in the same format."""
-    import pickle
-
-    import torchvision.datasets as tvd
-
-    def load_meta(self):
-        with open(os.path.join(self.root, self.base_folder, self.meta["filename"]), "rb") as fh:
-            self.classes = pickle.load(fh, encoding="latin1")[self.meta["key"]]
-
-    return type("UnverifiedCIFAR10", (tvd.CIFAR10,), {"_check_integrity": lambda self: True,
-                                                      "_load_meta": load_meta})
+    return {"mnist": tvd.MNIST, "fashion-mnist": tvd.FashionMNIST}[name]
 
 
 def _torchvision(name: str, root: Path, train: bool, verify: bool):
-    cls = _torchvision_class(name, verify)
+    cls = _torchvision_class(name)
     try:
         ds = cls(str(root), train=train, download=False)
     except RuntimeError:
@@ -146,6 +147,7 @@ class Dataset:
     image_shape: tuple[int, int, int]
     load: Callable[[Path, bool, bool], tuple[torch.Tensor, torch.Tensor]]  # (root, train, verify) -> images, labels
     how_to_get: str | None = None  # None: always present
+    source: Callable[[Path], dict] | None = None  # what the files are, recorded in run folders and reports
 
 
 _OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
@@ -157,8 +159,9 @@ DATASETS.add(Dataset("mnist", "28x28 handwritten digits", ("mnist",), 10, (1, 28
 DATASETS.add(Dataset("fashion-mnist", "28x28 clothing", ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
                      10, (1, 28, 28), functools.partial(_greyscale, "fashion-mnist"), _OFFLINE_SCRIPT))
 DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "cifar"), 10, (3, 32, 32),
-                     functools.partial(_rgb, "cifar10"),
-                     "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists"))
+                     _cifar10, "run ../shared/scripts/get-datasets.sh ROOT (offline: a declared JPEG copy) or download "
+                               "cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists",
+                     _cifar10_source))
 IMAGE_SHAPES = {d.name: d.image_shape for d in DATASETS.values()}
 
 

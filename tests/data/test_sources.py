@@ -69,7 +69,7 @@ def test_the_download_is_tried_once_when_allowed_and_its_failure_named(tmp_path,
     import qkd_pl.data.sources as sources
 
     monkeypatch.delenv("QKD_OFFLINE")
-    monkeypatch.setattr(sources, "_torchvision_class", lambda name, verify: FakeMNIST)
+    monkeypatch.setattr(sources, "_torchvision_class", lambda name: FakeMNIST)
     with pytest.raises(QkdError, match="the download failed; run ../shared/scripts/get-datasets.sh"):
         load_split("mnist", tmp_path, train=True)
     monkeypatch.setattr(FakeMNIST, "downloads_work", True)
@@ -77,8 +77,8 @@ def test_the_download_is_tried_once_when_allowed_and_its_failure_named(tmp_path,
     assert x.shape == (3, 1, 28, 28) and y.tolist() == [0, 1, 2]
 
 
-def test_cifar10_loads_through_torchvision_as_rgb(tmp_path):
-    write_cifar_fixture(tmp_path)
+def test_cifar10_loads_as_rgb(tmp_path):
+    write_cifar_fixture(tmp_path, declare=False)
     x, y = load_split("cifar10", tmp_path, train=True, verify=False)
     assert x.shape == (100, 3, 32, 32) and y.tolist()[:3] == [0, 1, 2]
     x, _ = load_split("cifar10", tmp_path, train=False, verify=False)

@@ -312,7 +312,8 @@ def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Pat
         "test_accuracy": test.accuracy, "test_loss": test.loss, "n_test": test.n,
         "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
         "parameters": params, "trained_on": device,
-        "backend_reason": backend.reason if backend else None, "seconds": seconds, **(extra or {})})
+        "backend_reason": backend.reason if backend else None, "seconds": seconds,
+        **({"data_source": data.source} if data.source else {}), **(extra or {})})
     _say(progress, f"best validation accuracy {best['val_accuracy']:.4f} at epoch "
                    f"{best['epoch']}; test accuracy {test.accuracy:.4f}; results in {run_dir}")
     return RunResult(run_dir, test, best, params, seconds, device)

@@ -326,7 +326,8 @@ def row_for(cell: Cell, out: Path) -> dict[str, Any]:
             "params_classical": params["classical"], "params_quantum": params["quantum"],
             "params_control": params.get("control", 0), "device": test["trained_on"], "seconds": test["seconds"],
             "teacher_run": _relative(cell.config.distill.teacher, out) if cell.config.distill else None,
-            "run_dir": _relative(run_dir, out)}
+            "run_dir": _relative(run_dir, out),
+            **({"data_source": test["data_source"]["label"]} if test.get("data_source") else {})}
 
 
 def _relative(path: str | Path | None, out: Path) -> str | None:

@@ -15,7 +15,7 @@ import math
 import statistics
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import QkdError
 from ...training.checkpoint import atomic_write_text
@@ -30,6 +30,11 @@ def config_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
     (``student.rotation``), which are columns of their own in results.json."""
     return CONFIG_KEYS + tuple(sorted({k for r in rows for k in r if "." in k}))
 
+
+
+def data_sources(rows: list[dict[str, Any]]) -> dict[str, str]:
+    """dataset -> how its files are labelled, for datasets whose files are not the originals."""
+    return {r["dataset"]: r["data_source"] for r in rows if r.get("data_source")}
 
 
 def load_results(folder: str | Path) -> list[dict[str, Any]]:
@@ -142,18 +147,27 @@ def write_report(folder: str | Path, title: str | None = None,
         PosixPath('runs/my-grid/report.md')
     """
     folder = Path(folder)
-    summary = summarize(load_results(folder))
+    rows = load_results(folder)
+    summary = summarize(rows)
     if not summary["configs"]:
         raise QkdError(f"{folder}/results.json holds no student runs yet")
-    plots = _plots(folder, summary)
+    sources = data_sources(rows)
+
+    def shown(dataset: str) -> str:  # a declared copy is named wherever its numbers appear
+        return f"{dataset} ({sources[dataset]})" if dataset in sources else dataset
+
+    plots = _plots(folder, summary, shown)
     lines = [f"# {title or 'qkd-pl report: ' + folder.name}", ""]
+    for dataset, label in sorted(sources.items()):
+        lines += [f"Data: {dataset} is {label}, not the original files (see the provenance in each run's "
+                  f"test_metrics.json); its numbers compare with published ones only approximately.", ""]
     for note in notes or []:
         lines += [note, ""]
     lines += ["Test accuracy (%) of the best-on-validation checkpoint, mean +- sample standard deviation over "
               "seeds (n). Gains are paired by seed: mean difference [95 % t-interval], in points.", ""]
     if summary["teachers"]:
         lines += ["## Teachers", "", "| dataset | classes | teacher | test accuracy | parameters |", "|---|---|---|---|---|"]
-        lines += [f"| {t['dataset']} | {t['classes']} | {t['teacher']} | {_pct(t['test_accuracy'])} | "
+        lines += [f"| {shown(t['dataset'])} | {t['classes']} | {t['teacher']} | {_pct(t['test_accuracy'])} | "
                   f"{t['params_classical']:,} |" for t in summary["teachers"]]
         lines.append("")
     lines += ["## Students", "",
@@ -163,7 +177,7 @@ def write_report(folder: str | Path, title: str | None = None,
                                                        c["teacher"] != BASELINE, c["teacher"])):
         p = c["parameters"]
         quantum = f"{p['quantum']:,}" + (f" (control: {p['control']:,} classical)" if p["control"] else "")
-        lines.append(f"| {c['dataset']} | {c['classes']} | {c['qubits']} | {method(c)} | {c['teacher']} | "
+        lines.append(f"| {shown(c['dataset'])} | {c['classes']} | {c['qubits']} | {method(c)} | {c['teacher']} | "
                      f"{_pct(c['mean'])} +- {_pct(c['std'])} | {c['n']} | {format_gain(c.get('gain'))} | "
                      f"{format_gain(c.get('quantum_over_control'))} | {p['classical']:,} / {quantum} |")
     overall = overall_gains(summary["configs"])
@@ -173,7 +187,7 @@ def write_report(folder: str | Path, title: str | None = None,
                   "configurations' 95 % intervals lie above zero, below it, or include it.", "",
                   "| dataset | comparison | configurations | mean gain | interval above 0 | below 0 | includes 0 |",
                   "|---|---|---|---|---|---|---|"]
-        lines += [f"| {g['dataset']} | {g['comparison']} | {g['n']} | {g['mean']:+.2f} | {g['above']} | "
+        lines += [f"| {shown(g['dataset'])} | {g['comparison']} | {g['n']} | {g['mean']:+.2f} | {g['above']} | "
                   f"{g['below']} | {g['includes']} |" for g in overall]
     if published is not None:
         lines += ["", "## Beside the published numbers", ""]
@@ -182,7 +196,7 @@ def write_report(folder: str | Path, title: str | None = None,
         if matched:
             lines += ["| dataset | classes | qubits | method | teacher | paper | ours | ours - paper |",
                       "|---|---|---|---|---|---|---|---|"]
-            lines += [f"| {m['dataset']} | {m['classes']} | {m['qubits']} | {pub['label']} | {m['teacher']} | "
+            lines += [f"| {shown(m['dataset'])} | {m['classes']} | {m['qubits']} | {pub['label']} | {m['teacher']} | "
                       f"{pub['accuracy']:.2f} | {_pct(m['mean'])} +- {_pct(m['std'])} | "
                       f"{100 * m['mean'] - pub['accuracy']:+.2f} |" for pub, m in matched]
         else:
@@ -192,7 +206,7 @@ def write_report(folder: str | Path, title: str | None = None,
     return folder / "report.md"
 
 
-def _plots(folder: Path, summary: dict[str, Any]) -> list[str]:
+def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = str) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -221,7 +235,7 @@ def _plots(folder: Path, summary: dict[str, Any]) -> list[str]:
                    label=t if t != BASELINE else "baseline", capsize=2)
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(methods))], methods, rotation=30, ha="right",
                       fontsize=7)
-        ax.set_title(f"{ds} {cl}, {q} qubits", fontsize=9)
+        ax.set_title(f"{shown(ds)} {cl}, {q} qubits", fontsize=9)
         ax.set_ylabel("test error (%)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
@@ -261,7 +275,7 @@ def _plots(folder: Path, summary: dict[str, Any]) -> list[str]:
                     label=f"{c['classes']} {c['qubits']}q {method(c)} / {c['teacher']}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy (%)")
-        ax.set_title(f"{ds}: training curves (mean over seeds)", fontsize=9)
+        ax.set_title(f"{shown(ds)}: training curves (mean over seeds)", fontsize=9)
         ax.legend(fontsize=5, ncol=2)
         fig.tight_layout()
         fig.savefig(out / f"curves_{ds}.png", dpi=120)

@@ -1,25 +1,18 @@
-"""RGB end to end: teacher and students on a CIFAR10 fixture in torchvision's format.
+"""RGB end to end: teacher and students on a CIFAR10 fixture in torchvision's format, declared
+by a provenance.json as the JPEG copy is (tests/data/test_cifar10.py covers the loading cases)."""
 
-The fixture cannot match torchvision's md5 sums, so the loader's verification is switched
-off here (and only here) by patching the bundle's loader.
-"""
-
-import functools
 import json
 
 import pytest
 from click.testing import CliRunner
 
-import qkd_pl.data.bundle as bundle
 from qkd_pl.cli import cli
-from qkd_pl.data.sources import load_split
 from tests_helpers_cifar import write_cifar_fixture
 
 
 @pytest.fixture
 def cifar_root(tmp_path, monkeypatch):
-    write_cifar_fixture(tmp_path / "data", per_batch=30)
-    monkeypatch.setattr(bundle, "load_split", functools.partial(load_split, verify=False))
+    write_cifar_fixture(tmp_path / "data", per_batch=30)  # a declared copy: loaded with its warning
     return tmp_path / "data"
 
 
