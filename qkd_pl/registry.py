@@ -44,10 +44,21 @@ class Registry(Mapping[str, R], Generic[R]):
         return record
 
     def __getitem__(self, name: str) -> R:
-        try:
-            return self._records[name]
-        except (KeyError, TypeError):
-            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}") from None
+        record = self._records.get(name) if isinstance(name, str) else None
+        if record is not None:
+            return record
+        family = self._family(name)
+        if family is None:
+            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}")
+        resolve = getattr(family, "resolve", None)
+        return resolve(name) if resolve else family
+
+    def _family(self, name: object) -> R | None:
+        """The record of a family (``getattr(record, "family")``) whose ``prefix:`` starts ``name``."""
+        if not isinstance(name, str) or ":" not in name:
+            return None
+        record = self._records.get(name.split(":", 1)[0].lower())
+        return record if record is not None and getattr(record, "family", False) else None
 
     def get(self, name, default=None):
         return self._records.get(name, default)
@@ -59,10 +70,14 @@ class Registry(Mapping[str, R], Generic[R]):
         return len(self._records)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._records
+        return (isinstance(name, str) and name in self._records) or self._family(name) is not None
 
     def canonical(self, name: str) -> str:
-        """The registered name for ``name`` or one of a record's ``aliases`` (any case), else QkdError."""
+        """The registered name for ``name`` or one of a record's ``aliases`` (any case), or a family
+        member's ``family:rest``; else QkdError."""
+        family = self._family(name)
+        if family is not None:  # a family member keeps what follows its prefix as given (a path)
+            return f"{family.name}:{name.split(':', 1)[1]}"
         key = name.strip().lower() if isinstance(name, str) else name
         for record in self._records.values():
             if key == record.name or key in getattr(record, "aliases", ()):

@@ -71,8 +71,9 @@ def check_fields(section: Any, prefix: str) -> None:
             expected = list
         if expected is not None and (not isinstance(value, expected) or (kind != "bool" and isinstance(value, bool))):
             raise QkdError(f"{where} = {value!r} is not a {kind}")
-        choices = list(registry(meta["registry"])) if meta.get("registry") else meta.get("choices")
-        if choices is not None and value not in choices:
+        reg = registry(meta["registry"]) if meta.get("registry") else None
+        choices = list(reg) if reg is not None else meta.get("choices")
+        if choices is not None and value not in (reg if reg is not None else choices):
             raise QkdError(f"{where} = {value!r} is not one of: {', '.join(map(str, choices))}")
         lo, hi = meta.get("min"), meta.get("max")
         if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
@@ -88,6 +89,8 @@ def _check_data(data: DataConfig) -> DataConfig:
     if not isinstance(data.dataset, str):
         raise QkdError(f"data.dataset = {data.dataset!r} is not a str")
     data = dataclasses.replace(data, dataset=canonical_name(data.dataset))
+    if DATASETS[data.dataset].family:
+        raise QkdError(f"--dataset {data.dataset} needs its folder: --dataset {data.dataset}:PATH")
     if isinstance(data.classes, list) and all(isinstance(c, int) for c in data.classes):
         if len(set(data.classes)) != len(data.classes) or len(data.classes) < 2:
             raise QkdError(f"data.classes = {data.classes}: name two or more different classes")

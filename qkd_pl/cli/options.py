@@ -40,11 +40,13 @@ class _RegistryChoice(click.Choice):
         super().__init__(list(self.registry))
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and value not in self.registry:
+        if isinstance(value, str) and value not in self.choices:
             try:
                 value = self.registry.canonical(value)
             except QkdError:
                 pass  # click's own message lists the choices
+            if value not in self.choices and value in self.registry:  # a family member: imagefolder:PATH
+                return value
         return super().convert(value, param, ctx)
 
 

@@ -22,6 +22,7 @@ import torch
 
 from ..errors import QkdError
 from ..registry import Registry
+from . import imagefolder
 
 
 # digits ships as one set; this fixed split makes its test set the same for every run.
@@ -148,6 +149,8 @@ class Dataset:
     load: Callable[[Path, bool, bool], tuple[torch.Tensor, torch.Tensor]]  # (root, train, verify) -> images, labels
     how_to_get: str | None = None  # None: always present
     source: Callable[[Path], dict] | None = None  # what the files are, recorded in run folders and reports
+    family: bool = False  # "name:..." names a member (imagefolder:PATH), whose record ``resolve`` makes
+    resolve: Callable[[str], "Dataset"] | None = None
 
 
 _OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
@@ -162,7 +165,30 @@ DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "ci
                      _cifar10, "run ../shared/scripts/get-datasets.sh ROOT (offline: a declared JPEG copy) or download "
                                "cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists",
                      _cifar10_source))
+
+
+def _imagefolder_dataset(name: str) -> Dataset:
+    classes = imagefolder.classes_of(name)
+    return Dataset(name, f"images under {imagefolder.folder_of(name)}", (), len(classes),
+                   (3, imagefolder.SIZE, imagefolder.SIZE), functools.partial(imagefolder.load, name),
+                   source=lambda root: {"kind": "image folder", "label": f"image folder {imagefolder.folder_of(name)}",
+                                        "classes": list(classes)})
+
+
+def _imagefolder_needs_a_path(root: Path, train: bool, verify: bool):
+    raise QkdError("--dataset imagefolder needs its folder: --dataset imagefolder:PATH")
+
+
+DATASETS.add(Dataset("imagefolder", f"imagefolder:PATH, your own images in PATH/train/<class>/* and "
+                                    f"PATH/test/<class>/*, as RGB resized to {imagefolder.SIZE}x{imagefolder.SIZE}",
+                     (), 0, (3, imagefolder.SIZE, imagefolder.SIZE), _imagefolder_needs_a_path, family=True,
+                     resolve=_imagefolder_dataset))
 IMAGE_SHAPES = {d.name: d.image_shape for d in DATASETS.values()}
+
+
+def slug(name: str) -> str:
+    """A dataset's name as it may appear in a folder name (an image folder's path may not)."""
+    return imagefolder.slug(name) if name.startswith(f"{imagefolder.PREFIX}:") else name
 
 
 def expected_files(name: str) -> list[str]:

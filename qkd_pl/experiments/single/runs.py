@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ...config import RunConfig, config_differences
+from ...data.sources import slug
 from ...errors import QkdError
 from ...training import Score, atomic_write_json
 
@@ -46,7 +47,7 @@ def config_hash(cfg: RunConfig) -> str:
 
 def default_run_name(cfg: RunConfig) -> str:
     role = cfg.kind if cfg.kind == "teacher" else ("distilled" if cfg.distill and cfg.distill.teacher else "baseline")
-    return f"{role}-{cfg.data.dataset}-{config_hash(cfg)}"
+    return f"{role}-{slug(cfg.data.dataset)}-{config_hash(cfg)}"
 
 
 def run_dir_for(out: str | Path, name: str | None, cfg: RunConfig, resume: bool = False,

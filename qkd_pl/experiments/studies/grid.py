@@ -55,7 +55,7 @@ from typing import Any, Callable
 from tqdm.auto import tqdm
 
 from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from ...data.sources import canonical_name
+from ...data.sources import canonical_name, slug
 from ...data.splits import parse_classes
 from ...devices.torch_device import resolve_torch_device
 from ...errors import QkdError
@@ -254,7 +254,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
     extra = [p for p in spec.axes if p not in COLUMNS]
     cells: dict[str, Cell] = {}
     for dataset, classes in itertools.product(spec.datasets, spec.classes):
-        tag = f"{dataset}-{classes or 'all'}"
+        tag = f"{slug(dataset)}-{classes or 'all'}"
         data = dataclasses.replace(spec.data, dataset=dataset, classes=parse_classes(classes))
         students = []
         for *point, teacher, seed in itertools.product(*axes.values(), spec.teachers, spec.seeds):
@@ -327,7 +327,8 @@ def row_for(cell: Cell, out: Path) -> dict[str, Any]:
             "params_control": params.get("control", 0), "device": test["trained_on"], "seconds": test["seconds"],
             "teacher_run": _relative(cell.config.distill.teacher, out) if cell.config.distill else None,
             "run_dir": _relative(run_dir, out),
-            **({"data_source": test["data_source"]["label"]} if test.get("data_source") else {})}
+            **({"data_source": test["data_source"]["label"]}
+               if (test.get("data_source") or {}).get("kind") == "declared copy" else {})}
 
 
 def _relative(path: str | Path | None, out: Path) -> str | None:
