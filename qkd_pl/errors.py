@@ -19,3 +19,25 @@ class QkdInterrupted(QkdError):
 
 class QkdWarning(UserWarning):
     """Something the user should know that does not stop the run (printed as one line by the CLI)."""
+
+
+def one_line_warnings() -> None:
+    """Show QkdWarnings as one ``Warning: ...`` line on stderr, and hide the deprecation notices of
+    plugins (meant for their developers); the CLI and every grid worker process call this."""
+    import sys
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    show = warnings.showwarning
+    if getattr(show, "one_line", False):
+        return
+
+    def one_line(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, QkdWarning):
+            print(f"Warning: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    one_line.one_line = True
+    warnings.showwarning = one_line

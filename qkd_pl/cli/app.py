@@ -17,7 +17,7 @@ import click
 
 from qkd_pl.cli.options import config_options, from_options
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from qkd_pl.errors import QkdError, QkdInterrupted, QkdWarning
+from qkd_pl.errors import QkdError, QkdInterrupted, one_line_warnings
 from qkd_pl.registry import registry
 
 
@@ -367,20 +367,7 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
 
 
 def main() -> None:
-    import warnings
-
-    # Deprecation notices from qiskit/pennylane plugins are for their developers, not our users.
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
-    show = warnings.showwarning
-
-    def one_line(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, QkdWarning):
-            click.echo(f"Warning: {message}", err=True)
-        else:
-            show(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = one_line
+    one_line_warnings()
     cli()
 
 

@@ -58,7 +58,7 @@ from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, Teach
 from ...data.sources import canonical_name, slug
 from ...data.splits import parse_classes
 from ...devices.torch_device import resolve_torch_device
-from ...errors import QkdError
+from ...errors import QkdError, one_line_warnings
 from ...teachers import ENSEMBLE, TEACHERS
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
@@ -432,6 +432,7 @@ def _executor(kind: str, workers: int) -> Callable:
 
 
 def _attempt(cell: Cell, out: str, data_dir: str | None, threads: int | None = None):
+    one_line_warnings()  # in a worker process too
     try:
         return cell, run_cell(cell, out, data_dir, threads), None
     except QkdError as exc:
