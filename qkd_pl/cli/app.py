@@ -338,15 +338,21 @@ def grid_cmd(config, out, workers, executor, data_dir, report, quiet, torch_devi
         click.echo(f"report: {write_report(out)}")
 
 
+ALSO = click.option("--also", multiple=True, metavar="FILE",
+                    help="Another grid's results.json or results.csv (a committed reproduction's table) to report "
+                         "beside this folder's runs; may be given several times.")
+
+
 @cli.command("report")
 @click.argument("folder", type=click.Path())
 @click.option("--title", default=None, help="Report title.")
-def report_cmd(folder, title):
+@ALSO
+def report_cmd(folder, title, also):
     """Markdown report with plots from a grid folder's results.json: mean +- std over seeds, the
     distillation gain with a 95 % interval, the quantum layer against its classical control."""
     from qkd_pl.experiments.studies.report import write_report
 
-    click.echo(f"report: {write_report(folder, title)}")
+    click.echo(f"report: {write_report(folder, title, also=list(also))}")
 
 
 @cli.command("reproduce")
@@ -357,13 +363,15 @@ def report_cmd(folder, title):
               help="Restrict the datasets, e.g. mnist,fashion-mnist (v2 also has cifar10, whose files must be "
                    "present).")
 @grid_run_options
-def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet, torch_device):
+@ALSO
+def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet, torch_device, also):
     """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
     the report sets our numbers beside the published ones."""
     from qkd_pl.experiments.studies.reproduce import reproduce
 
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
-    click.echo(f"report: {reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet, torch_device)}")
+    report = reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet, torch_device, list(also))
+    click.echo(f"report: {report}")
 
 
 def main() -> None:

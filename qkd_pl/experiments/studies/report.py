@@ -37,6 +37,39 @@ def data_sources(rows: list[dict[str, Any]]) -> dict[str, str]:
     return {r["dataset"]: r["data_source"] for r in rows if r.get("data_source")}
 
 
+# results.csv holds text; these columns are numbers or flags in results.json
+_INT_COLUMNS = ("qubits", "seed", "best_epoch", "params_classical", "params_quantum", "params_control")
+_FLOAT_COLUMNS = ("test_accuracy", "best_val_accuracy", "seconds")
+
+
+def read_results(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of another grid's results.json or results.csv (a committed reproduction's table),
+    to report beside a folder's own; their run folders are not needed (no curves for them)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise QkdError(f"--also {path}: not a file; give another grid's results.json or results.csv")
+    if path.suffix == ".json":
+        try:
+            rows = json.loads(path.read_text())
+        except ValueError:
+            raise QkdError(f"--also {path}: not valid JSON") from None
+        return [{**r, "run_dir": str(path.parent / r["run_dir"]) if r.get("run_dir") else None} for r in rows]
+    rows = []
+    with path.open(newline="") as fh:
+        for raw in csv.DictReader(fh):
+            row: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
+            for k in _INT_COLUMNS:
+                row[k] = int(row[k]) if row.get(k) is not None else None
+            for k in _FLOAT_COLUMNS:
+                row[k] = float(row[k]) if row.get(k) is not None else None
+            if row.get("control") is not None:
+                row["control"] = row["control"] == "True"
+            rows.append(row)
+    return rows
+
+
 def load_results(folder: str | Path) -> list[dict[str, Any]]:
     path = Path(folder) / "results.json"
     if not path.exists():
@@ -130,7 +163,8 @@ def method(c: dict[str, Any]) -> str:
 
 
 def write_report(folder: str | Path, title: str | None = None,
-                 published: list[dict[str, Any]] | None = None, notes: list[str] | None = None) -> Path:
+                 published: list[dict[str, Any]] | None = None, notes: list[str] | None = None,
+                 also: list[str | Path] = ()) -> Path:
     """report.md and plots/ in ``folder``, from its results.json.
 
     Args:
@@ -138,6 +172,8 @@ def write_report(folder: str | Path, title: str | None = None,
         title: the report's title; default from the folder's name.
         published: the paper's numbers to set beside ours (``qkd reproduce``).
         notes: lines on the protocol, printed above the tables.
+        also: other grids' results.json / results.csv whose rows are reported beside the folder's
+            own (a run id in both is refused).
 
     Returns:
         The path of report.md.
@@ -148,6 +184,14 @@ def write_report(folder: str | Path, title: str | None = None,
     """
     folder = Path(folder)
     rows = load_results(folder)
+    own = {r.get("id") for r in rows} - {None}
+    for path in also:
+        extra = read_results(path)
+        twice = sorted(own & {r.get("id") for r in extra})
+        if twice:
+            raise QkdError(f"--also {path}: run {twice[0]} is also in {folder}/results.json; report each run once")
+        rows += extra
+        own |= {r.get("id") for r in extra} - {None}
     summary = summarize(rows)
     if not summary["configs"]:
         raise QkdError(f"{folder}/results.json holds no student runs yet")
@@ -263,6 +307,7 @@ def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = 
     # 3. Training curves: validation accuracy per epoch, mean over seeds, per dataset.
     for ds in sorted({c["dataset"] for c in configs}):
         fig, ax = plt.subplots(figsize=(7, 4.5))
+        drawn = 0
         for c in [c for c in configs if c["dataset"] == ds][:24]:
             # run_dir is relative to the grid folder (absolute in results of qkd-pl before 0.2: kept as is)
             curves = [json.loads((folder / r / "metrics.json").read_text()) for r in c["runs"]
@@ -273,6 +318,10 @@ def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = 
             mean = [statistics.fmean(h[e]["val_accuracy"] for h in curves) for e in range(epochs)]
             ax.plot(range(1, epochs + 1), [100 * m for m in mean], lw=1,
                     label=f"{c['classes']} {c['qubits']}q {method(c)} / {c['teacher']}")
+            drawn += 1
+        if not drawn:  # runs merged from a table (--also) have no curves here: no empty plot
+            plt.close(fig)
+            continue
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation accuracy (%)")
         ax.set_title(f"{shown(ds)}: training curves (mean over seeds)", fontsize=9)

@@ -38,6 +38,10 @@ NOTES = {
         "optimizer and epochs are not stated in the paper (we use 2 layers, Adam lr 1e-2, batch 256, 10 epochs); "
         "the paper's numbers are read off its bar chart (about +-1 point) and set beside our distilled students; "
         "3 seeds.",
+        "RGB (CIFAR-10): the FC layer and PCA see all three channels (3,072 inputs; a learned or fitted map can use "
+        "colour); average and max pooling and the centre crop work on luminance (ITU-R BT.601 weights), so that "
+        "their 2^Q (or Q) features describe 2^Q places in the image instead of spending two thirds of them on colour. "
+        "The paper does not say how it reduced colour.",
     ],
 }
 
@@ -81,11 +85,12 @@ def v2_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
 
 def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[str] | None = None,
               workers: int = 1, executor: str = "processes", data_dir: str | None = None,
-              progress: bool = True, torch_device: str = "auto") -> Path:
+              progress: bool = True, torch_device: str = "auto", also: list[str | Path] = ()) -> Path:
     if which not in ("v1", "v2"):
         raise QkdError(f"unknown protocol {which!r}; choose v1 or v2")
     spec = (v1_spec if which == "v1" else v2_spec)(quick, datasets)
     run_grid(spec, out, workers, executor, data_dir, progress, torch_device)
     rows = published.v1_rows() if which == "v1" else published.v2_rows()
     notes = NOTES[which] + (["--quick: a tiny smoke version of the protocol; its numbers mean nothing."] if quick else [])
-    return write_report(out, f"qkd-pl reproduction of the paper's {which} results ({spec.name})", rows, notes)
+    return write_report(out, f"qkd-pl reproduction of the paper's {which} results ({spec.name})", rows, notes,
+                        also=also)

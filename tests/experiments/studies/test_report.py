@@ -75,3 +75,24 @@ def test_overall_gains_count_intervals_above_below_and_across_zero():
          "above": 1, "below": 1, "includes": 1},
         {"dataset": "b", "comparison": "distilled - baseline", "n": 1, "mean": pytest.approx(10.0),
          "above": 0, "below": 0, "includes": 1}]
+
+
+def test_another_grids_table_is_reported_beside_a_folders_own(tmp_path):
+    import csv
+    import json
+
+    from qkd_pl.experiments.studies.report import write_report
+
+    rows = [row("none", s, 0.7 + s / 100) | {"id": f"b{s}"} for s in range(2)]
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "results.json").write_text(json.dumps(rows))
+    other = [row("none", s, 0.5) | {"id": f"o{s}", "dataset": "fashion-mnist"} for s in range(2)]
+    with (tmp_path / "other.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(other[0]))
+        writer.writeheader()
+        writer.writerows(other)
+    text = write_report(tmp_path / "g", also=[tmp_path / "other.csv"]).read_text()
+    assert "| fashion-mnist | 0-3 | 2 | fc+amplitude+strong | none | 50.00" in text
+    assert "| digits | 0-3 | 2 | fc+amplitude+strong | none | 70.50" in text
+    with pytest.raises(QkdError, match="run b0 is also in"):
+        write_report(tmp_path / "g", also=[tmp_path / "g" / "results.json"])
