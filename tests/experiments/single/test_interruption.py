@@ -2,7 +2,6 @@
 bit-identical to an uninterrupted run; the same command twice gives the same numbers."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
