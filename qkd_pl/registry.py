@@ -61,7 +61,8 @@ class Registry(Mapping[str, R], Generic[R]):
         return record if record is not None and getattr(record, "family", False) else None
 
     def get(self, name, default=None):
-        return self._records.get(name, default)
+        """As Mapping.get (which expects KeyError, where an unknown name raises QkdError here)."""
+        return self[name] if name in self else default
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._records)
