@@ -37,6 +37,11 @@ def option(default: Any = None, help: str = "", *, registry: str | None = None, 
         "max_open": max_open, "flag": flag, "metavar": metavar, "parse": parse, "cli": cli})
 
 
+def field_kind(f: dataclasses.Field) -> str:
+    """A field's type without its ``| None``: "int", "float", "str", "bool", "list[int]"..."""
+    return str(f.type).split("|")[0].strip()
+
+
 def _parse_classes(text: str) -> list[int] | None:
     from .data.splits import parse_classes
 

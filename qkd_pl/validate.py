@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .config import DataConfig, RunConfig, StudentConfig, TeacherConfig
+from .config import DataConfig, RunConfig, StudentConfig, TeacherConfig, field_kind
 from .errors import QkdError
 from .registry import registry
 
@@ -65,7 +65,7 @@ def check_fields(section: Any, prefix: str) -> None:
             if f.default is not None:
                 raise QkdError(f"{where} is required (default {f.default!r})")
             continue
-        kind = str(f.type).split("|")[0].strip()
+        kind = field_kind(f)
         expected = {"int": int, "float": (int, float), "str": str, "bool": bool}.get(kind)
         if kind.startswith("list"):
             expected = list

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import click
 
+from ..config import field_kind
 from ..errors import QkdError
 from ..registry import registry
 
@@ -52,7 +53,7 @@ class _RegistryChoice(click.Choice):
 
 def _param_type(f: dataclasses.Field) -> tuple[Any, str]:
     """The click type of a field and the help it adds (a registry's records)."""
-    meta, kind = f.metadata, str(f.type).split("|")[0].strip()
+    meta, kind = f.metadata, field_kind(f)
     if meta.get("registry"):
         choice = _RegistryChoice(meta["registry"])
         return choice, " " + choice.registry.help() + "."
@@ -96,7 +97,7 @@ def config_options(cls: type, section: str, *, only: tuple[str, ...] | None = No
             default = (defaults or {}).get(f.name, f.default)
             flag = "--" + flag_prefix + (meta.get("flag") or "--" + f.name.replace("_", "-"))[2:]
             param = f"{section}__{f.name}"
-            if str(f.type).split("|")[0].strip() == "bool":
+            if field_kind(f) == "bool":
                 command = click.option(flag, param, is_flag=True, default=default,
                                        help=help_prefix + meta["help"])(command)
                 continue

@@ -11,7 +11,6 @@ validation split, per-class caps and normalization are the built-in datasets' ow
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from pathlib import Path
 
@@ -27,7 +26,6 @@ def folder_of(name: str) -> Path:
     return Path(name.split(":", 1)[1]).expanduser()
 
 
-@functools.lru_cache(maxsize=32)
 def classes_of(name: str) -> tuple[str, ...]:
     """The class folder names, checked: both parts present, the same two or more classes in each."""
     root = folder_of(name)

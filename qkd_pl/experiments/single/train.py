@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from torch import nn
 from ...config import RunConfig, config_differences
 from ...data import DataBundle, load_data
 from ...devices import Backend, resolve_backend
+from ...devices.torch_device import resolve_torch_device, student_torch_device
 from ...errors import QkdError, QkdInterrupted
 from ...students import build_student, count_parameters
 from ...teachers import ENSEMBLE, Ensemble, build_teacher
@@ -26,7 +27,6 @@ from ...teachers.cache import teacher_logits as cached_teacher_logits
 from ...training import accuracy, atomic_write_json, fit, load_checkpoint, save_checkpoint
 from ...training.checkpoint import read_checkpoint
 from ...training.loop import load_resume_state
-from ...devices.torch_device import resolve_torch_device, student_torch_device
 from ...validate import validate
 from .plots import plot_history
 from .remote_eval import remote_accuracy

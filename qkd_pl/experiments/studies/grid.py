@@ -126,7 +126,9 @@ def load_spec(path: str | Path) -> GridSpec:
     except tomllib.TOMLDecodeError as exc:
         raise QkdError(f"{path} is not valid TOML ({exc})") from None
     try:
-        return check_cells(validate(_from_toml(raw)))
+        spec = validate(_from_toml(raw))
+        check_cells(expand(spec, Path("grid")))
+        return spec
     except QkdError as exc:
         raise QkdError(f"{path}: {exc}") from None
 
@@ -221,14 +223,14 @@ def _with(cfg: RunConfig, path: str, value: Any) -> RunConfig:
     return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{name: value})})
 
 
-def check_cells(spec: GridSpec, out: Path = Path("grid")) -> GridSpec:
+def check_cells(cells: list[Cell]) -> list[Cell]:
     """Every cell passes ``validate``, or the first that does not is refused before any runs."""
-    for cell in expand(spec, out):
+    for cell in cells:
         try:
             validate_config(cell.config)
         except QkdError as exc:
             raise QkdError(f"cell {cell.id}: {exc}") from None
-    return spec
+    return cells
 
 
 @dataclass
@@ -384,10 +386,9 @@ def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = 
         >>> write_report("runs/g")  # qkd_pl.experiments.studies.report
     """
     out = Path(out)
-    check_cells(spec, out)
+    cells = check_cells(expand(spec, out))
     resolve_torch_device(torch_device)
     check_data(spec, data_dir)
-    cells = expand(spec, out)
     for cell in cells:  # students: the CPU, their teachers' logits where the teachers run
         cell.torch_device = torch_device if cell.config.kind == "teacher" or torch_device == "cpu" else "auto"
     out.mkdir(parents=True, exist_ok=True)
