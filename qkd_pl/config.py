@@ -53,6 +53,16 @@ def _parse_names(text: str) -> list[str] | None:
     return names or None
 
 
+def parse_transfer(text: str) -> str:
+    """``none``, ``unlabeled`` or a positive count, as the canonical text a config stores."""
+    key = str(text).strip().lower()
+    if key in ("none", "unlabeled"):
+        return key
+    if key.isdigit() and int(key) > 0:
+        return str(int(key))
+    raise QkdError(f"--transfer {text!r}: write none, unlabeled, or a number of images per class")
+
+
 @dataclass
 class DataConfig:
     """Which images, which classes, and how the training split is carved into train/validation."""
@@ -60,22 +70,28 @@ class DataConfig:
     dataset: str = option("digits", "Dataset.", registry="dataset")
     classes: list[int] | None = option(None, "Class subset: a range like 0-7 or a list like 0,3,5. Default: all "
                                              "classes.", metavar="SPEC", parse=_parse_classes)
-    per_class: int | None = option(None, "Keep the first N images of each class, in the train and in the test "
-                                         "split (the paper's notebooks used 150). Default: all.", min=1, metavar="N")
+    per_class: int | None = option(None, "Keep N images of each class of the training split (train and validation "
+                                         "parts together; the paper's notebooks used 150) and the first N of each "
+                                         "class of the test split. Default: all.", min=1, metavar="N")
     val_fraction: float = option(0.2, "Fraction of the training split held out (stratified) for model selection; "
                                       "the test split is only used once, at the end.", min=0, max=1, min_open=True,
                                 max_open=True)
     split_seed: int = option(0, "Seed of the validation split; kept apart from --seed so a teacher and its "
                                 "students see the same split.")
+    split: str = option("nested", "How --per-class and the validation split combine. nested: the class subset is "
+                                  "split into train and validation parts once, then each part keeps its first images "
+                                  "of each class, so a capped student's images lie inside an uncapped teacher's "
+                                  "parts. capped: the first N of each class, then the split (qkd-pl before nested "
+                                  "splits, and the v1/v2 reproductions).", choices=("nested", "capped"))
 
 
 @dataclass
 class StudentConfig:
-    """The quantum student: reduction -> encoding -> ansatz -> measurement -> linear head.
+    """The quantum student: reduction -> encoding -> ansatz -> readout -> linear head.
 
     ``arch="hybrid-cnn"`` is the paper's v1 student instead (a small CNN -> angles -> H, RY
     -> basis-state probabilities as class scores); it uses ``qubits`` and ignores the
-    reducer, encoding, ansatz and layers.
+    reducer, encoding, ansatz, layers and readout.
     """
 
     arch: str = option("v2", "Student architecture.", registry="student", flag="--student")
@@ -86,6 +102,8 @@ class StudentConfig:
     encoding: str = option("amplitude", "Features -> qubits.", registry="encoding")
     rotation: str = option("Y", "Rotation axis of the angle encoding.", choices=("X", "Y", "Z"))
     ansatz: str = option("strong", "The trainable circuit.", registry="ansatz")
+    readout: str = option("z", "What the circuit measures, mapped to class logits by a linear head.",
+                          registry="readout")
     device: str = option("auto", "Where the circuit runs: auto (qkd.fused up to 16 qubits, lightning.qubit above; "
                                  "the run prints which and why), qkd.fused, default.qubit, lightning.qubit, "
                                  "lightning.kokkos / lightning.gpu when installed, qiskit.aer (shots), "
@@ -95,9 +113,13 @@ class StudentConfig:
                                  "`qkd backends` lists them.")
     shots: int | None = option(None, "Shots of a shot-based device.", min=1, cli=False)
     noise: str | None = option(None, "qiskit.aer only: an IBM fake backend whose noise model to apply.", cli=False)
-    control: bool = option(False, "The classical control: replace the circuit by a classical layer with exactly as "
-                                  "many trainable parameters (same features in, one bounded output per qubit), to "
-                                  "see what the quantum layer adds.", flag="--classical-control")
+    control: bool = option(False, "The classical control: replace the circuit by a classical layer (same features "
+                                  "in, as many outputs as the readout, in its range), to see what the quantum layer "
+                                  "adds.", flag="--classical-control")
+    control_match: str = option("parameters", "What the classical control matches: parameters (exactly as many "
+                                              "trainable parameters as the circuit) or width (one linear layer from "
+                                              "the features to the readout's outputs, whatever that costs).",
+                                choices=("parameters", "width"))
 
 
 @dataclass
@@ -115,15 +137,38 @@ class DistillConfig:
                                        "student.", metavar="RUN")
     temperature: float = option(3.0, "Softmax temperature T of the distillation term (paper: 3).", min=0,
                                 min_open=True)
-    alpha: float = option(0.9, "Weight of the distillation term: loss = CE + alpha * T^2 * KL (paper: 0.9).", min=0)
+    alpha: float = option(0.9, "Weight of the teacher term of every objective (hinton: loss = CE + alpha * T^2 * "
+                               "KL; paper: 0.9).", min=0)
+    kd_loss: str = option("hinton", "Distillation objective.", registry="objective")
+    dist_beta: float = option(1.0, "dist: weight of the inter-class (per image) correlation loss.", min=0)
+    dist_gamma: float = option(1.0, "dist: weight of the intra-class (per class, across the batch) correlation "
+                                    "loss.", min=0)
+    dkd_beta: float = option(8.0, "dkd: weight of the non-target-class KL against the target/non-target one.",
+                             min=0)
+    transfer: str = option("none", "A transfer set: images of the training part the student has no labels for, "
+                                   "seen only through the teacher (never by a baseline): none, unlabeled (all of "
+                                   "them), or N (the first N of each class). Needs --per-class and --split nested.",
+                           metavar="none|unlabeled|N", parse=parse_transfer)
+    transfer_labels: str = option("soft", "How the student learns from the transfer set: soft (the teacher term of "
+                                          "--kd-loss) or hard (the teacher's top class as its label: pseudo-labels).",
+                                  choices=("soft", "hard"))
 
 
 @dataclass
 class TrainConfig:
     epochs: int = option(10, "Training epochs.", min=1)
     batch_size: int = option(32, "Images per optimizer step.", min=1)
-    lr: float = option(1e-2, "Adam learning rate.", min=0, min_open=True)
+    lr: float = option(1e-2, "Learning rate (with --schedule onecycle: the peak).", min=0, min_open=True)
     seed: int = option(0, "Seed of weight initialization and batch order (recorded in config.json).")
+    optimizer: str = option("adam", "adam, or sgd (Nesterov momentum 0.9).", choices=("adam", "sgd"))
+    weight_decay: float = option(0.0, "L2 weight decay of the optimizer.", min=0)
+    schedule: str = option("constant", "Learning-rate schedule: constant, or onecycle (linear warm-up over the "
+                                       "first quarter of the steps to --lr, then linear decay to zero).",
+                           choices=("constant", "onecycle"))
+    augment: str = option("none", "Teachers only: crop-flip draws a random 32x32 crop of the image padded by 4 "
+                                  "pixels (reflected) and a horizontal flip for every training image; validation, "
+                                  "test and the cached logits a student sees use the images as they are.",
+                          choices=("none", "crop-flip"))
 
 
 @dataclass
@@ -142,13 +187,45 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        parts = {"data": DataConfig, "train": TrainConfig, "teacher": TeacherConfig,
-                 "student": StudentConfig, "distill": DistillConfig}
+        d = {k: ({**LEGACY.get(k, {}), **v} if isinstance(v, dict) else v) for k, v in d.items()}
         try:
-            kwargs = {k: (parts[k](**v) if k in parts and v is not None else v) for k, v in d.items()}
+            kwargs = {k: (SECTIONS[k](**v) if k in SECTIONS and v is not None else v) for k, v in d.items()}
             return cls(**kwargs)
         except TypeError as exc:
             raise QkdError(f"the saved configuration is not one this version of qkd-pl reads ({exc})") from None
+
+
+def with_field(cfg: "RunConfig", path: str, value: Any) -> "RunConfig":
+    """``cfg`` with the field at dotted ``path`` (``"student.qubits"``) set to ``value``."""
+    section, name = path.split(".")
+    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{name: value})})
+
+
+SECTIONS = {"data": DataConfig, "train": TrainConfig, "teacher": TeacherConfig, "student": StudentConfig,
+            "distill": DistillConfig}
+
+
+# What runs saved before a field existed did, where that is not the field's default: they are
+# read as what they were, not as what a new run would be.
+LEGACY = {"data": {"split": "capped"}}
+
+
+def normalized(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved ``config.json`` as this version writes it: fields added since are filled with
+    their defaults, so runs made before a field existed compare equal to the same run now."""
+    return RunConfig.from_dict(saved).to_dict()
+
+
+def non_default(d: dict[str, Any]) -> dict[str, Any]:
+    """``RunConfig.to_dict()`` without the leaves that equal their field's default: what names a
+    run, so that adding a field (with a default that keeps today's behaviour) renames nothing."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if key in SECTIONS and isinstance(value, dict):
+            defaults = {f.name: f.default for f in dataclasses.fields(SECTIONS[key])}
+            value = {k: v for k, v in value.items() if k not in defaults or v != defaults[k]}
+        out[key] = value
+    return out
 
 
 def config_differences(saved: dict[str, Any], current: dict[str, Any], prefix: str = "") -> list[str]:

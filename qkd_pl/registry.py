@@ -100,6 +100,8 @@ _WHERE = {
     "teacher": ("qkd_pl.teachers.registry", "TEACHERS"),
     "student": ("qkd_pl.students.registry", "STUDENTS"),
     "device": ("qkd_pl.devices.registry", "DEVICES"),
+    "objective": ("qkd_pl.losses.objectives", "OBJECTIVES"),
+    "readout": ("qkd_pl.circuits.readout", "READOUTS"),
 }
 
 

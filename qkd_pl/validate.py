@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from .config import DataConfig, RunConfig, StudentConfig, TeacherConfig, field_kind
+from .config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, field_kind, parse_transfer
 from .errors import QkdError
 from .registry import registry
 
@@ -52,7 +52,12 @@ def validate(cfg: RunConfig) -> RunConfig:
     if cfg.kind == "teacher":
         _check_teacher(cfg.teacher)
     else:
+        if cfg.train.augment != "none":
+            raise QkdError(f"--augment {cfg.train.augment} is for teachers: a student is compared with its baseline "
+                           f"on the images as they are, and a distilled student's teacher logits are of those images")
         _check_student(cfg.student, data, cfg.train.batch_size)
+        if cfg.distill is not None:
+            cfg = dataclasses.replace(cfg, distill=_check_transfer(cfg.distill, data))
     return cfg
 
 
@@ -105,6 +110,20 @@ def _check_teacher(teacher: TeacherConfig) -> None:
         raise QkdError("--members goes with --arch ensemble, and --arch ensemble needs --members RUN,RUN,...")
     if teacher.members is not None and len(teacher.members) < 2:
         raise QkdError("--arch ensemble needs --members RUN1,RUN2,... (two or more trained teacher runs)")
+
+
+def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
+    """A transfer set is the teacher's to label, from a nested split with a cap to leave images over."""
+    distill = dataclasses.replace(distill, transfer=parse_transfer(distill.transfer))
+    if distill.transfer == "none":
+        return distill
+    if distill.teacher is None:
+        raise QkdError(f"--transfer {distill.transfer} needs --teacher: transfer images have no labels, only the "
+                       f"teacher's outputs, and a baseline never sees them")
+    if data.per_class is None or data.split != "nested":
+        raise QkdError(f"--transfer {distill.transfer} needs --per-class N and --split nested: the transfer set is "
+                       f"the train part's images beyond the student's first N of each class")
+    return distill
 
 
 def _check_student(student: StudentConfig, data: DataConfig, batch_size: int) -> None:

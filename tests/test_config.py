@@ -23,3 +23,26 @@ def test_unknown_saved_field_is_a_user_error():
     d["data"]["colour"] = "red"
     with pytest.raises(QkdError, match="not one this version"):
         RunConfig.from_dict(d)
+
+
+def test_a_config_saved_before_a_field_existed_reads_and_compares_as_today():
+    from qkd_pl.config import normalized
+
+    now = RunConfig(kind="teacher", train=TrainConfig(epochs=3)).to_dict()
+    old = {**now, "train": {k: v for k, v in now["train"].items() if k not in ("augment", "schedule")}}
+    assert normalized(old) == now
+
+
+def test_run_names_hash_only_what_differs_from_the_defaults():
+    from qkd_pl.config import non_default
+    from qkd_pl.experiments.single.runs import config_hash
+
+    base = RunConfig(kind="student", student=StudentConfig(qubits=8))
+    assert non_default(base.to_dict())["student"] == {"qubits": 8}
+    assert non_default(base.to_dict())["train"] == {}
+    # a field added with a default that keeps today's behaviour renames nothing; changing a field does
+    assert config_hash(base) != config_hash(RunConfig(kind="student", student=StudentConfig(qubits=4)))
+    assert config_hash(base) != config_hash(RunConfig(kind="student", train=TrainConfig(optimizer="sgd"),
+                                                      student=StudentConfig(qubits=8)))
+    assert config_hash(base) == config_hash(RunConfig(kind="student", train=TrainConfig(epochs=99),
+                                                      student=StudentConfig(qubits=8)))

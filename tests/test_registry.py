@@ -35,7 +35,7 @@ def test_a_new_reducer_is_one_record(monkeypatch):
 
 
 def test_unknown_names_list_the_registered_ones():
-    with pytest.raises(QkdError, match="unknown --ansatz 'strongly'; choose one of: paper, strong, basic, ring"):
+    with pytest.raises(QkdError, match="unknown --ansatz 'strongly'; choose one of: paper, strong, strong-local, basic, ring"):
         registry("ansatz")["strongly"]
     assert registry("dataset").canonical("FashionMNIST") == "fashion-mnist"
 

@@ -34,6 +34,11 @@ def test_a_dataset_alias_becomes_its_name():
     (student(data=DataConfig(classes=[3])), "name two or more different classes"),
     (student(device="lightning.qubit", arch="hybrid-cnn"), "adjoint differentiation does not support"),
     (student(device="qiskit.aer"), "is for evaluation"),
+    (student(device="lightning.qubit", readout="probs"), "--readout probs measures basis-state probabilities"),
+    (student(readout="zzz"), "student.readout = 'zzz' is not one of: z, zz, probs"),
+    (student(control_match="size"), "student.control_match = 'size' is not one of: parameters, width"),
+    (RunConfig("student", student=StudentConfig(), distill=DistillConfig(kd_loss="fitnet")),
+     "distill.kd_loss = 'fitnet' is not one of: hinton, hinton-classic, dist, lskd, dkd"),
     (student(device="quantum-computer"), "unknown --device 'quantum-computer'"),
     (RunConfig("student", student=StudentConfig(), distill=DistillConfig(temperature=0.0)),
      "distill.temperature = 0.0 must be above 0"),
@@ -41,6 +46,10 @@ def test_a_dataset_alias_becomes_its_name():
     (RunConfig("teacher", teacher=TeacherConfig("vgg")), "teacher.arch = 'vgg' is not one of: lenet5, alexnet-v1"),
     (RunConfig("teacher", teacher=TeacherConfig("ensemble")), "--arch ensemble needs --members"),
     (RunConfig("teacher"), "a teacher run needs its teacher section"),
+    (RunConfig("teacher", train=TrainConfig(schedule="cosine"), teacher=TeacherConfig()),
+     "train.schedule = 'cosine' is not one of: constant, onecycle"),
+    (RunConfig("student", train=TrainConfig(augment="crop-flip"), student=StudentConfig()),
+     "--augment crop-flip is for teachers"),
     (RunConfig("pupil"), "kind 'pupil' is not one of: teacher, student"),
 ])
 def test_invalid_configurations_are_refused_naming_field_value_and_choices(cfg, needle):

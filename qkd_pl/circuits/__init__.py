@@ -2,7 +2,8 @@
 
 from .ansatz import ANSATZES, ansatz_weight_shape
 from .encoding import ENCODINGS, ROTATIONS, n_features
+from .readout import READOUTS
 from .qlayer import QuantumLayer, qnode_for, v2_circuit
 
-__all__ = ["ANSATZES", "ENCODINGS", "ROTATIONS", "QuantumLayer", "ansatz_weight_shape", "n_features",
+__all__ = ["ANSATZES", "ENCODINGS", "ROTATIONS", "QuantumLayer", "READOUTS", "ansatz_weight_shape", "n_features",
            "qnode_for", "v2_circuit"]

@@ -5,6 +5,8 @@
   drawing has no two-qubit gates, so neither does this; with amplitude encoding the input
   state already carries the correlations.
 - ``strong``: qml.StronglyEntanglingLayers (a general rotation per qubit, then a CNOT ring).
+- ``strong-local``: the same rotations and weights as ``strong`` without the CNOTs, so a
+  comparison shows what entanglement adds (each qubit's layers then compose to one rotation).
 - ``basic``: qml.BasicEntanglerLayers (one RY per qubit, then a CNOT ring).
 - ``ring``: RX RY RZ on each qubit, then a CNOT ring (as BasicEntanglerLayers wires it):
   the layer TorchQuantum's examples use, so ``benchmarks/peers`` times the same circuit on both.
@@ -36,6 +38,15 @@ def paper(weights, wires: Sequence[int]) -> None:
 
 def strong(weights, wires: Sequence[int]) -> None:
     qml.StronglyEntanglingLayers(weights, wires=wires)
+
+
+def strong_local(weights, wires: Sequence[int]) -> None:
+    # StronglyEntanglingLayers' rotations, Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi) on
+    # each wire, without its CNOTs: the no-entanglement ablation of ``strong`` (same weights).
+    for w in weights:  # (qubits, 3) per layer
+        qml.AngleEmbedding(w[:, 0], wires=wires, rotation="Z")
+        qml.AngleEmbedding(w[:, 1], wires=wires, rotation="Y")
+        qml.AngleEmbedding(w[:, 2], wires=wires, rotation="Z")
 
 
 def basic(weights, wires: Sequence[int]) -> None:
@@ -72,6 +83,8 @@ ANSATZES.add(Ansatz("paper", "the drawn circuit: RX RY RZ RX per qubit, then RX 
                     paper, lambda layers, q: (layers, 4 * q + 3)))
 ANSATZES.add(Ansatz("strong", "qml.StronglyEntanglingLayers", strong,
                     lambda layers, q: qml.StronglyEntanglingLayers.shape(n_layers=layers, n_wires=q)))
+ANSATZES.add(Ansatz("strong-local", "StronglyEntanglingLayers without its CNOTs (the no-entanglement ablation)",
+                    strong_local, lambda layers, q: qml.StronglyEntanglingLayers.shape(n_layers=layers, n_wires=q)))
 ANSATZES.add(Ansatz("basic", "qml.BasicEntanglerLayers (RY)", basic,
                     lambda layers, q: qml.BasicEntanglerLayers.shape(n_layers=layers, n_wires=q)))
 ANSATZES.add(Ansatz("ring", "RX RY RZ per qubit, then a CNOT ring", ring, lambda layers, q: (layers, q, 3)))

@@ -18,6 +18,7 @@ from ..devices import Backend, make_device
 from ..errors import QkdError
 from .ansatz import ANSATZES, ansatz_weight_shape
 from .encoding import ENCODINGS, ROTATIONS
+from .readout import READOUTS
 
 
 def qnode_for(circuit: Callable, n_qubits: int, backend: Backend) -> qml.QNode:
@@ -27,16 +28,17 @@ def qnode_for(circuit: Callable, n_qubits: int, backend: Backend) -> qml.QNode:
 
 
 def v2_circuit(cfg: StudentConfig) -> Callable:
-    """encoding -> ansatz -> <Z> on each qubit (the paper's v2 student, figures/ss1.png)."""
+    """encoding -> ansatz -> readout (the paper's v2 student, figures/ss1.png, reads <Z> on each qubit)."""
     if cfg.rotation not in ROTATIONS:
         raise QkdError(f"unknown --rotation {cfg.rotation!r}; choose one of: {', '.join(ROTATIONS)}")
     encode, ansatz = ENCODINGS[cfg.encoding].template, ANSATZES[cfg.ansatz].template
+    measure = READOUTS[cfg.readout].measure
     wires = list(range(cfg.qubits))
 
     def circuit(inputs, weights):
         encode(inputs, wires, cfg.rotation)
         ansatz(weights, wires)
-        return [qml.expval(qml.PauliZ(w)) for w in wires]
+        return measure(wires)
 
     return circuit
 
@@ -53,7 +55,8 @@ class QuantumLayer(nn.Module):
     @classmethod
     def v2(cls, cfg: StudentConfig, backend: Backend) -> "QuantumLayer":
         qnode = qnode_for(v2_circuit(cfg), cfg.qubits, backend)
-        return cls(qnode, {"weights": ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits)}, cfg.qubits)
+        return cls(qnode, {"weights": ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits)},
+                   READOUTS[cfg.readout].width(cfg.qubits))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layer(x.to(torch.float64))

@@ -7,6 +7,9 @@ and test images never influence preprocessing.
 
 from __future__ import annotations
 
+import math
+import warnings
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +17,7 @@ import torch
 
 from ..config import DataConfig
 from .sources import DATASETS, canonical_name, data_root, load_split
+from ..errors import QkdError, QkdWarning
 from .splits import cap_per_class, select_classes, stratified_split
 
 
@@ -98,8 +102,105 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
 
 
 def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):
-    """(train, validation, test) indices into the official train and test splits."""
-    train_idx = cap_per_class(labels_train, select_classes(labels_train, cfg.classes, n_classes), cfg.per_class, "train")
-    test_idx = cap_per_class(labels_test, select_classes(labels_test, cfg.classes, n_classes), cfg.per_class, "test")
-    fit_idx, val_idx = stratified_split(labels_train, train_idx, cfg.val_fraction, cfg.split_seed)
-    return fit_idx, val_idx, test_idx
+    """(train, validation, test) indices into the official train and test splits.
+
+    ``nested`` splits the whole class subset first and caps each part after, so every run of
+    one (dataset, classes, split seed, validation fraction) draws its train images from one
+    train part and its validation images from one validation part: a teacher trained on all
+    of it has seen a capped student's training images and none of its validation images.
+    """
+    pool = select_classes(labels_train, cfg.classes, n_classes)
+
+    def test_idx():
+        return cap_per_class(labels_test, select_classes(labels_test, cfg.classes, n_classes), cfg.per_class,
+                             "test split")
+
+    if cfg.split == "capped":
+        train_idx = cap_per_class(labels_train, pool, cfg.per_class, "train split")
+        return (*stratified_split(labels_train, train_idx, cfg.val_fraction, cfg.split_seed), test_idx())
+    fit_idx, val_idx = stratified_split(labels_train, pool, cfg.val_fraction, cfg.split_seed)
+    if cfg.per_class is None:
+        return fit_idx, val_idx, test_idx()
+    n_val = math.ceil(cfg.per_class * cfg.val_fraction)
+    if n_val >= cfg.per_class:
+        raise QkdError(f"--per-class {cfg.per_class} with --val-fraction {cfg.val_fraction} leaves no training image "
+                       f"of a class; raise --per-class or lower --val-fraction")
+    with warnings.catch_warnings(record=True) as short:  # one warning for the training split, as for the test split
+        warnings.simplefilter("always")
+        parts = (cap_per_class(labels_train, fit_idx, cfg.per_class - n_val),
+                 cap_per_class(labels_train, val_idx, n_val))
+    if short:
+        have = np.bincount(labels_train[np.concatenate(parts)], minlength=n_classes)
+        few = ", ".join(f"class {c}: {have[c]}" for c in np.unique(labels_train[pool]) if have[c] < cfg.per_class)
+        warnings.warn(f"--per-class {cfg.per_class} is more than some classes have ({few} images in the train "
+                      f"split); using all of theirs", QkdWarning, stacklevel=2)
+    return (*parts, test_idx())
+
+
+def split_of(cfg: DataConfig, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (train, validation, test) indices a run of ``cfg`` uses, from the labels alone."""
+    name = canonical_name(cfg.dataset)
+    root = data_root(data_dir)
+    _, y_tr = load_split(name, root, train=True)
+    _, y_te = load_split(name, root, train=False)
+    return split_indices(cfg, y_tr.numpy(), y_te.numpy(), DATASETS[name].n_classes)
+
+
+def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str | None = None) -> dict:
+    """What a teacher saw of a student's images; refused unless it can teach that student.
+
+    A teacher may have seen more than the student (the paper's notebooks trained teachers on
+    the whole class subsets and students on 150 images per class), but it must have been trained
+    on every image the student is trained on (its logits there are what it learnt, not guesses)
+    and on none the student validates or is tested on (else the student's model selection and
+    test would see through the teacher what they must not). Test images are never trained on.
+
+    Returns:
+        The teacher's data configuration and image counts, for the student's run folder.
+
+    Raises:
+        QkdError: another dataset or class list, or images that break either rule, counted.
+    """
+    name_t, name_s = canonical_name(teacher.dataset), canonical_name(student.dataset)
+    n_all = DATASETS[name_s].n_classes
+    classes_t = teacher.classes or list(range(DATASETS[name_t].n_classes))
+    classes_s = student.classes or list(range(n_all))
+    fix = ("train the teacher on the same --dataset and --classes with the same --split-seed and --val-fraction "
+           "(nested splits) and --per-class at least the student's, or none")
+    if name_t != name_s or classes_t != classes_s:
+        raise QkdError(f"the teacher was trained on {name_t} classes {classes_t}, the student uses {name_s} classes "
+                       f"{classes_s}; {fix}")
+    t_fit, t_val, _ = split_of(teacher, data_dir)
+    s_fit, s_val, s_test = split_of(student, data_dir)
+    unseen = np.setdiff1d(s_fit, t_fit)
+    leaked = np.intersect1d(s_val, t_fit)
+    if len(unseen) or len(leaked):
+        why = [f"{len(unseen)} of the student's {len(s_fit)} training images are not among the teacher's"] \
+            if len(unseen) else []
+        why += [f"the teacher was trained on {len(leaked)} of the student's {len(s_val)} validation images"] \
+            if len(leaked) else []
+        raise QkdError(f"the teacher cannot teach this student: {'; '.join(why)}; {fix}")
+    return {"data": dataclasses.asdict(teacher), "train_images": len(t_fit), "validation_images": len(t_val),
+            "student_train_images": len(s_fit), "extra_train_images": len(t_fit) - len(s_fit)}
+
+
+def transfer_indices(cfg: DataConfig, transfer: str, data_dir: str | None = None) -> np.ndarray:
+    """The transfer set: train-part images of the run's classes that its student has no labels for.
+
+    They come from the train part of the nested split (never the validation part or the test
+    split), after the student's own training images; ``transfer`` is ``unlabeled`` (all of
+    them) or a number N (the first N of each class).
+    """
+    fit, _, _ = split_of(cfg, data_dir)
+    whole, _, _ = split_of(dataclasses.replace(cfg, per_class=None), data_dir)
+    rest = np.setdiff1d(whole, fit)
+    if transfer == "unlabeled":
+        return rest
+    _, y_tr = load_split(canonical_name(cfg.dataset), data_root(data_dir), train=True)
+    return cap_per_class(y_tr.numpy(), rest, int(transfer), "transfer set", f"--transfer {transfer}")
+
+
+def load_transfer(cfg: DataConfig, transfer: str, data_dir: str | None = None) -> torch.Tensor:
+    """The transfer set's images (float in [0, 1], shaped like the run's); no labels, by design."""
+    x_tr, _ = load_split(canonical_name(cfg.dataset), data_root(data_dir), train=True)
+    return x_tr[torch.as_tensor(transfer_indices(cfg, transfer, data_dir))].contiguous()

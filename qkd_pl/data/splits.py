@@ -50,8 +50,10 @@ def select_classes(labels: np.ndarray, classes: list[int] | None, n_classes: int
     return np.flatnonzero(np.isin(labels, classes))
 
 
-def cap_per_class(labels: np.ndarray, idx: np.ndarray, per_class: int | None, split: str = "this") -> np.ndarray:
-    """Keep the first ``per_class`` images of each class, in the split's own order (as the paper did)."""
+def cap_per_class(labels: np.ndarray, idx: np.ndarray, per_class: int | None, split: str = "this split",
+                  asked: str | None = None) -> np.ndarray:
+    """Keep the first ``per_class`` images of each class, in the split's own order (as the paper did);
+    ``asked`` names the option behind the cap in the warning, where it is not ``--per-class per_class``."""
     if per_class is None:
         return idx
     if per_class < 1:
@@ -59,8 +61,8 @@ def cap_per_class(labels: np.ndarray, idx: np.ndarray, per_class: int | None, sp
     classes, counts = np.unique(labels[idx], return_counts=True)
     short = {int(c): int(n) for c, n in zip(classes, counts) if n < per_class}
     if short:
-        warnings.warn(f"--per-class {per_class} is more than some classes have ({', '.join(f'class {c}: {n}' for c, n in short.items())}"
-                      f" images in the {split} split); using all of theirs", QkdWarning, stacklevel=2)
+        warnings.warn(f"{asked or f'--per-class {per_class}'} is more than some classes have ({', '.join(f'class {c}: {n}' for c, n in short.items())}"
+                      f" images in the {split}); using all of theirs", QkdWarning, stacklevel=2)
     keep = [idx[labels[idx] == c][:per_class] for c in classes]
     return np.sort(np.concatenate(keep))
 

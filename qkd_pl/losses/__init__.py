@@ -1,5 +1,5 @@
-"""Training objectives."""
+"""Training objectives: cross-entropy and the distillation objectives (a registry)."""
 
-from .distillation import distillation_loss
+from .objectives import OBJECTIVES, distillation_loss
 
-__all__ = ["distillation_loss"]
+__all__ = ["OBJECTIVES", "distillation_loss"]

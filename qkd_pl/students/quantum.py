@@ -1,4 +1,4 @@
-"""The v2 student of the paper (figures/ss1.png): image -> reduce -> encode -> circuit -> <Z> -> linear.
+"""The v2 student of the paper (figures/ss1.png): image -> reduce -> encode -> circuit -> readout -> linear.
 
 Parameters are reported split into classical and quantum, because with the FC reduction
 most of them are classical (784 -> 16 alone is 12,560) and a reader comparing students
@@ -12,14 +12,14 @@ import math
 import torch
 from torch import nn
 
-from ..circuits import ENCODINGS, QuantumLayer, ansatz_weight_shape, n_features
+from ..circuits import ENCODINGS, READOUTS, QuantumLayer, ansatz_weight_shape, n_features
 from ..config import StudentConfig
 from ..data.normalize import Standardize
 from ..devices import Backend
 from ..errors import QkdError
 from ..reduction import build_reducer
 from .angle_inputs import AngleInputs
-from .control import ClassicalControl
+from .control import ClassicalControl, WidthControl
 
 
 class QuantumStudent(nn.Module):
@@ -35,12 +35,15 @@ class QuantumStudent(nn.Module):
         self.reduce = build_reducer(cfg.reducer, image_shape, features)
         # Rotation encodings need features of a known scale (see angle_inputs.py); amplitude normalizes.
         self.prepare = AngleInputs(features) if ENCODINGS[cfg.encoding].angles else nn.Identity()
-        if cfg.control:
+        width = READOUTS[cfg.readout].width(cfg.qubits)
+        if cfg.control and cfg.control_match == "width":
+            self.quantum = WidthControl(features, width, cfg.encoding, cfg.readout)
+        elif cfg.control:
             n_params = math.prod(ansatz_weight_shape(cfg.ansatz, cfg.layers, cfg.qubits))
-            self.quantum = ClassicalControl(features, cfg.qubits, n_params, cfg.encoding)
+            self.quantum = ClassicalControl(features, width, n_params, cfg.encoding, cfg.readout)
         else:
             self.quantum = QuantumLayer.v2(cfg, backend)
-        self.head = nn.Linear(cfg.qubits, n_classes)
+        self.head = nn.Linear(width, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.quantum(self.prepare(self.reduce(self.standardize(x)))))
@@ -60,8 +63,10 @@ def check_student(cfg: StudentConfig, backend: Backend) -> None:
     if cfg.control and not student.circuit_weights:
         raise QkdError(f"{cfg.arch}'s circuit has no trainable parameters, so a classical control of the same "
                        f"size would have none either; use --classical-control with the v2 student")
-    if student.measures_probabilities and backend.diff_method == "adjoint":
-        raise QkdError(f"{cfg.arch} measures basis-state probabilities, which {backend.device}'s adjoint "
+    probabilities = student.measures_probabilities or (cfg.arch == "v2" and READOUTS[cfg.readout].probabilities)
+    if probabilities and backend.diff_method == "adjoint":
+        what = cfg.arch if student.measures_probabilities else f"--readout {cfg.readout}"
+        raise QkdError(f"{what} measures basis-state probabilities, which {backend.device}'s adjoint "
                        f"differentiation does not support; use --device default.qubit (or auto)")
 
 
@@ -101,7 +106,7 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
         if p.requires_grad:
             counts["quantum" if id(p) in quantum_ids else "classical"] += p.numel()
     counts["total"] = counts["classical"] + counts["quantum"]
-    controls = [m for m in model.modules() if isinstance(m, ClassicalControl)]
+    controls = [m for m in model.modules() if isinstance(m, (ClassicalControl, WidthControl))]
     if controls:
-        counts["control"] = sum(m.weights.numel() for m in controls)
+        counts["control"] = sum(p.numel() for m in controls for p in m.parameters())
     return counts

@@ -12,6 +12,7 @@ from ..data.normalize import Standardize
 from ..errors import QkdError
 from ..registry import Registry
 from .alexnet_v1 import AlexNetV1
+from .compact_cnn import CompactCNN
 from .lenet5 import LeNet5
 from .torchvision_nets import mobilenet_v3_small, resnet18
 
@@ -28,6 +29,8 @@ class Teacher:
 TEACHERS: Registry[Teacher] = Registry("teacher", "--arch")
 TEACHERS.add(Teacher("lenet5", "the notebooks' LeNet5", LeNet5))
 TEACHERS.add(Teacher("alexnet-v1", "the notebooks' AlexNet variant (about 94.7 M parameters)", AlexNetV1))
+TEACHERS.add(Teacher("compact-cnn", "a compact BatchNorm CNN (about 1.2 M parameters) for a strong CIFAR-10 teacher "
+                             "on a CPU; see docs/teachers.md for its training options", CompactCNN))
 TEACHERS.add(Teacher("resnet18", "torchvision's ResNet18, untrained, adapted to small images", resnet18))
 TEACHERS.add(Teacher("mobilenet_v3_small", "torchvision's MobileNetV3-Small, untrained, adapted to small images",
                      mobilenet_v3_small))

@@ -33,3 +33,43 @@ def test_normalization_comes_from_the_training_part_only():
     b = load_data(DataConfig("digits"))
     assert torch.allclose(b.mean, b.x_train.mean(dim=(0, 2, 3)))
     assert not torch.allclose(b.mean, torch.cat([b.x_train, b.x_val]).mean(dim=(0, 2, 3)), atol=1e-7)
+
+
+def labels():
+    return load_split("digits", data_root(), True)[1].numpy(), load_split("digits", data_root(), False)[1].numpy()
+
+
+def test_nested_caps_lie_inside_the_uncapped_parts_and_keep_the_per_class_total():
+    y_tr, y_te = labels()
+    full_fit, full_val, full_test = split_indices(DataConfig("digits", classes=[0, 1, 2]), y_tr, y_te, 10)
+    previous = (set(), set())
+    for n in (10, 50, 100):  # digits has about 143 training images of each class
+        fit, val, test = split_indices(DataConfig("digits", classes=[0, 1, 2], per_class=n), y_tr, y_te, 10)
+        assert set(fit) <= set(full_fit) and set(val) <= set(full_val) and set(test) <= set(full_test)
+        assert previous[0] <= set(fit) and previous[1] <= set(val)  # a larger cap adds images, never swaps
+        n_val = int(np.ceil(n * 0.2))
+        assert np.bincount(y_tr[fit]).tolist()[:3] == [n - n_val] * 3
+        assert np.bincount(y_tr[val]).tolist()[:3] == [n_val] * 3
+        previous = (set(fit), set(val))
+
+
+def test_capped_splits_are_the_earlier_scheme_and_old_configs_read_as_capped():
+    from qkd_pl.config import RunConfig
+
+    y_tr, y_te = labels()
+    cfg = DataConfig("digits", classes=[0, 1, 2], per_class=50, split="capped")
+    fit, val, _ = split_indices(cfg, y_tr, y_te, 10)
+    first = np.sort(np.concatenate([np.flatnonzero(y_tr == c)[:50] for c in (0, 1, 2)]))
+    assert sorted(set(fit) | set(val)) == first.tolist()  # the first 50 of each class, then split
+    saved = RunConfig("teacher", data=cfg).to_dict()
+    del saved["data"]["split"]  # a config.json written before nested splits existed
+    assert RunConfig.from_dict(saved).data.split == "capped"
+
+
+def test_a_cap_too_small_for_its_validation_share_is_refused():
+    import pytest
+
+    from qkd_pl.errors import QkdError
+
+    with pytest.raises(QkdError, match="--per-class 1 with --val-fraction 0.2 leaves no training image"):
+        split_indices(DataConfig("digits", per_class=1), *labels(), 10)

@@ -43,3 +43,27 @@ def test_trains_from_the_command_line_and_hybrid_cnn_is_refused(tmp_path):
     with pytest.raises(QkdError):
         build_student(StudentConfig(arch="hybrid-cnn", qubits=2, control=True), resolve_backend("auto", 2),
                       (1, 8, 8), 4, torch.zeros(1), torch.ones(1))
+
+
+@pytest.mark.parametrize("readout", ["z", "zz", "probs"])
+def test_controls_have_the_readouts_width_and_range(readout):
+    from qkd_pl.circuits import READOUTS
+
+    def build(**kw):
+        cfg = StudentConfig(qubits=3, encoding="amplitude", readout=readout, **kw)
+        return build_student(cfg, resolve_backend("default.qubit", 3), (1, 8, 8), 5, torch.zeros(1), torch.ones(1))
+
+    width = READOUTS[readout].width(3)
+    circuit = count_parameters(build())["quantum"]
+    matched, wide = build(control=True), build(control=True, control_match="width")
+    assert count_parameters(matched)["control"] == circuit
+    assert count_parameters(wide)["control"] == 8 * width + width  # features -> readout, with a bias
+    x = torch.rand(6, 1, 8, 8)
+    for model in (matched, wide):
+        assert model.head.in_features == width
+        out = model.quantum(model.prepare(model.reduce(model.standardize(x))))
+        assert out.shape == (6, width)
+        if readout == "probs":
+            assert torch.allclose(out.sum(1), torch.ones(6)) and (out >= 0).all()
+        else:
+            assert out.abs().max() <= 1

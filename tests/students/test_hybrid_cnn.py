@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from qkd_pl.config import StudentConfig
+from qkd_pl.config import DistillConfig, StudentConfig
 from qkd_pl.devices import resolve_backend
 from qkd_pl.errors import QkdError
 from qkd_pl.losses import distillation_loss
@@ -36,7 +36,8 @@ def test_an_impossible_class_gives_a_bounded_gradient():
     probs = torch.tensor([[1e-9, 0.5, 0.25, 0.25, 0.0, 0.0, 0.0, 0.0]], requires_grad=True)
     logits = class_log_probs(probs, 6)
     assert torch.isfinite(logits).all() and logits.argmax(1).item() == 1
-    loss, _ = distillation_loss(logits, torch.tensor([0]), torch.tensor([[5.0, 0, 0, 0, 0, 0]]), 3.0, 0.9)
+    loss, _ = distillation_loss(logits, torch.tensor([0]), torch.tensor([[5.0, 0, 0, 0, 0, 0]]),
+                                DistillConfig(temperature=3.0, alpha=0.9))
     loss.backward()
     assert torch.isfinite(probs.grad).all() and probs.grad.abs().max() <= 10 / PROB_FLOOR
 

@@ -19,7 +19,7 @@ def test_alexnet_v1_has_the_notebooks_size():
     assert n_params(model) == expected and 94.6e6 < expected < 94.7e6
 
 
-@pytest.mark.parametrize("arch", ["alexnet-v1", "resnet18", "mobilenet_v3_small"])
+@pytest.mark.parametrize("arch", ["alexnet-v1", "compact-cnn", "resnet18", "mobilenet_v3_small"])
 @pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
 def test_every_teacher_takes_every_dataset_shape(arch, shape):
     model = build_teacher(arch, shape, 6, torch.zeros(shape[0]), torch.ones(shape[0])).eval()

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ...config import RunConfig, config_differences
+from ...config import RunConfig, config_differences, non_default, normalized
 from ...data.sources import slug
 from ...errors import QkdError
 from ...training import Score, atomic_write_json
@@ -32,7 +32,7 @@ class RunResult:
     ``val_accuracy``), its parameter counts, the wall time and what trained it."""
 
     run_dir: Path
-    test: Score
+    test: Score | None  # None for a model-selection run (train_student(test=False))
     best: dict[str, Any]
     parameters: dict[str, int]
     seconds: float
@@ -40,7 +40,7 @@ class RunResult:
 
 
 def config_hash(cfg: RunConfig) -> str:
-    d = cfg.to_dict()
+    d = non_default(cfg.to_dict())
     d["train"] = {k: v for k, v in d["train"].items() if k != "epochs"}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:8]
 
@@ -111,6 +111,6 @@ def record_environment(run_dir: Path, cfg: RunConfig, resuming: bool) -> None:
 
 
 def check_same_config(saved: dict[str, Any], cfg: RunConfig, what: str, ignore: tuple[str, ...] = ()) -> None:
-    diffs = [d for d in config_differences(saved, cfg.to_dict()) if d.split(":")[0] not in ignore]
+    diffs = [d for d in config_differences(normalized(saved), cfg.to_dict()) if d.split(":")[0] not in ignore]
     if diffs:
         raise QkdError(f"{what} was made with another configuration ({'; '.join(diffs)})")

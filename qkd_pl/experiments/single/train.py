@@ -11,13 +11,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ...config import RunConfig, config_differences
 from ...data import DataBundle, load_data
+from ...data.bundle import load_transfer, teacher_data_report
 from ...devices import Backend, resolve_backend
 from ...devices.torch_device import resolve_torch_device, student_torch_device
 from ...errors import QkdError, QkdInterrupted
@@ -114,7 +115,7 @@ def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, None).to(device)
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset} ({device}): {data.summary()}")
-    return _train_and_test(cfg, model, data, run_dir, resuming, None, None, progress)
+    return _train_and_test(cfg, model, data, run_dir, resuming, None, progress)
 
 
 def assemble_ensemble(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
@@ -175,6 +176,7 @@ class LoadedTeacher:
     model: nn.Module
     path: Path
     sha256: str
+    data: dict[str, Any]  # which images it was trained on (teacher_data_report)
 
 
 @dataclass(frozen=True)
@@ -188,13 +190,14 @@ class StudentPlan:
     teacher_device: torch.device  # where the teacher computes its logits
 
 
-def plan_student(cfg: RunConfig, torch_device: str = "auto") -> StudentPlan:
+def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | None = None) -> StudentPlan:
     """Validate a student configuration, resolve its device, and load its teacher once.
 
     Args:
         cfg: a student run's configuration.
         torch_device: ``auto`` or ``cpu`` for the student; the teacher's logits are computed on
             CUDA when ``auto`` finds it (``cuda`` itself is refused: see devices/torch_device.py).
+        data_dir: where the datasets live (the teacher's images are checked against the student's).
 
     Returns:
         The plan ``train_student`` executes: the validated configuration, the resolved
@@ -202,19 +205,21 @@ def plan_student(cfg: RunConfig, torch_device: str = "auto") -> StudentPlan:
 
     Raises:
         QkdError: the configuration is invalid, the device cannot train it, or the teacher is
-            missing, unreadable, not a teacher, or trained on other data.
+            missing, unreadable, not a teacher, or trained on images it must not have seen (or
+            without images the student trains on).
     """
     cfg = validate(cfg)
     s = cfg.student
     backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)
     device = student_torch_device(torch_device)
-    teacher = _load_teacher(cfg) if cfg.distill and cfg.distill.teacher else None
+    teacher = _load_teacher(cfg, data_dir) if cfg.distill and cfg.distill.teacher else None
     return StudentPlan(cfg, backend, teacher, device, resolve_torch_device(torch_device))
 
 
 def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True, overwrite: bool = False,
-                  torch_device: str = "auto") -> RunResult:
+                  torch_device: str = "auto", on_epoch: Callable[[dict[str, float]], None] | None = None,
+                  test: bool = True) -> RunResult:
     """Train a quantum student (a baseline, or distilled from ``cfg.distill.teacher``) into a run folder.
 
     Args:
@@ -226,6 +231,10 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
         progress: progress bars and per-epoch lines.
         overwrite: replace a finished run in the folder.
         torch_device: ``auto`` or ``cpu`` (see ``plan_student``).
+        on_epoch: called with each epoch's row of ``metrics.json`` (a tuner prunes from here by
+            raising).
+        test: False for model selection: no test evaluation; ``selection.json`` holds the best
+            validation accuracy instead of ``test_metrics.json``, and the result's ``test`` is None.
 
     Returns:
         The run folder, the test metrics, the selected epoch, the parameter counts and the time.
@@ -236,7 +245,7 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
         >>> r.test.accuracy > 0.9
         True
     """
-    plan = plan_student(cfg, torch_device)  # refuse before any work
+    plan = plan_student(cfg, torch_device, data_dir)  # refuse before any work
     cfg, backend, teacher = plan.cfg, plan.backend, plan.teacher
     run_dir_for(out, name, cfg, resume, overwrite)
     data = load_data(cfg.data, data_dir)
@@ -247,41 +256,53 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}")
-    teacher_logits, extra = None, {}
+    teacher_logits, transfer, extra = None, None, {}
     if teacher is not None:
         # The teacher is frozen and the training images are not augmented, so its logits are
         # the same every epoch and for every student of this teacher: computed once, cached.
-        teacher_logits, hit = cached_teacher_logits(teacher.model.to(plan.teacher_device), teacher.sha256, cfg.data,
-                                                    "train", data.x_train.to(plan.teacher_device))
-        teacher_logits = teacher_logits.to(plan.device)
+        def logits_of(split: str, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
+            out, hit = cached_teacher_logits(teacher.model.to(plan.teacher_device), teacher.sha256, cfg.data, split,
+                                             x.to(plan.teacher_device))
+            return out.to(plan.device), hit
+
+        teacher_logits, hit = logits_of("train", data.x_train)
+        if cfg.distill.transfer != "none":
+            x_transfer = load_transfer(cfg.data, cfg.distill.transfer, data_dir)
+            transfer = (x_transfer, logits_of(f"transfer-{cfg.distill.transfer}", x_transfer)[0])
+            extra["transfer_images"] = len(x_transfer)
+            _say(progress, f"transfer set: {len(x_transfer)} unlabelled images, learnt from the teacher's "
+                           f"{'outputs' if cfg.distill.transfer_labels == 'soft' else 'top class (pseudo-labels)'}")
         teacher_acc = (teacher_logits.argmax(1) == data.y_train).float().mean().item()
-        extra = {"teacher_checkpoint": str(teacher.path), "teacher_sha256": teacher.sha256,
-                 "teacher_train_accuracy": teacher_acc}
+        extra.update({"teacher_checkpoint": str(teacher.path), "teacher_sha256": teacher.sha256,
+                      "teacher_train_accuracy": teacher_acc, "teacher_data": teacher.data})
         _say(progress, f"teacher {cfg.distill.teacher} ({'cached logits' if hit else 'logits computed once'}): "
-                       f"train accuracy {teacher_acc:.4f}, T={cfg.distill.temperature}, alpha={cfg.distill.alpha}")
-    return _train_and_test(cfg, model, data, run_dir, resuming, teacher_logits, backend, progress, extra)
+                       f"train accuracy {teacher_acc:.4f}, T={cfg.distill.temperature}, alpha={cfg.distill.alpha}; "
+                       f"trained on {teacher.data['train_images']} images, the student's "
+                       f"{teacher.data['student_train_images']} among them")
+    return _train_and_test(cfg, model, data, run_dir, resuming, backend, progress, teacher_logits=teacher_logits,
+                           transfer=transfer, extra=extra, on_epoch=on_epoch, test=test)
 
 
-def _load_teacher(cfg: RunConfig) -> LoadedTeacher:
+def _load_teacher(cfg: RunConfig, data_dir: str | None) -> LoadedTeacher:
     path = checkpoint_path(cfg.distill.teacher)
     ckpt, sha = read_checkpoint(path)
     teacher, tcfg, _ = model_from_checkpoint(ckpt, path)
     if tcfg.kind != "teacher":
         raise QkdError(f"--teacher {cfg.distill.teacher} is a {tcfg.kind} run, not a teacher; train one with "
                        f"qkd train-teacher")
-    diffs = config_differences(tcfg.to_dict()["data"], cfg.to_dict()["data"], "data.")
-    if diffs:
-        raise QkdError(f"--teacher {cfg.distill.teacher} was trained on other data than this student uses "
-                       f"({'; '.join(d.replace('(saved)', '(teacher)').replace('(now)', '(student)') for d in diffs)}); "
-                       f"train a teacher with the same --dataset, --classes, --per-class, --val-fraction and --split-seed")
+    try:
+        seen = teacher_data_report(tcfg.data, cfg.data, data_dir)
+    except QkdError as exc:
+        raise QkdError(f"--teacher {cfg.distill.teacher}: {exc}") from None
     for p in teacher.parameters():
         p.requires_grad_(False)
-    return LoadedTeacher(teacher.eval(), path, sha)
+    return LoadedTeacher(teacher.eval(), path, sha, seen)
 
 
 def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, resuming: bool,
-                    teacher_logits: torch.Tensor | None, backend: Backend | None, progress: bool,
-                    extra: dict | None = None) -> RunResult:
+                    backend: Backend | None, progress: bool, *, teacher_logits: torch.Tensor | None = None,
+                    transfer: tuple[torch.Tensor, torch.Tensor] | None = None, extra: dict | None = None,
+                    on_epoch: Callable[[dict[str, float]], None] | None = None, test: bool = True) -> RunResult:
     t0 = time.perf_counter()
     device = _where(model, backend)
     meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": device}
@@ -290,7 +311,8 @@ def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir:
         _say(progress, f"resuming {run_dir} after epoch {resume_state['epoch']}")
     try:
         result = fit(model, data, cfg.train, run_dir, {"config": cfg.to_dict(), "meta": meta},
-                     teacher_logits=teacher_logits, distill=cfg.distill, resume_state=resume_state, progress=progress)
+                     teacher_logits=teacher_logits, distill=cfg.distill, resume_state=resume_state, progress=progress,
+                     transfer=transfer, on_epoch=on_epoch)
     except KeyboardInterrupt:
         done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
         raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
@@ -298,6 +320,12 @@ def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir:
     best = load_checkpoint(run_dir / "best.pt")
     model.load_state_dict(best["state_dict"])
     plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
+    if not test:  # model selection (qkd tune): the test split stays unseen
+        seconds = time.perf_counter() - t0
+        atomic_write_json(run_dir / "selection.json", {"best_epoch": result["best"]["epoch"],
+                                                       "best_val_accuracy": result["best"]["val_accuracy"],
+                                                       "seconds": seconds, **(extra or {})})
+        return RunResult(run_dir, None, result["best"], count_parameters(model), seconds, device)
     return _write_test(cfg, model, data, run_dir, result["best"], backend, time.perf_counter() - t0, progress,
                        extra)
 

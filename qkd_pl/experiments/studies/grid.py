@@ -26,6 +26,8 @@ base::
     [teacher]  arch = ["none", "lenet5"]; ensemble = ["lenet5", "alexnet-v1"];
                epochs = 10; batch_size = 128; lr = 0.001; seed = 0
     [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
+    [teacher]  data = "all"                      # teachers on the whole class subset (default "same": the
+                                                 # students' images; see README, which teacher may teach)
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
@@ -54,7 +56,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig, normalized, with_field
 from ...data.sources import canonical_name, slug
 from ...data.splits import parse_classes
 from ...devices.torch_device import resolve_torch_device
@@ -97,6 +99,7 @@ class GridSpec:
     ensemble: list[str] = field(default_factory=lambda: ["lenet5", "alexnet-v1"])
     teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, lr=1e-3))
     teacher_epochs: dict[str, int] = field(default_factory=dict)  # per arch, overriding teacher_train.epochs
+    teacher_data: str = "same"  # "all": teachers see the whole class subset (the notebooks'), not the students' cap
     include: list[dict[str, Any]] = field(default_factory=list)
     exclude: list[dict[str, Any]] = field(default_factory=list)
 
@@ -116,15 +119,20 @@ def _sweepable() -> set[str]:
                                                                                            "train.seed"}
 
 
+def read_toml(path: Path, what: str) -> dict[str, Any]:
+    """A TOML file's tables, or one QkdError saying it is missing or not TOML."""
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise QkdError(f"{what} file {path} not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise QkdError(f"{path} is not valid TOML ({exc})") from None
+
+
 def load_spec(path: str | Path) -> GridSpec:
     """A grid from its TOML file, every cell validated; any mistake is one QkdError naming the file."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise QkdError(f"grid file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise QkdError(f"{path} is not valid TOML ({exc})") from None
+    raw = read_toml(path, "grid")
     try:
         spec = validate(_from_toml(raw))
         check_cells(expand(spec, Path("grid")))
@@ -158,12 +166,13 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
     kwargs["distill"] = _section(DistillConfig, "distill", dict(raw.get("distill", {})), axes=axes,
                                  exclude=("teacher",))
     teacher_raw = dict(raw.get("teacher", {}))
-    for key, name in (("arch", "teachers"), ("ensemble", "ensemble"), ("epochs_by_arch", "teacher_epochs")):
+    for key, name in (("arch", "teachers"), ("ensemble", "ensemble"), ("epochs_by_arch", "teacher_epochs"),
+                      ("data", "teacher_data")):
         if key in teacher_raw:
             kwargs[name] = teacher_raw.pop(key)
     unknown = set(teacher_raw) - set(_TRAIN_KEYS)
     if unknown:
-        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, "
+        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, data, "
                        f"{', '.join(_TRAIN_KEYS)}")
     kwargs["teacher_train"] = dataclasses.replace(GridSpec.__dataclass_fields__["teacher_train"].default_factory(),
                                                   **teacher_raw)
@@ -212,15 +221,12 @@ def validate(spec: GridSpec) -> GridSpec:
         if arch not in TEACHERS or not isinstance(epochs, int) or epochs < 1:
             raise QkdError(f"teacher.epochs_by_arch: {arch} = {epochs!r}; give a whole number of epochs (1 or more) "
                            f"for one of {', '.join(TEACHERS)}")
+    if spec.teacher_data not in ("same", "all"):
+        raise QkdError(f"teacher.data = {spec.teacher_data!r}: give \"same\" (the students' images) or \"all\" "
+                       f"(the whole class subset)")
     if ENSEMBLE in spec.teachers and len(spec.ensemble) < 2:
         raise QkdError("teacher.arch lists \"ensemble\": name two or more teachers in teacher.ensemble")
     return spec
-
-
-def _with(cfg: RunConfig, path: str, value: Any) -> RunConfig:
-    """``cfg`` with the field at dotted ``path`` set to ``value``."""
-    section, name = path.split(".")
-    return dataclasses.replace(cfg, **{section: dataclasses.replace(getattr(cfg, section), **{name: value})})
 
 
 def check_cells(cells: list[Cell]) -> list[Cell]:
@@ -243,10 +249,15 @@ class Cell:
 
 
 def _kept(spec: GridSpec, fields: dict[str, Any]) -> bool:
-    def matches(rule):
-        return all(fields.get(k) == v for k, v in rule.items())
+    """Include and exclude rules; a baseline's distillation fields ("-") match any value in an
+    include rule and none in an exclude rule, so a baseline stays while a setting it is paired
+    with does."""
+    def matches(rule, include):
+        return all(fields.get(k) == v or (include and k.startswith("distill.") and fields.get(k) == "-")
+                   for k, v in rule.items())
 
-    return (not spec.include or any(matches(r) for r in spec.include)) and not any(matches(r) for r in spec.exclude)
+    return ((not spec.include or any(matches(r, True) for r in spec.include))
+            and not any(matches(r, False) for r in spec.exclude))
 
 
 def expand(spec: GridSpec, out: Path) -> list[Cell]:
@@ -258,12 +269,15 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
     for dataset, classes in itertools.product(spec.datasets, spec.classes):
         tag = f"{slug(dataset)}-{classes or 'all'}"
         data = dataclasses.replace(spec.data, dataset=dataset, classes=parse_classes(classes))
+        teacher_data = dataclasses.replace(data, per_class=None) if spec.teacher_data == "all" else data
         students = []
         for *point, teacher, seed in itertools.product(*axes.values(), spec.teachers, spec.seeds):
             values = dict(zip(axes, point))
             if values["student.arch"] == HYBRID:  # the v2 axes do not apply: one cell for all their values
                 values.update({"student.reducer": "-", "student.encoding": "-", "student.ansatz": "-",
                                "student.control": False})
+            if teacher == BASELINE:  # nor do the teacher's: one baseline for every distillation setting
+                values.update({p: "-" for p in values if p.startswith("distill.")})
             fields = {"dataset": dataset, "classes": classes or "all",
                       **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher, "seed": seed}
             if _kept(spec, fields):
@@ -274,13 +288,13 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cid = f"teacher-{tag}-{arch}"
             train = dataclasses.replace(spec.teacher_train,
                                         epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
-            cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=data, teacher=TeacherConfig(arch),
+            cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=teacher_data, teacher=TeacherConfig(arch),
                                                 train=train), {"dataset": dataset, "classes": classes or "all",
                                                                             "teacher": arch, "role": "teacher"})
         if ENSEMBLE in needed:
             cid = f"teacher-{tag}-{ENSEMBLE}"
             members = [str(runs / f"teacher-{tag}-{a}") for a in spec.ensemble]
-            cells[cid] = Cell(cid, 1, RunConfig(kind="teacher", data=data, train=spec.teacher_train,
+            cells[cid] = Cell(cid, 1, RunConfig(kind="teacher", data=teacher_data, train=spec.teacher_train,
                                                 teacher=TeacherConfig(ENSEMBLE, members)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": ENSEMBLE, "role": "teacher"})
         for f, values in students:
@@ -289,13 +303,16 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cid = (f"{role}-{tag}-{f['qubits']}q-{f['student']}"
                    + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
                    + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
-                   + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra) + f"-s{f['seed']}")
+                   + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
+                   + f"-s{f['seed']}")
             teacher = None if role == "baseline" else str(runs / f"teacher-{tag}-{f['teacher']}")
             cfg = RunConfig(kind="student", data=data, student=spec.student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
-                            distill=dataclasses.replace(spec.distill, teacher=teacher))
+                            distill=dataclasses.replace(spec.distill, teacher=teacher) if teacher else DistillConfig())
             for path, value in values.items():  # a hybrid cell takes the defaults of what its circuit ignores
-                cfg = _with(cfg, path, _V2_ONLY[path] if hybrid and path in _V2_ONLY else value)
+                if value == "-" and path.startswith("distill."):
+                    continue
+                cfg = with_field(cfg, path, _V2_ONLY[path] if hybrid and path in _V2_ONLY else value)
             cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
     return list(cells.values())
 
@@ -346,7 +363,7 @@ def _relative(path: str | Path | None, out: Path) -> str | None:
 def finished(cell: Cell, run_dir: Path) -> bool:
     if not (run_dir / "test_metrics.json").exists():
         return False
-    saved = json.loads((run_dir / "config.json").read_text())
+    saved = normalized(json.loads((run_dir / "config.json").read_text()))
     if saved != cell.config.to_dict():
         raise QkdError(f"{run_dir} holds a finished run of another configuration than this grid's cell; "
                        f"use another --out or delete that folder")

@@ -116,7 +116,8 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         entry = {**cfg, "n": len(by_seed), "mean": mean, "std": std, "parameters": params[key],
                  "by_seed": by_seed, "runs": runs[key]}
         if cfg["teacher"] != BASELINE:
-            base = groups.get(tuple({**cfg, "teacher": BASELINE}[k] for k in keys))
+            as_baseline = {**cfg, "teacher": BASELINE, **{k: "-" for k in keys if k.startswith("distill.")}}
+            base = groups.get(tuple(as_baseline[k] for k in keys))
             entry["gain"] = paired_gain(by_seed, base) if base else None
         if cfg["control"]:
             quantum = groups.get(tuple({**cfg, "control": False}[k] for k in keys))

@@ -49,3 +49,29 @@ def test_a_student_run_is_refused_as_teacher(teacher_run, tmp_path):
     baseline = train_student(student(None), tmp_path, name="b", progress=False).run_dir
     with pytest.raises(QkdError, match="is a student run, not a teacher"):
         plan_student(student(baseline))
+
+
+def teacher_on(tmp_path, **data) -> Path:
+    cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1], **data), train=TrainConfig(epochs=1, lr=1e-3),
+                    teacher=TeacherConfig("lenet5"))
+    return train_teacher(cfg, tmp_path, progress=False).run_dir
+
+
+def test_a_teacher_of_the_whole_class_subset_teaches_a_capped_student_and_the_run_says_so(tmp_path):
+    import json
+
+    full = teacher_on(tmp_path)  # the notebooks' protocol: the teacher saw every training image of the classes
+    result = train_student(student(full), tmp_path, name="s", progress=False)
+    seen = json.loads((result.run_dir / "test_metrics.json").read_text())["teacher_data"]
+    assert seen["data"]["per_class"] is None and seen["student_train_images"] == 48  # 24 of each class
+    assert seen["train_images"] == seen["student_train_images"] + seen["extra_train_images"] > 200
+
+
+@pytest.mark.parametrize("data,needle", [
+    (dict(per_class=20), "16 of the student's 48 training images are not among the teacher's"),
+    (dict(split_seed=1), "the teacher was trained on .* of the student's 12 validation images"),
+    (dict(per_class=30, split="capped"), "not among the teacher's.*validation images"),
+])
+def test_a_teacher_that_lacks_the_students_images_or_saw_its_validation_images_is_refused(tmp_path, data, needle):
+    with pytest.raises(QkdError, match=needle):
+        plan_student(student(teacher_on(tmp_path, **data)))

@@ -112,6 +112,11 @@ def test_a_grid_runs_skips_finished_cells_and_resumes_a_killed_one(tmp_path):
     # A killed grid: one cell lost its result mid-way (its last epoch is still there).
     victim = out / "runs" / "baseline-digits-0-3-2q-v2-fc-amplitude-strong-s1"
     (victim / "test_metrics.json").unlink()
+    # A cell finished by an older qkd-pl, before TrainConfig had its optimizer fields: still finished.
+    older = next(p for p in (out / "runs").glob("*/config.json") if p.parent != victim)
+    saved = json.loads(older.read_text())
+    saved["train"] = {k: v for k, v in saved["train"].items() if k not in ("optimizer", "schedule", "augment")}
+    older.write_text(json.dumps(saved))
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").glob("*/test_metrics.json")}
     time.sleep(0.01)
     r = CliRunner().invoke(cli, ["grid", str(write(tmp_path)), "--out", str(out), "--quiet", "--no-report"])
@@ -229,4 +234,37 @@ def test_other_student_fields_are_set_or_swept_in_their_own_tables(tmp_path):
     assert {c.config.student.rotation for c in cells} == {"Z"}
     distilled = [c for c in cells if c.fields["teacher"] != "none"]
     assert sorted({c.config.distill.temperature for c in distilled}) == [1.0, 4.0]
-    assert all(c.fields["distill.temperature"] == c.config.distill.temperature for c in cells)
+    assert all(c.fields["distill.temperature"] == c.config.distill.temperature for c in distilled)
+    assert {c.fields["distill.temperature"] for c in cells if c not in distilled} == {"-"}  # one baseline for both
+
+
+def test_distillation_axes_make_one_baseline_that_every_setting_is_paired_with(tmp_path):
+    from qkd_pl.experiments.studies.report import summarize
+
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=12),
+                    student=StudentConfig(qubits=2), teachers=["none", "lenet5"], seeds=[0, 1],
+                    axes={"distill.kd_loss": ["hinton", "dist"], "distill.transfer": ["none", "5"]},
+                    teacher_data="all")
+    spec.student_train.epochs = 1
+    spec.teacher_train.epochs = 1
+    cells = expand(spec, tmp_path)
+    baselines = [c for c in cells if c.fields.get("role") == "baseline"]
+    distilled = [c for c in cells if c.fields.get("role") == "distilled"]
+    assert len(baselines) == 2 and len(distilled) == 2 * 2 * 2  # seeds; objectives x transfer x seeds
+    assert all(c.config.distill == type(c.config.distill)() for c in baselines)  # no teacher, no transfer set
+    assert {c.config.data.per_class for c in cells if c.phase == 0} == {None}  # teacher_data = "all"
+    rows = run_grid(spec, tmp_path, progress=False)
+    gains = [c for c in summarize(rows)["configs"] if c["teacher"] != "none"]
+    assert len(gains) == 4 and all(c["gain"] and c["gain"]["n"] == 2 for c in gains)
+
+
+def test_include_rules_on_distillation_fields_keep_the_baselines(tmp_path):
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=12), seeds=[0, 1],
+                    axes={"distill.kd_loss": ["hinton", "dist"], "distill.transfer": ["none", "5"]},
+                    include=[{"distill.kd_loss": "hinton", "distill.transfer": "none"},
+                             {"distill.kd_loss": "dist", "distill.transfer": "5"}],
+                    exclude=[{"distill.kd_loss": "dist", "seed": 1}])
+    roles = [(c.fields["role"], c.fields["distill.kd_loss"], c.fields["seed"]) for c in expand(spec, tmp_path)
+             if c.phase == 2]
+    assert sorted(roles) == [("baseline", "-", 0), ("baseline", "-", 1), ("distilled", "dist", 0),
+                             ("distilled", "hinton", 0), ("distilled", "hinton", 1)]

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from qkd_pl.cli import cli
 from qkd_pl.experiments.studies import published
 from qkd_pl.experiments.studies.grid import expand
-from qkd_pl.experiments.studies.reproduce import v1_spec, v2_spec
+from qkd_pl.experiments.studies.reproduce import v1_notebooks_spec, v1_spec, v2_spec
 from tests_helpers_cifar import write_cifar_fixture
 
 
@@ -20,6 +20,23 @@ def test_v1_quick_runs_and_reports(tmp_path):
     assert "Beside the published numbers" in text and "hybrid-cnn" in text and "ensemble" in text
     rows = json.loads((tmp_path / "results.json").read_text())
     assert {r["teacher"] for r in rows if r["role"] == "distilled"} == {"lenet5", "alexnet-v1", "ensemble"}
+
+
+def test_v1_notebooks_trains_teachers_on_the_whole_class_subsets(tmp_path):
+    spec = v1_notebooks_spec()
+    cells = expand(spec, tmp_path)
+    teachers = [c for c in cells if c.phase < 2]
+    students = [c for c in cells if c.phase == 2]
+    assert {c.config.data.per_class for c in teachers} == {None}
+    assert {(c.config.data.per_class, c.config.data.split) for c in students} == {(150, "nested")}
+    assert len(students) == len([c for c in expand(v1_spec(), tmp_path) if c.phase == 2])
+    r = CliRunner().invoke(cli, ["reproduce", "v1-notebooks", "--quick", "--out", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "results.json").read_text())
+    distilled = [r for r in rows if r["role"] == "distilled"]
+    seen = json.loads((tmp_path / distilled[0]["run_dir"] / "test_metrics.json").read_text())["teacher_data"]
+    assert seen["extra_train_images"] > 0 and seen["data"]["per_class"] is None
+    assert "every training image of the class subset" in (tmp_path / "report.md").read_text()
 
 
 def test_v2_quick_on_a_cifar10_fixture(tmp_path, monkeypatch):
@@ -38,6 +55,7 @@ def test_the_full_presets_are_the_papers_protocols(tmp_path):
     assert configs == set(published.V1_STUDENTS)
     assert len(v1) == 6 * 4 * 3  # 6 (dataset, classes, qubits) x 4 teachers x 3 seeds
     assert all(c.config.data.per_class == 150 and c.config.student.arch == "hybrid-cnn" for c in v1)
+    assert {c.config.data.split for c in v1} == {"capped"}  # the split docs/reproduce-v1 was made with
     assert all(c.config.distill.temperature == 3 and c.config.distill.alpha == 0.9 for c in v1)
     v2 = [c for c in expand(v2_spec(), tmp_path) if c.phase == 2]
     quantum = [c for c in v2 if not c.fields["control"]]

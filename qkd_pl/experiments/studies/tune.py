@@ -1,0 +1,352 @@
+"""``qkd tune``: choose a student's hyperparameters on the validation split with Optuna.
+
+A study is a student run (the same ``[data]``, ``[student]``, ``[train]``, ``[distill]`` tables
+as a run's ``config.json``) and a search space over its fields by dotted path. Each trial trains
+the configuration it draws once per tuning seed, with the test split unseen
+(``train_student(test=False)``), and scores it by the mean best-epoch validation accuracy; the
+first seed reports every epoch's validation accuracy, so the median pruner stops trials that
+trail the median of earlier ones at the same epoch. TPE proposes the next configuration.
+
+The study lives in an SQLite file in the output folder by default (or at any database URL
+Optuna accepts, so several machines can search one study), with heartbeats: a trial whose
+process was killed is marked failed after ``GRACE_S`` and tried again with the same
+parameters, so a killed ``qkd tune`` started again continues where it was. Once the study has
+its trials, the best configuration is trained with the report seeds (disjoint from the tuning
+seeds) and tested: the only time the test split is used. TOML layout::
+
+    name = "fashion-4q"                  # the study's name in the database (default: the file's stem)
+    trials = 30                          # complete or pruned trials to reach
+    seeds = [100, 101]                   # tuning seeds
+    final_seeds = [0, 1, 2, 3, 4]        # report seeds ([] skips the final runs)
+    sampler_seed = 0
+    [data]    dataset = "fashion-mnist"; per_class = 50
+    [student] qubits = 4
+    [train]   epochs = 20; batch_size = 32
+    [distill] teacher = "runs/teacher-fashion"
+    [space]
+    "distill.temperature" = {low = 1.0, high = 8.0, log = true}   # a float range (log-uniform)
+    "train.epochs" = {low = 10, high = 30}                        # integers: an integer range
+    "distill.kd_loss" = ["hinton", "dist", "lskd", "dkd"]         # a list: categorical
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import math
+import statistics
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...config import SECTIONS, RunConfig, with_field
+from ...errors import QkdError, one_line_warnings
+from ...training import atomic_write_json
+from ...training.checkpoint import atomic_write_text
+from ...validate import validate
+from .grid import read_toml
+
+HEARTBEAT_S = 30  # a running trial's heartbeat; a trial silent for GRACE_S was killed
+GRACE_S = 120
+TOP_KEYS = {"name", "trials", "seeds", "final_seeds", "sampler_seed"}
+
+
+@dataclass
+class Param:
+    """One dimension of the search space: ``choices``, or a ``low``..``high`` range."""
+
+    path: str  # "distill.temperature"
+    choices: list[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+
+    @property
+    def integer(self) -> bool:
+        return self.choices is None and isinstance(self.low, int) and isinstance(self.high, int)
+
+    def suggest(self, trial) -> Any:
+        if self.choices is not None:
+            return trial.suggest_categorical(self.path, self.choices)
+        if self.integer:
+            return trial.suggest_int(self.path, self.low, self.high, log=self.log)
+        return trial.suggest_float(self.path, float(self.low), float(self.high), log=self.log)
+
+    def corners(self) -> list[Any]:
+        """The values that bound what the space can propose (each checked before the study)."""
+        return list(self.choices) if self.choices is not None else [self.low, self.high]
+
+
+@dataclass
+class TuneSpec:
+    base: RunConfig
+    space: list[Param]
+    name: str = "qkd-tune"
+    trials: int = 20
+    seeds: list[int] = field(default_factory=lambda: [100])
+    final_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    sampler_seed: int = 0
+
+    def config(self, values: dict[str, Any], seed: int) -> RunConfig:
+        """The student run of one point of the space and one seed."""
+        cfg = self.base
+        for path, value in {**values, "train.seed": seed}.items():
+            cfg = with_field(cfg, path, value)
+        return cfg
+
+
+def load_tune_spec(path: str | Path) -> TuneSpec:
+    """A study from its TOML file, every corner of its space validated; one QkdError naming the file."""
+    path = Path(path)
+    raw = read_toml(path, "study")
+    try:
+        return check_spec(_from_toml(raw, default_name=path.stem))
+    except QkdError as exc:
+        raise QkdError(f"{path}: {exc}") from None
+
+
+def _from_toml(raw: dict[str, Any], default_name: str) -> TuneSpec:
+    tables = {"data", "student", "train", "distill", "space"}
+    unknown = sorted(set(raw) - TOP_KEYS - tables)
+    if unknown:
+        raise QkdError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))} and the tables "
+                       f"[data], [student], [train], [distill], [space]")
+    sections = {}
+    for name in ("data", "student", "train", "distill"):
+        known = {f.name for f in dataclasses.fields(SECTIONS[name])}
+        bad = sorted(set(raw.get(name, {})) - known)
+        if bad:
+            raise QkdError(f"[{name}] has no field {bad[0]!r}; its fields: {', '.join(sorted(known))}")
+        sections[name] = SECTIONS[name](**raw.get(name, {}))
+    if not raw.get("space"):
+        raise QkdError('[space] is empty: give at least one field to search, e.g. "train.lr" = {low = 1e-3, '
+                       'high = 3e-2, log = true}')
+    space = [_param(p, v) for p, v in raw["space"].items()]
+    top = {k: raw[k] for k in TOP_KEYS & set(raw)}
+    return TuneSpec(base=RunConfig("student", **sections), space=space, **{"name": default_name, **top})
+
+
+def _param(path: str, value: Any) -> Param:
+    section, _, name = path.partition(".")
+    if section not in ("data", "student", "train", "distill") or \
+            name not in {f.name for f in dataclasses.fields(SECTIONS.get(section, SECTIONS["data"]))}:
+        raise QkdError(f"[space] {path!r} is not a field of a student run (data.*, student.*, train.*, distill.*)")
+    if path in ("train.seed", "distill.teacher"):
+        raise QkdError(f"[space] {path!r} cannot be searched: seeds are set by `seeds`, the teacher by [distill]")
+    if isinstance(value, list):
+        if not value:
+            raise QkdError(f"[space] {path!r} has no choices")
+        return Param(path, choices=value)
+    if isinstance(value, dict) and {"low", "high"} <= set(value) and set(value) <= {"low", "high", "log"}:
+        if not value["low"] < value["high"]:
+            raise QkdError(f"[space] {path!r}: low must be below high")
+        return Param(path, low=value["low"], high=value["high"], log=bool(value.get("log", False)))
+    raise QkdError(f"[space] {path!r} = {value!r}: give a list of choices or {{low = ..., high = ..., log = ...}}")
+
+
+def check_spec(spec: TuneSpec) -> TuneSpec:
+    """Every value the space can take, and its bounds, with the rest of the base: a bad corner is
+    refused now, not after an hour of trials."""
+    if not isinstance(spec.trials, int) or spec.trials < 1:
+        raise QkdError(f"trials = {spec.trials!r}: give a positive number")
+    if not spec.seeds:
+        raise QkdError("seeds is empty: give at least one tuning seed")
+    shared = sorted(set(spec.seeds) & set(spec.final_seeds))
+    if shared:
+        raise QkdError(f"seeds {shared} are both tuning and report seeds; a report seed must not have chosen the "
+                       f"configuration it reports")
+    if spec.base.distill.teacher is None and any(p.path.startswith("distill.") for p in spec.space):
+        raise QkdError("[space] searches distill.* but [distill] has no teacher")
+    base = validate(spec.base)
+    for p in spec.space:
+        for value in p.corners():
+            try:
+                validate(spec.config({p.path: value}, spec.seeds[0]))
+            except QkdError as exc:
+                raise QkdError(f"[space] {p.path} = {value!r}: {exc}") from None
+    return dataclasses.replace(spec, base=base)
+
+
+def _storage(url: str):
+    import optuna
+    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+
+    return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                      failed_trial_callback=RetryFailedTrialCallback(max_retry=2), engine_kwargs=None) \
+        if url.startswith(("sqlite", "postgresql", "mysql")) else optuna.storages.get_storage(url)
+
+
+def open_study(spec: TuneSpec, storage: str):
+    import optuna
+
+    return optuna.create_study(
+        study_name=spec.name, storage=_storage(storage), load_if_exists=True, direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+
+
+def _finished(study) -> int:
+    import optuna
+
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
+    import optuna
+
+    from ..single.train import train_student
+
+    def objective(trial) -> float:
+        values = {p.path: p.suggest(trial) for p in spec.space}
+        scores = []
+        for k, seed in enumerate(spec.seeds):
+            def report(row, first=(k == 0)):
+                if first:  # one seed's curve decides pruning: the others would only repeat it later
+                    trial.report(row["val_accuracy"], step=row["epoch"])
+                    if trial.should_prune():
+                        raise optuna.TrialPruned()
+
+            result = train_student(spec.config(values, seed), out / "trials", name=f"trial-{trial.number:04d}-s{seed}",
+                                   data_dir=data_dir, progress=False, overwrite=True, on_epoch=report, test=False)
+            scores.append(result.best["val_accuracy"])
+        trial.set_user_attr("val_accuracies", scores)
+        return statistics.fmean(scores)
+
+    return objective
+
+
+def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progress: bool) -> None:
+    """One worker: trials until the study has ``spec.trials`` complete or pruned ones."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    one_line_warnings()  # in a worker process too
+    study = open_study(spec, storage)
+    stop = MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    remaining = spec.trials - _finished(study)
+    if remaining > 0:
+        study.optimize(_objective(spec, out, data_dir), n_trials=remaining, callbacks=[stop], catch=(),
+                       show_progress_bar=progress)
+
+
+@dataclass
+class TuneResult:
+    folder: Path
+    best_params: dict[str, Any]
+    best_value: float
+    final: list[dict[str, Any]]  # per report seed: seed, test accuracy, validation accuracy, run folder
+
+
+def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: int = 1,
+         data_dir: str | None = None, progress: bool = True) -> TuneResult:
+    """Run (or continue) a study, then train and test its best configuration with the report seeds.
+
+    Args:
+        spec: the study (``load_tune_spec``).
+        out: its folder: ``study.db`` (unless ``storage``), ``trials/``, ``final/``, ``trials.csv``,
+            ``history.png``, ``best.json``, ``report.md``.
+        storage: an Optuna database URL (default ``sqlite:///<out>/study.db``).
+        workers: processes searching the study at once on this machine.
+        data_dir: where the datasets live.
+        progress: progress bars.
+
+    Returns:
+        The folder, the best parameters and their mean validation accuracy, and the final runs.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
+    if workers > 1:
+        import multiprocessing
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for job in [pool.submit(_search, spec, out, storage, data_dir, False) for _ in range(workers)]:
+                job.result()
+    else:
+        _search(spec, out, storage, data_dir, progress)
+    study = open_study(spec, storage)
+    best = study.best_trial
+    _write_trials(study, spec, out)
+    final = []
+    for seed in spec.final_seeds:
+        from ..single.train import train_student
+
+        r = train_student(spec.config(best.params, seed), out / "final", name=f"seed-{seed}", data_dir=data_dir,
+                          progress=False, resume=(out / "final" / f"seed-{seed}" / "config.json").exists())
+        final.append({"seed": seed, "test_accuracy": r.test.accuracy, "val_accuracy": r.best["val_accuracy"],
+                      "run_dir": str(r.run_dir.relative_to(out))})
+    result = TuneResult(out, dict(best.params), best.value, final)
+    atomic_write_json(out / "best.json", {"params": result.best_params, "mean_val_accuracy": result.best_value,
+                                          "trial": best.number, "config": spec.config(best.params,
+                                                                                       spec.seeds[0]).to_dict(),
+                                          "final": final})
+    atomic_write_text(out / "report.md", _report(spec, study, result))
+    return result
+
+
+def _write_trials(study, spec: TuneSpec, out: Path) -> None:
+    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["trial", "state", "value", "epochs_reported", *[p.path for p in spec.space]])
+    for t in trials:
+        w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6f}", len(t.intermediate_values),
+                    *[t.params.get(p.path, "") for p in spec.space]])
+    atomic_write_text(out / "trials.csv", buf.getvalue())
+    _plot_history(trials, out / "history.png", spec.name)
+
+
+def _plot_history(trials, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    pruned = [t for t in trials if t.state.name == "PRUNED" and t.intermediate_values]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter([t.number for t in done], [t.value for t in done], label="trial (mean validation accuracy)", s=18)
+    ax.scatter([t.number for t in pruned], [max(t.intermediate_values.values()) for t in pruned], marker="x",
+               color="grey", label="pruned (best epoch before pruning)", s=18)
+    best, line = -math.inf, []
+    for t in done:
+        best = max(best, t.value)
+        line.append((t.number, best))
+    if line:
+        ax.step(*zip(*line), where="post", color="C1", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    tmp = path.with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def _report(spec: TuneSpec, study, result: TuneResult) -> str:
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] = counts.get(t.state.name, 0) + 1
+    lines = [f"# qkd tune: {spec.name}", "",
+             f"{sum(counts.values())} trials ({', '.join(f'{n} {s.lower()}' for s, n in sorted(counts.items()))}); "
+             f"tuning seeds {spec.seeds}, scored by the mean best-epoch validation accuracy; the test split is used "
+             f"only by the final runs below (report seeds {spec.final_seeds}).", "",
+             "| parameter | best value |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in result.best_params.items()]
+    lines += ["", f"Mean validation accuracy of the best trial: {result.best_value:.4f}.", ""]
+    if result.final:
+        accs = [r["test_accuracy"] for r in result.final]
+        sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        lines += ["| report seed | validation accuracy | test accuracy |", "|---|---|---|"]
+        lines += [f"| {r['seed']} | {r['val_accuracy']:.4f} | {r['test_accuracy']:.4f} |" for r in result.final]
+        lines += ["", f"Test accuracy over {len(accs)} report seeds: {statistics.fmean(accs):.4f} +- {sd:.4f} "
+                      f"(mean +- standard deviation).", ""]
+    lines += ["![search history](history.png)", "", "All trials: `trials.csv`; the chosen configuration: `best.json`.",
+              ""]
+    return "\n".join(lines)

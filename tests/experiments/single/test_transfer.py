@@ -1,0 +1,101 @@
+"""The transfer set: which images it holds, that only a distilled student sees it, and how it
+enters the loss (the teacher's soft outputs, or its top class as a label)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
+from qkd_pl.data.bundle import split_of, transfer_indices
+from qkd_pl.data.sources import data_root, load_split
+from qkd_pl.errors import QkdError
+from qkd_pl.experiments import train_student, train_teacher
+from qkd_pl.experiments.single import train as train_module
+from qkd_pl.training import loop
+from qkd_pl.validate import validate
+
+DATA = DataConfig("digits", classes=[0, 1, 2], per_class=20)
+
+
+@pytest.fixture(scope="module")
+def teacher(tmp_path_factory):
+    cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1, 2]), train=TrainConfig(epochs=2, lr=1e-3),
+                    teacher=TeacherConfig("lenet5"))
+    return train_teacher(cfg, tmp_path_factory.mktemp("t"), progress=False).run_dir
+
+
+def student(teacher=None, **distill) -> RunConfig:
+    return RunConfig("student", data=DATA, train=TrainConfig(epochs=1), student=StudentConfig(qubits=2),
+                     distill=DistillConfig(teacher=str(teacher) if teacher else None, **distill))
+
+
+def test_the_transfer_set_is_the_rest_of_the_train_part():
+    fit, val, test = split_of(DATA)
+    whole_fit, whole_val, _ = split_of(DataConfig("digits", classes=[0, 1, 2]))
+    rest = transfer_indices(DATA, "unlabeled")
+    assert set(rest) == set(whole_fit) - set(fit) and set(rest).isdisjoint(whole_val)
+    some = transfer_indices(DATA, "5")
+    _, y = load_split("digits", data_root(), True)
+    assert set(some) <= set(rest) and np.bincount(y.numpy()[some]).tolist() == [5, 5, 5]
+
+
+@pytest.mark.parametrize("cfg,needle", [
+    (student(transfer="unlabeled"), "needs --teacher: transfer images have no labels"),
+    (RunConfig("student", data=DataConfig("digits"), student=StudentConfig(),
+               distill=DistillConfig(teacher="t", transfer="10")), "needs --per-class N and --split nested"),
+    (RunConfig("student", data=DataConfig("digits", per_class=20, split="capped"), student=StudentConfig(),
+               distill=DistillConfig(teacher="t", transfer="10")), "needs --per-class N and --split nested"),
+    (student(transfer="many"), "--transfer 'many': write none, unlabeled, or a number"),
+    (student(transfer="0"), "--transfer '0'"),
+])
+def test_impossible_transfer_sets_are_refused(cfg, needle):
+    with pytest.raises(QkdError, match=needle):
+        validate(cfg)
+
+
+def spy_on_fit(monkeypatch):
+    calls = []
+    fit = train_module.fit
+    monkeypatch.setattr(train_module, "fit", lambda *a, **k: calls.append(k) or fit(*a, **k))
+    return calls
+
+
+def test_a_baseline_never_loads_or_sees_a_transfer_set(tmp_path, monkeypatch):
+    calls = spy_on_fit(monkeypatch)
+    monkeypatch.setattr(train_module, "load_transfer", lambda *a: pytest.fail("a baseline loaded a transfer set"))
+    train_student(student(), tmp_path, progress=False)
+    assert calls[0]["transfer"] is None and calls[0]["teacher_logits"] is None
+
+
+@pytest.mark.parametrize("labels", ["soft", "hard"])
+def test_a_distilled_student_trains_on_its_images_and_the_teachers_view_of_the_transfer_set(
+        teacher, tmp_path, monkeypatch, labels):
+    calls = spy_on_fit(monkeypatch)
+    losses = []
+    real = loop.distillation_loss
+
+    def spy(logits, y, t, cfg, hard, soft):
+        losses.append((hard.clone(), soft.clone()))
+        return real(logits, y, t, cfg, hard, soft)
+
+    monkeypatch.setattr(loop, "distillation_loss", spy)
+    result = train_student(student(teacher, transfer="unlabeled", transfer_labels=labels), tmp_path, progress=False)
+    x_transfer, logits = calls[0]["transfer"]
+    n_rest = len(transfer_indices(DATA, "unlabeled"))
+    assert len(x_transfer) == len(logits) == n_rest > 0
+    teacher_model, _, _ = train_module.load_model(teacher)
+    assert torch.allclose(logits, teacher_model(x_transfer), atol=1e-5)
+    metrics = json.loads((result.run_dir / "test_metrics.json").read_text())
+    assert metrics["transfer_images"] == n_rest
+    hard = torch.cat([h for h, _ in losses])
+    soft = torch.cat([s for _, s in losses])
+    n_labelled = 3 * 16  # 20 per class, 16 of them in the train part
+    assert len(hard) == n_labelled + n_rest  # one epoch: every labelled and every transfer image once
+    if labels == "soft":
+        assert hard.sum() == n_labelled and soft.all()
+    else:
+        assert hard.all() and soft.sum() == n_labelled
+    history = json.loads((result.run_dir / "metrics.json").read_text())
+    assert 0 <= history[0]["train_accuracy"] <= 1  # of the labelled images

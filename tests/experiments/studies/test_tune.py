@@ -1,0 +1,109 @@
+"""qkd tune: bad study files refused up front, a small study on digits end to end (the test split
+untouched until the final runs), and a study killed mid-trial that continues where it was."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qkd_pl.cli import cli
+from qkd_pl.errors import QkdError
+from qkd_pl.experiments.studies import tune as tune_module
+from qkd_pl.experiments.studies.tune import load_tune_spec, open_study, tune
+
+ROOT = Path(__file__).resolve().parents[3]
+
+STUDY = """
+name = "digits-small"
+trials = 3
+seeds = [100]
+final_seeds = [0]
+[data]
+dataset = "digits"
+classes = [0, 1, 2]
+per_class = 30
+[student]
+qubits = 2
+[train]
+epochs = 2
+[space]
+"train.lr" = {low = 0.001, high = 0.05, log = true}
+"student.readout" = ["z", "probs"]
+"""
+
+
+def write(tmp_path: Path, text: str = STUDY, name: str = "study.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: "colour = 1\n" + s, "unknown key 'colour'"),
+    (lambda s: s.replace('"train.lr"', '"train.rate"'), "'train.rate' is not a field of a student run"),
+    (lambda s: s.replace('["z", "probs"]', '["z", "zzz"]'), "student.readout = 'zzz': student.readout = 'zzz' is not"),
+    (lambda s: s.replace("final_seeds = [0]", "final_seeds = [100]"), "seeds \\[100\\] are both tuning and report"),
+    (lambda s: s.replace('"student.readout"', '"distill.alpha"').replace('["z", "probs"]', "[0.5, 1.0]"),
+     "searches distill.\\* but \\[distill\\] has no teacher"),
+    (lambda s: s.replace("low = 0.001, high = 0.05", "low = 0.05, high = 0.001"), "low must be below high"),
+    (lambda s: s.replace("[student]\nqubits = 2", "[student]\nqubit = 2"), "\\[student\\] has no field 'qubit'"),
+])
+def test_bad_study_files_are_refused_naming_the_file(tmp_path, edit, needle):
+    path = write(tmp_path, edit(STUDY))
+    with pytest.raises(QkdError, match=needle) as info:
+        load_tune_spec(path)
+    assert str(path) in str(info.value)
+    r = CliRunner().invoke(cli, ["tune", str(path), "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and not (tmp_path / "o").exists()
+
+
+def test_a_study_chooses_on_validation_and_tests_only_the_chosen_configuration(tmp_path):
+    out = tmp_path / "out"
+    result = tune(load_tune_spec(write(tmp_path)), out, progress=False)
+    trials = list((out / "trials").iterdir())
+    assert trials and all((t / "selection.json").exists() and not (t / "test_metrics.json").exists() for t in trials)
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 and rows[0].startswith("trial,state,value")
+    best = json.loads((out / "best.json").read_text())
+    assert best["params"] == result.best_params and best["config"]["student"]["readout"] in ("z", "probs")
+    final = json.loads((out / "final" / "seed-0" / "test_metrics.json").read_text())
+    assert result.final[0]["test_accuracy"] == final["test_accuracy"]
+    saved = json.loads((out / "final" / "seed-0" / "config.json").read_text())
+    assert saved["train"]["lr"] == pytest.approx(result.best_params["train.lr"]) and saved["train"]["seed"] == 0
+    assert (out / "history.png").stat().st_size > 0 and "report seed" in (out / "report.md").read_text()
+    # started again with more trials: the finished ones are kept, only the new one runs
+    stamps = {t.name: (t / "selection.json").stat().st_mtime_ns for t in trials}
+    r = CliRunner().invoke(cli, ["tune", str(write(tmp_path)), "--out", str(out), "--trials", "4", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert all((out / "trials" / n / "selection.json").stat().st_mtime_ns == t for n, t in stamps.items())
+    assert len(list((out / "trials").iterdir())) == len(trials) + 1
+
+
+def test_a_killed_study_continues_and_tries_the_killed_trial_again(tmp_path, monkeypatch):
+    slow = STUDY.replace("epochs = 2", "epochs = 50\nbatch_size = 1").replace("trials = 3", "trials = 2")
+    path, out = write(tmp_path, slow), tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "tune", str(path), "--out", str(out), "--quiet"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.glob("trials/*/metrics.json")):  # killed in the middle of trial 0
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    killed_params = open_study(load_tune_spec(path), f"sqlite:///{out / 'study.db'}").trials[0].params
+
+    monkeypatch.setattr(tune_module, "GRACE_S", 1)  # the killed trial's heartbeat is stale after 1 s
+    monkeypatch.setattr(tune_module, "HEARTBEAT_S", 1)
+    time.sleep(2)
+    quick = STUDY.replace("trials = 3", "trials = 2")  # the same space; shorter runs, so the test ends soon
+    tune(load_tune_spec(write(tmp_path, quick)), out, progress=False)
+    study = open_study(load_tune_spec(path), f"sqlite:///{out / 'study.db'}")
+    states = [t.state.name for t in study.trials]
+    assert states[0] == "FAIL" and states[1:].count("COMPLETE") == 2
+    assert study.trials[1].params == killed_params  # tried again with the same parameters
