@@ -115,6 +115,9 @@ def _check_teacher(teacher: TeacherConfig) -> None:
 def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
     """A transfer set is the teacher's to label, from a nested split with a cap to leave images over."""
     distill = dataclasses.replace(distill, transfer=parse_transfer(distill.transfer))
+    if distill.kd_loss == "hinton-classic" and distill.alpha > 1:
+        raise QkdError(f"--kd-loss hinton-classic weights the cross-entropy by 1 - alpha; alpha = {distill.alpha} "
+                       f"would make it negative (give alpha at most 1)")
     if distill.transfer == "none":
         return distill
     if distill.teacher is None:

@@ -37,6 +37,8 @@ def test_a_dataset_alias_becomes_its_name():
     (student(device="lightning.qubit", readout="probs"), "--readout probs measures basis-state probabilities"),
     (student(readout="zzz"), "student.readout = 'zzz' is not one of: z, zz, probs"),
     (student(control_match="size"), "student.control_match = 'size' is not one of: parameters, width"),
+    (RunConfig("student", student=StudentConfig(), distill=DistillConfig(kd_loss="hinton-classic", alpha=1.5)),
+     "weights the cross-entropy by 1 - alpha; alpha = 1.5 would make it negative"),
     (RunConfig("student", student=StudentConfig(), distill=DistillConfig(kd_loss="fitnet")),
      "distill.kd_loss = 'fitnet' is not one of: hinton, hinton-classic, dist, lskd, dkd"),
     (student(device="quantum-computer"), "unknown --device 'quantum-computer'"),

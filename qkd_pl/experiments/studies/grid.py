@@ -28,6 +28,7 @@ base::
     [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
     [teacher]  data = "all"                      # teachers on the whole class subset (default "same": the
                                                  # students' images; see README, which teacher may teach)
+    [teacher.runs.cifar10]  compact-cnn = "docs/teachers/cifar10-compact-cnn"   # a teacher trained elsewhere
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
@@ -100,6 +101,7 @@ class GridSpec:
     teacher_train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=128, lr=1e-3))
     teacher_epochs: dict[str, int] = field(default_factory=dict)  # per arch, overriding teacher_train.epochs
     teacher_data: str = "same"  # "all": teachers see the whole class subset (the notebooks'), not the students' cap
+    teacher_runs: dict[str, dict[str, str]] = field(default_factory=dict)  # dataset -> teacher name -> run folder
     include: list[dict[str, Any]] = field(default_factory=list)
     exclude: list[dict[str, Any]] = field(default_factory=list)
 
@@ -167,12 +169,12 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
                                  exclude=("teacher",))
     teacher_raw = dict(raw.get("teacher", {}))
     for key, name in (("arch", "teachers"), ("ensemble", "ensemble"), ("epochs_by_arch", "teacher_epochs"),
-                      ("data", "teacher_data")):
+                      ("data", "teacher_data"), ("runs", "teacher_runs")):
         if key in teacher_raw:
             kwargs[name] = teacher_raw.pop(key)
     unknown = set(teacher_raw) - set(_TRAIN_KEYS)
     if unknown:
-        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, data, "
+        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, data, runs, "
                        f"{', '.join(_TRAIN_KEYS)}")
     kwargs["teacher_train"] = dataclasses.replace(GridSpec.__dataclass_fields__["teacher_train"].default_factory(),
                                                   **teacher_raw)
@@ -221,6 +223,11 @@ def validate(spec: GridSpec) -> GridSpec:
         if arch not in TEACHERS or not isinstance(epochs, int) or epochs < 1:
             raise QkdError(f"teacher.epochs_by_arch: {arch} = {epochs!r}; give a whole number of epochs (1 or more) "
                            f"for one of {', '.join(TEACHERS)}")
+    for dataset, runs in spec.teacher_runs.items():
+        for name, path in runs.items():
+            if not (Path(path) / "best.pt").is_file() and not Path(path).is_file():
+                raise QkdError(f"teacher.runs.{dataset}.{name} = {path!r}: no trained teacher there (no best.pt)")
+    spec.teacher_runs = {canonical_name(d): runs for d, runs in spec.teacher_runs.items()}
     if spec.teacher_data not in ("same", "all"):
         raise QkdError(f"teacher.data = {spec.teacher_data!r}: give \"same\" (the students' images) or \"all\" "
                        f"(the whole class subset)")
@@ -283,8 +290,9 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             if _kept(spec, fields):
                 students.append((fields, values))
         needed = {f["teacher"] for f, _ in students} - {BASELINE}
+        given = spec.teacher_runs.get(dataset, {})  # trained elsewhere: used as they are
         singles = (needed - {ENSEMBLE}) | (set(spec.ensemble) if ENSEMBLE in needed else set())
-        for arch in sorted(singles):
+        for arch in sorted(singles - set(given)):
             cid = f"teacher-{tag}-{arch}"
             train = dataclasses.replace(spec.teacher_train,
                                         epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
@@ -305,7 +313,8 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                    + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
                    + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
                    + f"-s{f['seed']}")
-            teacher = None if role == "baseline" else str(runs / f"teacher-{tag}-{f['teacher']}")
+            teacher = (None if role == "baseline" else given[f["teacher"]] if f["teacher"] in given
+                       else str(runs / f"teacher-{tag}-{f['teacher']}"))
             cfg = RunConfig(kind="student", data=data, student=spec.student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
                             distill=dataclasses.replace(spec.distill, teacher=teacher) if teacher else DistillConfig())

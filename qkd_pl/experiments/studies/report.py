@@ -163,6 +163,40 @@ def method(c: dict[str, Any]) -> str:
     return f"{c['reducer']}+{c['encoding']}+{c['ansatz']}{swept}" + (" (classical control)" if c["control"] else "")
 
 
+def settings_table(configs: list[dict[str, Any]], shown: Callable[[str], str] = str) -> list[str]:
+    """Where a grid sweeps distillation settings (``distill.*`` axes): one row per setting, one
+    column per regime (dataset, qubits and the other swept student fields), each cell the paired
+    gain over that regime's baseline, so where a setting helps and where it hurts reads at a glance."""
+    distilled = [c for c in configs if c.get("gain") and any(k.startswith("distill.") for k in c)]
+    if not distilled:
+        return []
+    setting_keys = sorted({k for c in distilled for k in c if k.startswith("distill.")})
+    regime_keys = ["dataset", "classes", "qubits"] + sorted({k for c in distilled for k in c
+                                                             if "." in k and not k.startswith("distill.")})
+
+    regimes = sorted({tuple(c[k] for k in regime_keys) for c in distilled}, key=str)
+    settings = sorted({(c["teacher"], *(c[k] for k in setting_keys)) for c in distilled}, key=str)
+    cell = {(tuple(c[k] for k in regime_keys), (c["teacher"], *(c[k] for k in setting_keys))): c for c in distilled}
+    def short(key: str) -> str:
+        return key.split(".")[-1]
+
+    head = [shown(r[0]) + " " + ", ".join(f"{short(k)}={v}" for k, v in zip(regime_keys[1:], r[1:]))
+            for r in regimes]
+    lines = ["", "## Distillation settings against the baseline", "",
+             "Paired gain of each setting over the labels-only baseline of the same regime and seed (points, 95 % "
+             "t-interval); bold where the interval lies above zero.", "",
+             "| teacher, " + ", ".join(short(k) for k in setting_keys) + " | " + " | ".join(head) + " |",
+             "|---|" + "---|" * len(regimes)]
+    for st in settings:
+        row = []
+        for r in regimes:
+            g = cell.get((r, st), {}).get("gain")
+            text = format_gain(g)
+            row.append(f"**{text}**" if g and g["n"] > 1 and g["low"] > 0 else text)
+        lines.append(f"| {', '.join(map(str, st))} | " + " | ".join(row) + " |")
+    return lines
+
+
 def write_report(folder: str | Path, title: str | None = None,
                  published: list[dict[str, Any]] | None = None, notes: list[str] | None = None,
                  also: list[str | Path] = ()) -> Path:
@@ -234,6 +268,7 @@ def write_report(folder: str | Path, title: str | None = None,
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {shown(g['dataset'])} | {g['comparison']} | {g['n']} | {g['mean']:+.2f} | {g['above']} | "
                   f"{g['below']} | {g['includes']} |" for g in overall]
+    lines += settings_table(summary["configs"], shown)
     if published is not None:
         lines += ["", "## Beside the published numbers", ""]
         matched = [(pub, c) for pub in published for c in summary["configs"]

@@ -209,8 +209,12 @@ def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
                     if trial.should_prune():
                         raise optuna.TrialPruned()
 
-            result = train_student(spec.config(values, seed), out / "trials", name=f"trial-{trial.number:04d}-s{seed}",
-                                   data_dir=data_dir, progress=False, overwrite=True, on_epoch=report, test=False)
+            try:
+                result = train_student(spec.config(values, seed), out / "trials", name=f"trial-{trial.number:04d}-s{seed}",
+                                       data_dir=data_dir, progress=False, overwrite=True, on_epoch=report, test=False)
+            except QkdError as exc:
+                trial.set_user_attr("error", str(exc))
+                raise
             scores.append(result.best["val_accuracy"])
         trial.set_user_attr("val_accuracies", scores)
         return statistics.fmean(scores)
@@ -229,7 +233,9 @@ def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progr
     stop = MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
     remaining = spec.trials - _finished(study)
     if remaining > 0:
-        study.optimize(_objective(spec, out, data_dir), n_trials=remaining, callbacks=[stop], catch=(),
+        # a combination the space allows but validate refuses (hinton-classic with alpha > 1) fails
+        # that trial, recorded with its reason in trials.csv, and the search goes on
+        study.optimize(_objective(spec, out, data_dir), n_trials=remaining, callbacks=[stop], catch=(QkdError,),
                        show_progress_bar=progress)
 
 
@@ -292,10 +298,10 @@ def _write_trials(study, spec: TuneSpec, out: Path) -> None:
     trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["trial", "state", "value", "epochs_reported", *[p.path for p in spec.space]])
+    w.writerow(["trial", "state", "value", "epochs_reported", *[p.path for p in spec.space], "note"])
     for t in trials:
         w.writerow([t.number, t.state.name, "" if t.value is None else f"{t.value:.6f}", len(t.intermediate_values),
-                    *[t.params.get(p.path, "") for p in spec.space]])
+                    *[t.params.get(p.path, "") for p in spec.space], t.user_attrs.get("error", "")])
     atomic_write_text(out / "trials.csv", buf.getvalue())
     _plot_history(trials, out / "history.png", spec.name)
 

@@ -12,6 +12,7 @@ from qkd_pl.cli import cli
 from qkd_pl.config import DataConfig, StudentConfig
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments.studies.grid import GridSpec, expand, load_spec, run_grid
+from qkd_pl.experiments.studies.grid import validate as validate_grid
 
 TINY = """
 name = "tiny"
@@ -256,6 +257,11 @@ def test_distillation_axes_make_one_baseline_that_every_setting_is_paired_with(t
     rows = run_grid(spec, tmp_path, progress=False)
     gains = [c for c in summarize(rows)["configs"] if c["teacher"] != "none"]
     assert len(gains) == 4 and all(c["gain"] and c["gain"]["n"] == 2 for c in gains)
+    from qkd_pl.experiments.studies.report import write_report
+
+    text = write_report(tmp_path).read_text().split("## Distillation settings against the baseline")[1]
+    table = [line for line in text.split("## ")[0].splitlines() if line.startswith("| lenet5")]
+    assert len(table) == 4 and text.count("| teacher, kd_loss, transfer | digits classes=0-2, qubits=2 |") == 1
 
 
 def test_include_rules_on_distillation_fields_keep_the_baselines(tmp_path):
@@ -268,3 +274,19 @@ def test_include_rules_on_distillation_fields_keep_the_baselines(tmp_path):
              if c.phase == 2]
     assert sorted(roles) == [("baseline", "-", 0), ("baseline", "-", 1), ("distilled", "dist", 0),
                              ("distilled", "hinton", 0), ("distilled", "hinton", 1)]
+
+
+def test_a_teacher_trained_elsewhere_is_used_as_it_is(tmp_path):
+    from qkd_pl.config import RunConfig, TeacherConfig, TrainConfig
+    from qkd_pl.experiments import train_teacher
+
+    cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1, 2]), train=TrainConfig(epochs=1, lr=1e-3),
+                    teacher=TeacherConfig("lenet5"))
+    run = train_teacher(cfg, tmp_path / "elsewhere", name="strong", progress=False).run_dir
+    spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=12), seeds=[0],
+                    teachers=["none", "strong"], teacher_runs={"digits": {"strong": str(run)}})
+    cells = expand(validate_grid(spec), tmp_path / "grid")
+    assert [c.phase for c in cells] == [2, 2]  # nothing to train for the teacher
+    assert [c.config.distill.teacher for c in cells if c.fields["role"] == "distilled"] == [str(run)]
+    with pytest.raises(QkdError, match="teacher.runs.digits.strong = .*no trained teacher there"):
+        validate_grid(GridSpec(datasets=["digits"], teacher_runs={"digits": {"strong": str(tmp_path / "none")}}))
