@@ -378,16 +378,30 @@ ALSO = click.option("--also", multiple=True, metavar="FILE",
                          "beside this folder's runs; may be given several times.")
 
 
+def _contrast(ctx, param, values):
+    out = []
+    for text in values:
+        key, _, pair = text.partition("=")
+        a, _, b = pair.partition(",")
+        if not (key and a and b):
+            raise click.BadParameter(f"{text!r}: write COLUMN=A,B, e.g. distill.transfer_labels=soft,hard")
+        out.append((key, a, b))
+    return out
+
+
 @cli.command("report")
 @click.argument("folder", type=click.Path())
 @click.option("--title", default=None, help="Report title.")
 @ALSO
-def report_cmd(folder, title, also):
+@click.option("--contrast", multiple=True, metavar="COLUMN=A,B", callback=_contrast,
+              help="Add a table of the paired gain of COLUMN = A over COLUMN = B, all else equal, e.g. "
+                   "distill.transfer_labels=soft,hard; may be given several times.")
+def report_cmd(folder, title, also, contrast):
     """Markdown report with plots from a grid folder's results.json: mean +- std over seeds, the
     distillation gain with a 95 % interval, the quantum layer against its classical control."""
     from qkd_pl.experiments.studies.report import write_report
 
-    click.echo(f"report: {write_report(folder, title, also=list(also))}")
+    click.echo(f"report: {write_report(folder, title, also=list(also), contrasts=contrast)}")
 
 
 @cli.command("reproduce")

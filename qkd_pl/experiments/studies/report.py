@@ -197,9 +197,39 @@ def settings_table(configs: list[dict[str, Any]], shown: Callable[[str], str] = 
     return lines
 
 
+def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
+                   shown: Callable[[str], str] = str) -> list[str]:
+    """``key = a`` against ``key = b`` in every configuration that has both, all else equal: the
+    paired gain of a over b by seed (``distill.transfer_labels`` soft over hard, for instance)."""
+    if not any(key in c for c in configs):
+        raise QkdError(f"--contrast {key}: no such column in the results (columns: "
+                       f"{', '.join(sorted({k for c in configs for k in c if '.' in k}))})")
+    index = {tuple(sorted((k, str(v)) for k, v in c.items() if k in CONFIG_KEYS or "." in k)): c for c in configs}
+    lines = ["", f"## {key.split('.')[-1]} = {a} against {b}", "",
+             f"Paired gain of {key} = {a} over {key} = {b}, everything else equal (points, 95 % t-interval).", "",
+             "| configuration | gain |", "|---|---|"]
+    n = 0
+    for c in sorted(configs, key=lambda c: str(sorted(c.items(), key=str))):
+        if str(c.get(key)) != str(a):
+            continue
+        other = index.get(tuple(sorted((k, str(b) if k == key else str(v)) for k, v in c.items()
+                                       if k in CONFIG_KEYS or "." in k)))
+        if other is None:
+            continue
+        n += 1
+        label = ", ".join([shown(c["dataset"]), f"{c['qubits']}q"] + [f"{k.split('.')[-1]}={c[k]}" for k in sorted(c)
+                                                                        if "." in k and k != key])
+        g = paired_gain(c["by_seed"], other["by_seed"])
+        text = format_gain(g)
+        lines.append(f"| {label}, teacher {c['teacher']} | {f'**{text}**' if g and g['n'] > 1 and g['low'] > 0 else text} |")
+    if not n:
+        raise QkdError(f"--contrast {key}={a},{b}: no configuration was run with both values")
+    return lines
+
+
 def write_report(folder: str | Path, title: str | None = None,
                  published: list[dict[str, Any]] | None = None, notes: list[str] | None = None,
-                 also: list[str | Path] = ()) -> Path:
+                 also: list[str | Path] = (), contrasts: list[tuple[str, str, str]] = ()) -> Path:
     """report.md and plots/ in ``folder``, from its results.json.
 
     Args:
@@ -209,6 +239,7 @@ def write_report(folder: str | Path, title: str | None = None,
         notes: lines on the protocol, printed above the tables.
         also: other grids' results.json / results.csv whose rows are reported beside the folder's
             own (a run id in both is refused).
+        contrasts: (column, a, b): a table of the paired gain of column = a over column = b.
 
     Returns:
         The path of report.md.
@@ -269,6 +300,8 @@ def write_report(folder: str | Path, title: str | None = None,
         lines += [f"| {shown(g['dataset'])} | {g['comparison']} | {g['n']} | {g['mean']:+.2f} | {g['above']} | "
                   f"{g['below']} | {g['includes']} |" for g in overall]
     lines += settings_table(summary["configs"], shown)
+    for key, a, b in contrasts:
+        lines += contrast_table(summary["configs"], key, a, b, shown)
     if published is not None:
         lines += ["", "## Beside the published numbers", ""]
         matched = [(pub, c) for pub in published for c in summary["configs"]
