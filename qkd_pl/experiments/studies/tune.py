@@ -170,12 +170,17 @@ def check_spec(spec: TuneSpec) -> TuneSpec:
 
 
 def _storage(url: str):
-    import optuna
-    from optuna.storages import RDBStorage, RetryFailedTrialCallback
+    import warnings
 
-    return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                      failed_trial_callback=RetryFailedTrialCallback(max_retry=2), engine_kwargs=None) \
-        if url.startswith(("sqlite", "postgresql", "mysql")) else optuna.storages.get_storage(url)
+    import optuna
+    from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+    if not url.startswith(("sqlite", "postgresql", "mysql")):
+        return optuna.storages.get_storage(url)
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the reason this study resumes
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
 
 
 def open_study(spec: TuneSpec, storage: str):
