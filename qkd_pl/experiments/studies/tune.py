@@ -183,13 +183,18 @@ def _storage(url: str):
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
 
 
-def open_study(spec: TuneSpec, storage: str):
+def open_study(spec: TuneSpec, storage: str, worker: int = 0):
+    """The study, created or loaded. The sampler's seed is moved on by the trials the study already
+    has (and by the worker's index): a resumed or parallel search seeded like the first would draw
+    the first search's random start-up points again."""
     import optuna
 
-    return optuna.create_study(
-        study_name=spec.name, storage=_storage(storage), load_if_exists=True, direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=spec.sampler_seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+    storage = _storage(storage)
+    study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True, direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+    seed = spec.sampler_seed + len(study.get_trials(deepcopy=False)) + 100_003 * worker
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    return study
 
 
 def _finished(study) -> int:
@@ -227,14 +232,14 @@ def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
     return objective
 
 
-def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progress: bool) -> None:
+def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progress: bool, worker: int = 0) -> None:
     """One worker: trials until the study has ``spec.trials`` complete or pruned ones."""
     import optuna
     from optuna.study import MaxTrialsCallback
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     one_line_warnings()  # in a worker process too
-    study = open_study(spec, storage)
+    study = open_study(spec, storage, worker)
     stop = MaxTrialsCallback(spec.trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
     remaining = spec.trials - _finished(study)
     if remaining > 0:
@@ -275,7 +280,7 @@ def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: i
         import multiprocessing
 
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in [pool.submit(_search, spec, out, storage, data_dir, False) for _ in range(workers)]:
+            for job in [pool.submit(_search, spec, out, storage, data_dir, False, w) for w in range(workers)]:
                 job.result()
     else:
         _search(spec, out, storage, data_dir, progress)

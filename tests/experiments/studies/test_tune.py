@@ -82,6 +82,9 @@ def test_a_study_chooses_on_validation_and_tests_only_the_chosen_configuration(t
     assert r.exit_code == 0, r.output
     assert all((out / "trials" / n / "selection.json").stat().st_mtime_ns == t for n, t in stamps.items())
     assert len(list((out / "trials").iterdir())) == len(trials) + 1
+    study = open_study(load_tune_spec(write(tmp_path)), f"sqlite:///{out / 'study.db'}")
+    lrs = [t.params["train.lr"] for t in study.trials]
+    assert len(set(lrs)) == 4  # the resumed search drew new points, not its first ones again
 
 
 def test_a_killed_study_continues_and_tries_the_killed_trial_again(tmp_path, monkeypatch):
