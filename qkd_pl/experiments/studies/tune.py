@@ -190,8 +190,11 @@ def open_study(spec: TuneSpec, storage: str, worker: int = 0):
     import optuna
 
     storage = _storage(storage)
+    # no pruning in the first quarter of the epochs: a lower learning rate starts slower, and
+    # pruning at epoch 2 of 20 (as the first study here did) selects for fast starters
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(2, spec.base.train.epochs // 4))
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True, direction="maximize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2))
+                                pruner=pruner)
     seed = spec.sampler_seed + len(study.get_trials(deepcopy=False)) + 100_003 * worker
     study.sampler = optuna.samplers.TPESampler(seed=seed)
     return study
