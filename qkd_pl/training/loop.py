@@ -36,8 +36,9 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
 
     ``transfer`` is a transfer set and its teacher logits: unlabelled images shuffled in with
     the labelled ones, entering the loss through the teacher only (``distill.transfer_labels``:
-    its soft outputs, or its top class as a label). Accuracy and loss per epoch are of the
-    labelled images. ``on_epoch`` sees each epoch's row once its checkpoints are written.
+    its soft outputs, or its top class as a label). An epoch's training losses are per image over
+    all of them, its training accuracy is of the labelled images only. ``on_epoch`` sees each
+    epoch's row once its checkpoints are written.
     """
     x_all, y_all, t_all, hard, soft = data.x_train, data.y_train, teacher_logits, None, None
     n_labelled = len(data.y_train)
