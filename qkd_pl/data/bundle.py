@@ -7,17 +7,17 @@ and test images never influence preprocessing.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..config import DataConfig
-from .sources import DATASETS, canonical_name, data_root, load_split
 from ..errors import QkdError, QkdWarning
+from .sources import DATASETS, canonical_name, data_root, load_split
 from .splits import cap_per_class, select_classes, stratified_split
 
 
@@ -137,13 +137,19 @@ def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.nda
     return (*parts, test_idx())
 
 
-def split_of(cfg: DataConfig, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The (train, validation, test) indices a run of ``cfg`` uses, from the labels alone."""
-    name = canonical_name(cfg.dataset)
+def _labels(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, int]:
+    """The labels of both official splits and the class count: one read of the files (about a
+    second for MNIST or CIFAR-10), which callers comparing several splits of one dataset share."""
+    name = canonical_name(dataset)
     root = data_root(data_dir)
     _, y_tr = load_split(name, root, train=True)
     _, y_te = load_split(name, root, train=False)
-    return split_indices(cfg, y_tr.numpy(), y_te.numpy(), DATASETS[name].n_classes)
+    return y_tr.numpy(), y_te.numpy(), DATASETS[name].n_classes
+
+
+def split_of(cfg: DataConfig, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (train, validation, test) indices a run of ``cfg`` uses, from the labels alone."""
+    return split_indices(cfg, *_labels(cfg.dataset, data_dir))
 
 
 def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str | None = None) -> dict:
@@ -170,8 +176,9 @@ def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str 
     if name_t != name_s or classes_t != classes_s:
         raise QkdError(f"the teacher was trained on {name_t} classes {classes_t}, the student uses {name_s} classes "
                        f"{classes_s}; {fix}")
-    t_fit, t_val, _ = split_of(teacher, data_dir)
-    s_fit, s_val, s_test = split_of(student, data_dir)
+    labels = _labels(student.dataset, data_dir)
+    t_fit, t_val, _ = split_indices(teacher, *labels)
+    s_fit, s_val, _ = split_indices(student, *labels)
     unseen = np.setdiff1d(s_fit, t_fit)
     leaked = np.intersect1d(s_val, t_fit)
     if len(unseen) or len(leaked):
@@ -191,16 +198,22 @@ def transfer_indices(cfg: DataConfig, transfer: str, data_dir: str | None = None
     split), after the student's own training images; ``transfer`` is ``unlabeled`` (all of
     them) or a number N (the first N of each class).
     """
-    fit, _, _ = split_of(cfg, data_dir)
-    whole, _, _ = split_of(dataclasses.replace(cfg, per_class=None), data_dir)
+    return _transfer(cfg, transfer, *_labels(cfg.dataset, data_dir))
+
+
+def _transfer(cfg: DataConfig, transfer: str, y_tr: np.ndarray, y_te: np.ndarray, n_classes: int) -> np.ndarray:
+    fit, _, _ = split_indices(cfg, y_tr, y_te, n_classes)
+    whole, _, _ = split_indices(dataclasses.replace(cfg, per_class=None), y_tr, y_te, n_classes)
     rest = np.setdiff1d(whole, fit)
     if transfer == "unlabeled":
         return rest
-    _, y_tr = load_split(canonical_name(cfg.dataset), data_root(data_dir), train=True)
-    return cap_per_class(y_tr.numpy(), rest, int(transfer), "transfer set", f"--transfer {transfer}")
+    return cap_per_class(y_tr, rest, int(transfer), "transfer set", f"--transfer {transfer}")
 
 
 def load_transfer(cfg: DataConfig, transfer: str, data_dir: str | None = None) -> torch.Tensor:
     """The transfer set's images (float in [0, 1], shaped like the run's); no labels, by design."""
-    x_tr, _ = load_split(canonical_name(cfg.dataset), data_root(data_dir), train=True)
-    return x_tr[torch.as_tensor(transfer_indices(cfg, transfer, data_dir))].contiguous()
+    name, root = canonical_name(cfg.dataset), data_root(data_dir)
+    x_tr, y_tr = load_split(name, root, train=True)  # the images and their labels from one read
+    _, y_te = load_split(name, root, train=False)
+    idx = _transfer(cfg, transfer, y_tr.numpy(), y_te.numpy(), DATASETS[name].n_classes)
+    return x_tr[torch.as_tensor(idx)].contiguous()

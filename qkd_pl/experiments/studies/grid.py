@@ -155,7 +155,7 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
     kwargs: dict[str, Any] = {**top, "datasets": data_raw.pop("datasets")}
     if "classes" in data_raw:
         kwargs["classes"] = data_raw.pop("classes")
-    kwargs["data"] = _section(DataConfig, "data", data_raw, exclude=("dataset", "classes"))
+    kwargs["data"] = config_section(DataConfig, "data", data_raw, exclude=("dataset", "classes"))
     axes: dict[str, list[Any]] = {}
     student_raw = dict(raw.get("student", {}))
     train = {k: student_raw.pop(k) for k in _TRAIN_KEYS if k in student_raw}
@@ -164,8 +164,8 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
             axes[f"train.{key}"] = value
     kwargs["student_train"] = dataclasses.replace(GridSpec.__dataclass_fields__["student_train"].default_factory(),
                                                   **{k: v for k, v in train.items() if not isinstance(v, list)})
-    kwargs["student"] = _section(StudentConfig, "student", student_raw, axes=axes, extra=_TRAIN_KEYS)
-    kwargs["distill"] = _section(DistillConfig, "distill", dict(raw.get("distill", {})), axes=axes,
+    kwargs["student"] = config_section(StudentConfig, "student", student_raw, axes=axes, extra=_TRAIN_KEYS)
+    kwargs["distill"] = config_section(DistillConfig, "distill", dict(raw.get("distill", {})), axes=axes,
                                  exclude=("teacher",))
     teacher_raw = dict(raw.get("teacher", {}))
     for key, name in (("arch", "teachers"), ("ensemble", "ensemble"), ("epochs_by_arch", "teacher_epochs"),
@@ -185,7 +185,7 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
     return GridSpec(**kwargs, axes=axes, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])))
 
 
-def _section(cls: type, table: str, values: dict[str, Any], axes: dict[str, list[Any]] | None = None,
+def config_section(cls: type, table: str, values: dict[str, Any], axes: dict[str, list[Any]] | None = None,
              exclude: tuple[str, ...] = (), extra: tuple[str, ...] = ()) -> Any:
     """The base ``cls`` of one TOML table: single values set fields, lists (when ``axes`` is
     given) become axes ``table.field``."""

@@ -46,7 +46,7 @@ from ...errors import QkdError, one_line_warnings
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
 from ...validate import validate
-from .grid import read_toml
+from .grid import config_section, read_toml
 
 HEARTBEAT_S = 30  # a running trial's heartbeat; a trial silent for GRACE_S was killed
 GRACE_S = 120
@@ -113,13 +113,8 @@ def _from_toml(raw: dict[str, Any], default_name: str) -> TuneSpec:
     if unknown:
         raise QkdError(f"unknown key {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))} and the tables "
                        f"[data], [student], [train], [distill], [space]")
-    sections = {}
-    for name in ("data", "student", "train", "distill"):
-        known = {f.name for f in dataclasses.fields(SECTIONS[name])}
-        bad = sorted(set(raw.get(name, {})) - known)
-        if bad:
-            raise QkdError(f"[{name}] has no field {bad[0]!r}; its fields: {', '.join(sorted(known))}")
-        sections[name] = SECTIONS[name](**raw.get(name, {}))
+    sections = {name: config_section(SECTIONS[name], name, raw.get(name, {}))
+                for name in ("data", "student", "train", "distill")}
     if not raw.get("space"):
         raise QkdError('[space] is empty: give at least one field to search, e.g. "train.lr" = {low = 1e-3, '
                        'high = 3e-2, log = true}')
@@ -290,10 +285,10 @@ def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: i
     study = open_study(spec, storage)
     best = study.best_trial
     _write_trials(study, spec, out)
+    from ..single.train import train_student
+
     final = []
     for seed in spec.final_seeds:
-        from ..single.train import train_student
-
         r = train_student(spec.config(best.params, seed), out / "final", name=f"seed-{seed}", data_dir=data_dir,
                           progress=False, resume=(out / "final" / f"seed-{seed}" / "config.json").exists())
         final.append({"seed": seed, "test_accuracy": r.test.accuracy, "val_accuracy": r.best["val_accuracy"],

@@ -51,7 +51,7 @@ def write(tmp_path: Path, text: str = STUDY, name: str = "study.toml") -> Path:
     (lambda s: s.replace('"student.readout"', '"distill.alpha"').replace('["z", "probs"]', "[0.5, 1.0]"),
      "searches distill.\\* but \\[distill\\] has no teacher"),
     (lambda s: s.replace("low = 0.001, high = 0.05", "low = 0.05, high = 0.001"), "low must be below high"),
-    (lambda s: s.replace("[student]\nqubits = 2", "[student]\nqubit = 2"), "\\[student\\] has no field 'qubit'"),
+    (lambda s: s.replace("[student]\nqubits = 2", "[student]\nqubit = 2"), "unknown key \\[student\\] 'qubit'"),
 ])
 def test_bad_study_files_are_refused_naming_the_file(tmp_path, edit, needle):
     path = write(tmp_path, edit(STUDY))
