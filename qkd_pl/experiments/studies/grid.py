@@ -31,8 +31,19 @@ base::
     [teacher.runs.cifar10]  compact-cnn = "docs/teachers/cifar10-compact-cnn"   # a teacher trained elsewhere
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
+    [sweep]    "data.per_class" = [50, 150, "all"]   # labelled images per class ("all": the whole split),
+                                                 # with [teacher] data = "all" (one teacher for every size)
+    [bundles.setting.paper]  "distill.temperature" = 3.0; "distill.alpha" = 0.9   # named sets of fields
+    [bundles.setting.gentle] "distill.temperature" = 1.0; "distill.alpha" = 0.5   # that vary together
     [[include]] classes = "0-5"; qubits = 3      # keep only cells matching some include ...
     [[exclude]] qubits = 8; reducer = "crop"     # ... and no exclude
+
+A bundle axis (``[bundles.<axis>.<name>]``) takes one named set of field values per cell instead
+of the product of their values: the study's settings (an objective with its tuned T and alpha) or
+regimes (labels per class with the epochs and batch size that suit them). Its name is a column
+(``setting = "paper"`` in a rule) and names the cell; its fields are columns too. A field one
+bundle leaves out takes the grid's base value. A baseline has one cell for every bundle axis whose
+fields are all ``distill.*``.
 
 ``teacher.arch = "none"`` is the baseline student; ``"ensemble"`` averages the teachers named
 in ``teacher.ensemble``. Rules and the results table name the standard axes by their short
@@ -68,6 +79,7 @@ from ...training.checkpoint import atomic_write_text
 from ...validate import validate as validate_config
 
 BASELINE = "none"
+PER_CLASS = "data.per_class"  # the one data field a grid may sweep; "all" stands for no cap
 _SECTIONS = {"student": StudentConfig, "train": TrainConfig, "distill": DistillConfig}
 # The student fields every results row has a column for (the report groups by them), by column name.
 COLUMNS = {"student.qubits": "qubits", "student.arch": "student", "student.reducer": "reducer",
@@ -102,13 +114,26 @@ class GridSpec:
     teacher_epochs: dict[str, int] = field(default_factory=dict)  # per arch, overriding teacher_train.epochs
     teacher_data: str = "same"  # "all": teachers see the whole class subset (the notebooks'), not the students' cap
     teacher_runs: dict[str, dict[str, str]] = field(default_factory=dict)  # dataset -> teacher name -> run folder
+    bundles: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # axis -> name -> {path: value}
     include: list[dict[str, Any]] = field(default_factory=list)
     exclude: list[dict[str, Any]] = field(default_factory=list)
 
     def columns(self) -> list[str]:
         """The results-table columns of a student cell's axes, standard ones first."""
         extra = [p for p in self.axes if p not in COLUMNS]
-        return [*FIXED_AXES, *COLUMNS.values(), *extra]
+        bundled = [p for p in self.bundle_paths() if p not in COLUMNS and p not in extra]
+        return [*FIXED_AXES, *COLUMNS.values(), *extra, *self.bundles, *bundled]
+
+    def bundle_paths(self) -> dict[str, str]:
+        """Every field a bundle sets -> its bundle axis."""
+        return {p: axis for axis, named in self.bundles.items() for fields in named.values() for p in fields}
+
+    def base_value(self, path: str) -> Any:
+        """The grid's own value of a student-run field (``"all"`` for no cap on labels per class)."""
+        section, name = path.split(".")
+        base = {"data": self.data, "student": self.student, "train": self.student_train, "distill": self.distill}
+        value = getattr(base[section], name)
+        return "all" if path == PER_CLASS and value is None else value
 
 
 _TRAIN_KEYS = ("epochs", "batch_size", "lr", "seed")
@@ -117,8 +142,8 @@ _TRAIN_KEYS = ("epochs", "batch_size", "lr", "seed")
 def _sweepable() -> set[str]:
     """Dotted paths of the fields a grid may set or sweep for its students (the teacher and the
     seed are axes of their own)."""
-    return {f"{s}.{f.name}" for s in _SECTIONS for f in dataclasses.fields(_SECTIONS[s])} - {"distill.teacher",
-                                                                                           "train.seed"}
+    return ({f"{s}.{f.name}" for s in _SECTIONS for f in dataclasses.fields(_SECTIONS[s])}
+            - {"distill.teacher", "train.seed"} | {PER_CLASS})
 
 
 def read_toml(path: Path, what: str) -> dict[str, Any]:
@@ -155,8 +180,10 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
     kwargs: dict[str, Any] = {**top, "datasets": data_raw.pop("datasets")}
     if "classes" in data_raw:
         kwargs["classes"] = data_raw.pop("classes")
-    kwargs["data"] = config_section(DataConfig, "data", data_raw, exclude=("dataset", "classes"))
     axes: dict[str, list[Any]] = {}
+    if isinstance(data_raw.get("per_class"), list):
+        axes[PER_CLASS] = data_raw.pop("per_class")
+    kwargs["data"] = config_section(DataConfig, "data", data_raw, exclude=("dataset", "classes"))
     student_raw = dict(raw.get("student", {}))
     train = {k: student_raw.pop(k) for k in _TRAIN_KEYS if k in student_raw}
     for key, value in train.items():
@@ -182,7 +209,13 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
         if path in axes:
             raise QkdError(f"[sweep] {path!r} is also set in its own table; give it once")
         axes[path] = values
-    return GridSpec(**kwargs, axes=axes, include=list(raw.get("include", [])), exclude=list(raw.get("exclude", [])))
+    bundles = raw.get("bundles", {})
+    for axis, named in bundles.items():
+        if not isinstance(named, dict) or not named or not all(isinstance(f, dict) for f in named.values()):
+            raise QkdError(f"[bundles.{axis}]: give named tables of fields, e.g. [bundles.{axis}.paper] "
+                           f"\"distill.temperature\" = 3.0")
+    return GridSpec(**kwargs, axes=axes, bundles=bundles, include=list(raw.get("include", [])),
+                    exclude=list(raw.get("exclude", [])))
 
 
 def config_section(cls: type, table: str, values: dict[str, Any], axes: dict[str, list[Any]] | None = None,
@@ -210,10 +243,40 @@ def validate(spec: GridSpec) -> GridSpec:
     for path, values in spec.axes.items():
         if path not in _sweepable():
             raise QkdError(f"[sweep] {path!r} is not a student-run field; sweep one of "
-                           f"{', '.join(f'{s}.<field>' for s in _SECTIONS)} (datasets, classes, teachers and seeds "
+                           f"{', '.join(f'{s}.<field>' for s in _SECTIONS)}, {PER_CLASS} (datasets, classes, teachers and seeds "
                            f"have their own keys)")
         if not isinstance(values, list) or not values:
             raise QkdError(f"[sweep] {path!r} = {values!r}: give a list of one or more values")
+    for axis, named in spec.bundles.items():
+        if "." in axis or axis in spec.axes or axis in (*FIXED_AXES, *COLUMNS.values()):
+            raise QkdError(f"bundle axis {axis!r}: give it a plain name that is not a column already "
+                           f"(such as setting or regime)")
+        for name, fields in named.items():
+            if not fields:
+                raise QkdError(f"[bundles.{axis}.{name}] sets no field")
+            for path in fields:
+                if path not in _sweepable():
+                    raise QkdError(f"[bundles.{axis}.{name}] {path!r} is not a student-run field")
+                if path in spec.axes:
+                    raise QkdError(f"[bundles.{axis}.{name}] {path!r} is also an axis; give it once")
+    owners: dict[str, set[str]] = {}
+    for axis, named in spec.bundles.items():
+        for fields in named.values():
+            for path in fields:
+                owners.setdefault(path, set()).add(axis)
+    twice = sorted(p for p, axes in owners.items() if len(axes) > 1)
+    if twice:
+        raise QkdError(f"{twice[0]!r} is set by the bundle axes {sorted(owners[twice[0]])}; give it in one")
+    sizes = spec.axes.get(PER_CLASS, []) + [f[PER_CLASS] for named in spec.bundles.values() for f in named.values()
+                                            if PER_CLASS in f]
+    if PER_CLASS in spec.axes or PER_CLASS in spec.bundle_paths():
+        for value in sizes:
+            if value != "all" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise QkdError(f"{PER_CLASS} = {value!r}: give whole numbers of images per class (1 or more) or "
+                               f"\"all\"")
+        if spec.teacher_data != "all" and set(spec.teachers) - {BASELINE}:
+            raise QkdError(f"a {PER_CLASS} axis needs [teacher] data = \"all\": a teacher trained on the students' "
+                           f"images would differ per size; or run one grid per size")
     for rule in spec.include + spec.exclude:
         unknown = set(rule) - set(spec.columns())
         if unknown:
@@ -259,12 +322,21 @@ def _kept(spec: GridSpec, fields: dict[str, Any]) -> bool:
     """Include and exclude rules; a baseline's distillation fields ("-") match any value in an
     include rule and none in an exclude rule, so a baseline stays while a setting it is paired
     with does."""
+    teacherly = _teacherly(spec)
+
     def matches(rule, include):
-        return all(fields.get(k) == v or (include and k.startswith("distill.") and fields.get(k) == "-")
-                   for k, v in rule.items())
+        return all(fields.get(k) == v or (include and (k.startswith("distill.") or k in teacherly)
+                                          and fields.get(k) == "-") for k, v in rule.items())
 
     return ((not spec.include or any(matches(r, True) for r in spec.include))
             and not any(matches(r, False) for r in spec.exclude))
+
+
+def _teacherly(spec: GridSpec) -> set[str]:
+    """The bundle axes of distill.* fields only: a baseline has no setting, so one baseline serves
+    every choice of them (its value there is "-")."""
+    paths = spec.bundle_paths()
+    return {axis for axis in spec.bundles if all(p.startswith("distill.") for p, a in paths.items() if a == axis)}
 
 
 def expand(spec: GridSpec, out: Path) -> list[Cell]:
@@ -272,20 +344,28 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
     runs = out / "runs"
     axes = {**{p: [getattr(spec.student, p.split(".")[1])] for p in COLUMNS}, **spec.axes}
     extra = [p for p in spec.axes if p not in COLUMNS]
+    paths = spec.bundle_paths()
+    teacherly = _teacherly(spec)
     cells: dict[str, Cell] = {}
     for dataset, classes in itertools.product(spec.datasets, spec.classes):
         tag = f"{slug(dataset)}-{classes or 'all'}"
         data = dataclasses.replace(spec.data, dataset=dataset, classes=parse_classes(classes))
         teacher_data = dataclasses.replace(data, per_class=None) if spec.teacher_data == "all" else data
         students = []
-        for *point, teacher, seed in itertools.product(*axes.values(), spec.teachers, spec.seeds):
+        for *point, teacher, seed in itertools.product(*axes.values(), *map(list, spec.bundles.values()),
+                                                       spec.teachers, spec.seeds):
             values = dict(zip(axes, point))
+            named = dict(zip(spec.bundles, point[len(axes):]))
+            for path, axis in paths.items():
+                values[path] = spec.bundles[axis][named[axis]].get(path, spec.base_value(path))
+            if teacher == BASELINE:
+                named.update({axis: "-" for axis in teacherly})
             if values["student.arch"] == HYBRID:  # the v2 axes do not apply: one cell for all their values
                 values.update({"student.reducer": "-", "student.encoding": "-", "student.ansatz": "-",
                                "student.control": False})
             if teacher == BASELINE:  # nor do the teacher's: one baseline for every distillation setting
                 values.update({p: "-" for p in values if p.startswith("distill.")})
-            fields = {"dataset": dataset, "classes": classes or "all",
+            fields = {"dataset": dataset, "classes": classes or "all", **named,
                       **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher, "seed": seed}
             if _kept(spec, fields):
                 students.append((fields, values))
@@ -312,6 +392,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                    + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
                    + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
                    + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
+                   + "".join(f"-{axis}-{f[axis]}" for axis in spec.bundles if f[axis] != "-")
                    + f"-s{f['seed']}")
             teacher = (None if role == "baseline" else given[f["teacher"]] if f["teacher"] in given
                        else str(runs / f"teacher-{tag}-{f['teacher']}"))
@@ -321,6 +402,8 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             for path, value in values.items():  # a hybrid cell takes the defaults of what its circuit ignores
                 if value == "-" and path.startswith("distill."):
                     continue
+                if path == PER_CLASS and value == "all":
+                    value = None
                 cfg = with_field(cfg, path, _V2_ONLY[path] if hybrid and path in _V2_ONLY else value)
             cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
     return list(cells.values())

@@ -119,8 +119,10 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             as_baseline = {**cfg, "teacher": BASELINE, **{k: "-" for k in keys if k.startswith("distill.")}}
             base = groups.get(tuple(as_baseline[k] for k in keys))
             entry["gain"] = paired_gain(by_seed, base) if base else None
-        if cfg["control"]:
-            quantum = groups.get(tuple({**cfg, "control": False}[k] for k in keys))
+        if cfg["control"]:  # the quantum student it stands in for (a width-matched control's too)
+            as_quantum = {**cfg, "control": False, **({"student.control_match": "parameters"}
+                                                      if "student.control_match" in cfg else {})}
+            quantum = groups.get(tuple(as_quantum[k] for k in keys))
             entry["quantum_over_control"] = paired_gain(quantum, by_seed) if quantum else None
         configs.append(entry)
     return {"configs": configs,

@@ -1,4 +1,5 @@
-"""``qkd reproduce v1|v2``: the paper's two protocols as grids, then a report beside its numbers.
+"""``qkd reproduce v1|v1-notebooks|v2|kd-study``: the paper's protocols as grids, then a report
+beside its numbers; and the distillation study (kd_study.py).
 
 Done right where the paper was not: a stratified validation split chooses the epoch, the test
 split is read once, three seeds give a spread, and parameters are split classical / quantum.
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ...config import DataConfig, TrainConfig
 from ...errors import QkdError
-from . import published
+from . import kd_study, published
 from .grid import BASELINE, GridSpec, run_grid, validate
 from .report import write_report
 
@@ -104,7 +105,14 @@ def v2_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
                              teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3), **common))
 
 
-SPECS = {"v1": v1_spec, "v1-notebooks": v1_notebooks_spec, "v2": v2_spec}
+SPECS = {"v1": v1_spec, "v1-notebooks": v1_notebooks_spec, "v2": v2_spec, "kd-study": kd_study.kd_study_spec}
+NOTES["kd-study"] = kd_study.NOTES
+PUBLISHED = {"v1": published.v1_rows, "v1-notebooks": published.v1_rows, "v2": published.v2_rows,
+             "kd-study": kd_study.kd_study_rows}
+TITLES = {"kd-study": "When does distillation help a quantum student? (qkd reproduce kd-study)"}
+# paired contrasts the study's questions need beyond each setting against its baseline
+CONTRASTS = {"kd-study": [("distill.transfer_labels", "soft", "hard"), ("student.readout", "probs", "z"),
+                          ("teacher", "compact-cnn", "lenet5"), ("ansatz", "strong", "strong-local")]}
 
 
 def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[str] | None = None,
@@ -114,7 +122,6 @@ def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[s
         raise QkdError(f"unknown protocol {which!r}; choose one of: {', '.join(SPECS)}")
     spec = SPECS[which](quick, datasets)
     run_grid(spec, out, workers, executor, data_dir, progress, torch_device)
-    rows = published.v2_rows() if which == "v2" else published.v1_rows()
     notes = NOTES[which] + (["--quick: a tiny smoke version of the protocol; its numbers mean nothing."] if quick else [])
-    return write_report(out, f"qkd-pl reproduction of the paper's {which} results ({spec.name})", rows, notes,
-                        also=also)
+    title = TITLES.get(which, f"qkd-pl reproduction of the paper's {which} results ({spec.name})")
+    return write_report(out, title, PUBLISHED[which](), notes, also=also, contrasts=[] if quick else CONTRASTS.get(which, []))

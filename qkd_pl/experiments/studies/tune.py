@@ -19,6 +19,7 @@ seeds) and tested: the only time the test split is used. TOML layout::
     seeds = [100, 101]                   # tuning seeds
     final_seeds = [0, 1, 2, 3, 4]        # report seeds ([] skips the final runs)
     sampler_seed = 0
+    prune = true                         # false: every trial runs all its epochs
     [data]    dataset = "fashion-mnist"; per_class = 50
     [student] qubits = 4
     [train]   epochs = 20; batch_size = 32
@@ -35,6 +36,7 @@ import csv
 import dataclasses
 import io
 import math
+import os
 import statistics
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -50,7 +52,7 @@ from .grid import config_section, read_toml
 
 HEARTBEAT_S = 30  # a running trial's heartbeat; a trial silent for GRACE_S was killed
 GRACE_S = 120
-TOP_KEYS = {"name", "trials", "seeds", "final_seeds", "sampler_seed"}
+TOP_KEYS = {"name", "trials", "seeds", "final_seeds", "sampler_seed", "prune"}
 
 
 @dataclass
@@ -88,6 +90,9 @@ class TuneSpec:
     seeds: list[int] = field(default_factory=lambda: [100])
     final_seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     sampler_seed: int = 0
+    # Early validation accuracy on a few hundred images is noisy enough to prune the trial that
+    # would have won (docs/kd-study/README.md): prune = false lets each trial run out.
+    prune: bool = True
 
     def config(self, values: dict[str, Any], seed: int) -> RunConfig:
         """The student run of one point of the space and one seed."""
@@ -144,6 +149,8 @@ def _param(path: str, value: Any) -> Param:
 def check_spec(spec: TuneSpec) -> TuneSpec:
     """Every value the space can take, and its bounds, with the rest of the base: a bad corner is
     refused now, not after an hour of trials."""
+    if not isinstance(spec.prune, bool):
+        raise QkdError(f"prune = {spec.prune!r}: give true or false")
     if not isinstance(spec.trials, int) or spec.trials < 1:
         raise QkdError(f"trials = {spec.trials!r}: give a positive number")
     if not spec.seeds:
@@ -187,7 +194,8 @@ def open_study(spec: TuneSpec, storage: str, worker: int = 0):
     storage = _storage(storage)
     # no pruning in the first quarter of the epochs: a lower learning rate starts slower, and
     # pruning at epoch 2 of 20 (as the first study here did) selects for fast starters
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(2, spec.base.train.epochs // 4))
+    pruner = (optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=max(2, spec.base.train.epochs // 4))
+              if spec.prune else optuna.pruners.NopPruner())
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True, direction="maximize",
                                 pruner=pruner)
     seed = spec.sampler_seed + len(study.get_trials(deepcopy=False)) + 100_003 * worker
@@ -230,11 +238,17 @@ def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
     return objective
 
 
-def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progress: bool, worker: int = 0) -> None:
-    """One worker: trials until the study has ``spec.trials`` complete or pruned ones."""
+def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progress: bool, worker: int = 0,
+            threads: int | None = None) -> None:
+    """One worker: trials until the study has ``spec.trials`` complete or pruned ones. Parallel
+    workers each take their share of the cores (``threads``): two processes each running torch on
+    every core made epochs of a small student 10 to 50 times slower here."""
     import optuna
+    import torch
     from optuna.study import MaxTrialsCallback
 
+    if threads:
+        torch.set_num_threads(threads)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     one_line_warnings()  # in a worker process too
     study = open_study(spec, storage, worker)
@@ -277,8 +291,11 @@ def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: i
     if workers > 1:
         import multiprocessing
 
+        open_study(spec, storage)  # the database's tables, made once: workers making them at once collide
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in [pool.submit(_search, spec, out, storage, data_dir, False, w) for w in range(workers)]:
+            for job in [pool.submit(_search, spec, out, storage, data_dir, False, w, threads) for w in range(workers)]:
                 job.result()
     else:
         _search(spec, out, storage, data_dir, progress)

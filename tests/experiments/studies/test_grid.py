@@ -299,3 +299,147 @@ def test_a_teacher_trained_elsewhere_is_used_as_it_is(tmp_path):
     assert [c.config.distill.teacher for c in cells if c.fields["role"] == "distilled"] == [str(run)]
     with pytest.raises(QkdError, match="teacher.runs.digits.strong = .*no trained teacher there"):
         validate_grid(GridSpec(datasets=["digits"], teacher_runs={"digits": {"strong": str(tmp_path / "none")}}))
+
+
+def test_labelled_images_per_class_is_an_axis_with_one_teacher_for_every_size(tmp_path):
+    text = """
+seeds = [0]
+[data]
+datasets = ["digits"]
+classes = ["0-2"]
+per_class = [12, "all"]
+[student]
+qubits = [2]
+epochs = 1
+[teacher]
+arch = ["none", "lenet5"]
+data = "all"
+epochs = 1
+[sweep]
+"train.batch_size" = [8, 64]
+[[exclude]]
+"data.per_class" = 12
+"train.batch_size" = 64
+[[exclude]]
+"data.per_class" = "all"
+"train.batch_size" = 8
+"""
+    spec = load_spec(write(tmp_path, text))
+    cells = expand(spec, tmp_path / "out")
+    teachers = [c for c in cells if c.phase == 0]
+    assert len(teachers) == 1 and teachers[0].config.data.per_class is None
+    students = {(c.fields["data.per_class"], c.fields["role"]): c for c in cells if c.phase == 2}
+    assert set(students) == {(12, "baseline"), (12, "distilled"), ("all", "baseline"), ("all", "distilled")}
+    assert students[(12, "distilled")].config.data.per_class == 12
+    assert students[("all", "baseline")].config.data.per_class is None
+    assert students[("all", "baseline")].config.train.batch_size == 64
+    assert len({c.id for c in cells}) == len(cells) and "per_class-all" in students[("all", "baseline")].id
+    rows = run_grid(spec, tmp_path / "out", progress=False)
+    from qkd_pl.experiments.studies.report import summarize
+
+    configs = summarize(rows)["configs"]  # the size is part of a configuration: no pooling across sizes
+    assert {(c["data.per_class"], c["teacher"], c["n"]) for c in configs} == {
+        (12, "lenet5", 1), (12, "none", 1), ("all", "lenet5", 1), ("all", "none", 1)}
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("[data]\ndatasets = ['digits']\nper_class = [10, 0]\n", "data.per_class = 0: give whole numbers"),
+    ("[data]\ndatasets = ['digits']\nper_class = [10, 'half']\n", "data.per_class = 'half'"),
+    ("[data]\ndatasets = ['digits']\nper_class = [10, 20]\n[teacher]\narch = ['none', 'lenet5']\n",
+     "needs [teacher] data = \"all\""),
+])
+def test_bad_per_class_axes(tmp_path, text, needle):
+    with pytest.raises(QkdError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        load_spec(write(tmp_path, text))
+
+
+BUNDLES = """
+seeds = [0, 1]
+[data]
+datasets = ["digits"]
+classes = ["0-2"]
+[student]
+qubits = [2]
+epochs = 1
+batch_size = 8
+[teacher]
+arch = ["none", "lenet5"]
+data = "all"
+epochs = 1
+[bundles.regime.few]
+"data.per_class" = 12
+[bundles.regime.all]
+"data.per_class" = "all"
+"train.batch_size" = 64
+[bundles.setting.paper]
+"distill.temperature" = 3.0
+"distill.alpha" = 0.9
+[bundles.setting.dist]
+"distill.kd_loss" = "dist"
+"distill.temperature" = 1.0
+"distill.alpha" = 1.0
+[bundles.setting.pseudo]
+"distill.transfer" = "4"
+"distill.transfer_labels" = "hard"
+[[exclude]]
+regime = "all"
+setting = "pseudo"
+[[include]]
+setting = "paper"
+[[include]]
+regime = "few"
+"""
+
+
+def test_bundles_vary_fields_together_and_keep_one_baseline(tmp_path):
+    spec = load_spec(write(tmp_path, BUNDLES))
+    cells = expand(spec, tmp_path / "out")
+    students = [c for c in cells if c.phase == 2]
+    kinds = sorted({(c.fields["regime"], c.fields["setting"]) for c in students})
+    # every setting in the few regime; the paper's alone with all the data (include), never pseudo there (exclude)
+    assert kinds == [("all", "-"), ("all", "paper"), ("few", "-"), ("few", "dist"), ("few", "paper"),
+                     ("few", "pseudo")]
+    assert len(students) == 6 * 2 and len({c.id for c in students}) == 12
+    by = {(c.fields["regime"], c.fields["setting"], c.fields["seed"]): c for c in students}
+    dist = by[("few", "dist", 0)].config
+    assert (dist.distill.kd_loss, dist.distill.temperature, dist.distill.alpha) == ("dist", 1.0, 1.0)
+    assert dist.distill.transfer == "none" and dist.data.per_class == 12 and dist.train.batch_size == 8  # base values
+    pseudo = by[("few", "pseudo", 0)].config.distill  # a field the bundle leaves out keeps the grid's base value
+    assert (pseudo.kd_loss, pseudo.temperature, pseudo.transfer, pseudo.transfer_labels) == ("hinton", 3.0, "4", "hard")
+    everything = by[("all", "-", 1)]
+    assert everything.config.data.per_class is None and everything.config.train.batch_size == 64
+    assert everything.config.distill.teacher is None and everything.fields["distill.alpha"] == "-"
+    assert everything.id.endswith("-regime-all-s1") and by[("few", "dist", 0)].id.endswith("-regime-few-setting-dist-s0")
+    assert {"regime", "setting", "data.per_class", "distill.kd_loss"} <= set(spec.columns())
+
+
+def test_bundled_settings_are_reported_against_their_own_regimes_baseline(tmp_path):
+    from qkd_pl.experiments.studies.report import summarize
+
+    text = BUNDLES.replace("[[include]]\nsetting = \"paper\"\n", "").replace('"data.per_class" = "all"',
+                                                                           '"data.per_class" = 24')
+    spec = load_spec(write(tmp_path, text))
+    spec.exclude.append({"regime": "few", "setting": "pseudo"})
+    spec.include = [{"setting": "dist"}]
+    rows = run_grid(spec, tmp_path / "out", progress=False)
+    configs = summarize(rows)["configs"]
+    assert sorted((c["data.per_class"], c["teacher"]) for c in configs) == [
+        (12, "lenet5"), (12, "none"), (24, "lenet5"), (24, "none")]
+    for c in configs:
+        if c["teacher"] == "lenet5":
+            base = next(b for b in configs if b["teacher"] == "none" and b["data.per_class"] == c["data.per_class"])
+            assert c["gain"]["n"] == 2 and c["gain"]["mean"] == pytest.approx(
+                sum(c["by_seed"][s] - base["by_seed"][s] for s in (0, 1)) / 2)
+
+
+@pytest.mark.parametrize("edit,needle", [
+    (lambda s: s.replace("[bundles.setting.paper]", "[bundles.qubits.paper]"), "bundle axis 'qubits'"),
+    (lambda s: s.replace('"distill.alpha" = 0.9', '"distill.colour" = 0.9'), "'distill.colour' is not a student"),
+    (lambda s: s.replace('"distill.alpha" = 0.9', '"data.per_class" = 5'), "set by the bundle axes"),
+    (lambda s: s + '[sweep]\n"distill.alpha" = [0.5]\n', "'distill.alpha' is also an axis"),
+    (lambda s: s.replace('"data.per_class" = 12', '"data.per_class" = -1'), "data.per_class = -1"),
+    (lambda s: s + "[bundles]\nsize = 3\n", "give named tables of fields"),
+])
+def test_bad_bundles(tmp_path, edit, needle):
+    with pytest.raises(QkdError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+        load_spec(write(tmp_path, edit(BUNDLES)))

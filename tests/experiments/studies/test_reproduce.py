@@ -85,3 +85,80 @@ def test_the_presets_expand_to_the_cells_of_the_committed_reproductions(which, s
     for cid, cell in cells.items():
         for key, value in cell.fields.items():
             assert str(value) == committed[cid][key], (cid, key)
+
+
+def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(tmp_path):
+    r = CliRunner().invoke(cli, ["reproduce", "kd-study", "--quick", "--out", str(tmp_path), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads((tmp_path / "results.json").read_text())
+    from qkd_pl.experiments.studies.report import summarize
+
+    configs = summarize(rows)["configs"]
+    distilled = [c for c in configs if c["teacher"] == "lenet5"]
+    assert distilled and all(c["gain"] and c["gain"]["n"] == 2 for c in distilled)
+    assert {c["data.per_class"] for c in distilled} == {30, "all"}
+    controls = [c for c in configs if c["control"]]
+    assert controls and all(c["quantum_over_control"]["n"] == 2 for c in controls)
+    text = (tmp_path / "report.md").read_text()
+    assert text.startswith("# When does distillation help a quantum student?") and "Controls (" in text
+
+
+def test_the_kd_study_grid_is_the_designed_study(tmp_path):
+    import tomllib
+    from pathlib import Path
+
+    from qkd_pl.experiments.studies import kd_study
+
+    cells = expand(kd_study.kd_study_spec(), tmp_path)
+    students = [c for c in cells if c.phase == 2]
+    assert sorted(c.id for c in cells if c.phase == 0) == [f"teacher-{d}-all-lenet5" for d in
+                                                           ("cifar10", "fashion-mnist", "mnist")]
+    assert {c.config.data.per_class for c in cells if c.phase == 0} == {None}
+    assert {c.fields["seed"] for c in students} == {0, 1, 2, 3, 4}
+    tuning_seeds = {s for f in (Path(kd_study.__file__).parents[3] / "docs/kd-study/tune").glob("*.toml")
+                    for s in tomllib.loads(f.read_text())["seeds"]}
+    assert tuning_seeds and not tuning_seeds & {0, 1, 2, 3, 4}
+    keys = ("dataset", "regime", "qubits", "student.readout", "variant", "seed")
+    baselines = {tuple(c.fields[k] for k in keys) for c in students if c.fields["teacher"] == "none"}
+    assert all(tuple(c.fields[k] for k in keys) in baselines for c in students)  # every setting is paired
+    core = {c.fields["setting"] for c in students if c.fields["regime"] == "150" and c.fields["teacher"] == "lenet5"
+            and c.fields["student.readout"] == "z" and c.fields["variant"] == "circuit"}
+    assert core == {"paper", *kd_study.TUNED, f"{kd_study.BEST}+500", "pseudo+500"}
+    for c in students:
+        d = c.config.distill
+        if c.fields["setting"] == "paper":
+            assert (d.kd_loss, d.temperature, d.alpha) == ("hinton", 3.0, 0.9)
+        elif c.fields["setting"] in kd_study.TUNED:
+            assert d.kd_loss == c.fields["setting"] and d.transfer == "none"
+            assert all(getattr(d, p.split(".")[1]) == v for p, v in kd_study.TUNED[d.kd_loss].items())
+        elif c.fields["setting"] == "pseudo+500":
+            assert (d.transfer, d.transfer_labels, d.kd_loss) == ("500", "hard", kd_study.BEST)
+        if c.fields["regime"] == "all":
+            assert (c.config.data.per_class, c.config.train.epochs, c.config.train.batch_size) == (None, 10, 256)
+            assert c.fields["qubits"] == 8 and d.transfer == "none"
+        else:
+            assert c.config.data.per_class == int(c.fields["regime"]) and c.config.train.batch_size == 32
+    strong = [c for c in students if c.fields["teacher"] == "compact-cnn"]
+    assert {c.fields["dataset"] for c in strong} == {"cifar10"} and {c.fields["setting"] for c in strong} == {
+        "paper", kd_study.BEST, f"{kd_study.BEST}+500"}
+    assert all(Path(c.config.distill.teacher, "best.pt").is_file() for c in strong)
+    variants = {(c.fields["variant"], c.config.student.ansatz, c.config.student.control,
+                 c.config.student.control_match) for c in students}
+    assert variants == {("circuit", "strong", False, "parameters"), ("no-entanglement", "strong-local", False,
+                                                                       "parameters"),
+                        ("control", "strong", True, "parameters"), ("width-control", "strong", True, "width")}
+
+
+def test_the_kd_study_uses_what_its_searches_chose():
+    """The tuned settings in kd_study.py are the committed searches' best trials (to the 3 decimals
+    written there), and BEST is the objective whose search reached the highest validation accuracy."""
+    from pathlib import Path
+
+    from qkd_pl.experiments.studies import kd_study
+
+    docs = Path(kd_study.__file__).resolve().parents[3] / "docs" / "kd-study" / "tune"
+    found = {o: json.loads((docs / o / "best.json").read_text()) for o in kd_study.TUNED}
+    for objective, best in found.items():
+        assert best["config"]["distill"]["kd_loss"] == objective
+        assert kd_study.TUNED[objective] == pytest.approx(best["params"], abs=5e-4)
+    assert kd_study.BEST == max(found, key=lambda o: found[o]["mean_val_accuracy"])

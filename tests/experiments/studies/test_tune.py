@@ -52,6 +52,7 @@ def write(tmp_path: Path, text: str = STUDY, name: str = "study.toml") -> Path:
      "searches distill.\\* but \\[distill\\] has no teacher"),
     (lambda s: s.replace("low = 0.001, high = 0.05", "low = 0.05, high = 0.001"), "low must be below high"),
     (lambda s: s.replace("[student]\nqubits = 2", "[student]\nqubit = 2"), "unknown key \\[student\\] 'qubit'"),
+    (lambda s: "prune = 'no'\n" + s, "prune = 'no': give true or false"),
 ])
 def test_bad_study_files_are_refused_naming_the_file(tmp_path, edit, needle):
     path = write(tmp_path, edit(STUDY))
@@ -110,3 +111,64 @@ def test_a_killed_study_continues_and_tries_the_killed_trial_again(tmp_path, mon
     states = [t.state.name for t in study.trials]
     assert states[0] == "FAIL" and states[1:].count("COMPLETE") == 2
     assert study.trials[1].params == killed_params  # tried again with the same parameters
+
+
+def test_parallel_workers_share_one_new_study(tmp_path):
+    """Two worker processes on a study database that does not exist yet: neither trips over the
+    other creating it, and together they run the study's trials (a worker that starts one while the
+    other finishes the last may add one more: Optuna's MaxTrialsCallback counts finished trials)."""
+    spec = load_tune_spec(write(tmp_path, STUDY.replace("trials = 3", "trials = 4").replace("final_seeds = [0]",
+                                                                                          "final_seeds = []")))
+    out = tmp_path / "out"
+    tune(spec, out, workers=2, progress=False)
+    study = open_study(spec, f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) in (4, 5) and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert type(study.pruner).__name__ == "MedianPruner"
+    assert len(list((out / "trials").iterdir())) == len(study.trials) and not (out / "final").exists()
+
+
+
+def test_the_study_exists_before_its_workers_start_and_they_share_the_cores(tmp_path, monkeypatch):
+    """Two processes creating a new SQLite study at the same moment fail ("table alembic_version
+    already exists", seen in a real 2-worker search); so the parent creates it first. And each
+    worker gets its share of the cores, as a grid's do."""
+    import optuna
+
+    spec = load_tune_spec(write(tmp_path, STUDY.replace("final_seeds = [0]", "final_seeds = []")))
+    out = tmp_path / "out"
+    seen = []
+
+    class Inline:  # the pool, run in this process, noting what exists when it starts
+        def __init__(self, workers, mp_context=None):
+            seen.append(optuna.study.get_all_study_names(f"sqlite:///{(out / 'study.db').resolve()}"))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, *args):
+            threads.append(args[-1])
+            fn(*args)
+            return type("Done", (), {"result": lambda self: None})()
+
+    import torch
+
+    threads, before = [], torch.get_num_threads()
+    monkeypatch.setattr(tune_module, "ProcessPoolExecutor", Inline)
+    monkeypatch.setattr(tune_module.os, "cpu_count", lambda: 2)
+    try:
+        tune(spec, out, workers=2, progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [[spec.name]]
+    assert threads == [1, 1]  # each of two workers takes one of the two cores: all of them each is 10x slower
+
+
+
+def test_pruning_can_be_turned_off(tmp_path):
+    spec = load_tune_spec(write(tmp_path, "prune = false\n" + STUDY))
+    study = open_study(spec, f"sqlite:///{tmp_path / 'study.db'}")
+    assert spec.prune is False and type(study.pruner).__name__ == "NopPruner"

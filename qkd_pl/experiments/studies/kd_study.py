@@ -1,0 +1,145 @@
+"""``qkd reproduce kd-study``: when does distillation help a quantum student?
+
+One grid over three regimes of labelled data (50 and 150 images per class, and all of them),
+the distillation settings (the paper's, each objective at its tuned setting, and a transfer set
+used through soft outputs or pseudo-labels), both readouts, 4 and 8 qubits, two teachers on
+CIFAR-10, and the controls that say what the circuit adds; 5 seeds, every setting paired with
+the labels-only student of its regime and seed.
+
+What runs where is chosen to fit the study into about an hour on a 2-core CPU (the docstring of
+``kd_study_spec`` says how); every choice of a setting was made on validation accuracy by
+``qkd tune`` (``docs/kd-study/tune``), with seeds disjoint from the study's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...config import DataConfig, DistillConfig, StudentConfig, TrainConfig
+from .grid import BASELINE, GridSpec, validate
+
+# Each objective at its tuned setting: the best mean validation accuracy of its own search
+# (docs/kd-study/tune/<objective>.toml; the chosen values in docs/kd-study/tune/<objective>/best.json).
+TUNED: dict[str, dict[str, object]] = {
+    "hinton": {"distill.temperature": 1.135, "distill.alpha": 0.881},
+    "hinton-classic": {"distill.temperature": 1.041, "distill.alpha": 0.862},
+    "dist": {"distill.temperature": 3.131, "distill.alpha": 0.744, "distill.dist_beta": 1.33,
+             "distill.dist_gamma": 1.133},
+    "lskd": {"distill.temperature": 1.438, "distill.alpha": 0.211},
+    "dkd": {"distill.temperature": 1.659, "distill.alpha": 0.775, "distill.dkd_beta": 1.547},
+}
+# The objective whose tuned setting scored best on validation across the searches: the one the
+# transfer set, the larger regimes and the controls use.
+BEST = "hinton-classic"
+TRANSFER = "500"  # unlabelled images per class seen only through the teacher (as in the pilot)
+PAPER = {"distill.kd_loss": "hinton", "distill.temperature": 3.0, "distill.alpha": 0.9}
+STRONG = {"cifar10": "docs/teachers/cifar10-compact-cnn"}  # committed: docs/teachers.md
+
+NOTES = [
+    "Protocol: teachers trained on the whole train part of a nested 80/20 split (LeNet5 here; on CIFAR-10 also the "
+    "committed compact-cnn of docs/teachers.md, 86.94 %), students (FC + amplitude encoding + StronglyEntangling"
+    "Layers, 2 layers) on the first N labelled images per class of that train part and validated on the first "
+    "ceil(N/5) of the validation part (N = 50: 40 + 10, N = 150: 120 + 30); Adam 1e-2, batch 32, 20 epochs; with all "
+    "the data, batch 256 and 10 epochs (the v2 reproduction's training). The best validation epoch is tested once, on "
+    "the first N test images of each class (all 10,000 with all the data). 5 seeds (0-4); each distilled student is "
+    "paired with the labels-only student of the same regime, readout, qubits and seed.",
+    "Settings: paper = hinton, T = 3, alpha = 0.9; each objective at the setting its own qkd tune search chose on "
+    "validation (FashionMNIST, 4 qubits, readout z, 150 per class, no transfer set, tuning seeds 100-102: "
+    "docs/kd-study/tune); +500: a transfer set of 500 further unlabelled training images per class seen only through "
+    "the teacher, with the best objective's soft outputs or as pseudo-labels (the teacher's top class, "
+    "transfer_labels = hard).",
+    "Controls (FashionMNIST, 4 qubits, 150 per class, labels only and with the best setting + 500): the circuit "
+    "replaced by a classical layer with as many trainable parameters (control) or with the readout's output width "
+    "(width control), and the circuit without its entangling gates (ansatz strong-local).",
+]
+
+
+def _settings() -> dict[str, dict[str, object]]:
+    best = {"distill.kd_loss": BEST, **TUNED[BEST]}
+    return {"paper": PAPER, **{name: {"distill.kd_loss": name, **fields} for name, fields in TUNED.items()},
+            f"{BEST}+{TRANSFER}": {**best, "distill.transfer": TRANSFER},
+            f"pseudo+{TRANSFER}": {**best, "distill.transfer": TRANSFER, "distill.transfer_labels": "hard"}}
+
+
+def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
+    """The study's grid.
+
+    How it was sized (per-run times of the pilot, docs/kd-study/README.md): labels-only and
+    objective-only students of 50 or 150 per class take seconds; a transfer set of 500 per class
+    multiplies the images per epoch by 4 to 13, and all the data by 40 to 120, so:
+
+    - 150 per class is the core regime: every setting, 4 and 8 qubits, readout ``z``, 3 datasets.
+    - ``probs`` (the readout hypothesis) at 150 per class with the paper's and the best setting,
+      on MNIST and FashionMNIST.
+    - 50 per class (covered widely by the pilot, transfer set included): every setting without a
+      transfer set at 4 qubits, the paper's and the best at 8, on MNIST and FashionMNIST.
+    - All the data: 8 qubits, readout ``z``, the paper's and the best setting, MNIST and
+      FashionMNIST (the regime of the published small-QNN results).
+    - The strong CIFAR-10 teacher at 150 per class: the paper's, the best, the best + 500.
+    - The controls on FashionMNIST, 4 qubits, 150 per class.
+    """
+    settings = _settings()
+    best, transfer, pseudo = BEST, f"{BEST}+{TRANSFER}", f"pseudo+{TRANSFER}"
+    variants = {"circuit": {"student.ansatz": "strong"}, "no-entanglement": {"student.ansatz": "strong-local"},
+                "control": {"student.control": True},
+                "width-control": {"student.control": True, "student.control_match": "width"}}
+    z = {"student.readout": "z", "variant": "circuit"}
+    if quick:
+        names = datasets or ["digits"]
+        include = [{**z, "regime": "few", "qubits": 2}, {"variant": "control", "regime": "few", "setting": best},
+                   {**z, "regime": "all", "setting": "paper"}]
+        return validate(GridSpec(
+            name="kd-study-quick", datasets=names, classes=["0-3"], seeds=[0, 1],
+            student=StudentConfig(qubits=2, ansatz="strong"), student_train=TrainConfig(epochs=2, batch_size=16, lr=1e-2),
+            teachers=[BASELINE, "lenet5"], teacher_data="all", teacher_train=TrainConfig(epochs=2, batch_size=32, lr=1e-3),
+            axes={"student.readout": ["z"]},
+            bundles={"regime": {"few": {"data.per_class": 30}, "all": {"data.per_class": "all",
+                                                                        "train.batch_size": 64}},
+                     "setting": {**{k: v for k, v in settings.items() if k not in (transfer, pseudo)},
+                                 transfer: {**settings[transfer], "distill.transfer": "5"},
+                                 pseudo: {**settings[pseudo], "distill.transfer": "5"}},
+                     "variant": variants},
+            include=include))
+    names = datasets or ["mnist", "fashion-mnist", "cifar10"]
+    greyscale = [d for d in names if d != "cifar10"]
+    include = [{**z, "regime": "150"}]
+    include += [{"student.readout": "probs", "variant": "circuit", "regime": "150", "dataset": d, "setting": s}
+                for d in greyscale for s in ("paper", best)]
+    include += [{**z, "regime": "50", "qubits": 4, "dataset": d} for d in greyscale]
+    include += [{**z, "regime": "50", "qubits": 8, "dataset": d, "setting": s} for d in greyscale
+                for s in ("paper", best)]
+    include += [{**z, "regime": "all", "qubits": 8, "dataset": d, "setting": s} for d in greyscale
+                for s in ("paper", best)]
+    include += [{"student.readout": "z", "regime": "150", "qubits": 4, "dataset": "fashion-mnist", "variant": v,
+                 "setting": transfer} for v in variants if v != "circuit"]
+    # the strong teacher only where it was trained (CIFAR-10), with the paper's, the best and the best + 500
+    exclude = [{"teacher": "compact-cnn", "dataset": d} for d in names if d not in STRONG]
+    exclude += [{"teacher": "compact-cnn", "setting": s} for s in settings if s not in ("paper", best, transfer)]
+    exclude += [{"teacher": "compact-cnn", "regime": r} for r in ("50", "all")]
+    exclude += [{"regime": "50", "setting": s} for s in (transfer, pseudo)]  # the pilot's ground
+    root = Path(__file__).resolve().parents[3]
+    return validate(GridSpec(
+        name="kd-study", datasets=names, seeds=[0, 1, 2, 3, 4],
+        student=StudentConfig(qubits=4, reducer="fc", encoding="amplitude", ansatz="strong", layers=2),
+        student_train=TrainConfig(epochs=20, batch_size=32, lr=1e-2), distill=DistillConfig(),
+        teachers=[BASELINE, "lenet5", *(["compact-cnn"] if "cifar10" in names else [])], teacher_data="all",
+        teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
+        teacher_runs={d: {"compact-cnn": str(root / path)} for d, path in STRONG.items() if d in names},
+        axes={"student.qubits": [4, 8], "student.readout": ["z", "probs"]},
+        bundles={"regime": {"50": {"data.per_class": 50}, "150": {"data.per_class": 150},
+                            "all": {"data.per_class": "all", "train.epochs": 10, "train.batch_size": 256}},
+                 "setting": settings, "variant": variants},
+        include=include, exclude=exclude, data=DataConfig()))
+
+
+def kd_study_rows() -> list[dict]:
+    """Published numbers set beside the all-data students (report.write_report(published=...))."""
+    rows = []
+    for dataset, fig12, best_small in (("mnist", 90.3, 97.2), ("fashion-mnist", 83.4, 87.4)):
+        for teacher in (BASELINE, "lenet5"):
+            match = {"dataset": dataset, "qubits": 8, "data.per_class": "all", "student.readout": "z",
+                     "control": False, "ansatz": "strong", "teacher": teacher}
+            rows += [{"label": "FC + amplitude (the paper's Fig. 12)", "accuracy": fig12, "match": match},
+                     {"label": "best small QNN published (issue 13's reference)", "accuracy": best_small,
+                      "match": match}]
+    return rows
