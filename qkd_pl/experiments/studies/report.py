@@ -165,38 +165,85 @@ def method(c: dict[str, Any]) -> str:
     return f"{c['reducer']}+{c['encoding']}+{c['ansatz']}{swept}" + (" (classical control)" if c["control"] else "")
 
 
+def _settings_grid(configs: list[dict[str, Any]], shown: Callable[[str], str] = str):
+    """The distilled configurations as (regime, setting) -> configuration, with labels: a regime
+    is everything but the teacher and its distill.* fields; labels name only what varies."""
+    distilled = [c for c in configs if c.get("gain") and any(k.startswith("distill.") for k in c)]
+    if not distilled:
+        return None
+
+    def varying(keys):
+        return [k for k in keys if len({str(c.get(k)) for c in distilled}) > 1]
+
+    every = sorted({k for c in distilled for k in c if k.startswith("distill.")})
+    setting_keys = varying(every) or every  # one setting: say what it was
+    regime_keys = ["dataset", *varying(["classes"]), "qubits",
+                   *varying(["student", "reducer", "encoding", "ansatz", "control"]),
+                   *varying(sorted({k for c in distilled for k in c if "." in k and not k.startswith("distill.")}))]
+    regimes = sorted({tuple(c[k] for k in regime_keys) for c in distilled}, key=str)
+    settings = sorted({(c["teacher"], *(c[k] for k in setting_keys)) for c in distilled}, key=str)
+    cell = {(tuple(c[k] for k in regime_keys), (c["teacher"], *(c[k] for k in setting_keys))): c for c in distilled}
+
+    def short(key: str) -> str:
+        return key.split(".")[-1]
+
+    regime_labels = [shown(r[0]) + " " + ", ".join(f"{short(k)}={v}" for k, v in zip(regime_keys[1:], r[1:]))
+                     for r in regimes]
+    setting_labels = [", ".join(map(str, st)) for st in settings]
+    return regimes, settings, cell, regime_labels, setting_labels, ["teacher", *map(short, setting_keys)]
+
+
 def settings_table(configs: list[dict[str, Any]], shown: Callable[[str], str] = str) -> list[str]:
     """Where a grid sweeps distillation settings (``distill.*`` axes): one row per setting, one
     column per regime (dataset, qubits and the other swept student fields), each cell the paired
     gain over that regime's baseline, so where a setting helps and where it hurts reads at a glance."""
-    distilled = [c for c in configs if c.get("gain") and any(k.startswith("distill.") for k in c)]
-    if not distilled:
+    grid = _settings_grid(configs, shown)
+    if grid is None:
         return []
-    setting_keys = sorted({k for c in distilled for k in c if k.startswith("distill.")})
-    regime_keys = ["dataset", "classes", "qubits"] + sorted({k for c in distilled for k in c
-                                                             if "." in k and not k.startswith("distill.")})
-
-    regimes = sorted({tuple(c[k] for k in regime_keys) for c in distilled}, key=str)
-    settings = sorted({(c["teacher"], *(c[k] for k in setting_keys)) for c in distilled}, key=str)
-    cell = {(tuple(c[k] for k in regime_keys), (c["teacher"], *(c[k] for k in setting_keys))): c for c in distilled}
-    def short(key: str) -> str:
-        return key.split(".")[-1]
-
-    head = [shown(r[0]) + " " + ", ".join(f"{short(k)}={v}" for k, v in zip(regime_keys[1:], r[1:]))
-            for r in regimes]
+    regimes, settings, cell, regime_labels, setting_labels, setting_names = grid
     lines = ["", "## Distillation settings against the baseline", "",
              "Paired gain of each setting over the labels-only baseline of the same regime and seed (points, 95 % "
              "t-interval); bold where the interval lies above zero.", "",
-             "| teacher, " + ", ".join(short(k) for k in setting_keys) + " | " + " | ".join(head) + " |",
+             "| " + ", ".join(setting_names) + " | " + " | ".join(regime_labels) + " |",
              "|---|" + "---|" * len(regimes)]
-    for st in settings:
+    for st, label in zip(settings, setting_labels):
         row = []
         for r in regimes:
             g = cell.get((r, st), {}).get("gain")
             text = format_gain(g)
             row.append(f"**{text}**" if g and g["n"] > 1 and g["low"] > 0 else text)
-        lines.append(f"| {', '.join(map(str, st))} | " + " | ".join(row) + " |")
+        lines.append(f"| {label} | " + " | ".join(row) + " |")
     return lines
+
+
+def _gain_map(folder: Path, configs: list[dict[str, Any]], shown: Callable[[str], str]) -> bool:
+    """The settings table as a picture: mean paired gain per setting (rows) and regime (columns),
+    red where distillation hurt, blue where it helped; * where the interval excludes zero."""
+    grid = _settings_grid(configs, shown)
+    if grid is None:
+        return False
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    regimes, settings, cell, regime_labels, setting_labels, _ = grid
+    gains = [[cell.get((r, st), {}).get("gain") for r in regimes] for st in settings]
+    values = np.array([[100 * g["mean"] if g else np.nan for g in row] for row in gains])
+    limit = max(1.0, float(np.nanmax(np.abs(values))))
+    fig, ax = plt.subplots(figsize=(2 + 0.75 * len(regimes), 1.5 + 0.4 * len(settings)))
+    image = ax.imshow(values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for i, row in enumerate(gains):
+        for j, g in enumerate(row):
+            if g:
+                sure = g["n"] > 1 and (g["low"] > 0 or g["high"] < 0)
+                ax.text(j, i, f"{100 * g['mean']:+.1f}" + ("*" if sure else ""), ha="center", va="center", fontsize=6)
+    ax.set_xticks(range(len(regimes)), regime_labels, rotation=60, ha="right", fontsize=6)
+    ax.set_yticks(range(len(settings)), setting_labels, fontsize=6)
+    ax.set_title("gain over the labels-only student (points; * 95 % interval excludes 0)", fontsize=8)
+    fig.colorbar(image, ax=ax, shrink=0.6)
+    fig.tight_layout()
+    fig.savefig(folder / "plots" / "gain_by_setting.png", dpi=130)
+    plt.close(fig)
+    return True
 
 
 def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
@@ -401,4 +448,6 @@ def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = 
         fig.savefig(out / f"curves_{ds}.png", dpi=120)
         plt.close(fig)
         names.append(f"curves_{ds}")
+    if _gain_map(folder, configs, shown):
+        names.append("gain_by_setting")
     return names

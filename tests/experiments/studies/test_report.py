@@ -96,3 +96,28 @@ def test_another_grids_table_is_reported_beside_a_folders_own(tmp_path):
     assert "| digits | 0-3 | 2 | fc+amplitude+strong | none | 70.50" in text
     with pytest.raises(QkdError, match="run b0 is also in"):
         write_report(tmp_path / "g", also=[tmp_path / "g" / "results.json"])
+
+
+def test_settings_are_tabled_and_mapped_per_regime_with_controls_kept_apart(tmp_path):
+    """A setting's gain is shown per regime; the control's regime is not the quantum student's
+    (no cell overwrites another), a width control is paired with its quantum student, and labels
+    name only what varies."""
+    def r(teacher, seed, acc, alpha="-", control=False, match="parameters"):
+        return {**row(teacher, seed, acc, control), "distill.alpha": alpha, "student.control_match": match,
+                "data.per_class": 30}
+
+    rows = []
+    for seed, (b, k, c, ck, w) in enumerate([(0.70, 0.75, 0.50, 0.52, 0.40), (0.72, 0.78, 0.55, 0.50, 0.45),
+                                             (0.74, 0.80, 0.52, 0.56, 0.42)]):
+        rows += [r("none", seed, b), r("lenet5", seed, k, alpha=0.5), r("none", seed, c, control=True),
+                 r("lenet5", seed, ck, alpha=0.5, control=True), r("none", seed, w, control=True, match="width")]
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    configs = summarize(rows)["configs"]
+    width = next(c for c in configs if c["student.control_match"] == "width")
+    assert width["quantum_over_control"]["mean"] == pytest.approx((0.30 + 0.27 + 0.32) / 3)
+    text = write_report(tmp_path).read_text().split("## Distillation settings against the baseline")[1]
+    header = next(line for line in text.splitlines() if line.startswith("| teacher"))
+    assert header == "| teacher, alpha | digits qubits=2, control=False | digits qubits=2, control=True |"
+    gains = next(line for line in text.splitlines() if line.startswith("| lenet5, 0.5"))
+    assert "**+5.67" in gains and "| +0.33" in gains  # 5, 6, 6 points (interval above 0); 2, -5, 4
+    assert (tmp_path / "plots" / "gain_by_setting.png").stat().st_size > 0
