@@ -54,11 +54,13 @@ NOTES = [
 ]
 
 
-def _settings() -> dict[str, dict[str, object]]:
+def _settings(transfer: str = TRANSFER) -> dict[str, dict[str, object]]:
+    """Setting name -> its distill.* fields; ``<best>+N`` and ``pseudo+N`` add a transfer set of N
+    per class, through the best objective's soft outputs or as the teacher's hard labels."""
     best = {"distill.kd_loss": BEST, **TUNED[BEST]}
     return {"paper": PAPER, **{name: {"distill.kd_loss": name, **fields} for name, fields in TUNED.items()},
-            f"{BEST}+{TRANSFER}": {**best, "distill.transfer": TRANSFER},
-            f"pseudo+{TRANSFER}": {**best, "distill.transfer": TRANSFER, "distill.transfer_labels": "hard"}}
+            f"{BEST}+{transfer}": {**best, "distill.transfer": transfer},
+            f"pseudo+{transfer}": {**best, "distill.transfer": transfer, "distill.transfer_labels": "hard"}}
 
 
 def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
@@ -78,8 +80,9 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> Gri
     - The strong CIFAR-10 teacher at 150 per class: the paper's, the best, the best + 500.
     - The controls on FashionMNIST, 4 qubits, 150 per class.
     """
-    settings = _settings()
-    best, transfer, pseudo = BEST, f"{BEST}+{TRANSFER}", f"pseudo+{TRANSFER}"
+    size = "5" if quick else TRANSFER
+    settings = _settings(size)
+    best, transfer, pseudo = BEST, f"{BEST}+{size}", f"pseudo+{size}"
     variants = {"circuit": {"student.ansatz": "strong"}, "no-entanglement": {"student.ansatz": "strong-local"},
                 "control": {"student.control": True},
                 "width-control": {"student.control": True, "student.control_match": "width"}}
@@ -95,10 +98,7 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> Gri
             axes={"student.readout": ["z"]},
             bundles={"regime": {"few": {"data.per_class": 30}, "all": {"data.per_class": "all",
                                                                         "train.batch_size": 64}},
-                     "setting": {**{k: v for k, v in settings.items() if k not in (transfer, pseudo)},
-                                 transfer: {**settings[transfer], "distill.transfer": "5"},
-                                 pseudo: {**settings[pseudo], "distill.transfer": "5"}},
-                     "variant": variants},
+                     "setting": settings, "variant": variants},
             include=include))
     names = datasets or ["mnist", "fashion-mnist", "cifar10"]
     greyscale = [d for d in names if d != "cifar10"]

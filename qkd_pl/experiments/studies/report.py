@@ -25,10 +25,32 @@ from .grid import BASELINE, COLUMNS
 CONFIG_KEYS = ("dataset", "classes", *COLUMNS.values(), "teacher")
 
 
+# What a results row holds besides its configuration and seed.
+_MEASURED = {"id", "role", "seed", "test_accuracy", "best_val_accuracy", "best_epoch", "params_classical",
+             "params_quantum", "params_control", "device", "seconds", "teacher_run", "run_dir", "data_source"}
+
+
 def config_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
-    """What makes a configuration: the grid's fixed axes, and the dotted paths it swept
-    (``student.rotation``), which are columns of their own in results.json."""
-    return CONFIG_KEYS + tuple(sorted({k for r in rows for k in r if "." in k}))
+    """What makes a configuration: the grid's fixed axes, the dotted paths it swept
+    (``student.rotation``), and its bundle axes (``setting``), all columns of results.json."""
+    extra = {k for r in rows for k in r if k not in _MEASURED and k not in CONFIG_KEYS}
+    return CONFIG_KEYS + tuple(sorted(k for k in extra if "." in k)) + tuple(sorted(k for k in extra if "." not in k))
+
+
+# What summarize adds to a configuration.
+_SUMMARY = {"n", "mean", "std", "parameters", "by_seed", "runs", "gain", "quantum_over_control"}
+
+
+def _is_config_key(key: str) -> bool:
+    return key in CONFIG_KEYS or "." in key or key not in _SUMMARY
+
+
+def _teacherly(rows_or_configs: list[dict[str, Any]]) -> set[str]:
+    """Bundle axes a baseline has no value of ("-" in every baseline): its distillation settings."""
+    baselines = [r for r in rows_or_configs if r.get("teacher") == BASELINE]
+    bundles = {k for r in rows_or_configs for k in r if "." not in k and k not in CONFIG_KEYS
+               and k not in _MEASURED and k not in _SUMMARY}
+    return {k for k in bundles if baselines and all(r.get(k) == "-" for r in baselines)}
 
 
 
@@ -103,6 +125,7 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     params: dict[tuple, dict[str, int]] = {}
     runs: dict[tuple, list[str]] = defaultdict(list)
     keys = config_keys(rows)
+    settings = _teacherly(students)
     for r in students:
         key = tuple(r.get(k) for k in keys)
         groups[key][r["seed"]] = r["test_accuracy"]
@@ -116,18 +139,41 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
         entry = {**cfg, "n": len(by_seed), "mean": mean, "std": std, "parameters": params[key],
                  "by_seed": by_seed, "runs": runs[key]}
         if cfg["teacher"] != BASELINE:
-            as_baseline = {**cfg, "teacher": BASELINE, **{k: "-" for k in keys if k.startswith("distill.")}}
+            as_baseline = {**cfg, "teacher": BASELINE, **{k: "-" for k in keys if k.startswith("distill.")
+                                                          or k in settings}}
             base = groups.get(tuple(as_baseline[k] for k in keys))
             entry["gain"] = paired_gain(by_seed, base) if base else None
         if cfg["control"]:  # the quantum student it stands in for (a width-matched control's too)
-            as_quantum = {**cfg, "control": False, **({"student.control_match": "parameters"}
-                                                      if "student.control_match" in cfg else {})}
-            quantum = groups.get(tuple(as_quantum[k] for k in keys))
+            quantum = _quantum_of(cfg, groups, keys)
             entry["quantum_over_control"] = paired_gain(quantum, by_seed) if quantum else None
         configs.append(entry)
     return {"configs": configs,
             "teachers": [{k: t[k] for k in ("dataset", "classes", "teacher", "test_accuracy", "params_classical")}
                          for t in teachers]}
+
+
+def _bundle_fields(folder: Path, axis: str) -> frozenset[str]:
+    """The fields the grid's bundles of ``axis`` set (from its grid.json), or none."""
+    try:
+        bundles = json.loads((folder / "grid.json").read_text())["spec"].get("bundles", {})
+    except (OSError, ValueError, KeyError):
+        return frozenset()
+    return frozenset(p for fields in bundles.get(axis, {}).values() for p in fields)
+
+
+def _quantum_of(cfg: dict[str, Any], groups: dict[tuple, dict[int, float]], keys: tuple[str, ...]):
+    """The by-seed accuracies of the quantum student a control stands in for: everything equal but
+    the control fields and the bundle names (a bundle may be what made it a control); None unless
+    exactly one configuration fits."""
+    free = {"control", "student.control_match"} | {k for k in keys if "." not in k and k not in CONFIG_KEYS}
+    fixed = [(i, k) for i, k in enumerate(keys) if k not in free]
+
+    def quantum(g: tuple) -> bool:
+        fields = dict(zip(keys, g))
+        return not fields["control"] and fields.get("student.control_match") in (None, "-", "parameters")
+
+    found = [g for g in groups if quantum(g) and all(g[i] == cfg[k] for i, k in fixed)]
+    return groups[found[0]] if len(found) == 1 else None
 
 
 def overall_gains(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -175,11 +221,21 @@ def _settings_grid(configs: list[dict[str, Any]], shown: Callable[[str], str] = 
     def varying(keys):
         return [k for k in keys if len({str(c.get(k)) for c in distilled}) > 1]
 
+    def determined(key, by):  # named already by the bundle names in ``by``
+        seen: dict[tuple, set[str]] = defaultdict(set)
+        for c in distilled:
+            seen[tuple(c.get(b) for b in by)].add(str(c.get(key)))
+        return all(len(v) == 1 for v in seen.values())
+
     every = sorted({k for c in distilled for k in c if k.startswith("distill.")})
-    setting_keys = varying(every) or every  # one setting: say what it was
-    regime_keys = ["dataset", *varying(["classes"]), "qubits",
-                   *varying(["student", "reducer", "encoding", "ansatz", "control"]),
-                   *varying(sorted({k for c in distilled for k in c if "." in k and not k.startswith("distill.")}))]
+    settings = sorted(_teacherly(configs))  # named settings (bundles): their names say it
+    setting_keys = settings or varying(every) or every  # one setting: say what it was
+    named = varying(sorted({k for c in distilled for k in c if "." not in k and k not in CONFIG_KEYS
+                            and k not in _SUMMARY} - set(settings)))
+    fields = varying(["student", "reducer", "encoding", "ansatz", "control",
+                      *sorted({k for c in distilled for k in c if "." in k and not k.startswith("distill.")})])
+    regime_keys = ["dataset", *varying(["classes"]), "qubits", *named,
+                   *[k for k in fields if not (named and determined(k, ["dataset", "qubits", *named]))]]
     regimes = sorted({tuple(c[k] for k in regime_keys) for c in distilled}, key=str)
     settings = sorted({(c["teacher"], *(c[k] for k in setting_keys)) for c in distilled}, key=str)
     cell = {(tuple(c[k] for k in regime_keys), (c["teacher"], *(c[k] for k in setting_keys))): c for c in distilled}
@@ -247,27 +303,33 @@ def _gain_map(folder: Path, configs: list[dict[str, Any]], shown: Callable[[str]
 
 
 def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
-                   shown: Callable[[str], str] = str) -> list[str]:
+                   shown: Callable[[str], str] = str, bundled: frozenset[str] = frozenset()) -> list[str]:
     """``key = a`` against ``key = b`` in every configuration that has both, all else equal: the
-    paired gain of a over b by seed (``distill.transfer_labels`` soft over hard, for instance)."""
+    paired gain of a over b by seed (``distill.transfer_labels`` soft over hard, for instance).
+    ``bundled``: when ``key`` is a bundle axis, the fields its bundles set, which differ with it."""
     if not any(key in c for c in configs):
         raise QkdError(f"--contrast {key}: no such column in the results (columns: "
                        f"{', '.join(sorted({k for c in configs for k in c if '.' in k}))})")
-    index = {tuple(sorted((k, str(v)) for k, v in c.items() if k in CONFIG_KEYS or "." in k)): c for c in configs}
+    index = {tuple(sorted((k, str(v)) for k, v in c.items() if _is_config_key(k) and k not in bundled)): c
+             for c in configs}
     lines = ["", f"## {key.split('.')[-1]} = {a} against {b}", "",
              f"Paired gain of {key} = {a} over {key} = {b}, everything else equal (points, 95 % t-interval).", "",
              "| configuration | gain |", "|---|---|"]
     n = 0
+    # a configuration's label: its bundle names where it has them (they name its fields), else its swept fields
+    named = sorted({k for c in configs for k in c if "." not in k and _is_config_key(k) and k not in CONFIG_KEYS})
+    swept = sorted({k for c in configs for k in c if "." in k})
+    shown_keys = [k for k in named if len({str(c.get(k)) for c in configs}) > 1] if named else swept
     for c in sorted(configs, key=lambda c: str(sorted(c.items(), key=str))):
         if str(c.get(key)) != str(a):
             continue
         other = index.get(tuple(sorted((k, str(b) if k == key else str(v)) for k, v in c.items()
-                                       if k in CONFIG_KEYS or "." in k)))
+                                       if _is_config_key(k) and k not in bundled)))
         if other is None:
             continue
         n += 1
-        label = ", ".join([shown(c["dataset"]), f"{c['qubits']}q"] + [f"{k.split('.')[-1]}={c[k]}" for k in sorted(c)
-                                                                        if "." in k and k != key])
+        label = ", ".join([shown(c["dataset"]), f"{c['qubits']}q"] + [f"{k.split('.')[-1]}={c[k]}" for k in shown_keys
+                                                                        if k != key])
         g = paired_gain(c["by_seed"], other["by_seed"])
         text = format_gain(g)
         lines.append(f"| {label}, teacher {c['teacher']} | {f'**{text}**' if g and g['n'] > 1 and g['low'] > 0 else text} |")
@@ -350,7 +412,7 @@ def write_report(folder: str | Path, title: str | None = None,
                   f"{g['below']} | {g['includes']} |" for g in overall]
     lines += settings_table(summary["configs"], shown)
     for key, a, b in contrasts:
-        lines += contrast_table(summary["configs"], key, a, b, shown)
+        lines += contrast_table(summary["configs"], key, a, b, shown, _bundle_fields(folder, key))
     if published is not None:
         lines += ["", "## Beside the published numbers", ""]
         matched = [(pub, c) for pub in published for c in summary["configs"]

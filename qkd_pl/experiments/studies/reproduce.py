@@ -111,8 +111,9 @@ PUBLISHED = {"v1": published.v1_rows, "v1-notebooks": published.v1_rows, "v2": p
              "kd-study": kd_study.kd_study_rows}
 TITLES = {"kd-study": "When does distillation help a quantum student? (qkd reproduce kd-study)"}
 # paired contrasts the study's questions need beyond each setting against its baseline
-CONTRASTS = {"kd-study": [("distill.transfer_labels", "soft", "hard"), ("student.readout", "probs", "z"),
-                          ("teacher", "compact-cnn", "lenet5"), ("ansatz", "strong", "strong-local")]}
+CONTRASTS = {"kd-study": [("setting", f"{kd_study.BEST}+{kd_study.TRANSFER}", f"pseudo+{kd_study.TRANSFER}"),
+                          ("student.readout", "probs", "z"), ("teacher", "compact-cnn", "lenet5"),
+                          ("variant", "circuit", "no-entanglement")]}
 
 
 def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[str] | None = None,

@@ -101,6 +101,18 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     assert controls and all(c["quantum_over_control"]["n"] == 2 for c in controls)
     text = (tmp_path / "report.md").read_text()
     assert text.startswith("# When does distillation help a quantum student?") and "Controls (" in text
+    # settings and regimes are named by their bundles, not by the dozen fields behind them
+    table = text.split("## Distillation settings against the baseline")[1].split("\n## ")[0].splitlines()
+    header = next(line for line in table if line.startswith("| teacher"))
+    assert header.startswith("| teacher, setting | digits qubits=2, regime=all, variant=circuit |")
+    assert any(line.startswith("| lenet5, paper |") for line in table)
+    from qkd_pl.experiments.studies.kd_study import BEST
+    from qkd_pl.experiments.studies.report import write_report
+
+    text = write_report(tmp_path, contrasts=[("setting", f"{BEST}+5", "pseudo+5")]).read_text()
+    contrast = text.split(f"## setting = {BEST}+5 against pseudo+5")[1].splitlines()
+    assert [line.split(" | ")[0] for line in contrast if line.startswith("| digits")] == [
+        "| digits, 2q, regime=few, variant=circuit, teacher lenet5"]
 
 
 def test_the_kd_study_grid_is_the_designed_study(tmp_path):
