@@ -210,7 +210,7 @@ def _finished(study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
+def _objective(spec: TuneSpec, out: Path, data_dir: str | None, parent: int | None = None):
     import optuna
 
     from ..single.train import train_student
@@ -220,6 +220,10 @@ def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
         scores = []
         for k, seed in enumerate(spec.seeds):
             def report(row, first=(k == 0)):
+                if parent is not None and os.getppid() != parent:
+                    # qkd tune was killed: a worker would otherwise search on alone, unseen, beside
+                    # the next qkd tune; it stops as if killed too (its trial is retried on resume)
+                    os._exit(1)
                 if first:  # one seed's curve decides pruning: the others would only repeat it later
                     trial.report(row["val_accuracy"], step=row["epoch"])
                     if trial.should_prune():
@@ -239,7 +243,7 @@ def _objective(spec: TuneSpec, out: Path, data_dir: str | None):
 
 
 def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progress: bool, worker: int = 0,
-            threads: int | None = None) -> None:
+            threads: int | None = None, parent: int | None = None) -> None:
     """One worker: trials until the study has ``spec.trials`` complete or pruned ones. Parallel
     workers each take their share of the cores (``threads``): two processes each running torch on
     every core made epochs of a small student 10 to 50 times slower here."""
@@ -257,7 +261,7 @@ def _search(spec: TuneSpec, out: Path, storage: str, data_dir: str | None, progr
     if remaining > 0:
         # a combination the space allows but validate refuses (hinton-classic with alpha > 1) fails
         # that trial, recorded with its reason in trials.csv, and the search goes on
-        study.optimize(_objective(spec, out, data_dir), n_trials=remaining, callbacks=[stop], catch=(QkdError,),
+        study.optimize(_objective(spec, out, data_dir, parent), n_trials=remaining, callbacks=[stop], catch=(QkdError,),
                        show_progress_bar=progress)
 
 
@@ -295,7 +299,9 @@ def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: i
 
         threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for job in [pool.submit(_search, spec, out, storage, data_dir, False, w, threads) for w in range(workers)]:
+            jobs = [pool.submit(_search, spec, out, storage, data_dir, False, w, threads, os.getpid())
+                    for w in range(workers)]
+            for job in jobs:
                 job.result()
     else:
         _search(spec, out, storage, data_dir, progress)

@@ -2,6 +2,7 @@
 untouched until the final runs), and a study killed mid-trial that continues where it was."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -149,8 +150,9 @@ def test_the_study_exists_before_its_workers_start_and_they_share_the_cores(tmp_
             return False
 
         def submit(self, fn, *args):
-            threads.append(args[-1])
-            fn(*args)
+            threads.append(args[-2])
+            fn(*args[:-1], os.getppid())  # as a worker, whose parent is this process
+
             return type("Done", (), {"result": lambda self: None})()
 
     import torch
@@ -172,3 +174,29 @@ def test_pruning_can_be_turned_off(tmp_path):
     spec = load_tune_spec(write(tmp_path, "prune = false\n" + STUDY))
     study = open_study(spec, f"sqlite:///{tmp_path / 'study.db'}")
     assert spec.prune is False and type(study.pruner).__name__ == "NopPruner"
+
+
+
+def test_workers_stop_when_qkd_tune_is_killed(tmp_path):
+    """A killed qkd tune leaves no worker searching on alone (found running beside the next
+    search once): within an epoch its workers stop writing."""
+    slow = STUDY.replace("epochs = 2", "epochs = 200\nbatch_size = 1").replace("trials = 3", "trials = 4")
+    path, out = write(tmp_path, slow), tmp_path / "out"
+    # no pipes: a worker outliving its parent would hold them open
+    proc = subprocess.Popen([sys.executable, str(ROOT / "cli.py"), "tune", str(path), "--out", str(out), "--quiet",
+                             "--workers", "2"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 180
+    while len(list(out.glob("trials/*/metrics.json"))) < 2:  # both workers are training
+        assert proc.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(5)
+
+    def stamps():
+        return {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+    before = stamps()
+    time.sleep(5)
+    assert stamps() == before
