@@ -151,7 +151,7 @@ def test_the_kd_study_grid_is_the_designed_study(tmp_path):
         else:
             assert c.config.data.per_class == int(c.fields["regime"]) and c.config.train.batch_size == 32
     strong = [c for c in students if c.fields["teacher"] == "compact-cnn"]
-    assert {c.fields["dataset"] for c in strong} == {"cifar10"} and {c.fields["setting"] for c in strong} == {
+    assert {c.fields["dataset"] for c in strong} == {"cifar10", "fashion-mnist"} and {c.fields["setting"] for c in strong} == {
         "paper", kd_study.BEST, f"{kd_study.BEST}+500"}
     assert all(Path(c.config.distill.teacher, "best.pt").is_file() for c in strong)
     variants = {(c.fields["variant"], c.config.student.ansatz, c.config.student.control,
