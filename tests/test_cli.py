@@ -260,3 +260,16 @@ def test_draw_a_saved_student(runs):
     r = invoke("draw", "--run", runs / "baseline")
     assert r.exit_code == 0 and r.output.count("<Z>") == 3
     assert_one_line_error(invoke("draw", "--run", runs / "teacher"), "teacher run")
+
+
+def test_the_papers_distillation_is_one_flag_away(runs, tmp_path):
+    from qkd_pl.config import PAPER_DISTILL, DistillConfig
+
+    r = invoke("train-student", *SMALL, "--epochs", 1, "--qubits", 3, "--out", tmp_path, "--name", "paper",
+               "--teacher", runs / "teacher", "--paper-kd")
+    assert r.exit_code == 0, r.output
+    saved = json.loads((tmp_path / "paper" / "config.json").read_text())["distill"]
+    assert {k: saved[k] for k in PAPER_DISTILL} == PAPER_DISTILL
+    assert {k: getattr(DistillConfig(), k) for k in PAPER_DISTILL} != PAPER_DISTILL  # not the defaults any more
+    r = invoke("train-student", *SMALL, "--out", tmp_path, "--teacher", runs / "teacher", "--paper-kd", "--alpha", 0.5)
+    assert_one_line_error(r, "--paper-kd sets --kd-loss, --temperature and --alpha", "leave out --alpha")

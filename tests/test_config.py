@@ -46,3 +46,15 @@ def test_run_names_hash_only_what_differs_from_the_defaults():
                                                       student=StudentConfig(qubits=8)))
     assert config_hash(base) == config_hash(RunConfig(kind="student", train=TrainConfig(epochs=99),
                                                       student=StudentConfig(qubits=8)))
+
+
+def test_a_baseline_saved_before_the_distillation_defaults_changed_is_the_same_baseline():
+    """A student without a teacher distils nothing: its saved distillation fields (the paper's,
+    the defaults before the kd study) do not make it another configuration. A distilled one's do."""
+    from qkd_pl.config import PAPER_DISTILL, DistillConfig, normalized
+
+    now = RunConfig(kind="student", distill=DistillConfig()).to_dict()
+    old = {**now, "distill": {**now["distill"], **PAPER_DISTILL}}
+    assert normalized(old) == normalized(now)
+    taught = RunConfig(kind="student", distill=DistillConfig(teacher="runs/t")).to_dict()
+    assert normalized({**taught, "distill": {**taught["distill"], **PAPER_DISTILL}}) != normalized(taught)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from qkd_pl.cli.options import config_options, from_options
+from qkd_pl.cli.options import config_options, distill_from_options, from_options, paper_kd_option
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from qkd_pl.errors import QkdError, QkdInterrupted, one_line_warnings
 from qkd_pl.registry import registry
@@ -131,6 +131,7 @@ def student_options(f=None, *, device: bool = True):
 @student_options
 @config_options(StudentConfig, "student", only=("control",))
 @config_options(DistillConfig, "distill")
+@paper_kd_option
 @data_options
 @train_options()
 def train_student_cmd(**o):
@@ -138,7 +139,7 @@ def train_student_cmd(**o):
     from qkd_pl.experiments import train_student
 
     cfg = RunConfig(kind="student", data=from_options(DataConfig, "data", o), train=from_options(TrainConfig, "train", o),
-                    student=from_options(StudentConfig, "student", o), distill=from_options(DistillConfig, "distill", o))
+                    student=from_options(StudentConfig, "student", o), distill=distill_from_options(o))
     _print_result(train_student(cfg, o["out"], o["name"], o["resume"], o["data_dir"], progress=not o["quiet"],
                                 overwrite=o["overwrite"], torch_device=o["torch_device"]))
 
@@ -211,6 +212,7 @@ def demo_cmd(seeds, out, quiet, torch_device, **o):
 @config_options(TrainConfig, "teacher_train", only=("epochs", "lr"), flag_prefix="teacher-", defaults={"lr": 1e-3},
                 help_prefix="Teacher: ")
 @config_options(DistillConfig, "distill", exclude=("teacher",))
+@paper_kd_option
 @click.option("--seeds", default="0,1,2", show_default=True, help="Student seeds (comma-separated).")
 @data_options
 @train_options(single_run=False)
@@ -226,7 +228,7 @@ def compare_cmd(seeds, **o):
     teacher = RunConfig(kind="teacher", data=data, teacher=from_options(TeacherConfig, "teacher", o),
                         train=from_options(TrainConfig, "teacher_train", o, batch_size=train.batch_size))
     student = RunConfig(kind="student", data=data, train=train, student=from_options(StudentConfig, "student", o),
-                        distill=from_options(DistillConfig, "distill", o))
+                        distill=distill_from_options(o))
     name = o["name"] or time.strftime(f"compare-{data.dataset}-%Y%m%d-%H%M%S")
     _print_summary(run_comparison(teacher, student, _seed_list(seeds), Path(o["out"]) / name, o["data_dir"],
                                   progress=not o["quiet"], torch_device=o["torch_device"]))

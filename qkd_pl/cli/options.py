@@ -115,3 +115,26 @@ def from_options(cls: type, section: str, values: dict[str, Any], **fixed: Any) 
     prefix = f"{section}__"
     kwargs = {key[len(prefix):]: values.pop(key) for key in list(values) if key.startswith(prefix)}
     return cls(**kwargs, **fixed)
+
+
+def paper_kd_option(command: Callable) -> Callable:
+    """``--paper-kd``: the paper's distillation in one flag (the defaults are the study's)."""
+    return click.option("--paper-kd", "paper_kd", is_flag=True,
+                        help="The paper's distillation: --kd-loss hinton --temperature 3 --alpha 0.9 (qkd-pl's "
+                             "defaults before the distillation study; docs/kd-study).")(command)
+
+
+def distill_from_options(values: dict[str, Any]) -> Any:
+    """The DistillConfig of a command's options, with ``--paper-kd`` applied (refused beside an
+    explicit objective, temperature or alpha, which it would overrule)."""
+    from ..config import PAPER_DISTILL, DistillConfig
+
+    paper = values.pop("paper_kd", False)
+    cfg = from_options(DistillConfig, "distill", values)
+    if not paper:
+        return cfg
+    given = [f"--{k.replace('_', '-')}" for k in PAPER_DISTILL if getattr(cfg, k) != getattr(DistillConfig(), k)]
+    if given:
+        raise QkdError(f"--paper-kd sets --kd-loss, --temperature and --alpha to the paper's; leave out "
+                       f"{', '.join(given)} or --paper-kd")
+    return dataclasses.replace(cfg, **PAPER_DISTILL)

@@ -111,6 +111,7 @@ def record_environment(run_dir: Path, cfg: RunConfig, resuming: bool) -> None:
 
 
 def check_same_config(saved: dict[str, Any], cfg: RunConfig, what: str, ignore: tuple[str, ...] = ()) -> None:
-    diffs = [d for d in config_differences(normalized(saved), cfg.to_dict()) if d.split(":")[0] not in ignore]
+    diffs = [d for d in config_differences(normalized(saved), normalized(cfg.to_dict()))
+             if d.split(":")[0] not in ignore]
     if diffs:
         raise QkdError(f"{what} was made with another configuration ({'; '.join(diffs)})")

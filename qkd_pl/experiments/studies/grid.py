@@ -456,7 +456,7 @@ def finished(cell: Cell, run_dir: Path) -> bool:
     if not (run_dir / "test_metrics.json").exists():
         return False
     saved = normalized(json.loads((run_dir / "config.json").read_text()))
-    if saved != cell.config.to_dict():
+    if saved != normalized(cell.config.to_dict()):
         raise QkdError(f"{run_dir} holds a finished run of another configuration than this grid's cell; "
                        f"use another --out or delete that folder")
     return True

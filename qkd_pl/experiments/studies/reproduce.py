@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ...config import DataConfig, TrainConfig
+from ...config import PAPER_DISTILL, DataConfig, DistillConfig, TrainConfig
 from ...errors import QkdError
 from . import kd_study, published
 from .grid import BASELINE, GridSpec, run_grid, validate
@@ -72,7 +72,7 @@ def v1_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
             name="v1-quick", datasets=datasets or ["digits"], classes=["0-5"], data=DataConfig(per_class=30),
             axes={"student.qubits": [3], "student.arch": ["hybrid-cnn"]}, teachers=[BASELINE, "lenet5", "alexnet-v1", "ensemble"],
             ensemble=["lenet5", "alexnet-v1"], seeds=[0, 1], include=[{"classes": "0-5", "qubits": 3}],
-            student_train=TrainConfig(epochs=2, batch_size=8, lr=1e-3),
+            student_train=TrainConfig(epochs=2, batch_size=8, lr=1e-3), distill=DistillConfig(**PAPER_DISTILL),
             teacher_train=TrainConfig(epochs=1, batch_size=32, lr=1e-3)))
     return validate(GridSpec(
         name="v1", datasets=datasets or ["mnist", "fashion-mnist"], classes=["0-5", "0-7"],
@@ -81,7 +81,7 @@ def v1_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
         teachers=[BASELINE, "lenet5", "alexnet-v1", "ensemble"],
         ensemble=["lenet5", "alexnet-v1"], seeds=[0, 1, 2],
         include=[{"classes": "0-5", "qubits": 3}, {"classes": "0-7"}],
-        student_train=TrainConfig(epochs=10, batch_size=8, lr=1e-3),
+        student_train=TrainConfig(epochs=10, batch_size=8, lr=1e-3), distill=DistillConfig(**PAPER_DISTILL),
         teacher_train=TrainConfig(epochs=5, batch_size=32, lr=1e-3), teacher_epochs={"lenet5": 30}))
 
 
@@ -95,7 +95,8 @@ def v2_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
     axes = {"student.arch": ["v2"], "student.reducer": ["fc", "avgpool", "maxpool", "crop", "pca"],
             "student.encoding": ["amplitude", "angle", "qubit"], "student.ansatz": ["paper"],
             "student.control": [False, True]}
-    common = dict(teachers=[BASELINE, "lenet5"], include=methods, exclude=no_control)
+    common = dict(teachers=[BASELINE, "lenet5"], include=methods, exclude=no_control,
+                  distill=DistillConfig(**PAPER_DISTILL))
     if quick:
         return validate(GridSpec(name="v2-quick", datasets=datasets or ["digits"], data=DataConfig(per_class=20),
                                  axes={"student.qubits": [2], **axes}, seeds=[0, 1], student_train=TrainConfig(epochs=1, batch_size=32, lr=1e-2),
