@@ -153,12 +153,13 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _bundle_fields(folder: Path, axis: str) -> frozenset[str]:
-    """The fields the grid's bundles of ``axis`` set (from its grid.json), or none."""
+    """The columns the grid's bundles of ``axis`` set (from its grid.json), or none; a standard
+    field is its column (``student.ansatz`` is ``ansatz``)."""
     try:
         bundles = json.loads((folder / "grid.json").read_text())["spec"].get("bundles", {})
     except (OSError, ValueError, KeyError):
         return frozenset()
-    return frozenset(p for fields in bundles.get(axis, {}).values() for p in fields)
+    return frozenset(COLUMNS.get(p, p) for fields in bundles.get(axis, {}).values() for p in fields)
 
 
 def _quantum_of(cfg: dict[str, Any], groups: dict[tuple, dict[int, float]], keys: tuple[str, ...]):

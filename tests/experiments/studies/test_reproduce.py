@@ -109,8 +109,11 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     from qkd_pl.experiments.studies.kd_study import BEST
     from qkd_pl.experiments.studies.report import write_report
 
-    text = write_report(tmp_path, contrasts=[("setting", f"{BEST}+5", "pseudo+5")]).read_text()
-    contrast = text.split(f"## setting = {BEST}+5 against pseudo+5")[1].splitlines()
+    text = write_report(tmp_path, contrasts=[("setting", f"{BEST}+5", "pseudo+5"),
+                                             ("variant", "circuit", "control")]).read_text()
+    # a variant bundle sets standard columns (student.control is the column control)
+    assert "## variant = circuit against control" in text
+    contrast = text.split(f"## setting = {BEST}+5 against pseudo+5")[1].split("\n## ")[0].splitlines()
     assert [line.split(" | ")[0] for line in contrast if line.startswith("| digits")] == [
         "| digits, 2q, regime=few, variant=circuit, teacher lenet5"]
 
