@@ -298,7 +298,7 @@ def _gain_map(folder: Path, configs: list[dict[str, Any]], shown: Callable[[str]
     ax.set_title("gain over the labels-only student (points; * 95 % interval excludes 0)", fontsize=8)
     fig.colorbar(image, ax=ax, shrink=0.6)
     fig.tight_layout()
-    fig.savefig(folder / "plots" / "gain_by_setting.png", dpi=130)
+    fig.savefig(folder / "plots" / "gain_by_setting.png", dpi=130, bbox_inches="tight")  # long regime labels
     plt.close(fig)
     return True
 
