@@ -421,7 +421,11 @@ def write_report(folder: str | Path, title: str | None = None,
         if matched:
             lines += ["| dataset | classes | qubits | method | teacher | paper | ours | ours - paper |",
                       "|---|---|---|---|---|---|---|---|"]
-            lines += [f"| {shown(m['dataset'])} | {m['classes']} | {m['qubits']} | {pub['label']} | {m['teacher']} | "
+            def who(m):  # the teacher, and the named setting it taught with (bundle columns)
+                return ", ".join([m["teacher"], *(f"{k}={m[k]}" for k in sorted(m) if "." not in k and m[k] != "-"
+                                                  and _is_config_key(k) and k not in CONFIG_KEYS)])
+
+            lines += [f"| {shown(m['dataset'])} | {m['classes']} | {m['qubits']} | {pub['label']} | {who(m)} | "
                       f"{pub['accuracy']:.2f} | {_pct(m['mean'])} +- {_pct(m['std'])} | "
                       f"{100 * m['mean'] - pub['accuracy']:+.2f} |" for pub, m in matched]
         else:

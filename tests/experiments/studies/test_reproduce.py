@@ -56,7 +56,10 @@ def test_the_full_presets_are_the_papers_protocols(tmp_path):
     assert len(v1) == 6 * 4 * 3  # 6 (dataset, classes, qubits) x 4 teachers x 3 seeds
     assert all(c.config.data.per_class == 150 and c.config.student.arch == "hybrid-cnn" for c in v1)
     assert {c.config.data.split for c in v1} == {"capped"}  # the split docs/reproduce-v1 was made with
-    assert all(c.config.distill.temperature == 3 and c.config.distill.alpha == 0.9 for c in v1)
+    distilled = [c.config.distill for c in v1 if c.config.distill.teacher]  # the paper's, not today's defaults
+    assert distilled and all((d.kd_loss, d.temperature, d.alpha) == ("hinton", 3, 0.9) for d in distilled)
+    assert all((d.kd_loss, d.temperature, d.alpha) == ("hinton", 3, 0.9)
+               for c in expand(v2_spec(), tmp_path) if (d := c.config.distill) and d.teacher)
     v2 = [c for c in expand(v2_spec(), tmp_path) if c.phase == 2]
     quantum = [c for c in v2 if not c.fields["control"]]
     assert len(quantum) == 3 * 2 * 7 * 2 * 3  # datasets x qubits x methods x (baseline, distilled) x seeds
