@@ -85,7 +85,7 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> Gri
     """
     size = "5" if quick else TRANSFER
     settings = _settings(size)
-    best, transfer, pseudo = BEST, f"{BEST}+{size}", f"pseudo+{size}"
+    best, transfer = BEST, f"{BEST}+{size}"
     variants = {"circuit": {"student.ansatz": "strong"}, "no-entanglement": {"student.ansatz": "strong-local"},
                 "control": {"student.control": True},
                 "width-control": {"student.control": True, "student.control_match": "width"}}
