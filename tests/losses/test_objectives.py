@@ -108,14 +108,14 @@ def test_the_notebooks_formulation_is_the_same_number():
     s, t = torch.randn(5, 6), torch.randn(5, 6)
     y = torch.randint(0, 6, (5,))
     notebook = F.cross_entropy(s, y) + F.kl_div(F.log_softmax(s / 3, 1), F.softmax(t / 3, 1)) * 9 * 6 * 0.9
-    ours, _ = distillation_loss(s, y, t, DistillConfig(temperature=3.0, alpha=0.9))
+    ours, _ = distillation_loss(s, y, t, DistillConfig(kd_loss="hinton", temperature=3.0, alpha=0.9))
     assert torch.isclose(ours, notebook, atol=1e-5)
 
 
 def test_masks_choose_the_rows_of_each_term_and_every_image_counts_once():
     """Rows 0-1 labelled (CE and teacher term), row 2 a transfer image (teacher term only): the
     loss is the sum of each row's own terms over the batch size."""
-    cfg = DistillConfig(temperature=2.0, alpha=0.5)
+    cfg = DistillConfig(kd_loss="hinton", temperature=2.0, alpha=0.5)
     hard, soft = torch.tensor([True, True, False]), torch.tensor([True, True, True])
     loss, _ = distillation_loss(torch.tensor(S), torch.tensor(Y), torch.tensor(T_), cfg, hard, soft)
     rows_ce = sum(-math.log(softmax(r)[y]) for r, y in zip(S[:2], Y[:2]))

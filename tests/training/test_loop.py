@@ -57,7 +57,7 @@ def test_distillation_changes_training(tmp_path):
     from qkd_pl.config import DistillConfig
 
     kd = fit(new_model(data), data, TrainConfig(epochs=1), tmp_path / "k", {"meta": {}},
-             teacher_logits=logits, distill=DistillConfig(teacher="x"), progress=False)
+             teacher_logits=logits, distill=DistillConfig(teacher="x", kd_loss="hinton"), progress=False)
     assert plain["history"][0]["train_kd"] == 0.0 and kd["history"][0]["train_kd"] > 0.0
     assert kd["history"][0]["train_loss"] > kd["history"][0]["train_ce"]
 

@@ -41,7 +41,9 @@ def start_and_interrupt(out: Path, sig: int) -> subprocess.CompletedProcess:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "epoch 1 never finished"
         time.sleep(0.05)
-    time.sleep(0.5)
+    # past epoch 1's checkpoint and plot (a signal there was once seen to land only after epoch 2),
+    # well before epoch 2's end (an epoch takes about 3 s here)
+    time.sleep(1.5)
     proc.send_signal(sig)
     stdout, stderr = proc.communicate(timeout=60)
     assert epochs_done(out / "run") == 1, "the signal arrived after epoch 2 had finished: nothing was interrupted"
