@@ -45,11 +45,16 @@ def _is_config_key(key: str) -> bool:
     return key in CONFIG_KEYS or "." in key or key not in _SUMMARY
 
 
+def _is_bundle(key: str) -> bool:
+    """A grid's bundle axis (``setting``): a plain name that is neither a standard column nor a
+    measurement."""
+    return "." not in key and key not in CONFIG_KEYS and key not in _MEASURED and key not in _SUMMARY
+
+
 def _teacherly(rows_or_configs: list[dict[str, Any]]) -> set[str]:
     """Bundle axes a baseline has no value of ("-" in every baseline): its distillation settings."""
     baselines = [r for r in rows_or_configs if r.get("teacher") == BASELINE]
-    bundles = {k for r in rows_or_configs for k in r if "." not in k and k not in CONFIG_KEYS
-               and k not in _MEASURED and k not in _SUMMARY}
+    bundles = {k for r in rows_or_configs for k in r if _is_bundle(k)}
     return {k for k in bundles if baselines and all(r.get(k) == "-" for r in baselines)}
 
 
@@ -166,7 +171,7 @@ def _quantum_of(cfg: dict[str, Any], groups: dict[tuple, dict[int, float]], keys
     """The by-seed accuracies of the quantum student a control stands in for: everything equal but
     the control fields and the bundle names (a bundle may be what made it a control); None unless
     exactly one configuration fits."""
-    free = {"control", "student.control_match"} | {k for k in keys if "." not in k and k not in CONFIG_KEYS}
+    free = {"control", "student.control_match"} | {k for k in keys if _is_bundle(k)}
     fixed = [(i, k) for i, k in enumerate(keys) if k not in free]
 
     def quantum(g: tuple) -> bool:
@@ -231,8 +236,7 @@ def _settings_grid(configs: list[dict[str, Any]], shown: Callable[[str], str] = 
     every = sorted({k for c in distilled for k in c if k.startswith("distill.")})
     settings = sorted(_teacherly(configs))  # named settings (bundles): their names say it
     setting_keys = settings or varying(every) or every  # one setting: say what it was
-    named = varying(sorted({k for c in distilled for k in c if "." not in k and k not in CONFIG_KEYS
-                            and k not in _SUMMARY} - set(settings)))
+    named = varying(sorted({k for c in distilled for k in c if _is_bundle(k)} - set(settings)))
     fields = varying(["student", "reducer", "encoding", "ansatz", "control",
                       *sorted({k for c in distilled for k in c if "." in k and not k.startswith("distill.")})])
     regime_keys = ["dataset", *varying(["classes"]), "qubits", *named,
@@ -318,7 +322,7 @@ def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
              "| configuration | gain |", "|---|---|"]
     n = 0
     # a configuration's label: its bundle names where it has them (they name its fields), else its swept fields
-    named = sorted({k for c in configs for k in c if "." not in k and _is_config_key(k) and k not in CONFIG_KEYS})
+    named = sorted({k for c in configs for k in c if _is_bundle(k)})
     swept = sorted({k for c in configs for k in c if "." in k})
     shown_keys = [k for k in named if len({str(c.get(k)) for c in configs}) > 1] if named else swept
     for c in sorted(configs, key=lambda c: str(sorted(c.items(), key=str))):
@@ -422,8 +426,7 @@ def write_report(folder: str | Path, title: str | None = None,
             lines += ["| dataset | classes | qubits | method | teacher | paper | ours | ours - paper |",
                       "|---|---|---|---|---|---|---|---|"]
             def who(m):  # the teacher, and the named setting it taught with (bundle columns)
-                return ", ".join([m["teacher"], *(f"{k}={m[k]}" for k in sorted(m) if "." not in k and m[k] != "-"
-                                                  and _is_config_key(k) and k not in CONFIG_KEYS)])
+                return ", ".join([m["teacher"], *(f"{k}={m[k]}" for k in sorted(m) if _is_bundle(k) and m[k] != "-")])
 
             lines += [f"| {shown(m['dataset'])} | {m['classes']} | {m['qubits']} | {pub['label']} | {who(m)} | "
                       f"{pub['accuracy']:.2f} | {_pct(m['mean'])} +- {_pct(m['std'])} | "
