@@ -247,6 +247,7 @@ def validate(spec: GridSpec) -> GridSpec:
                            f"have their own keys)")
         if not isinstance(values, list) or not values:
             raise QkdError(f"[sweep] {path!r} = {values!r}: give a list of one or more values")
+    owners: dict[str, set[str]] = {}  # field -> the bundle axes that set it
     for axis, named in spec.bundles.items():
         if "." in axis or axis in spec.axes or axis in (*FIXED_AXES, *COLUMNS.values()):
             raise QkdError(f"bundle axis {axis!r}: give it a plain name that is not a column already "
@@ -259,10 +260,6 @@ def validate(spec: GridSpec) -> GridSpec:
                     raise QkdError(f"[bundles.{axis}.{name}] {path!r} is not a student-run field")
                 if path in spec.axes:
                     raise QkdError(f"[bundles.{axis}.{name}] {path!r} is also an axis; give it once")
-    owners: dict[str, set[str]] = {}
-    for axis, named in spec.bundles.items():
-        for fields in named.values():
-            for path in fields:
                 owners.setdefault(path, set()).add(axis)
     twice = sorted(p for p, axes in owners.items() if len(axes) > 1)
     if twice:
@@ -318,12 +315,10 @@ class Cell:
     torch_device: str = "auto"  # where its classical networks run (not part of its identity)
 
 
-def _kept(spec: GridSpec, fields: dict[str, Any]) -> bool:
-    """Include and exclude rules; a baseline's distillation fields ("-") match any value in an
-    include rule and none in an exclude rule, so a baseline stays while a setting it is paired
-    with does."""
-    teacherly = _teacherly(spec)
-
+def _kept(spec: GridSpec, fields: dict[str, Any], teacherly: set[str]) -> bool:
+    """Include and exclude rules; a baseline's distillation fields ("-", and its ``teacherly``
+    bundle axes) match any value in an include rule and none in an exclude rule, so a baseline
+    stays while a setting it is paired with does."""
     def matches(rule, include):
         return all(fields.get(k) == v or (include and (k.startswith("distill.") or k in teacherly)
                                           and fields.get(k) == "-") for k, v in rule.items())
@@ -367,7 +362,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                 values.update({p: "-" for p in values if p.startswith("distill.")})
             fields = {"dataset": dataset, "classes": classes or "all", **named,
                       **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher, "seed": seed}
-            if _kept(spec, fields):
+            if _kept(spec, fields, teacherly):
                 students.append((fields, values))
         needed = {f["teacher"] for f, _ in students} - {BASELINE}
         given = spec.teacher_runs.get(dataset, {})  # trained elsewhere: used as they are
@@ -554,10 +549,16 @@ def _local(cells, out, data_dir):
         yield _attempt(cell, out, data_dir)
 
 
+def worker_threads(workers: int) -> int:
+    """Torch threads for each of ``workers`` processes on this machine: their share of the cores
+    (processes each using every core run many times slower than one)."""
+    return max(1, (os.cpu_count() or 1) // workers)
+
+
 def _pool(cells, out, data_dir, workers, task: Callable = _attempt):
     import multiprocessing
 
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = worker_threads(workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         for future in [pool.submit(task, c, out, data_dir, threads) for c in cells]:
             try:

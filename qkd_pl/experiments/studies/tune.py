@@ -48,7 +48,7 @@ from ...errors import QkdError, one_line_warnings
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
 from ...validate import validate
-from .grid import config_section, read_toml
+from .grid import config_section, read_toml, worker_threads
 
 HEARTBEAT_S = 30  # a running trial's heartbeat; a trial silent for GRACE_S was killed
 GRACE_S = 120
@@ -297,7 +297,7 @@ def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: i
 
         open_study(spec, storage)  # the database's tables, made once: workers making them at once collide
 
-        threads = max(1, (os.cpu_count() or 1) // workers)
+        threads = worker_threads(workers)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             jobs = [pool.submit(_search, spec, out, storage, data_dir, False, w, threads, os.getpid())
                     for w in range(workers)]
