@@ -153,15 +153,39 @@ def train_student_cmd(**o):
 @click.option("--noise", default=None, metavar="FAKE_BACKEND",
               help="With --device qiskit.aer: use this IBM fake backend's noise model, e.g. fake_brisbane.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Evaluate only the first N test images (for hardware, where every image is a job).")
+              help="Evaluate only the first N test images.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Shot-based devices: images per batch, each batch one primitive job (split further only where "
+                   "a job's limits require). Default 1000 (16 with --per-circuit). A resumed evaluation keeps the "
+                   "batch size it started with.")
+@click.option("--per-circuit", is_flag=True,
+              help="Shot-based devices: pennylane-qiskit's own path, one transpilation and one job per image (the "
+                   "reference the batched path is tested against; slow).")
+@click.option("--mode", type=click.Choice(["batch", "session", "job"]), default="batch", show_default=True,
+              help="IBM Quantum hardware: submit the jobs in a Batch, a Session (not on the Open plan), or each alone.")
+@click.option("--yes", is_flag=True,
+              help="IBM Quantum hardware: submit the printed plan without asking (required without a terminal).")
 @click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (as for training).")
-def evaluate_cmd(run, device, shots, noise, limit, data_dir):
-    """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it."""
+def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode, yes, data_dir):
+    """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it.
+
+    On shot-based devices each batch of images is one job; every job id is written to
+    evaluation-<device>.jobs.json as it is submitted, so the same command, run again after a kill
+    or a failure, continues from the finished batches and retrieves submitted jobs by id instead
+    of submitting them again. Before submitting to IBM Quantum hardware it prints the plan (jobs,
+    circuits, shots, estimated QPU seconds) and asks.
+    """
+    import sys
+
     from qkd_pl.experiments import evaluate_run
 
-    r = evaluate_run(run, device, shots, noise, data_dir, limit)
+    ask = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
+    r = evaluate_run(run, device, shots, noise, data_dir, limit, per_circuit=per_circuit, mode=mode,
+                     batch_size=batch_size, yes=yes, ask=ask)
+    jobs = f"; {r.jobs_submitted} job(s) submitted" if r.jobs_submitted is not None else ""
+    jobs += f", {r.jobs_retrieved} retrieved by id" if r.jobs_retrieved else ""
     click.echo(f"test accuracy {r.test_accuracy:.4f} (n={r.n_test}) on {r.evaluated_on} "
-               f"(trained on {r.trained_on}); {r.seconds:.1f} s")
+               f"(trained on {r.trained_on}); {r.seconds:.1f} s{jobs}")
 
 
 def _int_list(text: str, option: str, minimum: int | None = None) -> list[int]:

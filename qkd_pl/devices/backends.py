@@ -18,6 +18,7 @@ to lightning.qubit.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from .registry import DEVICES
 EXACT = {d.name: d.diff_method for d in DEVICES.values() if d.diff_method}
 AUTO_BACKPROP_MAX_QUBITS = 16
 DEFAULT_SHOTS = 1024
+MODES = ("batch", "session", "job")
 NAMES = ("auto", *EXACT, "qiskit.aer", "ibm:<fake backend>", "ibm:<backend>", "ibm:least_busy")
 
 
@@ -42,11 +44,14 @@ class Backend:
     noise: str | None = None
     trainable: bool = True  # False: evaluation only (shot-based)
     options: dict = field(default_factory=dict, compare=False)
+    per_circuit: bool = False  # shot-based: pennylane-qiskit's own path, one circuit and one job per sample
+    mode: str = "batch"  # IBM Quantum: jobs in a Batch, a Session, or each alone ("job")
 
     def describe(self) -> str:
         shots = f", {self.shots} shots" if self.shots else ""
         noise = f", noise of {self.noise}" if self.noise else ""
-        return f"{self.device} ({self.diff_method}{shots}{noise}): {self.reason}"
+        path = ", per circuit" if self.per_circuit else (", one job per batch" if not self.trainable else "")
+        return f"{self.device} ({self.diff_method}{shots}{noise}{path}): {self.reason}"
 
 
 def installed(device: str) -> bool:
@@ -65,7 +70,7 @@ def installed(device: str) -> bool:
 
 
 def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise: str | None = None,
-                    training: bool = False) -> Backend:
+                    training: bool = False, per_circuit: bool = False, mode: str = "batch") -> Backend:
     """Turn ``--device`` (+ ``--shots``, ``--noise``) into a Backend, or refuse up front with the reason.
 
     Args:
@@ -74,6 +79,9 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         shots: shots of a shot-based device (default 1024); refused for exact simulators.
         noise: with ``qiskit.aer``, the IBM fake backend whose noise model to apply.
         training: refuse shot-based devices, which evaluate only.
+        per_circuit: on a shot-based device, run pennylane-qiskit's path (one circuit, one
+            transpilation and one job per sample: the reference) instead of one job per batch.
+        mode: on IBM Quantum, ``batch`` (default), ``session`` or ``job``.
 
     Returns:
         The resolved device with its differentiation method and the reason it was chosen.
@@ -84,13 +92,19 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
     """
     if noise is not None and device != "qiskit.aer":
         raise QkdError("--noise applies to --device qiskit.aer only (ibm:<fake backend> carries its own noise)")
+    if mode not in MODES:
+        raise QkdError(f"unknown --mode {mode!r}; choose one of: {', '.join(MODES)}")
     if device == "auto" or device in EXACT:
+        if per_circuit:
+            raise QkdError(f"--per-circuit applies to shot-based devices (qiskit.aer, ibm:...); {device} "
+                           f"already runs a whole batch at once")
         if shots is not None:
             raise QkdError(f"--shots applies to shot-based devices (qiskit.aer, ibm:...); {device} simulates "
                            f"exactly: leave --shots out")
         return _exact(device, n_qubits)
     if device == "qiskit.aer" or device.startswith("ibm:"):
-        backend = _shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise)
+        backend = dataclasses.replace(_shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise),
+                                      per_circuit=per_circuit, mode=mode)
         if training:
             raise QkdError(f"{device} is for evaluation: its shot-based parameter-shift gradients cannot "
                            f"differentiate a batch of trainable inputs; train on default.qubit or "
@@ -128,13 +142,17 @@ def _shot_based(device: str, n_qubits: int, shots: int, noise: str | None) -> Ba
         return Backend(device, "parameter-shift", f"IBM fake backend {target}: real calibrations, run locally on Aer",
                        shots=shots, trainable=False)
     ibm.credentials()  # refuse now, not after loading data, when none are set
-    return Backend(device, "parameter-shift", "IBM Quantum hardware through qiskit.remote", shots=shots,
+    return Backend(device, "parameter-shift", "IBM Quantum hardware through qiskit-ibm-runtime", shots=shots,
                    trainable=False)
 
 
 def make_device(backend: Backend, n_qubits: int):
-    """The PennyLane device of a resolved backend, ``n_qubits`` wires (``qml.device`` by name, or
-    ``qiskit.remote`` on an Aer noise model, a fake or a real IBM backend)."""
+    """The PennyLane device of a resolved backend, ``n_qubits`` wires.
+
+    Exact simulators by name; shot-based backends (Aer, with or without a fake backend's noise;
+    IBM fake backends; IBM Quantum) as ``BatchedQiskitDevice`` (one transpilation per circuit
+    structure, one job per batch), or with ``per_circuit`` as pennylane-qiskit's own devices.
+    """
     import pennylane as qml
 
     if backend.device == "qkd.fused":
@@ -146,9 +164,21 @@ def make_device(backend: Backend, n_qubits: int):
     from . import ibm
 
     if backend.device == "qiskit.aer":
-        if backend.noise is None:
+        if backend.per_circuit and backend.noise is None:
             return qml.device("qiskit.aer", wires=n_qubits)
-        return qml.device("qiskit.remote", wires=n_qubits, backend=ibm.noisy_aer(backend.noise))
-    target = backend.device.split(":", 1)[1]
-    hw = ibm.fake_backend(target) if ibm.is_fake(target) else ibm.real_backend(target, n_qubits)
-    return qml.device("qiskit.remote", wires=n_qubits, backend=hw)
+        hw = ibm.aer(backend.noise)
+        runner = None
+    else:
+        target = backend.device.split(":", 1)[1]
+        if ibm.is_fake(target):
+            hw, runner = ibm.fake_backend(target), None
+        else:
+            service, hw = ibm.real_backend(target, n_qubits)
+            from .jobs import RuntimeRunner
+
+            runner = RuntimeRunner(service, hw, backend.mode)
+    if backend.per_circuit:
+        return qml.device("qiskit.remote", wires=n_qubits, backend=hw)
+    from .qiskit_batched import BatchedQiskitDevice
+
+    return BatchedQiskitDevice(wires=n_qubits, backend=hw, shots=backend.shots, runner=runner)

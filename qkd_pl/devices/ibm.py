@@ -44,11 +44,12 @@ def fake_backend(name: str):
                        f"(127); all: {', '.join(fake_backend_names())}") from None
 
 
-def noisy_aer(name: str):
-    """An Aer simulator with the noise model, basis gates and coupling map of fake backend ``name``."""
+def aer(noise: str | None = None):
+    """An Aer simulator: noiseless, or with the noise model, basis gates and coupling map of fake
+    backend ``noise``."""
     from qiskit_aer import AerSimulator
 
-    return AerSimulator.from_backend(fake_backend(name))
+    return AerSimulator() if noise is None else AerSimulator.from_backend(fake_backend(noise))
 
 
 def check_fits(backend, n_qubits: int) -> None:
@@ -80,13 +81,19 @@ def redact(text: str) -> str:
     return text.replace(token, "***") if token else text
 
 
-def real_backend(name: str, n_qubits: int):
+def runtime_service():
+    """The IBM Quantum service of the credentials (``credentials``); tests put a fake one here."""
     from qiskit_ibm_runtime import QiskitRuntimeService
 
-    kwargs = credentials()
+    return QiskitRuntimeService(**credentials())
+
+
+def real_backend(name: str, n_qubits: int):
+    """(service, backend) for ``ibm:<name>`` or ``ibm:least_busy``, or a one-line refusal."""
+    credentials()
     logging.getLogger("qiskit_ibm_runtime").setLevel(logging.ERROR)  # its account notices are not ours to print
     try:
-        service = QiskitRuntimeService(**kwargs)
+        service = runtime_service()
         hw = (service.least_busy(operational=True, simulator=False, min_num_qubits=n_qubits)
               if name == "least_busy" else service.backend(name))
     except QkdError:
@@ -96,4 +103,4 @@ def real_backend(name: str, n_qubits: int):
         raise QkdError(f"IBM Quantum service refused or could not be reached for backend {name!r} "
                        f"({type(exc).__name__}: {detail})") from None
     check_fits(hw, n_qubits)
-    return hw
+    return service, hw

@@ -1,17 +1,25 @@
-"""Evaluation on shot-based and remote devices: batch by batch, retried, resumable.
+"""Evaluation on shot-based and remote devices: batch by batch, retried, resumable, never paid twice.
 
-On IBM hardware every batch is a job that can fail, time out or be cancelled, and a test
-split is hundreds of jobs. So each batch is retried with backoff (devices/retry.py), the
-logits of finished batches are saved after every batch (atomically), and when the retries
-are exhausted the command stops with one line saying how much finished and where it is kept;
-running the same command again continues from there.
+On the batched Qiskit device (the default for shot-based devices) each batch of images is one
+primitive job (or a few, where a job's limits require); on pennylane-qiskit's per-circuit path
+(``--per-circuit``) every image is a job. Either way each batch is retried with backoff
+(devices/retry.py), the logits of finished batches are saved after every batch (atomically),
+and when the retries are exhausted the command stops with one line saying how much finished
+and where it is kept; running the same command again continues from there.
+
+On the batched device every job id is also written to a ledger beside the partial results the
+moment it is submitted, under a key naming its images, so a run that is killed or fails after
+submitting retrieves its jobs by id instead of submitting them again; and before the first job
+goes to a paid backend the plan (jobs, circuits, shots, estimated QPU time) is shown to
+``approve``, which may refuse it.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -19,38 +27,108 @@ from tqdm.auto import tqdm
 
 from ...devices import Backend, retry
 from ...devices.ibm import redact
+from ...devices.jobs import JobLedger
 from ...errors import QkdError
 from ...training import Score, atomic_write_json, score
 
+BATCHED_BATCH_SIZE = 1000  # images per job: 10,000 test images in 10 jobs (1.0 M executions at 1,024 shots)
+PER_CIRCUIT_BATCH_SIZE = 16  # images between saves on the per-circuit path, where each image is a job anyway
+
+
+@dataclass(frozen=True)
+class RemoteScore:
+    """A remote evaluation's score and what it cost in transpilations and jobs."""
+
+    score: Score
+    batch_size: int
+    jobs_submitted: int | None  # None on the per-circuit path (pennylane-qiskit does not count them)
+    jobs_retrieved: int | None
+    transpilations: int | None
+    depth: int | None  # of the transpiled circuit
+    two_qubit_gates: int | None
+    ledger: str | None
+
+
+def batched_devices(model: nn.Module) -> list:
+    """The model's ``BatchedQiskitDevice``s (one per quantum layer)."""
+    from ...circuits import QuantumLayer
+    from ...devices.qiskit_batched import BatchedQiskitDevice
+
+    return [m.qnode.device for m in model.modules()
+            if isinstance(m, QuantumLayer) and isinstance(m.qnode.device, BatchedQiskitDevice)]
+
 
 def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend: Backend, partial: Path,
-                    key: dict[str, Any], batch_size: int = 16) -> Score:
-    """Accuracy on a slow, fallible device; ``partial`` holds finished batches until the end."""
+                    key: dict[str, Any], batch_size: int | None = None,
+                    approve: Callable[[str], None] | None = None) -> RemoteScore:
+    """Accuracy on a slow, fallible device; ``partial`` holds finished batches until the end.
+
+    Args:
+        model: the student, its circuit on ``backend``'s device.
+        x, y: test images and labels.
+        backend: the resolved shot-based backend.
+        partial: where finished batches are kept (a ledger of jobs goes beside it).
+        key: what this evaluation is; saved progress for another key is not reused.
+        batch_size: images per batch (per job on the batched device); a resumed evaluation keeps
+            the batch size it started with, so its jobs' keys still match.
+        approve: for a paid backend, called once with the plan before anything is submitted;
+            raises to refuse.
+
+    Returns:
+        The score and the evaluation's transpilations and jobs.
+    """
+    devices = batched_devices(model)
     done: list[list[float]] = []
+    saved_batch = None
     if partial.exists():
         saved = json.loads(partial.read_text())
         if saved.get("key") == key:
-            done = saved["logits"]
+            done, saved_batch = saved["logits"], saved.get("batch_size")
             tqdm.write(f"continuing: {len(done)} of {len(x)} test images were evaluated before ({partial})")
+    default = BATCHED_BATCH_SIZE if devices else PER_CIRCUIT_BATCH_SIZE
+    if saved_batch is not None and batch_size not in (None, saved_batch):
+        tqdm.write(f"continuing with the batch size this evaluation started with ({saved_batch}), not {batch_size}: "
+                   f"its submitted jobs are found by the images they hold")
+    bs = saved_batch or batch_size or default
+    ledger = JobLedger(partial.with_name(partial.name.replace(".partial.json", ".jobs.json")), key) if devices else None
+    for d in devices:
+        d.ledger, d.planned_samples, d.planned_batch = ledger, len(x) - len(done), bs
+        if approve is not None and d.runner.paid:
+            pending = sum(1 for r in ledger.records if r.status == "submitted")
+            note = f"; {pending} job(s) submitted before are retrieved by id, not submitted again" if pending else ""
+            d.confirm = lambda plan, note=note: approve(plan.describe() + note)
+
     model.eval()
-    starts = range(len(done), len(x), batch_size)
-    n_batches = -(-len(x) // batch_size)
+    starts = range(len(done), len(x), bs)
+    n_batches = -(-len(x) // bs)
 
     def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
         tqdm.write(f"{backend.device}: job failed ({type(exc).__name__}: {redact(str(exc))[:120]}); "
                    f"retry {attempt}/{retry.ATTEMPTS - 1} in {delay:.0f} s")
 
-    with torch.no_grad():
-        for i in tqdm(starts, desc=f"evaluating on {backend.device}", unit="batch", leave=False):
-            try:
-                out = retry.with_retries(lambda: model(x[i:i + batch_size]), retry.ATTEMPTS, retry.BASE_DELAY_S,
-                                         on_retry)
-            except retry.RetriesExhausted as exc:
-                raise QkdError(f"{backend.device}: batch {i // batch_size + 1}/{n_batches} failed after "
-                               f"{redact(str(exc))}; {len(done)} of {len(x)} test images finished and are kept "
-                               f"in {partial}: run the same command again to continue") from None
-            done += out.tolist()
-            atomic_write_json(partial, {"key": key, "logits": done})
+    try:
+        with torch.no_grad():
+            for i in tqdm(starts, desc=f"evaluating on {backend.device}", unit="batch", leave=False):
+                for d in devices:
+                    d.batch_tag = f"images {i}-{min(i + bs, len(x))}"
+                try:
+                    out = retry.with_retries(lambda: model(x[i:i + bs]), retry.ATTEMPTS, retry.BASE_DELAY_S, on_retry)
+                except retry.RetriesExhausted as exc:
+                    raise QkdError(f"{backend.device}: batch {i // bs + 1}/{n_batches} failed after "
+                                   f"{redact(str(exc))}; {len(done)} of {len(x)} test images finished and are kept "
+                                   f"in {partial}: run the same command again to continue") from None
+                done += out.tolist()
+                atomic_write_json(partial, {"key": key, "batch_size": bs, "logits": done})
+    finally:
+        for d in devices:
+            d.runner.close()
     logits = torch.tensor(done, dtype=torch.float32)
     partial.unlink(missing_ok=True)
-    return score(logits, y)
+    compiled = [c for d in devices for c in d.transpiled]
+    return RemoteScore(
+        score(logits, y), bs,
+        sum(d.jobs_submitted for d in devices) if devices else None,
+        sum(d.jobs_retrieved for d in devices) if devices else None,
+        sum(d.transpilations for d in devices) if devices else None,
+        max((c.depth for c in compiled), default=None), max((c.two_qubit_gates for c in compiled), default=None),
+        str(ledger.path) if ledger is not None and ledger.path.exists() else None)

@@ -166,6 +166,14 @@ class Evaluation:
     limit: int | None
     checkpoint: str
     seconds: float
+    per_circuit: bool = False
+    batch_size: int | None = None  # shot-based devices: images per batch (per job when batched)
+    jobs_submitted: int | None = None  # batched device: primitive jobs this evaluation submitted ...
+    jobs_retrieved: int | None = None  # ... and retrieved by id from an earlier, interrupted one
+    transpilations: int | None = None
+    depth: int | None = None  # of the transpiled circuit
+    two_qubit_gates: int | None = None
+    ledger: str | None = None  # the job ids, as submitted
 
 
 @dataclass(frozen=True)
@@ -348,11 +356,14 @@ def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Pat
 
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
-                 data_dir: str | None = None, limit: int | None = None) -> Evaluation:
+                 data_dir: str | None = None, limit: int | None = None, per_circuit: bool = False,
+                 mode: str = "batch", batch_size: int | None = None, yes: bool = False,
+                 ask: Callable[[str], bool] | None = None) -> Evaluation:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on.
 
     Shot-based and remote devices are evaluated batch by batch with retries, and their progress
-    is saved, so an interrupted hardware evaluation continues without submitting a job twice.
+    is saved; on the batched device every job id is recorded as it is submitted, so an
+    interrupted hardware evaluation retrieves its jobs instead of submitting them twice.
 
     Args:
         path: a run folder (its ``best.pt``) or a checkpoint file.
@@ -361,6 +372,12 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         noise: with ``qiskit.aer``, the IBM fake backend whose noise model to apply.
         data_dir: where the datasets live.
         limit: evaluate only the first N test images.
+        per_circuit: on a shot-based device, pennylane-qiskit's path (a job per image).
+        mode: on IBM Quantum, ``batch``, ``session`` or ``job``.
+        batch_size: images per batch (per job on the batched device; default 1000, or 16 per circuit).
+        yes: submit to paid hardware without asking.
+        ask: shows the plan and answers whether to submit it (a terminal prompt); without it, and
+            without ``yes``, a paid submission is refused.
 
     Returns:
         The evaluation, also written to ``evaluation-<device>.json`` beside the checkpoint.
@@ -370,32 +387,54 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         0.93...
     """
     ckpt_file = checkpoint_path(path)
-    saved = RunConfig.from_dict(load_checkpoint(ckpt_file)["config"])
+    ckpt, digest = read_checkpoint(ckpt_file)
+    saved = RunConfig.from_dict(ckpt["config"])
     backend = None
     if saved.kind == "student":
         s = saved.student
-        backend = resolve_backend(device or s.device, s.qubits, shots, noise)
+        backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
-    model, cfg, meta = load_model(ckpt_file, backend)
+    model, cfg, meta = model_from_checkpoint(ckpt, ckpt_file, backend)
     data = load_data(cfg.data, data_dir)
     x, y = data.x_test, data.y_test
     if limit is not None:  # the first N test images: for hardware, where every circuit costs
         x, y = x[:limit], y[:limit]
     t0 = time.perf_counter()
     evaluated_on = backend.device if backend else "cpu (torch)"
-    tag = evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
+    tag = (evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
+           + ("-per-circuit" if per_circuit else ""))
+    remote = None
     if backend is not None and not backend.trainable:  # shot-based or remote: slow and fallible
-        key = {"checkpoint": str(ckpt_file), "device": backend.device, "shots": backend.shots,
-               "noise": backend.noise, "limit": limit}
-        test = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key)
+        key = {"checkpoint": str(ckpt_file), "sha256": digest, "device": backend.device, "shots": backend.shots,
+               "noise": backend.noise, "limit": limit, "per_circuit": per_circuit}
+        remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key,
+                                 batch_size, _approval(yes, ask))
+        test = remote.score
     else:
         test = accuracy(model, x, y)
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
-                        str(ckpt_file), time.perf_counter() - t0)
+                        str(ckpt_file), time.perf_counter() - t0, per_circuit,
+                        *(dataclasses.astuple(remote)[1:] if remote else (None,) * 7))
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
+
+
+def _approval(yes: bool, ask: Callable[[str], bool] | None) -> Callable[[str], None]:
+    """What stands between a plan and a paid submission: ``--yes``, a terminal's answer, or a refusal."""
+
+    def approve(plan: str) -> None:
+        print(f"plan: {plan}", flush=True)
+        if yes:
+            return
+        if ask is None:
+            raise QkdError("submitting to IBM Quantum hardware needs confirmation and there is no terminal to ask: "
+                           "rerun with --yes to submit this plan")
+        if not ask("submit these jobs?"):
+            raise QkdError("not submitted: the plan was declined")
+
+    return approve
 
 
 def _where(model: nn.Module, backend: Backend | None) -> str:

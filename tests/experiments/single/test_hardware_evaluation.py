@@ -84,29 +84,38 @@ def flaky_fake_backends(monkeypatch, succeed_first: int, then_fail: int):
     return calls
 
 
-def test_failed_jobs_are_retried_and_the_evaluation_completes(student, monkeypatch):
+PATHS = {"batched": ([], 1), "per-circuit": (["--per-circuit"], 16)}  # flags, backend.run calls per 16 images
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_failed_jobs_are_retried_and_the_evaluation_completes(student, monkeypatch, path):
     flaky_fake_backends(monkeypatch, succeed_first=0, then_fail=2)
-    r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "20"])
+    r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "20",
+                                 "--batch-size", "16", *PATHS[path][0]])
     assert r.exit_code == 0, r.output
     assert "retry 1/3" in r.output and "retry 2/3" in r.output and "retry 3/3" not in r.output
-    assert json.loads((student / "evaluation-ibm-fake_manila.json").read_text())["n_test"] == 20
-    assert not (student / "evaluation-ibm-fake_manila.partial.json").exists()
+    tag = "ibm-fake_manila" + ("-per-circuit" if path == "per-circuit" else "")
+    assert json.loads((student / f"evaluation-{tag}.json").read_text())["n_test"] == 20
+    assert not (student / f"evaluation-{tag}.partial.json").exists()
 
 
-def test_after_the_retries_the_run_stops_keeps_what_finished_and_continues_later(student, monkeypatch):
-    # Batches of 16: the first batch's 16 circuits run, then every job fails (4 attempts).
-    flaky_fake_backends(monkeypatch, succeed_first=16, then_fail=4)
-    args = ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "40"]
+@pytest.mark.parametrize("path", PATHS)
+def test_after_the_retries_the_run_stops_keeps_what_finished_and_continues_later(student, monkeypatch, path):
+    # Batches of 16: the first batch runs, then every job fails (4 attempts).
+    flags, runs_per_batch = PATHS[path]
+    flaky_fake_backends(monkeypatch, succeed_first=runs_per_batch, then_fail=4)
+    args = ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "40", "--batch-size", "16", *flags]
     r = CliRunner().invoke(cli, args)
     err = r.stderr.strip().splitlines()[-1]
     assert r.exit_code == 2 and err.startswith("Error: ibm:fake_manila: batch 2/3 failed after 4 attempts")
     assert "16 of 40 test images finished" in err and "run the same command again" in err
-    partial = student / "evaluation-ibm-fake_manila.partial.json"
+    tag = "ibm-fake_manila" + ("-per-circuit" if path == "per-circuit" else "")
+    partial = student / f"evaluation-{tag}.partial.json"
     assert len(json.loads(partial.read_text())["logits"]) == 16
     r = CliRunner().invoke(cli, args)  # the device works again: only batches 2 and 3 are run
     assert r.exit_code == 0, r.output
     assert "continuing: 16 of 40" in r.output and not partial.exists()
-    assert json.loads((student / "evaluation-ibm-fake_manila.json").read_text())["n_test"] == 40
+    assert json.loads((student / f"evaluation-{tag}.json").read_text())["n_test"] == 40
 
 
 def test_the_token_never_reaches_output_logs_or_run_folders(monkeypatch, tmp_path):

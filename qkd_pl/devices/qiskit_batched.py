@@ -1,0 +1,213 @@
+"""A Qiskit device that runs a whole broadcast batch as one transpilation and one primitive job.
+
+pennylane-qiskit's ``QiskitDevice`` expands a batch of B samples into B tapes (``broadcast_expand``),
+transpiles each, and submits each as its own Estimator or Sampler job: a test split becomes
+thousands of jobs, each with its own queue wait on hardware. This subclass keeps the batch:
+``parametric.to_parametric`` turns the tape into one fixed-structure circuit whose every angle
+is a ``Parameter`` (state preparation becomes an RY tree), which is transpiled once per
+structure and backend and submitted as one PUB carrying a (B, P) parameter array: EstimatorV2
+for expectation values, SamplerV2 for probabilities. A batch that would exceed a job's limits
+(``jobs.Limits``) is split into as few jobs as fit.
+
+Every submitted job's id goes to the ``ledger`` (when one is set) before anything waits on it,
+and a job whose key is already there is retrieved by id, never submitted again. Before the
+first submission to a paid backend, ``confirm`` (when set) sees the plan and may refuse it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+import pennylane as qml
+from pennylane import CompilePipeline
+from pennylane.devices import ExecutionConfig
+from pennylane.devices.preprocess import validate_device_wires, validate_measurements
+from pennylane.tape import QuantumScript
+from pennylane_qiskit.qiskit_device import QiskitDevice, accepted_sample_measurement
+
+from . import jobs
+from .parametric import Structure, observables, probabilities_from_bits, to_parametric, to_qiskit
+
+OPTIMIZATION_LEVEL = 1  # the preset pass manager's; what pennylane-qiskit's transpile call used by default
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A structure transpiled for the backend, and how its parameter array is laid out."""
+
+    circuit: object  # the ISA QuantumCircuit
+    columns: np.ndarray  # which of the structure's parameters each circuit parameter is
+    observables: list | None  # laid out on the physical qubits (Estimator); None for the Sampler
+    primitive: str
+    seconds_per_shot: float
+    depth: int
+    two_qubit_gates: int
+
+
+@dataclass(frozen=True)
+class SubmissionPlan:
+    """What an evaluation will submit: shown, and confirmed, before a paid job is sent."""
+
+    backend: str
+    mode: str
+    primitive: str
+    jobs: int
+    circuits: int
+    shots: int
+    qpu_seconds: float
+
+    def describe(self) -> str:
+        return (f"{self.backend}: {self.jobs} {self.primitive} job(s) in {self.mode} mode, {self.circuits:,} "
+                f"circuit executions (parameter sets) x {self.shots} shots, about {self.qpu_seconds:,.0f} QPU "
+                f"seconds (estimated: {jobs.REP_DELAY_S * 1e6:.0f} us repetition delay + the circuit's duration "
+                f"per shot)")
+
+
+class BatchedQiskitDevice(QiskitDevice):
+    """``qiskit.remote`` with one job per batch (see the module docstring).
+
+    Args:
+        wires: number of wires (qubits of the logical circuit).
+        backend: a Qiskit backend: ``AerSimulator`` (optionally with a noise model), an IBM fake
+            backend, or an IBM Quantum backend.
+        shots: shots per parameter set.
+        runner: where jobs go (``jobs.LocalRunner`` by default; ``jobs.RuntimeRunner`` for IBM
+            Quantum).
+        limits: what one job may hold.
+    """
+
+    short_name = "qkd.qiskit-batched"
+
+    def __init__(self, wires, backend, shots=1024, runner=None, limits: jobs.Limits | None = None,
+                 optimization_level: int = OPTIMIZATION_LEVEL):
+        super().__init__(wires=wires, backend=backend)  # shots come with each tape (the QNode's)
+        self._kwargs["default_shots"] = shots
+        self.runner = runner or jobs.LocalRunner(backend)
+        self.limits = limits or jobs.Limits()
+        self.optimization_level = optimization_level
+        self.ledger: jobs.JobLedger | None = None
+        self.batch_tag: str | None = None  # names the work of the next execution in the ledger
+        self.confirm: Callable[[SubmissionPlan], None] | None = None
+        self.planned_samples: int | None = None  # the whole evaluation, for the plan
+        self.planned_batch: int | None = None
+        self._compiled: dict[str, Compiled] = {}
+        self.transpilations = 0
+        self.jobs_submitted = 0
+        self.jobs_retrieved = 0
+
+    @property
+    def name(self) -> str:
+        return self.short_name
+
+    @property
+    def transpiled(self) -> list[Compiled]:
+        """The circuits transpiled so far, one per structure."""
+        return list(self._compiled.values())
+
+    def preprocess(self, execution_config: ExecutionConfig | None = None):
+        """Wires and measurements are checked; nothing is decomposed or expanded: ``to_parametric``
+        lowers every operation itself and the batch stays one tape."""
+        config = replace(execution_config or ExecutionConfig(), use_device_gradient=False)
+        pipeline = CompilePipeline()
+        pipeline.add_transform(validate_device_wires, self.wires, name=self.name)
+        pipeline.add_transform(validate_measurements, sample_measurements=accepted_sample_measurement, name=self.name)
+        return pipeline, config
+
+    def execute(self, circuits, execution_config: ExecutionConfig | None = None):
+        tapes = [circuits] if isinstance(circuits, QuantumScript) else list(circuits)
+        return [self._run(t) for t in tapes]
+
+    def compile(self, structure: Structure) -> Compiled:
+        """The structure transpiled for this backend (once per structure: the cache key holds every
+        gate, wire and measurement, and the device holds one backend and optimization level)."""
+        if structure.digest in self._compiled:
+            return self._compiled[structure.digest]
+        from qiskit.transpiler import generate_preset_pass_manager
+
+        pm = generate_preset_pass_manager(optimization_level=self.optimization_level, backend=self.compile_backend,
+                                          seed_transpiler=0)
+        isa = pm.run(to_qiskit(structure))
+        self.transpilations += 1
+        columns = np.array([p.index for p in isa.parameters], dtype=np.int64)
+        primitive = "sampler" if structure.measurement[0] == "probs" else "estimator"
+        obs = None if primitive == "sampler" else [[o.apply_layout(isa.layout)] for o in observables(structure)]
+        try:
+            duration = float(isa.estimate_duration(self.compile_backend.target, unit="s"))
+        except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
+            duration = 0.0
+        two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
+        compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, isa.depth(), two_qubit)
+        self._compiled[structure.digest] = compiled
+        return compiled
+
+    def plan(self, compiled: Compiled, n_params: int, shots: int, n_samples: int, batch_size: int) -> SubmissionPlan:
+        """The jobs an evaluation of ``n_samples`` in batches of ``batch_size`` submits."""
+        per_job = self.limits.rows_per_job(shots, n_params, compiled.seconds_per_shot)
+        n_jobs = sum(len(jobs.split_rows(min(batch_size, n_samples - i), per_job))
+                     for i in range(0, n_samples, batch_size))
+        mode = getattr(self.runner, "mode", "local")
+        return SubmissionPlan(self.runner.name, mode, compiled.primitive, n_jobs, n_samples, shots,
+                              n_samples * shots * compiled.seconds_per_shot)
+
+    def _run(self, tape):
+        par = to_parametric(tape, list(self.wires))
+        compiled = self.compile(par.structure)
+        shots = int(tape.shots.total_shots) if tape.shots else int(self._kwargs["default_shots"])
+        values = np.ascontiguousarray(par.values[:, compiled.columns])
+        if self.confirm is not None:
+            n = self.planned_samples or len(values)
+            self.confirm(self.plan(compiled, values.shape[1], shots, n, self.planned_batch or len(values)))
+            self.confirm = None  # asked once per evaluation
+        per_job = self.limits.rows_per_job(shots, values.shape[1], compiled.seconds_per_shot)
+        chunks = jobs.split_rows(len(values), per_job)
+        tag = self.batch_tag or hashlib.sha256(values.tobytes()).hexdigest()[:16]
+        submitted = [self._job(f"{tag}/{par.structure.digest}/{compiled.primitive}/{shots}/{c + 1}of{len(chunks)}",
+                               compiled, values[rows.start:rows.stop], shots)
+                     for c, rows in enumerate(chunks)]  # all submitted (and recorded) before any is awaited
+        parts = [self._collect(job, record, compiled, par.structure) for job, record in submitted]
+        if compiled.primitive == "sampler":
+            probs = np.concatenate(parts, axis=0)
+            return probs if par.batched else probs[0]
+        evs = np.concatenate(parts, axis=1)  # (observables, batch)
+        evs = evs if par.batched else evs[:, 0]
+        return evs[0] if len(evs) == 1 else tuple(evs)
+
+    def _job(self, key: str, compiled: Compiled, values: np.ndarray, shots: int):
+        record = self.ledger.find(key) if self.ledger is not None else None
+        if record is not None and record.retrievable and self.runner.retrievable:
+            job = self.runner.retrieve(record.job_id)
+            if job is not None:
+                self.jobs_retrieved += 1
+                return job, record
+        pub = ((compiled.circuit, compiled.observables, values) if compiled.primitive == "estimator"
+               else (compiled.circuit, values))
+        job = self.runner.submit(compiled.primitive, [pub], shots)
+        self.jobs_submitted += 1
+        record = jobs.JobRecord(key, job.job_id(), self.runner.name, compiled.primitive, len(values), shots,
+                                jobs.now(), retrievable=self.runner.retrievable)
+        if self.ledger is not None:
+            self.ledger.add(record)
+        return job, record
+
+    def _collect(self, job, record: jobs.JobRecord, compiled: Compiled, structure: Structure) -> np.ndarray:
+        try:
+            result = job.result()
+        except Exception as exc:
+            if self.ledger is not None and not _still_running(exc):
+                self.ledger.mark(record, "failed")  # a failed job may be submitted anew; a waiting one never
+            raise
+        if self.ledger is not None and record.status != "done":
+            self.ledger.mark(record, "done")
+        data = result[0].data
+        if compiled.primitive == "estimator":
+            return np.asarray(data.evs, dtype=np.float64).reshape(len(compiled.observables), -1)
+        return probabilities_from_bits(data.c, len(structure.measurement[1]))
+
+
+def _still_running(exc: BaseException) -> bool:
+    """A wait that timed out (the job may still finish) rather than a job that failed."""
+    names = {"TimeoutError", "JobTimeoutError", "RuntimeJobTimeoutError"}
+    return any(t.__name__ in names for t in type(exc).__mro__)
