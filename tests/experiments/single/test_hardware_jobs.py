@@ -1,0 +1,192 @@
+"""Real-hardware evaluation without surprises, against a fake IBM Quantum service (no network).
+
+``FakeService`` stands in for ``QiskitRuntimeService`` and fake primitives for the cloud's
+EstimatorV2 / SamplerV2: jobs run locally on a fake backend and are kept by id, as the service
+keeps them, and every submission is counted. Being killed is a ``Killed`` exception raised
+while the process waits on a job (after it was submitted and recorded).
+"""
+
+import itertools
+import json
+from types import SimpleNamespace
+
+import pytest
+from click.testing import CliRunner
+
+import qiskit_ibm_runtime
+from qkd_pl.cli import cli
+from qkd_pl.devices import ibm
+from qkd_pl.errors import QkdError
+from qkd_pl.experiments import evaluate_run
+
+LOCAL_ESTIMATOR, LOCAL_SAMPLER = qiskit_ibm_runtime.EstimatorV2, qiskit_ibm_runtime.SamplerV2
+
+
+class Killed(BaseException):
+    """The process dies here (not an Exception: nothing may catch it and carry on)."""
+
+
+class FakeJob:
+    def __init__(self, service, job_id, result):
+        self.service, self._id, self._result = service, job_id, result
+
+    def job_id(self):
+        return self._id
+
+    def result(self):
+        self.service.waits += 1
+        if self.service.kill_on_wait == self.service.waits:
+            raise Killed()
+        if self._id in self.service.fail:
+            self.service.fail.discard(self._id)
+            raise qiskit_ibm_runtime.exceptions.RuntimeJobFailureError(f"job {self._id} failed on the device")
+        return self._result
+
+
+class FakeService:
+    """The parts of QiskitRuntimeService qkd-pl uses; a job's result is kept by its id."""
+
+    def __init__(self, backend="fake_manila"):
+        self.hw = ibm.fake_backend(backend)
+        self.jobs, self.submitted = {}, []
+        self.kill_on_wait, self.waits, self.fail_next, self.fail = None, 0, 0, set()
+        self._ids = itertools.count(1)
+
+    def backend(self, name):
+        return self.hw
+
+    def least_busy(self, **kwargs):
+        return self.hw
+
+    def job(self, job_id):
+        return self.jobs[job_id]
+
+    def primitive(self, kind):
+        service = self
+
+        class Primitive:
+            def __init__(self, mode):
+                self.mode, self.options = mode, SimpleNamespace(default_shots=None)
+
+            def run(self, pubs, shots=None):
+                if kind == "estimator":
+                    local = LOCAL_ESTIMATOR(mode=service.hw)
+                    local.options.default_shots = self.options.default_shots
+                    result = local.run(pubs).result()
+                else:
+                    result = LOCAL_SAMPLER(mode=service.hw).run(pubs, shots=shots).result()
+                job = FakeJob(service, f"job-{next(service._ids)}", result)
+                service.jobs[job.job_id()] = job
+                service.submitted.append(job.job_id())
+                if service.fail_next:
+                    service.fail_next -= 1
+                    service.fail.add(job.job_id())
+                return job
+
+        return Primitive
+
+
+@pytest.fixture
+def service(monkeypatch, tmp_path):
+    fake = FakeService()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("QISKIT_IBM_TOKEN", "tok-test-not-a-secret")
+    monkeypatch.setattr(ibm, "runtime_service", lambda: fake)
+    monkeypatch.setattr(qiskit_ibm_runtime, "EstimatorV2", fake.primitive("estimator"))
+    monkeypatch.setattr(qiskit_ibm_runtime, "SamplerV2", fake.primitive("sampler"))
+    return fake
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    out = tmp_path_factory.mktemp("jobs")
+    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-3", "--per-class", "40",
+                                 "--qubits", "3", "--epochs", "2", "--quiet", "--out", str(out), "--name", "s"])
+    assert r.exit_code == 0, r.output
+    return out / "s"
+
+
+def clean(student):
+    for p in student.glob("evaluation-*"):
+        p.unlink()
+
+
+ARGS = ["--device", "ibm:ibm_hardware", "--limit", "60", "--batch-size", "20", "--yes"]
+
+
+def test_a_killed_evaluation_resumes_by_job_id_and_submits_no_job_twice(student, service):
+    clean(student)
+    service.kill_on_wait = 2  # batch 1 finishes; batch 2's job is submitted, recorded, then the process dies
+    with pytest.raises(Killed):
+        CliRunner().invoke(cli, ["evaluate", str(student), *ARGS], catch_exceptions=False)
+    ledger = json.loads((student / "evaluation-ibm-ibm_hardware.jobs.json").read_text())
+    assert [j["job_id"] for j in ledger["jobs"]] == service.submitted == ["job-1", "job-2"]
+    assert [j["status"] for j in ledger["jobs"]] == ["done", "submitted"]
+
+    service.kill_on_wait = None
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *ARGS])
+    assert r.exit_code == 0, r.output
+    assert "continuing: 20 of 60" in r.output and "1 job(s) submitted, 1 retrieved by id" in r.output
+    assert service.submitted == ["job-1", "job-2", "job-3"]  # one job per batch, none twice
+    ledger = json.loads((student / "evaluation-ibm-ibm_hardware.jobs.json").read_text())
+    keys = [j["key"] for j in ledger["jobs"]]
+    assert len(keys) == len(set(keys)) == 3 and all(j["status"] == "done" for j in ledger["jobs"])
+    report = json.loads((student / "evaluation-ibm-ibm_hardware.json").read_text())
+    assert report["n_test"] == 60 and report["jobs_submitted"] == 1 and report["jobs_retrieved"] == 1
+    assert "tok-test" not in (student / "evaluation-ibm-ibm_hardware.jobs.json").read_text()
+
+
+def test_a_failed_job_is_submitted_again_and_the_ledger_says_so(student, service, monkeypatch):
+    from qkd_pl.devices import retry
+
+    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.0)
+    clean(student)
+    service.fail_next = 1
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *ARGS])
+    assert r.exit_code == 0, r.output
+    assert "retry 1/3" in r.output and len(service.submitted) == 4
+    statuses = [j["status"] for j in json.loads((student / "evaluation-ibm-ibm_hardware.jobs.json").read_text())["jobs"]]
+    assert statuses == ["failed", "done", "done", "done"]
+
+
+def test_without_a_terminal_a_paid_plan_needs_yes_and_nothing_is_submitted(student, service):
+    clean(student)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *ARGS[:-1]])
+    assert r.exit_code == 2 and "\n" not in r.stderr.strip()
+    assert "no terminal to ask" in r.stderr and "--yes" in r.stderr
+    assert "plan: ibm_hardware" not in r.stderr and "3 estimator job(s) in batch mode" in r.output
+    assert "60 circuit executions" in r.output and "QPU seconds" in r.output
+    assert service.submitted == [] and not (student / "evaluation-ibm-ibm_hardware.jobs.json").exists()
+
+
+def test_the_plan_is_asked_about_and_a_no_submits_nothing(student, service):
+    clean(student)
+    questions = []
+    with pytest.raises(QkdError, match="declined"):
+        evaluate_run(student, "ibm:ibm_hardware", limit=60, batch_size=20,
+                     ask=lambda q: questions.append(q) or False)
+    assert questions and service.submitted == []
+    report = evaluate_run(student, "ibm:ibm_hardware", limit=60, batch_size=20, ask=lambda q: True)
+    assert report.jobs_submitted == 3 == len(service.submitted)
+
+
+def test_a_session_the_account_cannot_open_is_refused_in_one_line(student, service, monkeypatch):
+    clean(student)
+
+    def no_session(*args, **kwargs):
+        raise qiskit_ibm_runtime.exceptions.IBMRuntimeError("You are not authorized to run a session when using the "
+                                                             "open plan. tok-test-not-a-secret")
+
+    monkeypatch.setattr(qiskit_ibm_runtime, "Session", no_session)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *ARGS, "--mode", "session"])
+    assert r.exit_code == 2 and "\n" not in r.stderr.strip()
+    assert "could not open a session" in r.stderr and "--mode batch" in r.stderr
+    assert "tok-test" not in r.output + r.stderr and service.submitted == []
+
+
+def test_local_fake_backends_need_no_confirmation(student):
+    clean(student)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:fake_manila", "--limit", "40",
+                                 "--batch-size", "20"])
+    assert r.exit_code == 0, r.output
+    assert "plan:" not in r.output and "2 job(s) submitted" in r.output
