@@ -26,11 +26,11 @@ from ..errors import QkdError
 from .registry import DEVICES
 
 # Exact simulators: name -> differentiation method used for training.
-EXACT = {d.name: d.diff_method for d in DEVICES.values() if d.diff_method}
+EXACT = {d.name: d.diff_method for d in DEVICES.values() if d.diff_method and not d.examples}
 AUTO_BACKPROP_MAX_QUBITS = 16
 DEFAULT_SHOTS = 1024
 MODES = ("batch", "session", "job")
-NAMES = ("auto", *EXACT, "qiskit.aer", "ibm:<fake backend>", "ibm:<backend>", "ibm:least_busy")
+NAMES = ("auto", *EXACT, "noisy:<fake backend>", "qiskit.aer", "ibm:<fake backend>", "ibm:<backend>", "ibm:least_busy")
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
             raise QkdError(f"--shots applies to shot-based devices (qiskit.aer, ibm:...); {device} simulates "
                            f"exactly: leave --shots out")
         return _exact(device, n_qubits)
+    if device.startswith("noisy:"):
+        if per_circuit:
+            raise QkdError("--per-circuit applies to qiskit.aer and ibm:... devices; noisy:... runs a whole batch at once")
+        return _noisy(device, n_qubits, shots, training)
     if device == "qiskit.aer" or device.startswith("ibm:"):
         backend = dataclasses.replace(_shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise),
                                       per_circuit=per_circuit, mode=mode)
@@ -126,6 +130,21 @@ def _exact(device: str, n_qubits: int) -> Backend:
         raise QkdError(f"{device} is not usable here (plugin not installed or no matching hardware); "
                        f"use default.qubit or lightning.qubit")
     return Backend(device, EXACT[device], "chosen with --device")
+
+
+def _noisy(device: str, n_qubits: int, shots: int | None, training: bool) -> Backend:
+    from . import ibm
+
+    target = device.split(":", 1)[1]
+    if not ibm.is_fake(target):
+        raise QkdError(f"noisy:<backend> emulates an IBM fake backend (e.g. noisy:fake_brisbane), not {target!r}")
+    ibm.check_fits(ibm.fake_backend(target), n_qubits)
+    if shots is not None and training:
+        raise QkdError(f"{device} trains on exact noisy expectation values: leave --shots out (shots are for "
+                       f"evaluation)")
+    return Backend(device, "backprop", f"IBM fake backend {target}'s transpiled circuit and noise model, exact "
+                                       f"density matrices in torch" + (f", {shots} shots sampled" if shots else ""),
+                   shots=shots, trainable=shots is None)
 
 
 def _shot_based(device: str, n_qubits: int, shots: int, noise: str | None) -> Backend:
@@ -163,6 +182,10 @@ def make_device(backend: Backend, n_qubits: int):
         return qml.device(backend.device, wires=n_qubits)
     from . import ibm
 
+    if backend.device.startswith("noisy:"):
+        from .noisy import NoisyEmulator
+
+        return NoisyEmulator(n_qubits, ibm.fake_backend(backend.device.split(":", 1)[1]), shots=backend.shots)
     if backend.device == "qiskit.aer":
         if backend.per_circuit and backend.noise is None:
             return qml.device("qiskit.aer", wires=n_qubits)

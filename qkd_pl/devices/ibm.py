@@ -52,6 +52,17 @@ def aer(noise: str | None = None):
     return AerSimulator() if noise is None else AerSimulator.from_backend(fake_backend(noise))
 
 
+def noise_model(backend):
+    """The noise model a fake backend runs its own jobs with (``ibm:<fake>``): gate errors, and
+    readout errors from its calibrations, asymmetric (P(1|0) != P(0|1)), which Aer's
+    ``NoiseModel.from_backend`` would make symmetric."""
+    from qiskit_aer.noise import NoiseModel
+
+    if getattr(backend.options, "noise_model", None) is None and hasattr(backend, "_setup_sim"):
+        backend._setup_sim()  # qiskit-ibm-runtime builds it on the first run
+    return getattr(backend.options, "noise_model", None) or NoiseModel.from_backend(backend)
+
+
 def check_fits(backend, n_qubits: int) -> None:
     if n_qubits > backend.num_qubits:
         raise QkdError(f"{backend.name} has {backend.num_qubits} qubits; the student needs {n_qubits}")

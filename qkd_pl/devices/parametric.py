@@ -66,7 +66,7 @@ class Parametric:
     """A tape as a structure plus its angles: ``values[b, p]`` is parameter p of sample b."""
 
     structure: Structure
-    values: np.ndarray  # (batch, n_params), float64
+    values: torch.Tensor  # (batch, n_params), float64; differentiable where the tape's parameters are
     batched: bool  # False: the tape had no batch dimension (values has one row)
 
 
@@ -93,18 +93,24 @@ def ry_tree(state: torch.Tensor) -> list[torch.Tensor]:
     tensor, angle j rotating qubit k when qubits 0..k-1 hold the bits of j."""
     levels: list[torch.Tensor] = []
     pairs = state.reshape(state.shape[0], -1, 2)
-    levels.append(2 * torch.atan2(pairs[..., 1], pairs[..., 0]))  # signed: the leaves carry the signs
+    levels.append(_angle(pairs))  # signed: the leaves carry the signs
     norms = pairs.norm(dim=-1)
     while norms.shape[1] > 1:
         pairs = norms.reshape(norms.shape[0], -1, 2)
-        levels.append(2 * torch.atan2(pairs[..., 1], pairs[..., 0]))
+        levels.append(_angle(pairs))
         norms = pairs.norm(dim=-1)
     return levels[::-1]
 
 
+def _angle(pairs: torch.Tensor) -> torch.Tensor:
+    """2 atan2(b, a) of each pair, 0 for a zero pair, with a finite gradient there too."""
+    a, b = pairs[..., 0], pairs[..., 1]
+    zero = (a == 0) & (b == 0)
+    return 2 * torch.atan2(b, torch.where(zero, torch.ones_like(a), a))
+
+
 def _state_prep_ops(op) -> list:
-    state = qml.math.toarray(op.data[0]) if not isinstance(op.data[0], torch.Tensor) else op.data[0].detach()
-    state = torch.as_tensor(state)
+    state = op.data[0] if isinstance(op.data[0], torch.Tensor) else torch.as_tensor(qml.math.toarray(op.data[0]))
     if torch.is_complex(state):
         if state.imag.abs().max() > 1e-12:
             raise QkdError(f"{op.name} with complex amplitudes cannot run batched on a Qiskit backend; "
@@ -113,7 +119,7 @@ def _state_prep_ops(op) -> list:
     state = state.to(torch.float64)
     wires = list(op.wires)
     state = state.reshape(-1, 2 ** len(wires))
-    state = state / state.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    state = state / state.norm(dim=1, keepdim=True).clamp_min(1e-150)
     ops = []
     for k, alpha in enumerate(ry_tree(state)):
         target = wires[k]
@@ -171,7 +177,8 @@ def to_parametric(tape, wire_order) -> Parametric:
         wire_order: the device's wires; wire ``wire_order[i]`` becomes Qiskit qubit i.
 
     Returns:
-        The structure (the cache key of its transpilation) and a (batch, n_params) float64 array.
+        The structure (the cache key of its transpilation) and a (batch, n_params) float64 tensor,
+        differentiable in the tape's torch parameters.
     """
     wire_index = {w: i for i, w in enumerate(wire_order)}
     batch = tape.batch_size or 1
@@ -181,11 +188,11 @@ def to_parametric(tape, wire_order) -> Parametric:
             n = len(g.data)
             gates.append(Gate(g.name, tuple(wire_index[w] for w in g.wires), first, n))
             for value in g.data:
-                v = value.detach() if isinstance(value, torch.Tensor) else torch.as_tensor(qml.math.toarray(value))
+                v = value if isinstance(value, torch.Tensor) else torch.as_tensor(qml.math.toarray(value))
                 columns.append(v.to(torch.float64).reshape(-1).expand(batch) if v.numel() == 1
                                else v.to(torch.float64).reshape(batch))
             first += n
-    values = (torch.stack(columns, dim=1) if columns else torch.zeros(batch, 0, dtype=torch.float64)).numpy()
+    values = torch.stack(columns, dim=1) if columns else torch.zeros(batch, 0, dtype=torch.float64)
     structure = Structure(len(wire_order), tuple(gates), _measurement(tape, wire_index))
     return Parametric(structure, values, tape.batch_size is not None)
 
@@ -209,6 +216,16 @@ def to_qiskit(structure: Structure):
         for a, w in enumerate(what):  # PennyLane: the first wire is the most significant bit
             qc.measure(qc.qubits[w], creg[len(what) - 1 - a])
     return qc
+
+
+def transpile(structure: Structure, backend, optimization_level: int):
+    """The structure's circuit transpiled for ``backend`` (a preset pass manager, seeded), and for
+    each of the transpiled circuit's parameters (in its order) the structure's parameter it is."""
+    from qiskit.transpiler import generate_preset_pass_manager
+
+    pm = generate_preset_pass_manager(optimization_level=optimization_level, backend=backend, seed_transpiler=0)
+    isa = pm.run(to_qiskit(structure))
+    return isa, np.array([p.index for p in isa.parameters], dtype=np.int64)
 
 
 def observables(structure: Structure):

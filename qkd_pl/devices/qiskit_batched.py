@@ -29,7 +29,7 @@ from pennylane.tape import QuantumScript
 from pennylane_qiskit.qiskit_device import QiskitDevice, accepted_sample_measurement
 
 from . import jobs
-from .parametric import Structure, observables, probabilities_from_bits, to_parametric, to_qiskit
+from .parametric import Structure, observables, probabilities_from_bits, to_parametric, transpile
 
 OPTIMIZATION_LEVEL = 1  # the preset pass manager's; what pennylane-qiskit's transpile call used by default
 
@@ -125,13 +125,8 @@ class BatchedQiskitDevice(QiskitDevice):
         gate, wire and measurement, and the device holds one backend and optimization level)."""
         if structure.digest in self._compiled:
             return self._compiled[structure.digest]
-        from qiskit.transpiler import generate_preset_pass_manager
-
-        pm = generate_preset_pass_manager(optimization_level=self.optimization_level, backend=self.compile_backend,
-                                          seed_transpiler=0)
-        isa = pm.run(to_qiskit(structure))
+        isa, columns = transpile(structure, self.compile_backend, self.optimization_level)
         self.transpilations += 1
-        columns = np.array([p.index for p in isa.parameters], dtype=np.int64)
         primitive = "sampler" if structure.measurement[0] == "probs" else "estimator"
         obs = None if primitive == "sampler" else [[o.apply_layout(isa.layout)] for o in observables(structure)]
         try:
@@ -156,7 +151,7 @@ class BatchedQiskitDevice(QiskitDevice):
         par = to_parametric(tape, list(self.wires))
         compiled = self.compile(par.structure)
         shots = int(tape.shots.total_shots) if tape.shots else int(self._kwargs["default_shots"])
-        values = np.ascontiguousarray(par.values[:, compiled.columns])
+        values = np.ascontiguousarray(par.values.detach().numpy()[:, compiled.columns])
         if self.confirm is not None:
             n = self.planned_samples or len(values)
             self.confirm(self.plan(compiled, values.shape[1], shots, n, self.planned_batch or len(values)))

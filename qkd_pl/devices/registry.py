@@ -27,7 +27,7 @@ class Device:
     broadcasting: str = "no (one circuit per sample)"
     optional: bool = False  # a plugin that may be missing here
     timing_batch: int = 256  # batch of the backend table's speed measurement
-    examples: tuple[str, ...] = ()
+    examples: tuple[str, ...] = ()  # a family (``ibm:<backend>``) has examples; a single device none
 
 
 DEVICES: Registry[Device] = Registry("device", "--device")
@@ -39,6 +39,9 @@ DEVICES.add(Device("lightning.kokkos", "lightning with Kokkos (when installed)",
 DEVICES.add(Device("lightning.gpu", "lightning on an NVIDIA GPU (when installed)", "adjoint", optional=True))
 DEVICES.add(Device("qiskit.aer", "Qiskit Aer with shots, noiseless or with --noise FAKE_BACKEND", None,
                    timing_batch=16))
+DEVICES.add(Device("noisy", "noisy:<fake backend>: that device's transpiled circuit under its noise model, exact "
+                            "density matrices in torch (trains and fine-tunes by backprop; --shots samples)",
+                   "backprop", "yes (batched density matrices)", timing_batch=256, examples=("noisy:fake_brisbane",)))
 DEVICES.add(Device("ibm", "ibm:<fake backend> (local, that device's noise), ibm:<backend> or ibm:least_busy "
                           "(IBM Quantum; token from QISKIT_IBM_TOKEN / QISKIT_IBM_INSTANCE or a saved account)",
                    None, timing_batch=8, examples=("ibm:fake_manila", "ibm:least_busy")))

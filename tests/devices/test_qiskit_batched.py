@@ -58,7 +58,7 @@ def test_the_parametric_circuit_is_the_tape_exactly(encoding, ansatz, qubits):
     circuit.remove_final_measurements()
     reverse = [int(format(i, f"0{qubits}b")[::-1], 2) for i in range(2**qubits)]  # Qiskit's little-endian order
     for b in range(3):
-        probs = Statevector(circuit.assign_parameters(par.values[b])).probabilities()[reverse]
+        probs = Statevector(circuit.assign_parameters(par.values[b].numpy())).probabilities()[reverse]
         np.testing.assert_allclose(probs, exact[b], atol=1e-10)
 
 

@@ -1,0 +1,127 @@
+"""``noisy:<fake backend>``: a student's circuit as that IBM device would run it, simulated exactly.
+
+The tape is lowered to one fixed-structure circuit (``parametric``), transpiled for the fake
+backend once per structure, and run under the backend's noise model as batched torch density
+matrices (``noisy_dm``): gate errors after every gate, readout errors on every measured qubit,
+every wire measured (``<Z>`` words are computed from the read-out bits, as a device without
+error mitigation reports them). Without shots the outputs are the exact noisy expectation
+values and probabilities, differentiable by backprop, so a student can be trained or
+fine-tuned under the device's noise; with shots they are sampled from those probabilities.
+
+The reference is Aer on the same transpiled circuit and noise model (``ibm:<fake backend>``,
+``--device qiskit.aer --noise``): tests/devices/test_noisy_dm.py checks the density matrices
+against Aer's to 1e-8 and the outputs against ibm:<fake> within shot noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, replace
+
+import pennylane as qml
+import torch
+from pennylane import CompilePipeline
+from pennylane.devices import Device, ExecutionConfig
+from pennylane.devices.preprocess import validate_device_wires, validate_measurements
+from pennylane.tape import QuantumScript
+
+from ..errors import QkdError
+from .noisy_dm import NoisyCircuit, sample, z_signs
+from .parametric import Structure, to_parametric, transpile
+from .qiskit_batched import OPTIMIZATION_LEVEL
+
+
+@dataclass(frozen=True)
+class Emulation:
+    """A structure transpiled for the backend, as density-matrix steps."""
+
+    circuit: NoisyCircuit
+    columns: torch.Tensor
+    depth: int
+    two_qubit_gates: int
+
+
+class NoisyEmulator(Device):
+    """A fake IBM backend's transpiled circuit and noise model as a differentiable PennyLane device.
+
+    Args:
+        wires: number of wires.
+        backend: an IBM fake backend (``ibm.fake_backend(name)``).
+        shots: None for exact noisy outputs (trainable); an integer to sample them.
+        seed: seeds the shot sampling.
+        noiseless: the same transpiled circuit without its noise (to separate the noise from
+            the transpilation, which changes nothing exactly).
+    """
+
+    def __init__(self, wires, backend, shots: int | None = None, seed: int | None = None, noiseless: bool = False):
+        super().__init__(wires=wires)
+        from .ibm import noise_model
+
+        self.backend = backend
+        self.noise_model = None if noiseless else noise_model(backend)
+        self.default_shots = shots
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self._emulations: dict[str, Emulation] = {}
+
+    @property
+    def name(self) -> str:
+        return "qkd.noisy"
+
+    def setup_execution_config(self, config: ExecutionConfig | None = None, circuit=None) -> ExecutionConfig:
+        config = config or ExecutionConfig()
+        if config.gradient_method in ("best", None):
+            config = replace(config, gradient_method="backprop")
+        return replace(config, use_device_gradient=False)
+
+    def supports_derivatives(self, execution_config: ExecutionConfig | None = None, circuit=None) -> bool:
+        return execution_config is None or execution_config.gradient_method in ("backprop", "best", None)
+
+    def preprocess_transforms(self, execution_config: ExecutionConfig | None = None) -> CompilePipeline:
+        pipeline = CompilePipeline()
+        pipeline.add_transform(validate_device_wires, self.wires, name=self.name)
+        pipeline.add_transform(validate_measurements, name=self.name)
+        return pipeline
+
+    def emulation(self, structure: Structure) -> Emulation:
+        """The structure transpiled (every wire measured) and compiled to density-matrix steps, once."""
+        if structure.digest not in self._emulations:
+            measured = dataclasses.replace(structure, measurement=("probs", tuple(range(structure.n_qubits))))
+            isa, columns = transpile(measured, self.backend, OPTIMIZATION_LEVEL)
+            index = {p: i for i, p in enumerate(isa.parameters)}
+            two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
+            self._emulations[structure.digest] = Emulation(NoisyCircuit(isa, self.noise_model, index),
+                                                           torch.as_tensor(columns), isa.depth(), two_qubit)
+        return self._emulations[structure.digest]
+
+    @property
+    def transpiled(self) -> list[Emulation]:
+        return list(self._emulations.values())
+
+    def execute(self, circuits, execution_config: ExecutionConfig | None = None):
+        tapes = [circuits] if isinstance(circuits, QuantumScript) else list(circuits)
+        return tuple(self._run(t) for t in tapes)
+
+    def _run(self, tape):
+        wires = list(self.wires)
+        par = to_parametric(tape, wires)
+        emu = self.emulation(par.structure)
+        n = par.structure.n_qubits
+        probs = emu.circuit.probabilities(par.values[:, emu.columns])  # index bit j: wire n-1-j
+        shots = int(tape.shots.total_shots) if tape.shots else self.default_shots
+        if shots:
+            probs = sample(probs, shots, self.generator)
+        kind, what = par.structure.measurement
+        if kind == "probs":  # PennyLane's index over ``what``: the first wire most significant
+            full = probs.reshape((-1,) + (2,) * n)  # axes: wire 0 first (index bit n-1 first)
+            rest = [1 + w for w in range(n) if w not in what]
+            out = full.sum(dim=rest) if rest else full
+            order = sorted(what)
+            out = out.permute([0, *[1 + order.index(w) for w in what]]).reshape(out.shape[0], -1)
+            return out if par.batched else out[0]
+        if any(p != "Z" for word in what for _, p in word):
+            raise QkdError("the noisy emulation measures in the Z basis: only <Z> words (readouts z and zz) or "
+                           "probabilities")
+        words = [tuple(n - 1 - q for q, _ in word) for word in what]  # wire q is index bit n-1-q
+        evs = probs @ z_signs(n, words)  # (batch, observables)
+        evs = evs if par.batched else evs[0]
+        return evs[..., 0] if evs.shape[-1] == 1 else tuple(evs[..., i] for i in range(evs.shape[-1]))
