@@ -47,10 +47,15 @@ class Backend:
     per_circuit: bool = False  # shot-based: pennylane-qiskit's own path, one circuit and one job per sample
     mode: str = "batch"  # IBM Quantum: jobs in a Batch, a Session, or each alone ("job")
 
+    @property
+    def remote(self) -> bool:
+        """Runs its circuits as Qiskit jobs (Aer, fake or real IBM backends): slow and fallible."""
+        return self.device == "qiskit.aer" or self.device.startswith("ibm:")
+
     def describe(self) -> str:
         shots = f", {self.shots} shots" if self.shots else ""
         noise = f", noise of {self.noise}" if self.noise else ""
-        path = ", per circuit" if self.per_circuit else (", one job per batch" if not self.trainable else "")
+        path = ", per circuit" if self.per_circuit else (", one job per batch" if self.remote else "")
         return f"{self.device} ({self.diff_method}{shots}{noise}{path}): {self.reason}"
 
 

@@ -48,19 +48,19 @@ class NoisyEmulator(Device):
         wires: number of wires.
         backend: an IBM fake backend (``ibm.fake_backend(name)``).
         shots: None for exact noisy outputs (trainable); an integer to sample them.
-        seed: seeds the shot sampling.
+        seed: seeds the shot sampling (so an evaluation with shots is repeatable).
         noiseless: the same transpiled circuit without its noise (to separate the noise from
             the transpilation, which changes nothing exactly).
     """
 
-    def __init__(self, wires, backend, shots: int | None = None, seed: int | None = None, noiseless: bool = False):
+    def __init__(self, wires, backend, shots: int | None = None, seed: int = 0, noiseless: bool = False):
         super().__init__(wires=wires)
         from .ibm import noise_model
 
         self.backend = backend
         self.noise_model = None if noiseless else noise_model(backend)
         self.default_shots = shots
-        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self.generator = torch.Generator().manual_seed(seed)
         self._emulations: dict[str, Emulation] = {}
 
     @property

@@ -31,8 +31,12 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
         teacher_logits: torch.Tensor | None = None, distill: DistillConfig | None = None,
         resume_state: dict[str, Any] | None = None, progress: bool = True,
         transfer: tuple[torch.Tensor, torch.Tensor] | None = None,
-        on_epoch: Callable[[dict[str, float]], None] | None = None) -> dict[str, Any]:
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        start_best: dict[str, float] | None = None) -> dict[str, Any]:
     """Train ``model`` in place and return the history; ``best.pt`` holds the selected weights.
+
+    ``start_best`` ({"val_accuracy", "epoch": 0}) is the score of the weights training starts
+    from, when ``best.pt`` already holds them (fine-tuning): an epoch must beat it to replace them.
 
     ``transfer`` is a transfer set and its teacher logits: unlabelled images shuffled in with
     the labelled ones, entering the loss through the teacher only (``distill.transfer_labels``:
@@ -53,7 +57,7 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
     optimizer, scheduler = make_optimizer(model, cfg, steps_per_epoch=-(-n // cfg.batch_size))
     augment = AUGMENTATIONS[cfg.augment]
     history: list[dict[str, float]] = []
-    best = {"val_accuracy": -1.0, "epoch": 0}
+    best = dict(start_best) if start_best is not None else {"val_accuracy": -1.0, "epoch": 0}
     start_epoch = 1
     if resume_state is not None:
         model.load_state_dict(resume_state["state_dict"])

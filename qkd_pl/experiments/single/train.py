@@ -224,10 +224,18 @@ def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | Non
     return StudentPlan(cfg, backend, teacher, device, resolve_torch_device(torch_device))
 
 
+@dataclass(frozen=True)
+class StartFrom:
+    """Fine-tuning: the weights a student starts from, and the modules that stay as they are."""
+
+    checkpoint: Path
+    frozen: tuple[str, ...] = ()
+
+
 def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True, overwrite: bool = False,
                   torch_device: str = "auto", on_epoch: Callable[[dict[str, float]], None] | None = None,
-                  test: bool = True) -> RunResult:
+                  test: bool = True, start_from: StartFrom | None = None) -> RunResult:
     """Train a quantum student (a baseline, or distilled from ``cfg.distill.teacher``) into a run folder.
 
     Args:
@@ -243,6 +251,9 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
             raising).
         test: False for model selection: no test evaluation; ``selection.json`` holds the best
             validation accuracy instead of ``test_metrics.json``, and the result's ``test`` is None.
+        start_from: fine-tuning: start from these weights (a student of the same architecture),
+            keep its ``frozen`` modules fixed, and keep them as ``best.pt`` (epoch 0) unless an
+            epoch beats their validation accuracy.
 
     Returns:
         The run folder, the test metrics, the selected epoch, the parameter counts and the time.
@@ -261,6 +272,8 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
     if hasattr(model, "fit_reduction"):
         model.fit_reduction(data.x_train)
+    if start_from is not None:
+        _start_from(model, start_from)
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}")
@@ -287,8 +300,22 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
                        f"train accuracy {teacher_acc:.4f}, T={cfg.distill.temperature}, alpha={cfg.distill.alpha}; "
                        f"trained on {teacher.data['train_images']} images, the student's "
                        f"{teacher.data['student_train_images']} among them")
+    if start_from is not None:
+        extra["started_from"] = str(start_from.checkpoint)
     return _train_and_test(cfg, model, data, run_dir, resuming, backend, progress, teacher_logits=teacher_logits,
-                           transfer=transfer, extra=extra, on_epoch=on_epoch, test=test)
+                           transfer=transfer, extra=extra, on_epoch=on_epoch, test=test,
+                           keep_start=start_from is not None)
+
+
+def _start_from(model: nn.Module, start: StartFrom) -> None:
+    state = load_checkpoint(start.checkpoint)["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError:
+        raise QkdError(f"{start.checkpoint}: its weights do not fit this student") from None
+    for name in start.frozen:
+        for p in getattr(model, name).parameters():
+            p.requires_grad_(False)
 
 
 def _load_teacher(cfg: RunConfig, data_dir: str | None) -> LoadedTeacher:
@@ -310,17 +337,27 @@ def _load_teacher(cfg: RunConfig, data_dir: str | None) -> LoadedTeacher:
 def _train_and_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path, resuming: bool,
                     backend: Backend | None, progress: bool, *, teacher_logits: torch.Tensor | None = None,
                     transfer: tuple[torch.Tensor, torch.Tensor] | None = None, extra: dict | None = None,
-                    on_epoch: Callable[[dict[str, float]], None] | None = None, test: bool = True) -> RunResult:
+                    on_epoch: Callable[[dict[str, float]], None] | None = None, test: bool = True,
+                    keep_start: bool = False) -> RunResult:
     t0 = time.perf_counter()
     device = _where(model, backend)
     meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": device}
     resume_state = load_resume_state(run_dir) if resuming else None
     if resume_state is not None:
         _say(progress, f"resuming {run_dir} after epoch {resume_state['epoch']}")
+    start_best = None
+    if keep_start:  # the starting weights are epoch 0, the score to beat
+        if resume_state is None:
+            start_best = {"val_accuracy": accuracy(model, data.x_val, data.y_val).accuracy, "epoch": 0}
+            save_checkpoint(run_dir / "best.pt", {"config": cfg.to_dict(), "meta": meta, "epoch": 0,
+                                                  "state_dict": model.state_dict()})
+            atomic_write_json(run_dir / "start.json", start_best)
+            _say(progress, f"starting weights: validation accuracy {start_best['val_accuracy']:.4f} on {device}")
+        extra = {**(extra or {}), "start_val_accuracy": json.loads((run_dir / "start.json").read_text())["val_accuracy"]}
     try:
         result = fit(model, data, cfg.train, run_dir, {"config": cfg.to_dict(), "meta": meta},
                      teacher_logits=teacher_logits, distill=cfg.distill, resume_state=resume_state, progress=progress,
-                     transfer=transfer, on_epoch=on_epoch)
+                     transfer=transfer, on_epoch=on_epoch, start_best=start_best)
     except KeyboardInterrupt:
         done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
         raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
@@ -405,14 +442,14 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     tag = (evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
            + ("-per-circuit" if per_circuit else ""))
     remote = None
-    if backend is not None and not backend.trainable:  # shot-based or remote: slow and fallible
+    if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
         key = {"checkpoint": str(ckpt_file), "sha256": digest, "device": backend.device, "shots": backend.shots,
                "noise": backend.noise, "limit": limit, "per_circuit": per_circuit}
         remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key,
                                  batch_size, _approval(yes, ask))
         test = remote.score
     else:
-        test = accuracy(model, x, y)
+        test = accuracy(model, x, y, batch_size=1000 if backend is not None and backend.shots else 256)
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,

@@ -1,0 +1,62 @@
+"""qkd finetune: a trained student's circuit and head trained on under a fake backend's noise."""
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from qkd_pl.cli import cli
+from qkd_pl.training import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def student(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ft")
+    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-3", "--qubits", "3",
+                                 "--epochs", "3", "--quiet", "--out", str(out), "--name", "s"])
+    assert r.exit_code == 0, r.output
+    return out / "s"
+
+
+def test_finetune_trains_the_circuit_and_head_under_noise_and_reports_before_and_after(student):
+    r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_manila", "--epochs", "2", "--lr", "0.05",
+                                 "--quiet"])
+    assert r.exit_code == 0, r.output
+    run = student / "finetune-fake_manila"
+    report = json.loads((run / "finetune.json").read_text())
+    assert report["device"] == "noisy:fake_manila" and report["shots"] == 1024
+    exact = json.loads((student / "evaluation-qkd.fused.json").read_text())["test_accuracy"]
+    before = json.loads((student / "evaluation-noisy-fake_manila.json").read_text())
+    assert report["exact_accuracy"] == exact and report["noisy_before"] == before["test_accuracy"]
+    assert before["evaluated_on"] == "noisy:fake_manila" and before["shots"] == 1024
+    source = load_checkpoint(student / "best.pt")["state_dict"]
+    last = load_checkpoint(run / "last.pt")["state_dict"]
+    best = load_checkpoint(run / "best.pt")
+    for name in source:  # the front end stayed; the circuit and head learned (lr 0.05, two epochs)
+        same = torch.equal(source[name], last[name])
+        assert same == name.startswith(("standardize", "reduce", "prepare")), name
+    history = json.loads((run / "metrics.json").read_text())
+    assert report["val_after"] == max(report["val_before"], *(h["val_accuracy"] for h in history))
+    if report["best_epoch"] == 0:  # selection kept the starting weights
+        assert all(torch.equal(best["state_dict"][k], source[k]) for k in source)
+    assert best["config"]["student"]["device"] == "noisy:fake_manila"
+    control = load_checkpoint(student / "finetune-fake_manila-exact" / "best.pt")
+    assert control["config"]["student"]["device"] == load_checkpoint(student / "best.pt")["config"]["student"]["device"]
+    assert report["control_noisy_after"] is not None and report["control_run"].endswith("finetune-fake_manila-exact")
+
+
+def test_finetune_refuses_what_has_no_circuit_to_tune(tmp_path):
+    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-1", "--qubits", "2",
+                                 "--epochs", "1", "--quiet", "--classical-control", "--out", str(tmp_path), "--name", "c"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["finetune", str(tmp_path / "c"), "--noise", "fake_manila"])
+    assert r.exit_code == 2 and "v2 quantum student" in r.stderr and "\n" not in r.stderr.strip()
+    r = CliRunner().invoke(cli, ["finetune", str(tmp_path / "c"), "--noise", "ibm_brisbane"])
+    assert r.exit_code == 2 and "\n" not in r.stderr.strip()
+
+
+def test_unknown_noise_backend_is_refused_before_any_work(student):
+    r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_nowhere"])
+    assert r.exit_code == 2 and "unknown IBM fake backend 'fake_nowhere'" in r.stderr
+    assert not (student / "finetune-fake_nowhere").exists()
