@@ -37,14 +37,15 @@ DEVICES.add(Device("default.qubit", "PennyLane's reference simulator, batched ba
 DEVICES.add(Device("lightning.qubit", "PennyLane's C++ simulator, adjoint gradients", "adjoint"))
 DEVICES.add(Device("lightning.kokkos", "lightning with Kokkos (when installed)", "adjoint", optional=True))
 DEVICES.add(Device("lightning.gpu", "lightning on an NVIDIA GPU (when installed)", "adjoint", optional=True))
-DEVICES.add(Device("qiskit.aer", "Qiskit Aer with shots, noiseless or with --noise FAKE_BACKEND", None,
-                   timing_batch=16))
+BATCHED = "yes (one transpilation and one job per batch; --per-circuit: one of each per sample)"
+DEVICES.add(Device("qiskit.aer", "Qiskit Aer with shots, noiseless or with --noise FAKE_BACKEND", None, BATCHED,
+                   timing_batch=256))
 DEVICES.add(Device("noisy", "noisy:<fake backend>: that device's transpiled circuit under its noise model, exact "
                             "density matrices in torch (trains and fine-tunes by backprop; --shots samples)",
                    "backprop", "yes (batched density matrices)", timing_batch=256, examples=("noisy:fake_brisbane",)))
 DEVICES.add(Device("ibm", "ibm:<fake backend> (local, that device's noise), ibm:<backend> or ibm:least_busy "
                           "(IBM Quantum; token from QISKIT_IBM_TOKEN / QISKIT_IBM_INSTANCE or a saved account)",
-                   None, timing_batch=8, examples=("ibm:fake_manila", "ibm:least_busy")))
+                   None, BATCHED, timing_batch=64, examples=("ibm:fake_manila", "ibm:least_busy")))
 
 
 def device_record(name: str) -> Device:

@@ -52,3 +52,14 @@ def test_real_hardware_without_credentials_names_both_ways(monkeypatch, tmp_path
     with pytest.raises(QkdError) as err:
         resolve_backend("ibm:least_busy", 4)
     assert TOKEN_ENV in str(err.value) and "save_account" in str(err.value)
+
+
+def test_per_circuit_and_mode_are_for_shot_based_devices():
+    with pytest.raises(QkdError, match="--per-circuit applies to shot-based devices"):
+        resolve_backend("qkd.fused", 2, per_circuit=True)
+    with pytest.raises(QkdError, match="unknown --mode 'sometimes'"):
+        resolve_backend("ibm:fake_manila", 2, mode="sometimes")
+    b = resolve_backend("ibm:fake_manila", 2, per_circuit=True)
+    assert b.per_circuit and b.remote and "per circuit" in b.describe()
+    assert "one job per batch" in resolve_backend("qiskit.aer", 2).describe()
+    assert not resolve_backend("noisy:fake_manila", 2).remote

@@ -156,6 +156,17 @@ def test_hybrid_cnn_circuit_runs_batched():
     assert ((shots - exact).abs() <= bound(exact, "probs", SHOTS)).all() and qnode.device.jobs_submitted == 1
 
 
+def test_aer_with_a_noise_model_is_one_job_per_batch_too():
+    cfg = StudentConfig(qubits=3, layers=1)
+    torch.manual_seed(0)
+    layer = QuantumLayer.v2(cfg, resolve_backend("qiskit.aer", 3, shots=512, noise="fake_manila"))
+    with torch.no_grad():
+        layer(torch.randn(30, 8))
+    device = layer.qnode.device
+    assert isinstance(device, BatchedQiskitDevice) and device.jobs_submitted == 1 and device.transpilations == 1
+    assert device.backend.options.noise_model is not None
+
+
 def test_make_device_keeps_the_per_circuit_path_selectable():
     assert isinstance(make_device(resolve_backend("ibm:fake_manila", 2), 2), BatchedQiskitDevice)
     assert not isinstance(make_device(resolve_backend("ibm:fake_manila", 2, per_circuit=True), 2),

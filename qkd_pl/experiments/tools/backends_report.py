@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...config import StudentConfig
-from ...devices import DEVICES, EXACT, device_record, installed, resolve_backend
+from ...devices import DEVICES, device_record, installed, resolve_backend
 from ...devices.backends import DEFAULT_SHOTS
 from ...errors import QkdError
 from . import throughput
@@ -24,7 +24,7 @@ def rows_to_show() -> list[tuple[str, bool, int]]:
 
 def measure(device: str, train: bool, batch: int, qubits: int = 4) -> float:
     """samples/s of the 4-qubit reference student; slow devices are timed on fewer samples."""
-    backend = resolve_backend(device, qubits, None if device in EXACT else DEFAULT_SHOTS)
+    backend = resolve_backend(device, qubits, None if train else DEFAULT_SHOTS)
     return throughput.measure(StudentConfig(qubits=qubits), backend, batch, train=train, budget_s=5.0).samples_per_s
 
 
@@ -33,8 +33,9 @@ def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
     for device, train, batch in rows_to_show():
         row = {"device": device, "installed": installed(device.split(":")[0] if ":" in device else device),
                "use": "train + evaluate" if train else "evaluate",
-               "shots": "no (exact)" if train else f"yes (default {DEFAULT_SHOTS})",
-               "gradients": EXACT.get(device, "none (evaluation only)"),
+               "shots": ("optional (exact without --shots)" if device.startswith("noisy:") else "no (exact)") if train
+               else f"yes (default {DEFAULT_SHOTS})",
+               "gradients": device_record(device).diff_method or "none (evaluation only)",
                "broadcasting": device_record(device).broadcasting,
                "max_qubits": _max_qubits(device), "samples_per_s": None, "note": ""}
         if device.startswith("ibm:") and not device.startswith("ibm:fake_"):
@@ -51,7 +52,7 @@ def backends_table(measure_speed: bool = True) -> list[dict[str, Any]]:
 
 
 def _max_qubits(device: str) -> str:
-    if device.startswith("ibm:fake_"):
+    if device.startswith(("ibm:fake_", "noisy:")):
         from ...devices import ibm
 
         return str(ibm.fake_backend(device.split(":", 1)[1]).num_qubits)

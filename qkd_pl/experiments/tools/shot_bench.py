@@ -30,15 +30,12 @@ class ShotThroughput:
     path: str  # "batched" or "per-circuit"
     images: int
     seconds: float
-    jobs: int
+    jobs: int  # submitted for the ``images`` timed
+    jobs_per_1000: int  # what an evaluation of 1,000 test images submits (batched: at its default batch size)
 
     @property
     def samples_per_s(self) -> float:
         return self.images / self.seconds
-
-    @property
-    def jobs_per_1000(self) -> float:
-        return 1000 * self.jobs / self.images
 
 
 def measure_shots(device: str, qubits: int, per_circuit: bool, images: int, noise: str | None = None,
@@ -57,5 +54,14 @@ def measure_shots(device: str, qubits: int, per_circuit: bool, images: int, nois
             t0 = time.perf_counter()
             model(x)
             seconds = time.perf_counter() - t0
-    jobs = dev.jobs_submitted - before if hasattr(dev, "jobs_submitted") else int(tracker.totals.get("executions", 0))
-    return ShotThroughput(device, noise, qubits, "per-circuit" if per_circuit else "batched", images, seconds, jobs)
+    if hasattr(dev, "jobs_submitted"):
+        from ..single.remote_eval import BATCHED_BATCH_SIZE
+
+        jobs = dev.jobs_submitted - before
+        compiled = dev.transpiled[0]
+        per_1000 = dev.plan(compiled, len(compiled.columns), shots, 1000, BATCHED_BATCH_SIZE).jobs
+    else:
+        jobs = int(tracker.totals.get("executions", 0))
+        per_1000 = round(1000 * jobs / images)
+    return ShotThroughput(device, noise, qubits, "per-circuit" if per_circuit else "batched", images, seconds, jobs,
+                          per_1000)
