@@ -432,6 +432,11 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
+    if backend is not None and per_circuit and backend.device.startswith("ibm:") and "fake_" not in backend.device \
+            and not yes:
+        raise QkdError("--per-circuit on IBM Quantum hardware submits one job per image and records none of them "
+                       "(a resumed run submits unfinished images again): add --yes to accept that, or leave "
+                       "--per-circuit out")
     model, cfg, meta = model_from_checkpoint(ckpt, ckpt_file, backend)
     data = load_data(cfg.data, data_dir)
     x, y = data.x_test, data.y_test

@@ -190,3 +190,11 @@ def test_local_fake_backends_need_no_confirmation(student):
                                  "--batch-size", "20"])
     assert r.exit_code == 0, r.output
     assert "plan:" not in r.output and "2 job(s) submitted" in r.output
+
+
+def test_the_per_circuit_path_on_hardware_needs_yes(student, service):
+    clean(student)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:ibm_hardware", "--per-circuit",
+                                 "--limit", "2"])
+    assert r.exit_code == 2 and "records none of them" in r.stderr and "--yes" in r.stderr
+    assert service.submitted == []
