@@ -29,14 +29,16 @@ from ...config import RunConfig
 from ...devices.backends import DEFAULT_SHOTS
 from ...errors import QkdError
 from ...training import atomic_write_json, load_checkpoint
-from .train import StartFrom, checkpoint_path, evaluate_run, train_student
+from .per_image import Job, evaluate, paired
+from .train import StartFrom, checkpoint_path, train_student
 
 FROZEN = ("standardize", "reduce", "prepare")  # the classical front end: images to the circuit's inputs
 
 
 @dataclass(frozen=True)
 class Finetuned:
-    """Test accuracies of one fine-tuning (``finetune.json``)."""
+    """Test accuracies of one fine-tuning (``finetune.json``); differences are paired over the same
+    test images: {"mean", "low", "high", "n"}, a 95 % interval (per_image.paired)."""
 
     run: str
     source: str
@@ -45,7 +47,9 @@ class Finetuned:
     exact_accuracy: float  # the source run on its exact simulator
     noisy_before: float  # the source run on the noisy device
     noisy_after: float  # the fine-tuned run on the noisy device
-    recovered: float | None  # (after - before) / (exact - before): the share of the noise-induced drop won back
+    drop: dict  # exact - noisy_before
+    gain: dict  # noisy_after - noisy_before
+    recovered: float | None  # gain / drop: the share of the noise-induced drop won back
     best_epoch: int  # 0: no epoch beat the starting weights on validation
     val_before: float
     val_after: float
@@ -53,7 +57,8 @@ class Finetuned:
     seconds: float
     control_run: str | None = None  # the same fine-tuning on the exact simulator: what more training alone gives
     control_noisy_after: float | None = None  # ... measured on the noisy device
-    control_exact_after: float | None = None
+    control_gain: dict | None = None  # control_noisy_after - noisy_before
+    over_control: dict | None = None  # noisy_after - control_noisy_after: what the noise-aware training adds
 
 
 def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, name: str | None = None,
@@ -92,21 +97,27 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
     name = name or f"finetune-{noise}"
     result = train_student(tuned, out, name, resume=resume, data_dir=data_dir,
                            progress=progress, overwrite=overwrite, start_from=StartFrom(source, FROZEN))
-    before = evaluate_run(source, device, shots=shots, data_dir=data_dir)
-    after = evaluate_run(result.run_dir, device, shots=shots, data_dir=data_dir)
-    exact = evaluate_run(source, data_dir=data_dir).test_accuracy
-    controls: tuple = (None, None, None)
+    evals = result.run_dir / "evaluations"
+
+    def correct(run: Path, dev: str, tag: str) -> dict:
+        return evaluate(Job(str(run), dev, None, None if dev == "exact" else shots, str(evals / f"{tag}.json")),
+                        data_dir)
+
+    exact, before = correct(source, "exact", "source-exact"), correct(source, device, "source-noisy")
+    after = correct(result.run_dir, device, "finetuned-noisy")
+    drop, gain = paired(exact["correct"], before["correct"]), paired(after["correct"], before["correct"])
+    controls: tuple = (None, None, None, None)
     if control:
         plain = dataclasses.replace(tuned, student=dataclasses.replace(tuned.student, device=cfg.student.device))
         c = train_student(plain, out, f"{name}-exact", resume=resume, data_dir=data_dir, progress=progress,
                           overwrite=overwrite, start_from=StartFrom(source, FROZEN))
-        controls = (str(c.run_dir), evaluate_run(c.run_dir, device, shots=shots, data_dir=data_dir).test_accuracy,
-                    c.test.accuracy)
+        c_after = correct(c.run_dir, device, "control-noisy")
+        controls = (str(c.run_dir), c_after["accuracy"], paired(c_after["correct"], before["correct"]),
+                    paired(after["correct"], c_after["correct"]))
     start_val = json.loads((result.run_dir / "test_metrics.json").read_text())["start_val_accuracy"]
-    drop = exact - before.test_accuracy
     report = Finetuned(
-        str(result.run_dir), str(source), device, shots, exact, before.test_accuracy, after.test_accuracy,
-        (after.test_accuracy - before.test_accuracy) / drop if drop > 0 else None, result.best["epoch"],
-        start_val, result.best["val_accuracy"], after.n_test, time.perf_counter() - t0, *controls)
+        str(result.run_dir), str(source), device, shots, exact["accuracy"], before["accuracy"], after["accuracy"],
+        drop, gain, gain["mean"] / drop["mean"] if drop["mean"] > 0 else None, result.best["epoch"],
+        start_val, result.best["val_accuracy"], after["n"], time.perf_counter() - t0, *controls)
     atomic_write_json(result.run_dir / "finetune.json", dataclasses.asdict(report))
     return report

@@ -10,23 +10,13 @@ minus the baseline's.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
+from ..single.per_image import paired
 
 NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR-10 (JPEG copy)", "digits": "digits"}
-
-
-def paired(a: str, b: str) -> dict:
-    """Mean of a_i - b_i over the images both have (bit strings of correctness), 95 % interval."""
-    n = min(len(a), len(b))
-    d = [int(x) - int(y) for x, y in zip(a[:n], b[:n])]
-    mean = sum(d) / n
-    var = sum((v - mean) ** 2 for v in d) / (n - 1) if n > 1 else 0.0
-    half = 1.96 * math.sqrt(var / n) if n > 1 else float("nan")
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
 
 
 def fmt(c: dict) -> str:

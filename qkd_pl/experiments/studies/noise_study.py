@@ -22,16 +22,11 @@ resumes where it stopped; the drops are paired over the same images (exact minus
 
 from __future__ import annotations
 
-import json
-import time
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
 from ...config import DataConfig, StudentConfig, TrainConfig
-from ...training import atomic_write_json
+from ..single.per_image import Job, evaluate
 from .grid import BASELINE, GridSpec, run_grid, validate
 
 BACKENDS = {"fake_kolkata": "Falcon r5.11 (27 qubits)", "fake_brisbane": "Eagle r3 (127 qubits)",
@@ -58,54 +53,6 @@ def noise_study_spec(quick: bool = False, datasets: list[str] | None = None) -> 
         student_train=TrainConfig(epochs=10, batch_size=256, lr=1e-2), teachers=[BASELINE, "lenet5"],
         teacher_data="all", teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
         axes={"student.qubits": [4, 8]}, data=DataConfig()))
-
-
-@dataclass(frozen=True)
-class Job:
-    """One evaluation: a student's first ``n`` test images (None: all) on ``device``."""
-
-    run: str
-    device: str
-    n: int | None
-    shots: int | None
-    out: str  # the result file
-
-    def result(self) -> dict | None:
-        path = Path(self.out)
-        return json.loads(path.read_text()) if path.exists() else None
-
-
-def evaluate(job: Job, data_dir: str | None) -> dict:
-    """Per-image correctness of one student on one device (saved to ``job.out``)."""
-    if (done := job.result()) is not None:
-        return done
-    from ...data import load_data
-    from ...devices import resolve_backend
-    from ..single.train import load_model
-
-    torch.set_num_threads(1)  # one evaluation a core: the study runs them side by side
-    cfg = json.loads((Path(job.run) / "config.json").read_text())
-    qubits = cfg["student"]["qubits"]
-    backend = resolve_backend(job.device, qubits, shots=job.shots) if job.device != "exact" else None
-    model, run_cfg, _ = load_model(job.run, backend)
-    data = load_data(run_cfg.data, data_dir)
-    x, y = data.x_test[: job.n], data.y_test[: job.n]
-    batch = 1000 if qubits <= 5 or job.device == "exact" else 25
-    t0 = time.perf_counter()
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
-    correct = (pred == y).to(torch.int64)
-    device = getattr(getattr(model, "quantum", None), "qnode", None)
-    transpiled = device.device.transpiled if device is not None and hasattr(device.device, "transpiled") else []
-    result = {"run": job.run, "device": job.device, "shots": job.shots, "n": len(y),
-              "accuracy": correct.sum().item() / len(y), "correct": "".join(map(str, correct.tolist())),
-              "seconds": time.perf_counter() - t0,
-              "depth": transpiled[0].depth if transpiled else None,
-              "two_qubit_gates": transpiled[0].two_qubit_gates if transpiled else None}
-    Path(job.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(Path(job.out), result)
-    return result
 
 
 def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: int = CHECK_IMAGES,

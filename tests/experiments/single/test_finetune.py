@@ -26,10 +26,14 @@ def test_finetune_trains_the_circuit_and_head_under_noise_and_reports_before_and
     run = student / "finetune-fake_manila"
     report = json.loads((run / "finetune.json").read_text())
     assert report["device"] == "noisy:fake_manila" and report["shots"] == 1024
-    exact = json.loads((student / "evaluation-qkd.fused.json").read_text())["test_accuracy"]
-    before = json.loads((student / "evaluation-noisy-fake_manila.json").read_text())
-    assert report["exact_accuracy"] == exact and report["noisy_before"] == before["test_accuracy"]
-    assert before["evaluated_on"] == "noisy:fake_manila" and before["shots"] == 1024
+    exact = json.loads((student / "test_metrics.json").read_text())["test_accuracy"]
+    before = json.loads((run / "evaluations" / "source-noisy.json").read_text())
+    assert abs(report["exact_accuracy"] - exact) < 1e-6 and report["noisy_before"] == before["accuracy"]
+    assert before["device"] == "noisy:fake_manila" and before["shots"] == 1024 and before["n"] == report["n_test"]
+    drop, gain = report["drop"], report["gain"]
+    assert abs(drop["mean"] - (report["exact_accuracy"] - report["noisy_before"])) < 1e-9
+    assert abs(gain["mean"] - (report["noisy_after"] - report["noisy_before"])) < 1e-9
+    assert drop["low"] <= drop["mean"] <= drop["high"] and gain["low"] <= gain["mean"] <= gain["high"]
     source = load_checkpoint(student / "best.pt")["state_dict"]
     last = load_checkpoint(run / "last.pt")["state_dict"]
     best = load_checkpoint(run / "best.pt")
@@ -43,7 +47,9 @@ def test_finetune_trains_the_circuit_and_head_under_noise_and_reports_before_and
     assert best["config"]["student"]["device"] == "noisy:fake_manila"
     control = load_checkpoint(student / "finetune-fake_manila-exact" / "best.pt")
     assert control["config"]["student"]["device"] == load_checkpoint(student / "best.pt")["config"]["student"]["device"]
-    assert report["control_noisy_after"] is not None and report["control_run"].endswith("finetune-fake_manila-exact")
+    assert report["control_run"].endswith("finetune-fake_manila-exact")
+    over = report["over_control"]
+    assert abs(over["mean"] - (report["noisy_after"] - report["control_noisy_after"])) < 1e-9
 
 
 def test_finetune_refuses_what_has_no_circuit_to_tune(tmp_path):

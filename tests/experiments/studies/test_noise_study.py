@@ -6,7 +6,7 @@ import json
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
-from qkd_pl.experiments.studies.noise_report import paired
+from qkd_pl.experiments.single.per_image import paired
 
 
 def test_paired_drop_and_its_interval():

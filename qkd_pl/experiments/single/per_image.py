@@ -1,0 +1,78 @@
+"""Per-image correctness of a saved run on a device, saved as it finishes, and paired differences.
+
+Accuracy alone cannot say whether two evaluations of the same test images differ by more than
+chance; per-image correctness can: the difference of two accuracies on the same images is the
+mean of per-image differences, whose spread gives a 95 % interval (``paired``). The noise study
+and ``qkd finetune`` evaluate through here, so their drops and gains carry intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...training import atomic_write_json
+
+
+@dataclass(frozen=True)
+class Job:
+    """One evaluation: a student's first ``n`` test images (None: all) on ``device``."""
+
+    run: str
+    device: str
+    n: int | None
+    shots: int | None
+    out: str  # the result file
+
+    def result(self) -> dict | None:
+        path = Path(self.out)
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def evaluate(job: Job, data_dir: str | None) -> dict:
+    """Per-image correctness of one student on one device (saved to ``job.out``)."""
+    if (done := job.result()) is not None:
+        return done
+    from ...config import RunConfig
+    from ...data import load_data
+    from ...devices import resolve_backend
+    from ...training import load_checkpoint
+    from .train import checkpoint_path, load_model
+
+    torch.set_num_threads(1)  # one evaluation a core: a study runs them side by side
+    qubits = RunConfig.from_dict(load_checkpoint(checkpoint_path(job.run))["config"]).student.qubits
+    backend = resolve_backend(job.device, qubits, shots=job.shots) if job.device != "exact" else None
+    model, run_cfg, _ = load_model(job.run, backend)
+    data = load_data(run_cfg.data, data_dir)
+    x, y = data.x_test[: job.n], data.y_test[: job.n]
+    batch = 1000 if qubits <= 5 or job.device == "exact" else 25
+    t0 = time.perf_counter()
+    model.eval()
+    with torch.no_grad():
+        pred = torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
+    correct = (pred == y).to(torch.int64)
+    device = getattr(getattr(model, "quantum", None), "qnode", None)
+    transpiled = device.device.transpiled if device is not None and hasattr(device.device, "transpiled") else []
+    result = {"run": job.run, "device": job.device, "shots": job.shots, "n": len(y),
+              "accuracy": correct.sum().item() / len(y), "correct": "".join(map(str, correct.tolist())),
+              "seconds": time.perf_counter() - t0,
+              "depth": transpiled[0].depth if transpiled else None,
+              "two_qubit_gates": transpiled[0].two_qubit_gates if transpiled else None}
+    Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(job.out), result)
+    return result
+
+
+def paired(a: str, b: str) -> dict:
+    """Mean of a_i - b_i over the images both have (bit strings of correctness), 95 % interval."""
+    n = min(len(a), len(b))
+    d = [int(x) - int(y) for x, y in zip(a[:n], b[:n])]
+    mean = sum(d) / n
+    var = sum((v - mean) ** 2 for v in d) / (n - 1) if n > 1 else 0.0
+    half = 1.96 * math.sqrt(var / n) if n > 1 else float("nan")
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n}
