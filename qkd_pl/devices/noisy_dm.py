@@ -41,6 +41,7 @@ class Step:
     coeffs: torch.Tensor | None = None  # (n_values,)
     offset: float = 0.0
     error: torch.Tensor | None = None  # the superoperator of the error after a parametric gate
+    run: tuple["Step", ...] = ()  # a run of one-qubit steps on one qubit, applied as one superoperator
 
 
 def _superop_of_unitary(u: np.ndarray) -> np.ndarray:
@@ -123,6 +124,7 @@ class NoisyCircuit:
             self.steps.append(Step(qubits, superop=torch.as_tensor(s, dtype=dtype)))
         # readout[q][true, measured]: the probability of reading ``measured`` when the qubit is ``true``
         self.readout = {q: torch.as_tensor(m, dtype=torch.float64) for q, m in readout.items()}
+        self.steps = _fuse(self.steps)
 
     def density_matrices(self, values: torch.Tensor) -> torch.Tensor:
         """(batch, 2^n, 2^n) final states over the active qubits (local qubit 0 the most significant)."""
@@ -131,14 +133,30 @@ class NoisyCircuit:
         rho[(slice(None),) + (0,) * (2 * n)] = 1.0
         values = values.to(torch.float64)
         for step in self.steps:
-            if step.superop is not None:
+            if step.run:
+                rho = self._apply(rho, self._run_superop(step.run, values), step.qubits)
+            elif step.superop is not None:
                 rho = self._apply(rho, step.superop, step.qubits)
-                continue
-            angle = values @ step.coeffs + step.offset
-            rho = self._rotate(rho, step.gate, angle, step.qubits[0])
-            if step.error is not None:
-                rho = self._apply(rho, step.error, step.qubits)
+            else:
+                angle = values @ step.coeffs + step.offset
+                rho = self._rotate(rho, step.gate, angle, step.qubits[0])
+                if step.error is not None:
+                    rho = self._apply(rho, step.error, step.qubits)
         return rho.reshape(batch, 2**n, 2**n)
+
+    def _run_superop(self, run: tuple[Step, ...], values: torch.Tensor) -> torch.Tensor:
+        """One (4, 4) or per-sample (batch, 4, 4) superoperator for a run of one-qubit steps."""
+        total = None
+        for step in run:
+            if step.superop is not None:
+                m = step.superop
+            else:
+                u = _rotation(step.gate, values @ step.coeffs + step.offset, self.dtype)  # (batch, 2, 2)
+                m = torch.einsum("bij,bkl->bikjl", u, u.conj()).reshape(-1, 4, 4)
+                if step.error is not None:
+                    m = step.error @ m
+            total = m if total is None else m @ total
+        return total
 
     def probabilities(self, values: torch.Tensor) -> torch.Tensor:
         """(batch, 2^m) probabilities of the m measured classical bits, readout errors included,
@@ -165,7 +183,10 @@ class NoisyCircuit:
         axes = [1 + q for q in order] + [1 + n + q for q in order]
         moved = torch.movedim(rho, axes, list(range(-2 * k, 0)))
         shape = moved.shape
-        out = (moved.reshape(-1, 4**k) @ superop.T).reshape(shape)
+        if superop.dim() == 3:  # one superoperator per sample
+            out = (moved.reshape(shape[0], -1, 4**k) @ superop.transpose(-1, -2)).reshape(shape)
+        else:
+            out = (moved.reshape(-1, 4**k) @ superop.T).reshape(shape)
         return torch.movedim(out, list(range(-2 * k, 0)), axes)
 
     def _rotate(self, rho: torch.Tensor, gate: str, angle: torch.Tensor, q: int) -> torch.Tensor:
@@ -194,6 +215,30 @@ def _unitary(op, operator) -> np.ndarray:
     if op.name not in _UNITARY_CACHE:
         _UNITARY_CACHE[op.name] = operator(op).data
     return _UNITARY_CACHE[op.name]
+
+
+def _fuse(steps: list[Step]) -> list[Step]:
+    """Runs of one-qubit steps on each qubit (which commute with those on other qubits) as one step
+    each: a 4x4 superoperator (per sample where a rotation is data-dependent) applied in one pass
+    over the density matrix instead of one pass per gate."""
+    out: list[Step] = []
+    pending: dict[int, list[Step]] = {}
+
+    def flush(q: int) -> None:
+        run = pending.pop(q, [])
+        if run:
+            out.append(Step((q,), run=tuple(run)))
+
+    for step in steps:
+        if len(step.qubits) == 1:
+            pending.setdefault(step.qubits[0], []).append(step)
+            continue
+        for q in step.qubits:
+            flush(q)
+        out.append(step)
+    for q in sorted(pending):
+        flush(q)
+    return out
 
 
 def _rotation(gate: str, angle: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
