@@ -48,6 +48,8 @@ class Finetuned:
     noisy_before: float  # the source run on the noisy device
     noisy_after: float  # the fine-tuned run on the noisy device
     drop: dict  # exact - noisy_before
+    drop_device_noise: dict  # exact - the source on the noisy device without shots (exact noisy expectations)
+    drop_shots: dict  # exact - the source on noiseless Aer with the same shots: what sampling alone costs
     gain: dict  # noisy_after - noisy_before
     recovered: float | None  # gain / drop: the share of the noise-induced drop won back
     best_epoch: int  # 0: no epoch beat the starting weights on validation
@@ -106,6 +108,10 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
     exact, before = correct(source, "exact", "source-exact"), correct(source, device, "source-noisy")
     after = correct(result.run_dir, device, "finetuned-noisy")
     drop, gain = paired(exact["correct"], before["correct"]), paired(after["correct"], before["correct"])
+    # where the drop comes from: the device's noise without sampling, and sampling without noise
+    infinite_shots = evaluate(Job(str(source), device, None, None, str(evals / "source-noisy-no-shots.json")), data_dir)
+    sampled = correct(source, "qiskit.aer", "source-aer-noiseless")
+    split = (paired(exact["correct"], infinite_shots["correct"]), paired(exact["correct"], sampled["correct"]))
     controls: tuple = (None, None, None, None)
     if control:
         plain = dataclasses.replace(tuned, student=dataclasses.replace(tuned.student, device=cfg.student.device))
@@ -117,7 +123,7 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
     start_val = json.loads((result.run_dir / "test_metrics.json").read_text())["start_val_accuracy"]
     report = Finetuned(
         str(result.run_dir), str(source), device, shots, exact["accuracy"], before["accuracy"], after["accuracy"],
-        drop, gain, gain["mean"] / drop["mean"] if drop["mean"] > 0 else None, result.best["epoch"],
+        drop, *split, gain, gain["mean"] / drop["mean"] if drop["mean"] > 0 else None, result.best["epoch"],
         start_val, result.best["val_accuracy"], after["n"], time.perf_counter() - t0, *controls)
     atomic_write_json(result.run_dir / "finetune.json", dataclasses.asdict(report))
     return report
