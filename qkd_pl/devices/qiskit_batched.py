@@ -121,10 +121,11 @@ class BatchedQiskitDevice(QiskitDevice):
         return [self._run(t) for t in tapes]
 
     def compile(self, structure: Structure) -> Compiled:
-        """The structure transpiled for this backend (once per structure: the cache key holds every
-        gate, wire and measurement, and the device holds one backend and optimization level)."""
-        if structure.digest in self._compiled:
-            return self._compiled[structure.digest]
+        """The structure transpiled for this backend (once per structure and optimization level: the
+        structure's digest holds every gate, wire and measurement; the device holds one backend)."""
+        key = f"{structure.digest}/{self.optimization_level}"
+        if key in self._compiled:
+            return self._compiled[key]
         isa, columns = transpile(structure, self.compile_backend, self.optimization_level)
         self.transpilations += 1
         primitive = "sampler" if structure.measurement[0] == "probs" else "estimator"
@@ -135,7 +136,7 @@ class BatchedQiskitDevice(QiskitDevice):
             duration = 0.0
         two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
         compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, isa.depth(), two_qubit)
-        self._compiled[structure.digest] = compiled
+        self._compiled[key] = compiled
         return compiled
 
     def plan(self, compiled: Compiled, n_params: int, shots: int, n_samples: int, batch_size: int) -> SubmissionPlan:

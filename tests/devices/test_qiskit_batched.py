@@ -118,6 +118,10 @@ def test_one_transpilation_per_structure_and_one_job_per_batch():
     assert device.transpilations == 1 and device.jobs_submitted == 4
     depth, two_qubit = device.transpiled[0].depth, device.transpiled[0].two_qubit_gates
     assert depth > 0 and two_qubit >= 15  # the 4-qubit tree's CNOTs alone are 14, the ansatz's 8 more
+    device.optimization_level = 0  # another transpilation: a new cache entry, not the level-1 circuit
+    with torch.no_grad():
+        layer(torch.randn(4, 16))
+    assert device.transpilations == 2 and device.jobs_submitted == 5
 
 
 def test_a_batch_beyond_a_jobs_limits_is_split_and_its_results_stay_in_order():
