@@ -106,7 +106,9 @@ class StudentConfig:
                           registry="readout")
     device: str = option("auto", "Where the circuit runs: auto (qkd.fused up to 16 qubits, lightning.qubit above; "
                                  "the run prints which and why), qkd.fused, default.qubit, lightning.qubit, "
-                                 "lightning.kokkos / lightning.gpu when installed, qiskit.aer (shots), "
+                                 "lightning.kokkos / lightning.gpu when installed, noisy:<fake backend> such as "
+                                 "noisy:fake_brisbane (that device's transpiled circuit and noise as exact density "
+                                 "matrices: trains), qiskit.aer (shots), "
                                  "ibm:<fake backend> such as ibm:fake_manila (local, with the device's noise), "
                                  "ibm:<backend> or ibm:least_busy (IBM Quantum; token from QISKIT_IBM_TOKEN / "
                                  "QISKIT_IBM_INSTANCE or a saved account). Shot-based devices evaluate only; "

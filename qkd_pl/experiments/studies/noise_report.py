@@ -50,8 +50,10 @@ def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generat
     lines += ["Each student evaluated exactly (qkd.fused) and on the fake backends' emulation (`noisy:<backend>`: "
               "the circuit transpiled for that backend, run under its noise model as exact density matrices, "
               "1,024 shots sampled per image). Drop = exact minus noisy accuracy on the same images, in points, "
-              "[95 % paired interval]. n: test images evaluated on the noisy device.", ""]
-    head = "| dataset | qubits | student | exact | " + " | ".join(
+              "[95 % paired interval]. n: test images evaluated on the noisy device; where it is below the test "
+              "split, the first n test images (the study's --images-8q), and the drop compares the exact student on "
+              "the same images.", ""]
+    head = "| dataset | qubits | student | exact (whole test set) | " + " | ".join(
         f"{b} ({generations.get(b, '')}) accuracy, drop" for b in backends) + " | n |"
     lines += [head, "|" + "---|" * (5 + len(backends))]
     for run in runs:
@@ -130,7 +132,12 @@ def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generat
     plot = _plot(rows, backends, out / "plots" / "drop_by_backend.png")
     if plot:
         lines += ["", f"![accuracy drop per backend]({plot.relative_to(out)})"]
-    atomic_write_json(out / "noise_results.json", {"drops": rows, "contrasts": contrasts, "checks": checks})
+    def local(row: dict) -> dict:  # run folders relative to the study's folder, so the file travels
+        run = Path(row["run"])
+        return {**row, "run": str(run.relative_to(out)) if run.is_relative_to(out) else str(run)}
+
+    atomic_write_json(out / "noise_results.json", {"drops": [local(r) for r in rows], "contrasts": contrasts,
+                                                   "checks": [local(c) for c in checks]})
     report = out / "report.md"
     atomic_write_text(report, "\n".join(lines) + "\n")
     return report
