@@ -6,15 +6,12 @@ import pytest
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
+from tests_helpers_students import train_digits_student
 
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
-    out = tmp_path_factory.mktemp("hw")
-    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-3", "--per-class", "40",
-                                 "--qubits", "4", "--epochs", "3", "--quiet", "--out", str(out), "--name", "s"])
-    assert r.exit_code == 0, r.output
-    return out / "s"
+    return train_digits_student(tmp_path_factory.mktemp("hw"), qubits=4, epochs=3)
 
 
 def test_evaluate_on_ibm_fake_backend(student):

@@ -14,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 import qiskit_ibm_runtime
+import qkd_pl.devices.qiskit_batched  # noqa: F401 - pennylane-qiskit binds the primitives it imports before any fake
 from qkd_pl.cli import cli
+from tests_helpers_students import train_digits_student
 from qkd_pl.devices import ibm
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments import evaluate_run
@@ -99,11 +101,7 @@ def service(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="module")
 def student(tmp_path_factory):
-    out = tmp_path_factory.mktemp("jobs")
-    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-3", "--per-class", "40",
-                                 "--qubits", "3", "--epochs", "2", "--quiet", "--out", str(out), "--name", "s"])
-    assert r.exit_code == 0, r.output
-    return out / "s"
+    return train_digits_student(tmp_path_factory.mktemp("jobs"), qubits=3, epochs=2)
 
 
 def clean(student):
