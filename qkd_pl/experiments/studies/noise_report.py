@@ -163,7 +163,8 @@ def _plot(rows: list[dict], backends: tuple[str, ...], path: Path) -> Path | Non
             ax.bar(s + k * width, 100 * d["mean"], width, color=f"C{k}", label=b if s == 0 else None,
                    yerr=[[100 * (d["mean"] - d["low"])], [100 * (d["high"] - d["mean"])]], capsize=2)
     ax.set_xticks([s + 0.4 - width / 2 for s in range(len(students))])
-    ax.set_xticklabels([f"{NAMES.get(d, d).split(' ')[0]}\n{q}q {role}" for d, q, role in students], fontsize=7)
+    short = {"fashion-mnist": "Fashion", "cifar10": "CIFAR-10"}
+    ax.set_xticklabels([f"{short.get(d, NAMES.get(d, d))}\n{q}q {role}" for d, q, role in students], fontsize=7)
     ax.set_ylabel("accuracy drop (points)")
     ax.axhline(0, color="black", lw=0.5)
     ax.legend(fontsize=7)
