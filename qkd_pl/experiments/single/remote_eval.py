@@ -90,7 +90,10 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
         tqdm.write(f"continuing with the batch size this evaluation started with ({saved_batch}), not {batch_size}: "
                    f"its submitted jobs are found by the images they hold")
     bs = saved_batch or batch_size or default
-    ledger = JobLedger(partial.with_name(partial.name.replace(".partial.json", ".jobs.json")), key) if devices else None
+    # The ledger outlives a change of --limit: its keys name the images of each job, so the jobs of
+    # an evaluation stopped at one limit are still found by one run with another.
+    context = {k: v for k, v in key.items() if k != "limit"}
+    ledger = JobLedger(partial.with_name(partial.name.replace(".partial.json", ".jobs.json")), context) if devices else None
     for d in devices:
         d.ledger, d.planned_samples, d.planned_batch = ledger, len(x) - len(done), bs
         if approve is not None and d.runner.paid:

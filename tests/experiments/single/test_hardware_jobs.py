@@ -134,6 +134,18 @@ def test_a_killed_evaluation_resumes_by_job_id_and_submits_no_job_twice(student,
     assert "tok-test" not in (student / "evaluation-ibm-ibm_hardware.jobs.json").read_text()
 
 
+def test_jobs_submitted_under_one_limit_are_retrieved_under_another(student, service):
+    clean(student)
+    service.kill_on_wait = 2
+    with pytest.raises(Killed):
+        CliRunner().invoke(cli, ["evaluate", str(student), *ARGS], catch_exceptions=False)  # --limit 60
+    service.kill_on_wait = None
+    args = [a if a != "60" else "40" for a in ARGS]
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *args])
+    assert r.exit_code == 0, r.output
+    assert service.submitted == ["job-1", "job-2"] and "0 job(s) submitted, 2 retrieved by id" in r.output
+
+
 def test_a_failed_job_is_submitted_again_and_the_ledger_says_so(student, service, monkeypatch):
     from qkd_pl.devices import retry
 
