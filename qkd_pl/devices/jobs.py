@@ -106,9 +106,6 @@ class JobLedger:
         record.status = status
         self._save()
 
-    def submitted(self) -> int:
-        return len(self.records)
-
     def _save(self) -> None:
         atomic_write_json(self.path, {"context": self.context, "jobs": [dataclasses.asdict(r) for r in self.records]})
 

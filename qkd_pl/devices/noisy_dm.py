@@ -38,7 +38,7 @@ class Step:
     qubits: tuple[int, ...]  # local indices, in the instruction's order
     superop: torch.Tensor | None = None  # (4^k, 4^k) acting on (row..., col...) little-endian indices
     gate: str | None = None  # parametric: its name
-    coeffs: torch.Tensor | None = None  # (n_values,)
+    coeffs: torch.Tensor | None = None  # one per column of the values
     offset: float = 0.0
     error: torch.Tensor | None = None  # the superoperator of the error after a parametric gate
     run: tuple["Step", ...] = ()  # a run of one-qubit steps on one qubit, applied as one superoperator
@@ -95,7 +95,6 @@ class NoisyCircuit:
         self.physical = sorted(set(used))
         local = {q: i for i, q in enumerate(self.physical)}
         self.n = len(self.physical)
-        self.n_values = len(index)
         self.steps: list[Step] = []
         self.measured: dict[int, int] = {}  # clbit -> local qubit
         readout: dict[int, np.ndarray] = {}
