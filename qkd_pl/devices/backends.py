@@ -23,6 +23,7 @@ import importlib.util
 from dataclasses import dataclass, field
 
 from ..errors import QkdError
+from .ibm import is_fake
 from .registry import DEVICES
 
 # Exact simulators: name -> differentiation method used for training.
@@ -51,6 +52,11 @@ class Backend:
     def remote(self) -> bool:
         """Runs its circuits as Qiskit jobs (Aer, fake or real IBM backends): slow and fallible."""
         return self.device == "qiskit.aer" or self.device.startswith("ibm:")
+
+    @property
+    def paid(self) -> bool:
+        """IBM Quantum hardware: every job costs QPU time."""
+        return self.device.startswith("ibm:") and not is_fake(self.device.split(":", 1)[1])
 
     def describe(self) -> str:
         shots = f", {self.shots} shots" if self.shots else ""

@@ -27,7 +27,7 @@ from pennylane.tape import QuantumScript
 
 from ..errors import QkdError
 from .noisy_dm import NoisyCircuit, sample, z_signs
-from .parametric import Structure, to_parametric, transpile
+from .parametric import Structure, size, to_parametric, transpile
 from .qiskit_batched import OPTIMIZATION_LEVEL
 
 
@@ -88,9 +88,8 @@ class NoisyEmulator(Device):
             measured = dataclasses.replace(structure, measurement=("probs", tuple(range(structure.n_qubits))))
             isa, columns = transpile(measured, self.backend, OPTIMIZATION_LEVEL)
             index = {p: i for i, p in enumerate(isa.parameters)}
-            two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
             self._emulations[structure.digest] = Emulation(NoisyCircuit(isa, self.noise_model, index),
-                                                           torch.as_tensor(columns), isa.depth(), two_qubit)
+                                                           torch.as_tensor(columns), *size(isa))
         return self._emulations[structure.digest]
 
     @property

@@ -228,6 +228,11 @@ def transpile(structure: Structure, backend, optimization_level: int):
     return isa, np.array([p.index for p in isa.parameters], dtype=np.int64)
 
 
+def size(isa) -> tuple[int, int]:
+    """(depth, two-qubit gates) of a transpiled circuit: what its noise grows with."""
+    return isa.depth(), sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
+
+
 def observables(structure: Structure):
     """The Estimator's observables, one SparsePauliOp per expectation value (Qiskit's qubit order)."""
     from qiskit.quantum_info import SparsePauliOp

@@ -29,7 +29,7 @@ from pennylane.tape import QuantumScript
 from pennylane_qiskit.qiskit_device import QiskitDevice, accepted_sample_measurement
 
 from . import jobs
-from .parametric import Structure, observables, probabilities_from_bits, to_parametric, transpile
+from .parametric import Structure, observables, probabilities_from_bits, size, to_parametric, transpile
 
 OPTIMIZATION_LEVEL = 1  # the preset pass manager's; what pennylane-qiskit's transpile call used by default
 
@@ -134,8 +134,7 @@ class BatchedQiskitDevice(QiskitDevice):
             duration = float(isa.estimate_duration(self.compile_backend.target, unit="s"))
         except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
             duration = 0.0
-        two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
-        compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, isa.depth(), two_qubit)
+        compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, *size(isa))
         self._compiled[key] = compiled
         return compiled
 

@@ -63,3 +63,4 @@ def test_per_circuit_and_mode_are_for_shot_based_devices():
     assert b.per_circuit and b.remote and "per circuit" in b.describe()
     assert "one job per batch" in resolve_backend("qiskit.aer", 2).describe()
     assert not resolve_backend("noisy:fake_manila", 2).remote
+    assert not b.paid and not resolve_backend("qiskit.aer", 2).paid

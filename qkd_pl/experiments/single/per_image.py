@@ -34,30 +34,33 @@ class Job:
         return json.loads(path.read_text()) if path.exists() else None
 
 
-def evaluate(job: Job, data_dir: str | None) -> dict:
-    """Per-image correctness of one student on one device (saved to ``job.out``)."""
+def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict:
+    """Per-image correctness of one student on one device (saved to ``job.out``); ``threads``:
+    torch threads of a worker process that shares the cores with others (grid.worker_threads)."""
     if (done := job.result()) is not None:
         return done
     from ...config import RunConfig
     from ...data import load_data
     from ...devices import resolve_backend
-    from ...training import load_checkpoint
-    from .train import checkpoint_path, load_model
+    from ...training import predict_logits
+    from ...training.checkpoint import read_checkpoint
+    from .train import checkpoint_path, model_from_checkpoint
 
-    torch.set_num_threads(1)  # one evaluation a core: a study runs them side by side
-    qubits = RunConfig.from_dict(load_checkpoint(checkpoint_path(job.run))["config"]).student.qubits
+    if threads:
+        torch.set_num_threads(threads)
+    path = checkpoint_path(job.run)
+    ckpt, _ = read_checkpoint(path)
+    qubits = RunConfig.from_dict(ckpt["config"]).student.qubits
     backend = resolve_backend(job.device, qubits, shots=job.shots) if job.device != "exact" else None
-    model, run_cfg, _ = load_model(job.run, backend)
+    model, run_cfg, _ = model_from_checkpoint(ckpt, path, backend)
     data = load_data(run_cfg.data, data_dir)
     x, y = data.x_test[: job.n], data.y_test[: job.n]
-    batch = 1000 if qubits <= 5 or job.device == "exact" else 25
     t0 = time.perf_counter()
-    model.eval()
-    with torch.no_grad():
-        pred = torch.cat([model(x[i:i + batch]).argmax(1) for i in range(0, len(x), batch)])
+    # a noisy 8-qubit batch holds a 256 x 256 density matrix per image: keep it small
+    pred = predict_logits(model, x, 1000 if qubits <= 5 or job.device == "exact" else 25).argmax(1)
     correct = (pred == y).to(torch.int64)
-    device = getattr(getattr(model, "quantum", None), "qnode", None)
-    transpiled = device.device.transpiled if device is not None and hasattr(device.device, "transpiled") else []
+    qnode = getattr(getattr(model, "quantum", None), "qnode", None)
+    transpiled = getattr(qnode.device, "transpiled", []) if qnode is not None else []
     result = {"run": job.run, "device": job.device, "shots": job.shots, "n": len(y),
               "accuracy": correct.sum().item() / len(y), "correct": "".join(map(str, correct.tolist())),
               "seconds": time.perf_counter() - t0,

@@ -432,8 +432,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
-    if backend is not None and per_circuit and backend.device.startswith("ibm:") and "fake_" not in backend.device \
-            and not yes:
+    if backend is not None and per_circuit and backend.paid and not yes:
         raise QkdError("--per-circuit on IBM Quantum hardware submits one job per image and records none of them "
                        "(a resumed run submits unfinished images again): add --yes to accept that, or leave "
                        "--per-circuit out")
@@ -458,9 +457,13 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,
-                        *(dataclasses.astuple(remote)[1:] if remote else (None,) * 7))
+                        **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}))
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
+
+
+REMOTE_FIELDS = ("batch_size", "jobs_submitted", "jobs_retrieved", "transpilations", "depth", "two_qubit_gates",
+                 "ledger")  # what an Evaluation reports of a RemoteScore
 
 
 def _approval(yes: bool, ask: Callable[[str], bool] | None) -> Callable[[str], None]:

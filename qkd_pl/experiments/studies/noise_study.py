@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ...config import DataConfig, StudentConfig, TrainConfig
 from ..single.per_image import Job, evaluate
-from .grid import BASELINE, GridSpec, run_grid, validate
+from .grid import BASELINE, GridSpec, run_grid, validate, worker_threads
 
 BACKENDS = {"fake_kolkata": "Falcon r5.11 (27 qubits)", "fake_brisbane": "Eagle r3 (127 qubits)",
             "fake_torino": "Heron r1 (133 qubits)"}
@@ -93,8 +93,11 @@ def run_noise_study(out: str | Path, quick: bool = False, datasets: list[str] | 
     todo = [j for j in jobs if j.result() is None]
     bar = tqdm(total=len(todo), desc="noisy evaluations", unit="eval", disable=None if progress else True)
     if workers > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(workers) as pool:
-            for _ in pool.map(evaluate, todo, [data_dir] * len(todo)):
+        import multiprocessing
+
+        threads = worker_threads(workers)
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            for _ in pool.map(evaluate, todo, [data_dir] * len(todo), [threads] * len(todo)):
                 bar.update()
     else:
         for job in todo:
