@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, replace
 
-import pennylane as qml
 import torch
 from pennylane import CompilePipeline
 from pennylane.devices import Device, ExecutionConfig

@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
-import pennylane as qml
 from pennylane import CompilePipeline
 from pennylane.devices import ExecutionConfig
 from pennylane.devices.preprocess import validate_device_wires, validate_measurements
