@@ -20,7 +20,7 @@ per active qubit, so a k-qubit matrix acts on the axes of its qubits taken last-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -42,6 +42,7 @@ class Step:
     offset: float = 0.0
     error: torch.Tensor | None = None  # the superoperator of the error after a parametric gate
     run: tuple["Step", ...] = ()  # a run of one-qubit steps on one qubit, applied as one superoperator
+    before: tuple[tuple["Step", ...], ...] = ()  # two-qubit step: each qubit's one-qubit run before it
 
 
 def _superop_of_unitary(u: np.ndarray) -> np.ndarray:
@@ -124,23 +125,32 @@ class NoisyCircuit:
         # readout[q][true, measured]: the probability of reading ``measured`` when the qubit is ``true``
         self.readout = {q: torch.as_tensor(m, dtype=torch.float64) for q, m in readout.items()}
         self.steps = _fuse(self.steps)
+        self.device = torch.device("cpu")
+
+    def to(self, device: torch.device | str) -> "NoisyCircuit":
+        """The same circuit computed on ``device`` (a GPU runs the density-matrix steps; inputs are
+        moved there and the probabilities come back to the inputs' device)."""
+        self.device = torch.device(device)
+        self.steps = [_step_to(s, self.device) for s in self.steps]
+        self.readout = {q: m.to(self.device) for q, m in self.readout.items()}
+        return self
 
     def density_matrices(self, values: torch.Tensor) -> torch.Tensor:
         """(batch, 2^n, 2^n) final states over the active qubits (local qubit 0 the most significant)."""
         batch, n = values.shape[0], self.n
-        rho = torch.zeros((batch,) + (2,) * (2 * n), dtype=self.dtype)
+        rho = torch.zeros((batch,) + (2,) * (2 * n), dtype=self.dtype, device=self.device)
         rho[(slice(None),) + (0,) * (2 * n)] = 1.0
-        values = values.to(torch.float64)
-        for step in self.steps:
-            if step.run:
-                rho = self._apply(rho, self._run_superop(step.run, values), step.qubits)
-            elif step.superop is not None:
-                rho = self._apply(rho, step.superop, step.qubits)
+        labels = list(range(2 * n))  # rho's axes after the batch: row axes 0..n-1, column axes n..2n-1
+        values = values.to(self.device, torch.float64)
+        for step in self.steps:  # after _fuse: one-qubit runs and (fused) multi-qubit superoperators
+            if step.before:
+                superop = self._fused_superop(step, values)
+            elif step.run:
+                superop = self._run_superop(step.run, values)
             else:
-                angle = values @ step.coeffs + step.offset
-                rho = self._rotate(rho, step.gate, angle, step.qubits[0])
-                if step.error is not None:
-                    rho = self._apply(rho, step.error, step.qubits)
+                superop = step.superop
+            rho, labels = self._apply(rho, labels, superop, step.qubits)
+        rho = rho.permute([0] + [1 + labels.index(a) for a in range(2 * n)])
         return rho.reshape(batch, 2**n, 2**n)
 
     def _run_superop(self, run: tuple[Step, ...], values: torch.Tensor) -> torch.Tensor:
@@ -156,6 +166,20 @@ class NoisyCircuit:
                     m = step.error @ m
             total = m if total is None else m @ total
         return total
+
+    def _fused_superop(self, step: Step, values: torch.Tensor) -> torch.Tensor:
+        """A two-qubit step's superoperator after the one-qubit runs that lead into it: one pass over
+        the density matrix instead of three (per sample where a run is data-dependent)."""
+        eye = torch.eye(4, dtype=self.dtype, device=self.device)
+        first, second = (self._run_superop(run, values) if run else eye for run in step.before)
+        # first: [.., r0, c0, r0', c0'], second: [.., r1, c1, r1', c1'] -> [.., (r1 r0) (c1 c0), (r1' r0') (c1' c0')]
+        a = first.reshape(first.shape[:-2] + (2, 2, 2, 2))
+        b = second.reshape(second.shape[:-2] + (2, 2, 2, 2))
+        if a.dim() != b.dim():
+            a, b = (a.expand(values.shape[0], *a.shape) if a.dim() == 4 else a,
+                    b.expand(values.shape[0], *b.shape) if b.dim() == 4 else b)
+        both = torch.einsum("...ijkl,...mnop->...minjokpl", a, b).reshape(a.shape[:-4] + (16, 16))
+        return step.superop @ both
 
     def probabilities(self, values: torch.Tensor) -> torch.Tensor:
         """(batch, 2^m) probabilities of the m measured classical bits, readout errors included,
@@ -174,34 +198,31 @@ class NoisyCircuit:
             keep = [keep_order.index(q) for q in keep]
         # axes now in local-qubit order of the kept qubits; the index's bit j is classical bit j
         perm = [1 + keep[j] for j in reversed(range(len(clbits)))]  # most significant bit first
-        return diag.permute([0, *perm]).reshape(diag.shape[0], -1)
+        return diag.permute([0, *perm]).reshape(diag.shape[0], -1).to(values.device)
 
-    def _apply(self, rho: torch.Tensor, superop: torch.Tensor, qubits: tuple[int, ...]) -> torch.Tensor:
+    def _apply(self, rho: torch.Tensor, labels: list[int], superop: torch.Tensor,
+               qubits: tuple[int, ...]) -> tuple[torch.Tensor, list[int]]:
+        """``superop`` on ``qubits``; the result keeps the acted-on axes last (``labels`` says where
+        each axis is), so each step costs one copy of the density matrix, not two, and none when
+        the next step acts on the same qubits."""
         n, k = self.n, len(qubits)
         order = list(reversed(qubits))  # little-endian matrices: the last qubit is the most significant
-        axes = [1 + q for q in order] + [1 + n + q for q in order]
-        moved = torch.movedim(rho, axes, list(range(-2 * k, 0)))
-        shape = moved.shape
-        if superop.dim() == 3:  # one superoperator per sample
-            out = (moved.reshape(shape[0], -1, 4**k) @ superop.transpose(-1, -2)).reshape(shape)
-        else:
-            out = (moved.reshape(-1, 4**k) @ superop.T).reshape(shape)
-        return torch.movedim(out, list(range(-2 * k, 0)), axes)
+        target = order + [n + q for q in order]
+        new = [a for a in labels if a not in target] + target
+        if new != labels:
+            rho = rho.permute([0] + [1 + labels.index(a) for a in new])
+        shape = rho.shape
+        flat = rho.reshape(shape[0], -1, 4**k)
+        out = flat @ superop.transpose(-1, -2)  # (4^k, 4^k), or one per sample (batch, 4^k, 4^k)
+        return out.reshape(shape), new
 
-    def _rotate(self, rho: torch.Tensor, gate: str, angle: torch.Tensor, q: int) -> torch.Tensor:
-        n = self.n
-        if gate in ("rz", "p"):  # diagonal: rho[r, c] *= u_r conj(u_c), one elementwise pass
-            u = torch.diagonal(_rotation(gate, angle, self.dtype), dim1=-2, dim2=-1)  # (batch, 2)
-            phase = u[:, :, None] * u.conj()[:, None, :]  # (batch, 2 row, 2 col)
-            shape = [rho.shape[0]] + [1] * (2 * n)
-            shape[1 + q], shape[1 + n + q] = 2, 2
-            return rho * phase.reshape(shape)
-        u = _rotation(gate, angle, self.dtype)  # (batch, 2, 2)
-        moved = torch.movedim(rho, [1 + q, 1 + n + q], [-2, -1])  # (batch, ..., 2 row, 2 col)
-        shape = moved.shape
-        m = moved.reshape(shape[0], -1, 2, 2)
-        m = u[:, None] @ m @ u.conj().transpose(-1, -2)[:, None]
-        return torch.movedim(m.reshape(shape), [-2, -1], [1 + q, 1 + n + q])
+def _step_to(step: Step, device: torch.device) -> Step:
+    def move(t: torch.Tensor | None) -> torch.Tensor | None:
+        return None if t is None else t.to(device)
+
+    return replace(step, superop=move(step.superop), coeffs=move(step.coeffs), error=move(step.error),
+                   run=tuple(_step_to(s, device) for s in step.run),
+                   before=tuple(tuple(_step_to(s, device) for s in run) for run in step.before))
 
 
 _UNITARY_CACHE: dict[str, np.ndarray] = {}
@@ -219,7 +240,8 @@ def _unitary(op, operator) -> np.ndarray:
 def _fuse(steps: list[Step]) -> list[Step]:
     """Runs of one-qubit steps on each qubit (which commute with those on other qubits) as one step
     each: a 4x4 superoperator (per sample where a rotation is data-dependent) applied in one pass
-    over the density matrix instead of one pass per gate."""
+    over the density matrix instead of one pass per gate; a run that leads into a two-qubit gate
+    is folded into that gate's 16x16 superoperator (``Step.before``)."""
     out: list[Step] = []
     pending: dict[int, list[Step]] = {}
 
@@ -231,6 +253,10 @@ def _fuse(steps: list[Step]) -> list[Step]:
     for step in steps:
         if len(step.qubits) == 1:
             pending.setdefault(step.qubits[0], []).append(step)
+            continue
+        if len(step.qubits) == 2 and step.superop is not None:
+            before = tuple(tuple(pending.pop(q, [])) for q in step.qubits)
+            out.append(replace(step, before=before) if any(before) else step)
             continue
         for q in step.qubits:
             flush(q)

@@ -50,6 +50,33 @@ def test_noisy_density_matrices_equal_aers(backend):
         np.testing.assert_allclose(mine[b], aer, atol=1e-7)
 
 
+def test_one_qubit_runs_fold_into_the_two_qubit_gates():
+    """The emulation's cost is its passes over the density matrix: one per two-qubit gate, plus
+    at most one per qubit for the runs after its last two-qubit gate."""
+    _, _, _, tape = student_tape(qubits=4)
+    par = to_parametric(tape, [0, 1, 2, 3])
+    fake = ibm.fake_backend("fake_brisbane")
+    isa, _ = transpile(par.structure, fake, 1)
+    circuit = NoisyCircuit(isa, ibm.noise_model(fake), {p: i for i, p in enumerate(isa.parameters)})
+    two_qubit = sum(1 for inst in isa.data if inst.operation.num_qubits == 2)
+    assert two_qubit <= len(circuit.steps) <= two_qubit + circuit.n
+    assert any(step.before for step in circuit.steps)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU (benchmarks/gpu_noisy_eval.py checks one)")
+def test_the_density_matrices_on_a_gpu_equal_the_cpus():
+    _, _, _, tape = student_tape(qubits=4, batch=5)
+    par = to_parametric(tape, [0, 1, 2, 3])
+    fake = ibm.fake_backend("fake_brisbane")
+    isa, columns = transpile(par.structure, fake, 1)
+    noise, index = ibm.noise_model(fake), {p: i for i, p in enumerate(isa.parameters)}
+    values = par.values[:, columns].detach()
+    cpu = NoisyCircuit(isa, noise, index).probabilities(values)
+    gpu = NoisyCircuit(isa, noise, index).to("cuda").probabilities(values)
+    assert gpu.device == values.device
+    torch.testing.assert_close(gpu, cpu, atol=1e-12, rtol=0)
+
+
 @pytest.mark.parametrize("readout", list(READOUTS))
 @pytest.mark.parametrize("encoding", ["amplitude", "angle", "qubit"])
 def test_without_noise_the_emulation_is_the_exact_circuit(encoding, readout):
