@@ -65,3 +65,24 @@ def test_inference(benchmark, device, qubits, batch, encoding):
     benchmark.pedantic(forward, rounds=3, warmup_rounds=1)
     if benchmark.stats:
         benchmark.extra_info["samples_per_s"] = batch / benchmark.stats.stats.median
+
+
+@pytest.mark.parametrize("traced", [pytest.param(True, id="traced", marks=pytest.mark.smoke),
+                                    pytest.param(False, id="through-the-qnode")])
+@pytest.mark.parametrize("qubits", [4, 8])
+def test_training_step_traced_or_through_the_qnode(benchmark, monkeypatch, traced, qubits):
+    """qkd.fused's traced graph (circuits/compiled.py) against every call through TorchLayer and
+    the QNode (QKD_COMPILE=0): the bookkeeping the graph removes from each step."""
+    monkeypatch.setenv("QKD_COMPILE", "1" if traced else "0")
+    model = student("qkd.fused", qubits, "amplitude")
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    benchmark.pedantic(step, rounds=10, warmup_rounds=3)  # the third call traces
+    if benchmark.stats:
+        benchmark.extra_info["samples_per_s"] = 256 / benchmark.stats.stats.median

@@ -1,8 +1,8 @@
 """Times one student training step in this interpreter and prints JSON; run by compare_torchquantum.py.
 
-Usage: python step_timer.py {qkd-pl,torchquantum} QUBITS BATCH STEPS [DEVICE]
+Usage: python step_timer.py {qkd-pl,torchquantum,no-circuit} QUBITS BATCH STEPS [DEVICE]
 
-The same model on both sides: FC 784 -> 2^Q, amplitude encoding, 2 layers of RX RY RZ on
+The same model on both sides (its logits on reference.py's weights checked before timing): FC 784 -> 2^Q, amplitude encoding, 2 layers of RX RY RZ on
 every qubit then a ring of CNOTs, <Z> on every qubit, linear Q -> 10; one step is forward,
 cross-entropy, backward and an Adam update, on one torch thread.
 """
@@ -50,6 +50,18 @@ def torchquantum_model(n: int) -> nn.Module:
     return Student()
 
 
+class NoCircuit(nn.Module):
+    """The step's classical part alone: FC, normalize, the head on the first Q features."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.fc, self.head = n, nn.Linear(784, 2**n), nn.Linear(n, CLASSES)
+
+    def forward(self, x):
+        f = nn.functional.normalize(self.fc(x.reshape(x.shape[0], -1)), dim=1)
+        return self.head(f[:, : self.n])
+
+
 def qkd_pl_model(n: int, device: str) -> nn.Module:
     from qkd_pl.config import StudentConfig
     from qkd_pl.devices import resolve_backend
@@ -59,14 +71,40 @@ def qkd_pl_model(n: int, device: str) -> nn.Module:
     return build_student(cfg, resolve_backend(device, n), (1, 28, 28), CLASSES, torch.zeros(1), torch.ones(1))
 
 
+def load_shared(model: nn.Module, who: str, p: dict) -> None:
+    """The reference's weights into either model (float32 where the model is)."""
+    t = lambda a: torch.as_tensor(a)  # noqa: E731
+    n = p["rot"].shape[1]
+    with torch.no_grad():
+        fc = model.fc if who == "torchquantum" else model.reduce.linear
+        fc.weight.copy_(t(p["fc_w"])), fc.bias.copy_(t(p["fc_b"]))
+        model.head.weight.copy_(t(p["head_w"])), model.head.bias.copy_(t(p["head_b"]))
+        if who == "torchquantum":
+            for layer in range(LAYERS):
+                for w in range(n):
+                    for g in range(3):
+                        model.rots[(layer * n + w) * 3 + g].params.fill_(float(p["rot"][layer, w, g]))
+        else:
+            model.quantum.layer.weights.copy_(t(p["rot"]))
+
+
 def main() -> None:
+    from reference import check, shared
+
     who, n, batch, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     device = sys.argv[5] if len(sys.argv) > 5 else "auto"
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = torchquantum_model(n) if who == "torchquantum" else qkd_pl_model(n, device)
+    models = {"torchquantum": torchquantum_model, "no-circuit": NoCircuit}
+    model = models[who](n) if who in models else qkd_pl_model(n, device)
+    p = shared(n, batch)
+    x, y = torch.as_tensor(p["x"], dtype=torch.float32).reshape(batch, 1, 28, 28), torch.as_tensor(p["y"])
+    error = None
+    if who != "no-circuit":  # nothing to check: it is not the student
+        load_shared(model, who, p)
+        with torch.no_grad():
+            error = check(who, model(x).double().numpy(), p, 1e-4)  # float32 front ends
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, CLASSES, (batch,))
 
     def step() -> float:
         t0 = time.perf_counter()
@@ -79,7 +117,7 @@ def main() -> None:
         step()
     times = [step() for _ in range(steps)]
     print(json.dumps({"who": who, "device": device, "qubits": n, "batch": batch,
-                      "samples_per_s": batch / statistics.median(times), "steps": steps}))
+                      "samples_per_s": batch / statistics.median(times), "steps": steps, "error": error}))
 
 
 if __name__ == "__main__":

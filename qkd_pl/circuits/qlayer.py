@@ -17,6 +17,7 @@ from ..config import StudentConfig
 from ..devices import Backend, make_device
 from ..errors import QkdError
 from .ansatz import ANSATZES, ansatz_weight_shape
+from .compiled import CompiledLayer
 from .encoding import ENCODINGS, ROTATIONS
 from .readout import READOUTS
 
@@ -50,6 +51,7 @@ class QuantumLayer(nn.Module):
         super().__init__()
         self.qnode = qnode
         self.layer = qml.qnn.TorchLayer(qnode, weight_shapes).double()
+        self.compiled = CompiledLayer(self.layer)  # on qkd.fused: the QNode's call as a traced graph
         self.n_outputs = n_outputs
 
     @classmethod
@@ -59,5 +61,5 @@ class QuantumLayer(nn.Module):
                    READOUTS[cfg.readout].width(cfg.qubits))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layer(x.to(torch.float64))
+        out = self.compiled(x.to(torch.float64))
         return out.to(x.dtype)

@@ -1,0 +1,147 @@
+"""A student's TorchLayer on qkd.fused, traced into a flat torch graph the layer then calls directly.
+
+Why: on qkd.fused a 4-qubit student's circuit is a few dozen small tensor operations, but every
+call through ``TorchLayer`` and the QNode also builds a tape, runs the transform pipeline, keys
+and looks up the device's plan and dispatches the results: bookkeeping that costs more than the
+arithmetic. Tracing one call with ``make_fx`` records only the aten operations that reach the
+tensors (the fused plan's steps, the embedding's normalization, TorchLayer's stacking) as a
+graph. Constants (index tables, sign tables, fixed gate matrices) are folded in once, and the
+no-op aliases tracing leaves are dropped. Calling the graph gives the same outputs and, through
+ordinary autograd, the same gradients as the QNode, bit for bit
+(tests/circuits/test_compiled.py).
+
+What a trace bakes in, and so what keys it: the input's shape and dtype, the weights' shapes and
+dtypes, the device and the QNode's circuit function (the students' circuits take no Python
+branch on input values). Anything else runs through the QNode: a layer whose call did not run
+on qkd.fused's own fast path (another device, shots, adjoint or parameter-shift gradients, a
+tape qkd.fused hands to default.qubit) is never traced. A key is traced on its third call, so
+one-off shapes (an evaluation's last batch) never pay the trace, which takes a fraction of a
+second to a few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from typing import Callable
+
+import torch
+from torch import fx, nn
+
+TRACE_AFTER = 2  # calls of a key through the QNode before it is traced
+CACHE_SIZE = 8
+NO_OPS = ("aten::alias", "aten::lift_fresh_copy", "aten::detach")
+
+
+def enabled() -> bool:
+    """``QKD_COMPILE=0`` runs every call through the QNode (to compare, or to rule this out)."""
+    return os.environ.get("QKD_COMPILE", "1") != "0"
+
+
+class CompiledLayer:
+    """Calls ``layer`` (a TorchLayer) through traced graphs where it can, through itself otherwise.
+
+    Args:
+        layer: a ``qml.qnn.TorchLayer`` whose QNode may run on qkd.fused.
+    """
+
+    def __init__(self, layer: nn.Module):
+        self.layer = layer
+        self._graphs: OrderedDict[tuple, Callable | None] = OrderedDict()
+        self._calls: dict[tuple, int] = {}
+        self.traces = 0  # graphs made: lets tests see that a change of key retraced
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        weights = dict(self.layer.qnode_weights)
+        key = self._key(x, weights)
+        if key in self._graphs:
+            self._graphs.move_to_end(key)
+            graph = self._graphs[key]
+            return self.layer(x) if graph is None else graph(x, *weights.values())
+        self._calls[key] = self._calls.get(key, 0) + 1
+        if self._calls[key] <= TRACE_AFTER or not enabled():
+            return self.layer(x)
+        graph = self._trace(x, weights)
+        self._graphs[key] = graph
+        if len(self._graphs) > CACHE_SIZE:
+            self._graphs.popitem(last=False)
+        return self.layer(x) if graph is None else graph(x, *weights.values())
+
+    def _key(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> tuple:
+        qnode = self.layer.qnode
+        return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()),
+                id(qnode.device), qnode.func, qnode.diff_method)
+
+    def _trace(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> Callable | None:
+        """The graph of one call, or None where the call did not run on qkd.fused's fast path."""
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        from ..devices.fused import FusedQubit
+
+        device = self.layer.qnode.device
+        if not isinstance(device, FusedQubit):
+            return None
+        names = list(weights)
+        fast, fallback = device.fast_executions, device.fallback_executions
+
+        def call(inputs, *values):  # TorchLayer passes the QNode its ``qnode_weights`` dict's tensors
+            saved = self.layer.qnode_weights
+            self.layer.qnode_weights = dict(zip(names, values))
+            try:
+                return self.layer(inputs)
+            finally:
+                self.layer.qnode_weights = saved
+
+        graph = make_fx(call)(x.detach(), *(v.detach() for v in weights.values()))
+        if device.fast_executions == fast or device.fallback_executions != fallback:
+            return None
+        parameters = {id(p) for p in self.layer.parameters()}
+        if any(id(getattr(graph, n.target)) in parameters for n in graph.graph.nodes if n.op == "get_attr"):
+            return None  # a weight read some other way than through the call's arguments: it would be frozen
+        self.traces += 1
+        return _simplified(graph)
+
+    def __getstate__(self) -> dict:  # graphs are remade after a copy or a trip to another process
+        return {"layer": self.layer, "_graphs": OrderedDict(), "_calls": {}, "traces": 0}
+
+
+def _simplified(graph: fx.GraphModule) -> fx.GraphModule:
+    """Drop the aliases and copies tracing leaves, and compute once what depends on no input."""
+    constant: dict[fx.Node, torch.Tensor] = {}
+    mutable = any(_writes(node) for node in graph.graph.nodes)  # then copies may protect a constant: keep them
+    for node in list(graph.graph.nodes):
+        if node.op == "get_attr":
+            constant[node] = getattr(graph, node.target)
+            continue
+        if node.op != "call_function":
+            continue
+        if _schema_name(node) in NO_OPS and not mutable:
+            node.replace_all_uses_with(node.args[0])
+            graph.graph.erase_node(node)
+            continue
+        inputs = node.all_input_nodes
+        if inputs and all(n in constant for n in inputs) and _schema_name(node) and not _writes(node):
+            value = node.target(*fx.map_arg(node.args, constant.__getitem__),
+                                **fx.map_arg(node.kwargs, constant.__getitem__))
+            if isinstance(value, torch.Tensor):
+                attr = f"_folded_{len(constant)}"
+                graph.register_buffer(attr, value)
+                with graph.graph.inserting_before(node):
+                    folded = graph.graph.get_attr(attr)
+                node.replace_all_uses_with(folded)
+                graph.graph.erase_node(node)
+                constant[folded] = value
+    graph.graph.eliminate_dead_code()
+    graph.recompile()
+    return graph
+
+
+def _schema_name(node: fx.Node) -> str:
+    """'aten::mul' for an aten operation; '' for anything else (Python's getitem on a tuple)."""
+    schema = getattr(node.target, "_schema", None)
+    return schema.name if schema is not None else ""
+
+
+def _writes(node: fx.Node) -> bool:
+    schema = getattr(node.target, "_schema", None)
+    return schema is not None and any(a.alias_info is not None and a.alias_info.is_write for a in schema.arguments)

@@ -1,0 +1,144 @@
+"""The traced graph a QuantumLayer on qkd.fused calls after its second call of a shape: the same
+outputs and gradients as the QNode (bit for bit) and as lightning.qubit (1e-5), for every
+encoding x ansatz x readout; retraced when its key changes; never made where the fast path did
+not run."""
+
+import copy
+import itertools
+
+import pennylane as qml
+import pytest
+import torch
+
+from qkd_pl.circuits import ANSATZES, ENCODINGS, READOUTS, QuantumLayer, compiled, n_features  # noqa: F401
+from qkd_pl.config import StudentConfig
+from qkd_pl.devices import Backend
+
+FUSED = Backend("qkd.fused", "backprop", "test")
+LIGHTNING = Backend("lightning.qubit", "adjoint", "test")
+
+
+def outputs_and_gradients(layer: QuantumLayer, x: torch.Tensor, calls: int = 1):
+    """The last of ``calls`` forward passes, and the gradients of a weighted sum of it."""
+    for _ in range(calls - 1):
+        layer(x)
+    x = x.clone().requires_grad_(True)
+    layer.zero_grad()
+    out = layer(x)
+    (out * torch.arange(1.0, out.shape[1] + 1)).sum().backward()
+    return out.detach(), x.grad, layer.layer.weights.grad.clone()
+
+
+def cfg_for(encoding, ansatz, readout="z", qubits=3):
+    return StudentConfig(qubits=qubits, layers=2, encoding=encoding, ansatz=ansatz, readout=readout, rotation="Y")
+
+
+@pytest.mark.parametrize("encoding,ansatz", list(itertools.product(ENCODINGS, ANSATZES)))
+def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz):
+    cfg = cfg_for(encoding, ansatz)
+    torch.manual_seed(0)
+    x = torch.randn(6, n_features(encoding, 3))
+    torch.manual_seed(1)
+    fused = QuantumLayer.v2(cfg, FUSED)
+    qnode = outputs_and_gradients(fused, x)  # first call: through the QNode
+    graph = outputs_and_gradients(fused, x, calls=3)
+    assert fused.compiled.traces == 1
+    for a, b in zip(qnode, graph):
+        assert torch.equal(a, b), (a - b).abs().max()
+    torch.manual_seed(1)
+    reference = outputs_and_gradients(QuantumLayer.v2(cfg, LIGHTNING), x)
+    for a, b in zip(reference, graph):
+        assert torch.allclose(a.double(), b.double(), atol=1e-5), (a - b).abs().max()
+
+
+@pytest.mark.parametrize("readout", list(READOUTS))
+def test_every_readout(readout):
+    cfg = cfg_for("amplitude", "strong", readout, qubits=4)
+    torch.manual_seed(1)
+    layer = QuantumLayer.v2(cfg, FUSED)
+    x = torch.randn(5, n_features("amplitude", 4))
+    qnode, graph = outputs_and_gradients(layer, x), outputs_and_gradients(layer, x, calls=3)
+    assert layer.compiled.traces == 1
+    for a, b in zip(qnode, graph):
+        assert torch.equal(a, b)
+
+
+def test_new_weights_are_used_and_a_new_shape_is_traced_anew():
+    layer = QuantumLayer.v2(cfg_for("angle", "strong"), FUSED)
+    x = torch.randn(4, 3)
+    for _ in range(3):
+        layer(x)
+    assert layer.compiled.traces == 1
+    with torch.no_grad():
+        layer.layer.weights.add_(0.5)
+    assert torch.equal(layer(x), layer.layer(x.double()).float())  # the graph reads the weights each call
+    wider = torch.randn(7, 3)
+    for _ in range(3):
+        out = layer(wider)
+    assert layer.compiled.traces == 2 and out.shape == (7, 3)
+    assert torch.equal(out, layer.layer(wider.double()).float())
+
+
+def test_layers_sharing_a_device_keep_their_own_graphs():
+    """Two circuits that differ only in a template option, one device: each layer's graph is its own."""
+    device = qml.device("qkd.fused", wires=2)
+    layers = []
+    def circuit_for(rotation):
+        def circuit(inputs, weights):
+            qml.AngleEmbedding(inputs, wires=[0, 1], rotation=rotation)
+            qml.StronglyEntanglingLayers(weights, wires=[0, 1])
+            return [qml.expval(qml.PauliZ(w)) for w in (0, 1)]
+        return circuit
+
+    for rotation in ("X", "Y"):
+        qnode = qml.QNode(circuit_for(rotation), device, interface="torch", diff_method="backprop")
+        torch.manual_seed(0)
+        layers.append(QuantumLayer(qnode, {"weights": (1, 2, 3)}, 2))
+    x = torch.randn(3, 2)
+    for _ in range(3):
+        outs = [layer(x) for layer in layers]
+    assert [layer.compiled.traces for layer in layers] == [1, 1]
+    assert not torch.allclose(outs[0], outs[1])
+    for layer, out in zip(layers, outs):
+        assert torch.equal(out, layer.layer(x.double()).float())
+
+
+@pytest.mark.parametrize("backend", [Backend("default.qubit", "backprop", "test"), LIGHTNING],
+                         ids=lambda b: b.device)
+def test_other_devices_are_never_traced(backend):
+    layer = QuantumLayer.v2(cfg_for("angle", "strong"), backend)
+    x = torch.randn(4, 3)
+    for _ in range(4):
+        layer(x)
+    assert layer.compiled.traces == 0
+
+
+def test_adjoint_on_the_fused_device_is_not_traced():
+    layer = QuantumLayer.v2(cfg_for("angle", "strong"), Backend("qkd.fused", "adjoint", "test"))
+    for _ in range(4):
+        layer(torch.randn(4, 3))
+    assert layer.compiled.traces == 0
+
+
+def test_compile_off(monkeypatch):
+    monkeypatch.setenv("QKD_COMPILE", "0")
+    layer = QuantumLayer.v2(cfg_for("angle", "strong"), FUSED)
+    for _ in range(4):
+        layer(torch.randn(4, 3))
+    assert layer.compiled.traces == 0 and not compiled.enabled()
+
+
+def test_a_copy_traces_its_own_graph():
+    layer = QuantumLayer.v2(cfg_for("amplitude", "strong"), FUSED)
+    x = torch.randn(4, 8)
+    for _ in range(3):
+        layer(x)
+    twin = copy.deepcopy(layer)
+    assert twin.compiled.layer is twin.layer and twin.compiled.traces == 0
+    with torch.no_grad():
+        twin.layer.weights.mul_(-1)
+    for _ in range(3):
+        out = twin(x)
+    assert twin.compiled.traces == 1
+    assert torch.equal(out, twin.layer(x.double()).float())
+    assert not torch.allclose(out, layer(x))
