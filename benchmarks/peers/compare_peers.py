@@ -29,6 +29,7 @@ ROOT = HERE.parents[1]
 # label, venv (None: this interpreter), script, arguments before qubits, arguments after steps, environment
 CONTENDERS = [
     ("qkd-pl qkd.fused", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"], {}),
+    ("qkd-pl qkd.fused32 (complex64)", None, "step_timer.py", ["qkd-pl"], ["qkd.fused32"], {}),
     ("qkd-pl qkd.fused, every call through the QNode", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"],
      {"QKD_COMPILE": "0"}),
     ("TorchQuantum 0.1.8 (complex64)", ".venv-torchquantum", "step_timer.py", ["torchquantum"], [], {}),

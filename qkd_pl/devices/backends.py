@@ -185,10 +185,12 @@ def make_device(backend: Backend, n_qubits: int):
     """
     import pennylane as qml
 
-    if backend.device == "qkd.fused":
+    if backend.device in ("qkd.fused", "qkd.fused32"):
+        import torch
+
         from .fused import FusedQubit
 
-        return FusedQubit(wires=n_qubits)
+        return FusedQubit(wires=n_qubits, c_dtype=torch.complex64 if backend.device == "qkd.fused32" else torch.complex128)
     if backend.device in EXACT:
         return qml.device(backend.device, wires=n_qubits)
     from . import ibm

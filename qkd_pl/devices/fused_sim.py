@@ -23,6 +23,7 @@ hands the tape to default.qubit unchanged.
 
 from __future__ import annotations
 
+import contextvars
 import math
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -32,7 +33,13 @@ import pennylane as qml
 import torch
 
 CHUNK_QUBITS = 4
-CDTYPE = torch.complex128
+CDTYPE = torch.complex128  # the default; a device may run its plans in complex64 (``run_plan``)
+_PRECISION: contextvars.ContextVar[torch.dtype] = contextvars.ContextVar("qkd_fused_cdtype", default=CDTYPE)
+
+
+def _cdtype() -> torch.dtype:
+    """The complex dtype of the plan being run (set by ``run_plan`` for the length of one run)."""
+    return _PRECISION.get()
 
 
 # --------------------------------------------------------------------------- gate matrices
@@ -42,31 +49,32 @@ def _mat(a, b, c, d) -> torch.Tensor:
 
 
 def _rx(p: torch.Tensor) -> torch.Tensor:
-    c, s = torch.cos(p[..., 0] / 2).to(CDTYPE), torch.sin(p[..., 0] / 2).to(CDTYPE)
+    c, s = torch.cos(p[..., 0] / 2).to(_cdtype()), torch.sin(p[..., 0] / 2).to(_cdtype())
     return _mat(c, -1j * s, -1j * s, c)
 
 
 def _ry(p: torch.Tensor) -> torch.Tensor:
-    c, s = torch.cos(p[..., 0] / 2).to(CDTYPE), torch.sin(p[..., 0] / 2).to(CDTYPE)
+    c, s = torch.cos(p[..., 0] / 2).to(_cdtype()), torch.sin(p[..., 0] / 2).to(_cdtype())
     return _mat(c, -s, s, c)
 
 
 def _rz(p: torch.Tensor) -> torch.Tensor:
-    e = torch.exp(-0.5j * p[..., 0].to(CDTYPE))
+    e = torch.exp(-0.5j * p[..., 0].to(_cdtype()))
     zero = torch.zeros_like(e)
     return _mat(e, zero, zero, e.conj())
 
 
 def _phase(p: torch.Tensor) -> torch.Tensor:
-    e = torch.exp(1j * p[..., 0].to(CDTYPE))
+    e = torch.exp(1j * p[..., 0].to(_cdtype()))
     one, zero = torch.ones_like(e), torch.zeros_like(e)
     return _mat(one, zero, zero, e)
 
 
 def _rot(p: torch.Tensor) -> torch.Tensor:
     """Rot(phi, theta, omega) = RZ(omega) RY(theta) RZ(phi), as PennyLane defines it."""
-    phi, theta, omega = p[..., 0].to(CDTYPE), p[..., 1], p[..., 2].to(CDTYPE)
-    c, s = torch.cos(theta / 2).to(CDTYPE), torch.sin(theta / 2).to(CDTYPE)
+    dtype = _cdtype()
+    phi, theta, omega = p[..., 0].to(dtype), p[..., 1], p[..., 2].to(dtype)
+    c, s = torch.cos(theta / 2).to(dtype), torch.sin(theta / 2).to(dtype)
     return _mat(torch.exp(-0.5j * (phi + omega)) * c, -torch.exp(0.5j * (phi - omega)) * s,
                 torch.exp(-0.5j * (phi - omega)) * s, torch.exp(0.5j * (phi + omega)) * c)
 
@@ -426,9 +434,9 @@ _CONST: dict[tuple, torch.Tensor] = {}
 
 def _const_matrix(op) -> torch.Tensor:
     """A parameter-free gate's matrix on its own wires, computed once per kind of gate."""
-    key = (type(op), op.name, len(op.wires), _freeze(op.hyperparameters))
+    key = (type(op), op.name, len(op.wires), _freeze(op.hyperparameters), _cdtype())
     if key not in _CONST:
-        _CONST[key] = torch.as_tensor(np.asarray(qml.matrix(op, wire_order=op.wires)), dtype=CDTYPE)
+        _CONST[key] = torch.as_tensor(np.asarray(qml.matrix(op, wire_order=op.wires)), dtype=_cdtype())
     return _CONST[key]
 
 
@@ -442,7 +450,7 @@ def _single_matrix(op) -> torch.Tensor:
         return PARAMETRIC_1Q[op.name][1](torch.stack([_real(d) for d in op.data], -1))
     if op.num_params == 0:
         return _const_matrix(op)
-    return torch.as_tensor(qml.matrix(op, wire_order=op.wires)).to(CDTYPE)
+    return torch.as_tensor(qml.matrix(op, wire_order=op.wires)).to(_cdtype())
 
 
 class _Rows:
@@ -475,7 +483,7 @@ def _segment_matrices(seg: Segment, ops, rows: _Rows) -> torch.Tensor:
 
 def _matrix_table(plan: Plan, ops, rows: _Rows) -> torch.Tensor:
     """(1 + gates, 2, 2): the identity, then every unbatched gate's matrix, one kind at a time."""
-    parts = [_EYE[None]]
+    parts = [_eye()[None]]
     i = 0
     while i < len(plan.table):
         j = i
@@ -535,7 +543,11 @@ def _kron(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out.reshape(*out.shape[:-4], a.shape[-2] * b.shape[-2], a.shape[-1] * b.shape[-1])
 
 
-_EYE = torch.eye(2, dtype=CDTYPE)
+_EYES = {dtype: torch.eye(2, dtype=dtype) for dtype in (torch.complex128, torch.complex64)}
+
+
+def _eye() -> torch.Tensor:
+    return _EYES[_cdtype()]
 
 
 class _Permute(torch.autograd.Function):
@@ -583,7 +595,7 @@ class _Local:
                 k = None
                 if any(m is not None for m in mats):
                     for m in mats:
-                        m = _EYE if m is None else m
+                        m = _eye() if m is None else m
                         k = m if k is None else _kron(k, m)
                 self._chunks.append(k)
         return self._chunks
@@ -591,7 +603,7 @@ class _Local:
     def columns(self) -> list[torch.Tensor]:
         """What it makes of |0...0>, as factors: first columns of the wires' (or chunks') matrices."""
         if self.per_wire is not None:
-            return [self.per_wire[w][..., :, :1] if w in self.per_wire else _EYE[:, :1] for w in range(self.n)]
+            return [self.per_wire[w][..., :, :1] if w in self.per_wire else _eye()[:, :1] for w in range(self.n)]
         return [k[..., :, :1] if k is not None else _basis_zero(size) for (_, size), k in zip(_chunks(self.n),
                                                                                               self.chunks())]
 
@@ -608,7 +620,7 @@ class _Local:
 
 
 def _basis_zero(size: int) -> torch.Tensor:
-    col = torch.zeros(2**size, 1, dtype=CDTYPE)
+    col = torch.zeros(2**size, 1, dtype=_cdtype())
     col[0, 0] = 1
     return col
 
@@ -619,21 +631,30 @@ def _apply_dense(state: torch.Tensor, n: int, matrix: torch.Tensor, wires: list[
     axes = [1 + w for w in wires]
     rest = [a for a in range(1, n + 1) if a not in axes]
     psi = psi.permute(0, *axes, *rest).reshape(b, 2**k, -1)
-    m = matrix.to(CDTYPE)
+    m = matrix.to(_cdtype())
     psi = torch.einsum("bij,bjr->bir", m, psi) if m.dim() == 3 else torch.einsum("ij,bjr->bir", m, psi)
     psi = psi.reshape(b, *([2] * n))
     inverse = np.argsort([0, *axes, *rest]).tolist()
     return psi.permute(*inverse).reshape(b, 2**n)
 
 
-def run_plan(plan: Plan, tape) -> tuple:
-    """Execute a compiled plan on a tape's current parameters; returns PennyLane-shaped results."""
+def run_plan(plan: Plan, tape, cdtype: torch.dtype = CDTYPE) -> tuple:
+    """Execute a compiled plan on a tape's current parameters in ``cdtype`` (complex128, or
+    complex64 for qkd.fused32); returns PennyLane-shaped results (float64, or float32)."""
+    token = _PRECISION.set(cdtype)
+    try:
+        return _run(plan, tape)
+    finally:
+        _PRECISION.reset(token)
+
+
+def _run(plan: Plan, tape) -> tuple:
     ops, n = tape.operations, plan.n_wires
     batch = tape.batch_size
     b = batch or 1
     state = None
     if plan.prep is not None:
-        state = torch.as_tensor(ops[plan.prep].data[0]).to(CDTYPE).reshape(-1, 2**n)
+        state = torch.as_tensor(ops[plan.prep].data[0]).to(_cdtype()).reshape(-1, 2**n)
         if state.shape[0] != b:
             state = state.expand(b, -1)
     run = _Run(plan, ops, b)
@@ -642,7 +663,7 @@ def run_plan(plan: Plan, tape) -> tuple:
     if state is None:
         state = _zero_state(n, b)
     probs = state.real**2 + state.imag**2
-    z = probs @ plan.z_signs if plan.z_signs is not None else None
+    z = probs @ plan.z_signs.to(probs.dtype) if plan.z_signs is not None else None
     results = []
     for m in plan.measurements:
         r = z[:, m.column] if isinstance(m, ZProduct) else m.of(probs, n)
@@ -651,6 +672,6 @@ def run_plan(plan: Plan, tape) -> tuple:
 
 
 def _zero_state(n: int, b: int) -> torch.Tensor:
-    state = torch.zeros(b, 2**n, dtype=CDTYPE)
+    state = torch.zeros(b, 2**n, dtype=_cdtype())
     state[:, 0] = 1
     return state

@@ -33,6 +33,8 @@ class Device:
 DEVICES: Registry[Device] = Registry("device", "--device")
 DEVICES.add(Device("qkd.fused", "this project's device: batched backprop, gates fused into few torch operations",
                    "backprop", "yes (fused gates)"))
+DEVICES.add(Device("qkd.fused32", "qkd.fused in complex64: half the arithmetic, float32 results (~1e-7 relative)",
+                   "backprop", "yes (fused gates)"))
 DEVICES.add(Device("default.qubit", "PennyLane's reference simulator, batched backprop", "backprop", "yes"))
 DEVICES.add(Device("lightning.qubit", "PennyLane's C++ simulator, adjoint gradients", "adjoint"))
 DEVICES.add(Device("lightning.kokkos", "lightning with Kokkos (when installed)", "adjoint", optional=True))

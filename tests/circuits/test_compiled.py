@@ -1,6 +1,6 @@
 """The traced graph a QuantumLayer on qkd.fused calls after its second call of a shape: the same
 outputs and gradients as the QNode (bit for bit) and as lightning.qubit (1e-5), for every
-encoding x ansatz x readout; retraced when its key changes; never made where the fast path did
+encoding x ansatz x readout, on qkd.fused and qkd.fused32; retraced when its key changes; never made where the fast path did
 not run."""
 
 import copy
@@ -15,6 +15,7 @@ from qkd_pl.config import StudentConfig
 from qkd_pl.devices import Backend
 
 FUSED = Backend("qkd.fused", "backprop", "test")
+FUSED32 = Backend("qkd.fused32", "backprop", "test")
 LIGHTNING = Backend("lightning.qubit", "adjoint", "test")
 
 
@@ -33,13 +34,14 @@ def cfg_for(encoding, ansatz, readout="z", qubits=3):
     return StudentConfig(qubits=qubits, layers=2, encoding=encoding, ansatz=ansatz, readout=readout, rotation="Y")
 
 
+@pytest.mark.parametrize("backend", [FUSED, FUSED32], ids=lambda b: b.device)
 @pytest.mark.parametrize("encoding,ansatz", list(itertools.product(ENCODINGS, ANSATZES)))
-def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz):
+def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz, backend):
     cfg = cfg_for(encoding, ansatz)
     torch.manual_seed(0)
     x = torch.randn(6, n_features(encoding, 3))
     torch.manual_seed(1)
-    fused = QuantumLayer.v2(cfg, FUSED)
+    fused = QuantumLayer.v2(cfg, backend)
     qnode = outputs_and_gradients(fused, x)  # first call: through the QNode
     graph = outputs_and_gradients(fused, x, calls=3)
     assert fused.compiled.traces == 1

@@ -1,6 +1,7 @@
 """The quantum layer gives the same outputs and gradients on independent exact simulators,
 for every encoding x ansatz: lightning.qubit (adjoint, C++) is the reference for default.qubit
-(backprop, gate by gate) and qkd.fused (backprop, fused), to 1e-5."""
+(backprop, gate by gate), qkd.fused (backprop, fused) and qkd.fused32 (the same in complex64),
+to 1e-5."""
 
 import itertools
 
@@ -13,7 +14,7 @@ from qkd_pl.devices import Backend
 from qkd_pl.reduction.fc import FullyConnected
 
 EXACT = [Backend("lightning.qubit", "adjoint", "test"), Backend("default.qubit", "backprop", "test"),
-         Backend("qkd.fused", "backprop", "test")]
+         Backend("qkd.fused", "backprop", "test"), Backend("qkd.fused32", "backprop", "test")]
 COMBOS = list(itertools.product(ENCODINGS, ANSATZES))
 
 
