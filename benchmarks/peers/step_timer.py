@@ -1,4 +1,4 @@
-"""Times one student training step in this interpreter and prints JSON; run by compare_torchquantum.py.
+"""Times one student training step in this interpreter and prints JSON; run by compare_peers.py.
 
 Usage: python step_timer.py {qkd-pl,torchquantum,no-circuit} QUBITS BATCH STEPS [DEVICE]
 
