@@ -240,7 +240,7 @@ def test_bench_times_each_device_and_explains_refusals(tmp_path):
 def test_bench_defaults_to_the_installed_exact_simulators():
     from qkd_pl.experiments.tools.bench import default_devices
 
-    assert default_devices()[:3] == ["qkd.fused", "default.qubit", "lightning.qubit"]
+    assert default_devices()[:4] == ["qkd.fused", "qkd.fused32", "default.qubit", "lightning.qubit"]
 
 
 def test_bench_rejects_bad_batch_sizes():
