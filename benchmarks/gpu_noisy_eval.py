@@ -88,7 +88,8 @@ def gpu(args) -> None:
     values, reference = inputs["values"][: args.limit], inputs["reference"]
     on = torch.device(args.on)
     sync = torch.cuda.synchronize if on.type == "cuda" else (lambda: None)
-    report: dict = {"on": torch.cuda.get_device_name() if on.type == "cuda" else args.on, "torch": torch.__version__, "images": values.shape[0],
+    report: dict = {"on": torch.cuda.get_device_name() if on.type == "cuda" else args.on,
+                    "torch": torch.__version__, "images": values.shape[0],
                     "steps": len(circuit.steps), "qubits": circuit.n, "cpu_seconds_per_image":
                     inputs["cpu_seconds"] / inputs["check"]}
     check = circuit.probabilities(inputs["values"][: inputs["check"]].to(on)).cpu()
@@ -147,9 +148,9 @@ def replay(args) -> None:
 
     def served(self, values):
         at = cursor["at"]
-        exported = inputs["values"][at:at + values.shape[0]]  # equal but for the float32 front end's batch-size rounding
+        exported = inputs["values"][at:at + values.shape[0]]  # equal but for the float32 front end's rounding
         if exported.shape != values.shape or not torch.allclose(values.to(torch.float64), exported, atol=1e-5):
-            raise RuntimeError(f"the replayed circuit values differ from the exported ones ({(values - exported).abs().max() if exported.shape == values.shape else exported.shape})")
+            raise RuntimeError(f"the replayed circuit values differ from the exported ones at image {at}: rerun export")
         cursor["at"] = at + values.shape[0]
         return probs[at:at + values.shape[0]]
 

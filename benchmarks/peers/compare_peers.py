@@ -76,7 +76,8 @@ def main() -> None:
             for label, python, script, who, extra, env in contenders:
                 result = run(python, script, who, q, args.batch, args.steps, extra, env)
                 samples.setdefault((label, q), []).append(result)
-                print(f"round {r + 1}/{args.rounds}  {q} qubits  {label:48s} {result['samples_per_s']:10,.0f} samples/s",
+                rate = result["samples_per_s"]
+                print(f"round {r + 1}/{args.rounds}  {q} qubits  {label:48s} {rate:10,.0f} samples/s",
                       flush=True)
     rows = []
     for q in qubits:
@@ -90,7 +91,8 @@ def main() -> None:
                          "max_logit_error": max((r["error"] for r in runs if r.get("error") is not None), default=None),
                          "compile_s": statistics.median(compile_s) if compile_s else None})
     print(f"\ntraining step, batch {args.batch}, one core, median of {args.rounds} rounds x {args.steps} steps")
-    print("| contender | qubits | samples/s | x qkd-pl | logits vs NumPy | first step (compile) |\n|---|---|---|---|---|---|")
+    print("| contender | qubits | samples/s | x qkd-pl | logits vs NumPy | first step (compile) |")
+    print("|---|---|---|---|---|---|")
     for row in rows:
         err = "-" if row["max_logit_error"] is None else f"{row['max_logit_error']:.0e}"
         first = "-" if row["compile_s"] is None else f"{row['compile_s']:.1f} s"

@@ -190,7 +190,8 @@ def make_device(backend: Backend, n_qubits: int):
 
         from .fused import FusedQubit
 
-        return FusedQubit(wires=n_qubits, c_dtype=torch.complex64 if backend.device == "qkd.fused32" else torch.complex128)
+        single = backend.device == "qkd.fused32"
+        return FusedQubit(wires=n_qubits, c_dtype=torch.complex64 if single else torch.complex128)
     if backend.device in EXACT:
         return qml.device(backend.device, wires=n_qubits)
     from . import ibm
