@@ -17,6 +17,7 @@ and then times the whole test set in batches; ``timing.json`` records both.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -107,7 +108,7 @@ def gpu(args) -> None:
     report["test_set_seconds"] = time.perf_counter() - t0
     report["test_set_batch"] = args.batch
     if args.complex64:  # the same steps in single precision: its error and its speed
-        fast = _cast(circuit, torch.complex64)
+        fast = copy.deepcopy(circuit).to(dtype=torch.complex64)
         report["complex64_max_abs_diff_vs_cpu"] = (fast.probabilities(inputs["values"][: inputs["check"]].to(on)).cpu()
                                                    - reference).abs().max().item()
         fast.probabilities(values[: args.batch].to(on))
@@ -120,20 +121,6 @@ def gpu(args) -> None:
         torch.save(part.clone(), out / f"probs{i}.pt")
     (out / "timing.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
-
-
-def _cast(circuit, dtype: torch.dtype):
-    import copy
-    from dataclasses import replace
-
-    def step(s):
-        cast = lambda t: None if t is None else t.to(dtype)  # noqa: E731
-        return replace(s, superop=cast(s.superop), error=cast(s.error), run=tuple(step(r) for r in s.run),
-                       before=tuple(tuple(step(r) for r in run) for run in s.before))
-
-    out = copy.copy(circuit)
-    out.dtype, out.steps = dtype, [step(s) for s in circuit.steps]
-    return out
 
 
 def replay(args) -> None:

@@ -127,11 +127,13 @@ class NoisyCircuit:
         self.steps = _fuse(self.steps)
         self.device = torch.device("cpu")
 
-    def to(self, device: torch.device | str) -> "NoisyCircuit":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "NoisyCircuit":
         """The same circuit computed on ``device`` (a GPU runs the density-matrix steps; inputs are
-        moved there and the probabilities come back to the inputs' device)."""
-        self.device = torch.device(device)
-        self.steps = [_step_to(s, self.device) for s in self.steps]
+        moved there and the probabilities come back to the inputs' device), in ``dtype``
+        (complex128 or complex64: the density matrices' and superoperators' dtype)."""
+        self.device = torch.device(device) if device is not None else self.device
+        self.dtype = dtype or self.dtype
+        self.steps = [_step_to(s, self.device, self.dtype) for s in self.steps]
         self.readout = {q: m.to(self.device) for q, m in self.readout.items()}
         return self
 
@@ -216,13 +218,13 @@ class NoisyCircuit:
         out = flat @ superop.transpose(-1, -2)  # (4^k, 4^k), or one per sample (batch, 4^k, 4^k)
         return out.reshape(shape), new
 
-def _step_to(step: Step, device: torch.device) -> Step:
-    def move(t: torch.Tensor | None) -> torch.Tensor | None:
-        return None if t is None else t.to(device)
+def _step_to(step: Step, device: torch.device, dtype: torch.dtype) -> Step:
+    def move(t: torch.Tensor | None, complex_dtype: torch.dtype | None = None) -> torch.Tensor | None:
+        return None if t is None else t.to(device, complex_dtype)
 
-    return replace(step, superop=move(step.superop), coeffs=move(step.coeffs), error=move(step.error),
-                   run=tuple(_step_to(s, device) for s in step.run),
-                   before=tuple(tuple(_step_to(s, device) for s in run) for run in step.before))
+    return replace(step, superop=move(step.superop, dtype), coeffs=move(step.coeffs), error=move(step.error, dtype),
+                   run=tuple(_step_to(s, device, dtype) for s in step.run),
+                   before=tuple(tuple(_step_to(s, device, dtype) for s in run) for run in step.before))
 
 
 _UNITARY_CACHE: dict[str, np.ndarray] = {}
