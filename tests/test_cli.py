@@ -1,6 +1,7 @@
 """The command line end to end: real short runs, and one-line errors with exit status 2."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,17 @@ def test_student_as_teacher(runs, tmp_path):
 def test_unknown_dataset(tmp_path):
     assert_one_line_error(invoke("train-teacher", "--dataset", "svhn", "--out", tmp_path), "'svhn' is not one of",
                           "'fashion-mnist'")
+
+
+def test_compile_mode(tmp_path, monkeypatch):
+    """--compile sets QKD_COMPILE for the run; a mistyped QKD_COMPILE is refused before any work."""
+    monkeypatch.setenv("QKD_COMPILE", "trace")
+    assert invoke("--compile", "off", "backends", "--help").exit_code == 0
+    assert os.environ["QKD_COMPILE"] == "off"
+    assert_one_line_error(invoke("--compile", "fast", "backends", "--help"), "'fast' is not one of")
+    monkeypatch.setenv("QKD_COMPILE", "inducter")
+    assert_one_line_error(invoke("train-student", "--out", tmp_path), "QKD_COMPILE='inducter'", "inductor")
+    assert not any(tmp_path.iterdir())
 
 
 def test_missing_data(tmp_path):

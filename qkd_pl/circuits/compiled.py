@@ -17,10 +17,18 @@ on qkd.fused's own fast path (another device, shots, adjoint or parameter-shift 
 tape qkd.fused hands to default.qubit) is never traced. A key is traced on its third call, so
 one-off shapes (an evaluation's last batch) never pay the trace, which takes a fraction of a
 second to a few seconds.
+
+``QKD_COMPILE`` chooses how far this goes: ``off`` (every call through the QNode), ``trace`` (the
+default: the traced graph, run eagerly) or ``inductor``: the graph rewritten into real arithmetic
+(real_graph.py) and compiled by ``torch.compile`` for training steps (calls with gradients
+enabled; evaluation keeps the eager graph rather than compile a second time). A compiled step is
+faster, but compiling costs seconds to a minute per input shape, which a run of a few epochs does
+not earn back; the README's Performance section has both figures, measured.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from typing import Callable
@@ -28,14 +36,57 @@ from typing import Callable
 import torch
 from torch import fx, nn
 
+from ..errors import QkdError
+from .real_graph import to_real
+
 TRACE_AFTER = 2  # calls of a key through the QNode before it is traced
+COMPILE_AFTER = 50  # inductor mode: training calls of a traced key before it is compiled
 CACHE_SIZE = 8
 NO_OPS = ("aten::alias", "aten::lift_fresh_copy", "aten::detach")
 
 
+MODES = ("off", "trace", "inductor")
+ALIASES = {"0": "off", "1": "trace"}
+# Inductor options, for these compilations only: a C++ rather than a Python wrapper around the
+# generated kernels (the graph's step is dozens of small kernels, so the per-kernel call matters).
+INDUCTOR_OPTIONS = {"cpp_wrapper": True}
+
+
+def mode() -> str:
+    """``QKD_COMPILE``: off (every call through the QNode, to compare or to rule this out), trace
+    (the default) or inductor."""
+    value = os.environ.get("QKD_COMPILE", "trace").strip().lower()
+    value = ALIASES.get(value, value)
+    if value not in MODES:
+        raise QkdError(f"QKD_COMPILE={value!r} is not a compile mode; choose one of: {', '.join(MODES)}")
+    return value
+
+
 def enabled() -> bool:
-    """``QKD_COMPILE=0`` runs every call through the QNode (to compare, or to rule this out)."""
-    return os.environ.get("QKD_COMPILE", "1") != "0"
+    return mode() != "off"
+
+
+class Traced:
+    """A traced call: the eager graph, and in inductor mode its real form, compiled once the key
+    has run ``COMPILE_AFTER`` training calls (so an epoch's last, smaller batch, or a shape used
+    for a few steps, never pays a compilation it would not earn back)."""
+
+    def __init__(self, graph: fx.GraphModule, real: fx.GraphModule | None = None):
+        self.graph, self.real = graph, real
+        self.training_calls = 0
+        self.compiled: Callable | None = None
+
+    def __call__(self, *args: torch.Tensor) -> torch.Tensor:
+        if self.real is None or not torch.is_grad_enabled():
+            return self.graph(*args)
+        if self.compiled is None:
+            self.training_calls += 1
+            if self.training_calls < COMPILE_AFTER:
+                return self.graph(*args)
+            # inductor's C++ toolchain lookup warns that a CPU-only machine has no CUDA runtime: noise here
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+            self.compiled = torch.compile(self.real, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
+        return self.compiled(*args)
 
 
 class CompiledLayer:
@@ -99,10 +150,31 @@ class CompiledLayer:
         if any(id(getattr(graph, n.target)) in parameters for n in graph.graph.nodes if n.op == "get_attr"):
             return None  # a weight read some other way than through the call's arguments: it would be frozen
         self.traces += 1
-        return _simplified(graph)
+        graph = _simplified(graph)
+        return Traced(graph, _real(graph, x, weights) if mode() == "inductor" else None)
 
     def __getstate__(self) -> dict:  # graphs are remade after a copy or a trip to another process
         return {"layer": self.layer, "_graphs": OrderedDict(), "_calls": {}, "traces": 0}
+
+
+def _real(graph: fx.GraphModule, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> fx.GraphModule | None:
+    """``graph`` in real arithmetic; None where the rewrite does not apply or (a safeguard: a wrong
+    number must not pass silently) its outputs on the traced call's inputs differ from the graph's
+    by more than rounding."""
+    real = to_real(graph)
+    if real is None:
+        return None
+    with torch.no_grad():
+        args = (x, *weights.values())
+        expected, got = graph(*args), real(*args)
+    tolerance = 1e-5 if expected.dtype == torch.float32 or _has_complex64(graph) else 1e-10
+    if not torch.allclose(expected, got, rtol=tolerance, atol=tolerance):
+        return None
+    return real
+
+
+def _has_complex64(graph: fx.GraphModule) -> bool:
+    return any(getattr(n.meta.get("val"), "dtype", None) == torch.complex64 for n in graph.graph.nodes)
 
 
 def _simplified(graph: fx.GraphModule) -> fx.GraphModule:

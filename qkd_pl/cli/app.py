@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import sys
 import time
 from pathlib import Path
@@ -94,13 +95,26 @@ def _print_result(result) -> None:
 
 @click.group(cls=QkdGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qkd-pl")
-def cli():
+@click.option("--compile", "compile_mode", type=click.Choice(["trace", "inductor", "off"]), default=None,
+              help="How a student's circuit on qkd.fused runs: trace (the default: its QNode traced once per "
+                   "batch shape into a torch graph that later steps call directly), inductor (that graph also "
+                   "rewritten into real arithmetic and compiled by torch.compile once a batch shape has trained "
+                   "for 50 steps: faster steps for a one-off compilation per shape that only long runs earn "
+                   "back; README, Performance), off (every call through the QNode). Sets QKD_COMPILE, which "
+                   "also works on its own (and reaches grid workers).")
+def cli(compile_mode):
     """Knowledge distillation from classical CNN teachers into quantum neural network students.
 
     Typical use: `qkd train-teacher` once, then `qkd train-student` without and with
     `--teacher RUN_FOLDER`, and compare their test_metrics.json; `qkd demo` does all three on
     scikit-learn's digits in a few minutes.
     """
+    if compile_mode is not None:
+        os.environ["QKD_COMPILE"] = compile_mode
+    elif os.environ.get("QKD_COMPILE"):
+        from qkd_pl.circuits.compiled import mode
+
+        mode()  # a mistyped QKD_COMPILE: one line and exit status 2, before any work
 
 
 @cli.command("train-teacher")

@@ -144,3 +144,47 @@ def test_a_copy_traces_its_own_graph():
     assert twin.compiled.traces == 1
     assert torch.equal(out, twin.layer(x.double()).float())
     assert not torch.allclose(out, layer(x))
+
+
+def test_inductor_compiles_a_training_shape_after_its_steps(monkeypatch):
+    """QKD_COMPILE=inductor: after COMPILE_AFTER training calls of a shape, its graph in real
+    arithmetic compiled by torch.compile; the same outputs and gradients as the eager graph (to
+    rounding) and lightning.qubit (1e-5); evaluation (no gradients) and a shape that trained for
+    fewer steps stay on the eager graph."""
+    monkeypatch.setenv("QKD_COMPILE", "inductor")
+    monkeypatch.setattr(compiled, "COMPILE_AFTER", 2)
+    cfg = cfg_for("amplitude", "strong", qubits=2)
+    torch.manual_seed(0)
+    x, short = torch.randn(6, 4), torch.randn(5, 4)
+    torch.manual_seed(1)
+    layer = QuantumLayer.v2(cfg, FUSED)
+    eager = outputs_and_gradients(layer, x, calls=3)  # traced on the third call; one training call so far
+    (traced,) = layer.compiled._graphs.values()
+    assert traced.real is not None and traced.compiled is None
+    fast = outputs_and_gradients(layer, x)  # the second training call: compiled
+    assert traced.compiled is not None
+    for a, b in zip(eager, fast):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12), (a - b).abs().max()
+    torch.manual_seed(1)
+    reference = outputs_and_gradients(QuantumLayer.v2(cfg, LIGHTNING), x)
+    for a, b in zip(reference, fast):
+        assert torch.allclose(a.double(), b.double(), atol=1e-5)
+
+    with torch.no_grad():
+        layer.layer.weights.add_(0.25)  # the compiled graph reads the weights each call, too
+    trained = outputs_and_gradients(layer, x)
+    with torch.no_grad():
+        assert torch.equal(layer(x), traced.graph(x.double(), layer.layer.weights).float())  # evaluation: eager
+    assert torch.allclose(trained[0], layer.layer(x.double()).float().detach(), atol=1e-6)
+    outputs_and_gradients(layer, short, calls=3)
+    assert [t.compiled is not None for t in layer.compiled._graphs.values()] == [True, False]
+
+
+def test_a_mistyped_compile_mode_is_refused(monkeypatch):
+    from qkd_pl.errors import QkdError
+
+    monkeypatch.setenv("QKD_COMPILE", "inducter")
+    with pytest.raises(QkdError, match="choose one of: off, trace, inductor"):
+        compiled.mode()
+    monkeypatch.setenv("QKD_COMPILE", "0")
+    assert compiled.mode() == "off" and not compiled.enabled()

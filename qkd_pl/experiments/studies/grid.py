@@ -574,8 +574,9 @@ def _ray(cells, out, data_dir):
     except ImportError:
         raise QkdError("--executor ray needs Ray: pip install 'qkd-pl[ray]' (or pip install ray)") from None
     if not ray.is_initialized():
+        carried = {k: os.environ[k] for k in ("QKD_COMPILE",) if k in os.environ}  # also on a cluster's workers
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
-                 ignore_reinit_error=True)
+                 ignore_reinit_error=True, runtime_env={"env_vars": carried} if carried else None)
     remote = ray.remote(num_cpus=1)(_attempt)
     for ref in [remote.remote(c, out, data_dir, 1) for c in cells]:
         yield ray.get(ref)
