@@ -67,13 +67,16 @@ def test_inference(benchmark, device, qubits, batch, encoding):
         benchmark.extra_info["samples_per_s"] = batch / benchmark.stats.stats.median
 
 
-@pytest.mark.parametrize("traced", [pytest.param(True, id="traced", marks=pytest.mark.smoke),
-                                    pytest.param(False, id="through-the-qnode")])
+@pytest.mark.parametrize("mode", [pytest.param("trace", marks=pytest.mark.smoke), "off", "inductor"])
 @pytest.mark.parametrize("qubits", [4, 8])
-def test_training_step_traced_or_through_the_qnode(benchmark, monkeypatch, traced, qubits):
+def test_training_step_by_compile_mode(benchmark, monkeypatch, mode, qubits):
     """qkd.fused's traced graph (circuits/compiled.py) against every call through TorchLayer and
-    the QNode (QKD_COMPILE=0): the bookkeeping the graph removes from each step."""
-    monkeypatch.setenv("QKD_COMPILE", "1" if traced else "0")
+    the QNode (QKD_COMPILE=off, the bookkeeping the graph removes from each step) and against the
+    graph in real arithmetic compiled by inductor (QKD_COMPILE=inductor; its compilation happens
+    in the warm-up rounds and is not timed)."""
+    from qkd_pl.circuits import compiled
+
+    monkeypatch.setenv("QKD_COMPILE", mode)
     model = student("qkd.fused", qubits, "amplitude")
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, y = torch.rand(256, 1, 28, 28), torch.randint(0, 10, (256,))
@@ -83,6 +86,6 @@ def test_training_step_traced_or_through_the_qnode(benchmark, monkeypatch, trace
         torch.nn.functional.cross_entropy(model(x), y).backward()
         opt.step()
 
-    benchmark.pedantic(step, rounds=10, warmup_rounds=3)  # the third call traces
+    benchmark.pedantic(step, rounds=10, warmup_rounds=compiled.TRACE_AFTER + compiled.COMPILE_AFTER + 1)
     if benchmark.stats:
         benchmark.extra_info["samples_per_s"] = 256 / benchmark.stats.stats.median

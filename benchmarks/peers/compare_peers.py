@@ -9,7 +9,8 @@ torch contenders, jax_timer.py for the JAX ones), and the contenders take turns 
 round, so a slow spell on a shared machine hits all of them; the table reports the median over
 rounds. Every contender's logits on reference.py's shared weights and inputs are checked against
 a float64 NumPy model of the circuit before it is timed. JAX's first step compiles; its seconds
-are reported apart (an end-to-end comparison must add them once per process and input shape).
+are reported apart (an end-to-end comparison must add them once per process and input shape);
+so is qkd-pl's with QKD_COMPILE=inductor, compiled from an empty cache each time.
 A contender whose venv is missing is skipped with a note.
 """
 
@@ -22,16 +23,22 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+FRESH = "fresh"  # an empty inductor cache for each measurement: compiled cold, as JAX compiles every process
 ROOT = HERE.parents[1]
 # label, venv (None: this interpreter), script, arguments before qubits, arguments after steps, environment
 CONTENDERS = [
     ("qkd-pl qkd.fused", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"], {}),
     ("qkd-pl qkd.fused32 (complex64)", None, "step_timer.py", ["qkd-pl"], ["qkd.fused32"], {}),
     ("qkd-pl qkd.fused, every call through the QNode", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"],
-     {"QKD_COMPILE": "0"}),
+     {"QKD_COMPILE": "off"}),
+    ("qkd-pl qkd.fused, QKD_COMPILE=inductor", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"],
+     {"QKD_COMPILE": "inductor", "TORCHINDUCTOR_CACHE_DIR": FRESH}),
+    ("qkd-pl qkd.fused32, QKD_COMPILE=inductor", None, "step_timer.py", ["qkd-pl"], ["qkd.fused32"],
+     {"QKD_COMPILE": "inductor", "TORCHINDUCTOR_CACHE_DIR": FRESH}),
     ("TorchQuantum 0.1.8 (complex64)", ".venv-torchquantum", "step_timer.py", ["torchquantum"], [], {}),
     ("PennyLane default.qubit + jax.jit, float64", ".venv-jax", "jax_timer.py", ["pennylane-jax"], ["64"], {}),
     ("PennyLane default.qubit + jax.jit, float32", ".venv-jax", "jax_timer.py", ["pennylane-jax"], ["32"], {}),
@@ -46,6 +53,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
 def run(python: str, script: str, who: list[str], qubits: int, batch: int, steps: int, extra: list[str],
         env: dict[str, str]) -> dict:
     pin = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+    env = {k: (tempfile.mkdtemp(prefix="inductor-cache-") if v == FRESH else v) for k, v in env.items()}
     out = subprocess.run([*pin, python, str(HERE / script), *who, str(qubits), str(batch), str(steps), *extra],
                          capture_output=True, text=True, cwd=HERE,
                          env={**os.environ, **ONE_THREAD, **env, "PYTHONPATH": f"{ROOT}:{HERE}"})

@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import OrderedDict
 from typing import Callable
 
 import torch
 from torch import fx, nn
 
-from ..errors import QkdError
+from ..errors import QkdError, QkdWarning
 from .real_graph import to_real
 
 TRACE_AFTER = 2  # calls of a key through the QNode before it is traced
@@ -85,7 +86,17 @@ class Traced:
                 return self.graph(*args)
             # inductor's C++ toolchain lookup warns that a CPU-only machine has no CUDA runtime: noise here
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-            self.compiled = torch.compile(self.real, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
+            compiled = torch.compile(self.real, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
+            try:  # compiles now: a machine without a C++ compiler, say, keeps the eager graph
+                out = compiled(*args)
+            except Exception as exc:  # noqa: BLE001 - any failure to compile leaves a working graph
+                reason = (str(exc).strip().splitlines() or [""])[0][:200]
+                warnings.warn(f"QKD_COMPILE=inductor: torch.compile failed ({type(exc).__name__}: {reason}); "
+                              f"the circuit runs on its traced graph, uncompiled", QkdWarning, stacklevel=2)
+                self.real = None
+                return self.graph(*args)
+            self.compiled = compiled
+            return out
         return self.compiled(*args)
 
 

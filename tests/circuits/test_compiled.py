@@ -188,3 +188,26 @@ def test_a_mistyped_compile_mode_is_refused(monkeypatch):
         compiled.mode()
     monkeypatch.setenv("QKD_COMPILE", "0")
     assert compiled.mode() == "off" and not compiled.enabled()
+
+
+def test_a_failed_compilation_leaves_the_traced_graph(monkeypatch):
+    """A machine where inductor cannot compile (no C++ compiler, say): one warning, and the eager graph."""
+    from qkd_pl.errors import QkdWarning
+
+    def broken(*args, **kwargs):
+        def call(*a):
+            raise RuntimeError("no working C++ compiler found\nmore detail")
+        return call
+
+    monkeypatch.setenv("QKD_COMPILE", "inductor")
+    monkeypatch.setattr(compiled, "COMPILE_AFTER", 1)
+    monkeypatch.setattr(torch, "compile", broken)
+    layer = QuantumLayer.v2(cfg_for("angle", "strong"), FUSED)
+    x = torch.randn(4, 3)
+    eager = outputs_and_gradients(layer, x, calls=2)
+    with pytest.warns(QkdWarning, match="torch.compile failed .RuntimeError: no working C.. compiler found."):
+        after = outputs_and_gradients(layer, x)
+    for a, b in zip(eager, after):
+        assert torch.equal(a, b)
+    (traced,) = layer.compiled._graphs.values()
+    assert traced.real is None and traced.compiled is None
