@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import shutil
 import sys
@@ -106,7 +107,7 @@ def record_environment(run_dir: Path, cfg: RunConfig, resuming: bool) -> None:
     sessions = json.loads(path.read_text()) if resuming and path.exists() else []
     sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resuming, "seed": cfg.train.seed,
                      "split_seed": cfg.data.split_seed, "argv": sys.argv, "torch_threads": torch.get_num_threads(),
-                     "versions": library_versions()})
+                     "compile": os.environ.get("QKD_COMPILE", "trace"), "versions": library_versions()})
     atomic_write_json(path, sessions)
 
 

@@ -38,11 +38,14 @@ def test_resume_and_overwrite_together_and_foreign_folders_are_refused(tmp_path)
         run_dir_for(tmp_path, "file", cfg())
 
 
-def test_environment_records_seed_argv_and_versions_of_every_session(tmp_path):
+def test_environment_records_seed_argv_and_versions_of_every_session(tmp_path, monkeypatch):
+    monkeypatch.delenv("QKD_COMPILE", raising=False)
     run_dir, _ = open_run_dir(tmp_path, "r", cfg(seed=7), resume=False)
     (run_dir / "last.pt").write_bytes(b"x")
+    monkeypatch.setenv("QKD_COMPILE", "inductor")
     open_run_dir(tmp_path, "r", cfg(seed=7), resume=True)
     sessions = json.loads((run_dir / "environment.json").read_text())
     assert [s["resumed"] for s in sessions] == [False, True] and sessions[0]["seed"] == 7
+    assert [s["compile"] for s in sessions] == ["trace", "inductor"]
     versions = sessions[0]["versions"]
     assert versions["torch"] and versions["pennylane"] and versions["qkd-pl"] and versions["python"]
