@@ -109,7 +109,7 @@ class CompiledLayer:
 
     def __init__(self, layer: nn.Module):
         self.layer = layer
-        self._graphs: OrderedDict[tuple, Callable | None] = OrderedDict()
+        self._graphs: OrderedDict[tuple, Traced | None] = OrderedDict()
         self._calls: dict[tuple, int] = {}
         self.traces = 0  # graphs made: lets tests see that a change of key retraced
 
@@ -134,7 +134,7 @@ class CompiledLayer:
         return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()),
                 id(qnode.device), qnode.func, qnode.diff_method)
 
-    def _trace(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> Callable | None:
+    def _trace(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> Traced | None:
         """The graph of one call, or None where the call did not run on qkd.fused's fast path."""
         from torch.fx.experimental.proxy_tensor import make_fx
 
