@@ -1,10 +1,10 @@
 """A traced circuit graph rewritten so that every complex value is a pair of real tensors.
 
-Why: torch's CPU kernels for complex tensors are slower than their real counterparts, autograd
-through complex operations adds conjugations, and ``torch.compile``'s CPU code generator does
-not handle complex numbers at all (it falls back to one kernel per operation, which is no gain).
-Carrying a complex value as its real and imaginary parts, and a part known to be zero as no
-tensor at all, turns the graph into real arithmetic that both eager torch and inductor run well.
+Why: ``torch.compile``'s CPU code generator does not handle complex numbers (it falls back to
+one kernel per operation, which is no gain). Carrying a complex value as its real and imaginary
+parts, and a part known to be zero as no tensor at all, gives inductor real arithmetic it can
+fuse. Run eagerly the rewritten graph is not faster (it has about 1.6x the operations), so only
+the inductor mode (compiled.py) uses it.
 The zero-tracking also gives real arithmetic for free where the circuit keeps states real (an
 amplitude-encoded input, RY-only layers and CNOTs never make an imaginary part).
 
