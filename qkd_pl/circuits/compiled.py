@@ -11,12 +11,22 @@ ordinary autograd, the same gradients as the QNode, bit for bit
 (tests/circuits/test_compiled.py).
 
 What a trace bakes in, and so what keys it: the input's shape and dtype, the weights' shapes and
-dtypes, the device and the QNode's circuit function (the students' circuits take no Python
-branch on input values). Anything else runs through the QNode: a layer whose call did not run
-on qkd.fused's own fast path (another device, shots, adjoint or parameter-shift gradients, a
-tape qkd.fused hands to default.qubit) is never traced. A key is traced on its third call, so
-one-off shapes (an evaluation's last batch) never pay the trace, which takes a fraction of a
-second to a few seconds.
+dtypes, the device and the QNode's circuit function. A trace also bakes in every Python branch
+the call took on input or weight values (PennyLane's ``AmplitudeEmbedding(normalize=True)``
+divides only when the norm is not already 1; a user's circuit may test a value), which no key
+can see. So a new graph is trusted only after it agrees with the QNode on probes unlike the
+traced call: random inputs with norms from 1e-2 to 1e2 and signs of every kind, and random
+weights. A graph that disagrees is dropped, with one warning, and that layer runs through its
+QNode from then on (slower, never wrong). qkd-pl's own encodings take no such branch
+(encoding.py normalizes unconditionally), so its students keep their graphs. A branch taken
+only on rare values (a test no probe reaches) is beyond what probing can show: keep circuit
+functions free of Python tests on tensor values, or set ``QKD_COMPILE=off``.
+
+Anything else runs through the QNode: a layer whose call did not run on qkd.fused's own fast
+path (another device, shots, adjoint or parameter-shift gradients, a tape qkd.fused hands to
+default.qubit) is never traced. A key is traced on its third call, so one-off shapes (an
+evaluation's last batch) never pay the trace, which takes a fraction of a second to a few
+seconds.
 
 ``QKD_COMPILE`` chooses how far this goes: ``off`` (every call through the QNode), ``trace`` (the
 default: the traced graph, run eagerly) or ``inductor``: the graph rewritten into real arithmetic
@@ -112,6 +122,8 @@ class CompiledLayer:
         self._graphs: OrderedDict[tuple, Traced | None] = OrderedDict()
         self._calls: dict[tuple, int] = {}
         self.traces = 0  # graphs made: lets tests see that a change of key retraced
+        self.untraceable: str | None = None  # why this layer's calls stay on the QNode, once a probe disagreed
+        self._warned_real = False
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         weights = dict(self.layer.qnode_weights)
@@ -121,7 +133,7 @@ class CompiledLayer:
             graph = self._graphs[key]
             return self.layer(x) if graph is None else graph(x, *weights.values())
         self._calls[key] = self._calls.get(key, 0) + 1
-        if self._calls[key] <= TRACE_AFTER or not enabled():
+        if self._calls[key] <= TRACE_AFTER or not enabled() or self.untraceable:
             return self.layer(x)
         graph = self._trace(x, weights)
         self._graphs[key] = graph
@@ -154,7 +166,11 @@ class CompiledLayer:
             finally:
                 self.layer.qnode_weights = saved
 
-        graph = make_fx(call)(x.detach(), *(v.detach() for v in weights.values()))
+        try:
+            graph = make_fx(call)(x.detach(), *(v.detach() for v in weights.values()))
+        except Exception as exc:  # noqa: BLE001 - e.g. a Python test on a tensor value, which tracing refuses
+            reason = (str(exc).strip().splitlines() or [""])[0][:160]
+            return self._leave_on_qnode(f"tracing it failed ({type(exc).__name__}: {reason})")
         if device.fast_executions == fast or device.fallback_executions != fallback:
             return None
         parameters = {id(p) for p in self.layer.parameters()}
@@ -162,26 +178,88 @@ class CompiledLayer:
             return None  # a weight read some other way than through the call's arguments: it would be frozen
         self.traces += 1
         graph = _simplified(graph)
-        return Traced(graph, _real(graph, x, weights) if mode() == "inductor" else None)
+        differs = _disagreement(graph, call, x, weights)
+        if differs is not None:
+            return self._leave_on_qnode(f"its traced graph disagrees with its QNode on {differs}, so the circuit "
+                                        f"takes a Python branch on input or weight values")
+        return Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
+
+    def _leave_on_qnode(self, why: str) -> None:
+        self.untraceable = why
+        warnings.warn(f"{_layer_name(self.layer)}: {why}; this layer runs through its QNode from now on (correct, "
+                      f"slower). Compute with torch functions rather than Python tests on tensor values, or set "
+                      f"QKD_COMPILE=off to silence this", QkdWarning, stacklevel=4)
+
+    def _real(self, graph: fx.GraphModule, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> fx.GraphModule | None:
+        real, why = _real(graph, x, weights)
+        if real is None and not self._warned_real:
+            self._warned_real = True  # once per layer: every key of one circuit fails the same way
+            warnings.warn(f"QKD_COMPILE=inductor: {_layer_name(self.layer)} is not compiled ({why}); it runs on its "
+                          f"traced complex graph, uncompiled", QkdWarning, stacklevel=4)
+        return real
 
     def __getstate__(self) -> dict:  # graphs are remade after a copy or a trip to another process
-        return {"layer": self.layer, "_graphs": OrderedDict(), "_calls": {}, "traces": 0}
+        return {"layer": self.layer, "_graphs": OrderedDict(), "_calls": {}, "traces": 0,
+                "untraceable": self.untraceable, "_warned_real": False}
 
 
-def _real(graph: fx.GraphModule, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> fx.GraphModule | None:
-    """``graph`` in real arithmetic; None where the rewrite does not apply or (a safeguard: a wrong
-    number must not pass silently) its outputs on the traced call's inputs differ from the graph's
-    by more than rounding."""
+PROBE_SEED = 20231  # the probes' own generator: tracing must not move the global RNG a run is seeded with
+
+
+def _probes(x: torch.Tensor, weights: dict[str, torch.Tensor]) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
+    """Inputs and weights unlike the traced call's: random rows with norms spread over four
+    decades, and the traced rows themselves rescaled (same direction, other norms) under random
+    weights."""
+    g = torch.Generator().manual_seed(PROBE_SEED)
+
+    def rows(n: int, like: torch.Tensor) -> torch.Tensor:  # one factor per row (per element if unbatched)
+        return torch.logspace(-2, 2, n, dtype=torch.float64).reshape(-1, *[1] * (like.ndim - 1))
+
+    def random(t: torch.Tensor) -> torch.Tensor:
+        return torch.randn(t.shape, generator=g, dtype=torch.float64).to(device=t.device, dtype=t.dtype)
+
+    x = x.detach()
+    spread = (random(x) * rows(x.shape[0], x).to(x.device, x.dtype)) if x.ndim else random(x) * 30
+    rescaled = (x * rows(x.shape[0], x).flip(0).to(x.device, x.dtype)) if x.ndim else x * 3
+    values = list(weights.values())
+    return [(spread, [w.detach() for w in values]), (rescaled, [random(w) for w in values])]
+
+
+def _disagreement(graph: fx.GraphModule, call: Callable, x: torch.Tensor,
+                  weights: dict[str, torch.Tensor]) -> str | None:
+    """What a probe found: None where the graph equals the QNode on every probe, else which probe differed."""
+    tolerance = 1e-5 if x.dtype == torch.float32 or _has_complex64(graph) else 1e-9
+    names = ("random inputs of other norms", "rescaled inputs with random weights")
+    with torch.no_grad():
+        for name, (inputs, values) in zip(names, _probes(x, weights)):
+            expected, got = call(inputs, *values), graph(inputs, *values)
+            if expected.shape != got.shape or not torch.allclose(expected, got, rtol=tolerance, atol=tolerance,
+                                                                 equal_nan=True):
+                return name
+    return None
+
+
+def _layer_name(layer: nn.Module) -> str:
+    func = getattr(getattr(layer, "qnode", None), "func", None)
+    return f"the circuit {getattr(func, '__qualname__', type(layer).__name__)!r}"
+
+
+def _real(graph: fx.GraphModule, x: torch.Tensor, weights: dict[str, torch.Tensor]
+          ) -> tuple[fx.GraphModule | None, str]:
+    """``graph`` in real arithmetic, or None and why: the rewrite does not apply, or (a safeguard: a
+    wrong number must not pass silently) its outputs on the traced call's inputs differ from the
+    graph's by more than rounding."""
     real = to_real(graph)
     if real is None:
-        return None
+        return None, "the real-arithmetic rewrite does not know one of its operations"
     with torch.no_grad():
         args = (x, *weights.values())
         expected, got = graph(*args), real(*args)
     tolerance = 1e-5 if expected.dtype == torch.float32 or _has_complex64(graph) else 1e-10
     if not torch.allclose(expected, got, rtol=tolerance, atol=tolerance):
-        return None
-    return real
+        error = (expected - got).abs().max().item()
+        return None, f"its real-arithmetic rewrite differs from the traced graph by {error:.1e}"
+    return real, ""
 
 
 def _has_complex64(graph: fx.GraphModule) -> bool:

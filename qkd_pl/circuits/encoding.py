@@ -24,7 +24,22 @@ from ..registry import Registry
 
 
 def amplitude(features, wires: Sequence[int], rotation: str = "Y") -> None:
-    qml.AmplitudeEmbedding(features, wires=wires, normalize=True, pad_with=0.0)
+    """Pads and normalizes in the array's own arithmetic, always, before PennyLane sees the state.
+
+    Why not ``AmplitudeEmbedding(normalize=True, pad_with=0.0)``: its preprocessing divides by
+    the norm only when the norm is not already 1, a Python branch on the input's values. A traced
+    graph (circuits/compiled.py) made on a unit-norm batch would keep no division, and return
+    wrong numbers for every later batch. Dividing unconditionally costs one division and gives
+    the same state (a zero vector still has no state: 0/0, as PennyLane's own division gives).
+    """
+    dim = 2 ** len(wires)
+    shape = qml.math.shape(features)
+    if shape[-1] < dim:  # a branch on the shape, which a trace's key holds
+        zeros = qml.math.zeros((*shape[:-1], dim - shape[-1]), like=features)
+        features = qml.math.concatenate([features, qml.math.cast_like(zeros, features)], axis=-1)
+    norm = qml.math.linalg.norm(features, axis=-1)
+    features = features / qml.math.reshape(norm, (*shape[:-1], 1))
+    qml.AmplitudeEmbedding(features, wires=wires, normalize=False, validate_norm=False)
 
 
 def angle(features, wires: Sequence[int], rotation: str = "Y") -> None:

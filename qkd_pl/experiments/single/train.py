@@ -283,7 +283,7 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
         # the same every epoch and for every student of this teacher: computed once, cached.
         def logits_of(split: str, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
             out, hit = cached_teacher_logits(teacher.model.to(plan.teacher_device), teacher.sha256, cfg.data, split,
-                                             x.to(plan.teacher_device))
+                                             x.to(plan.teacher_device), source=data.source)
             return out.to(plan.device), hit
 
         teacher_logits, hit = logits_of("train", data.x_train)
