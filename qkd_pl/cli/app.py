@@ -435,7 +435,8 @@ def tune_cmd(study, out, trials, storage, workers, data_dir, quiet):
     STUDY is a TOML file: a student run ([data], [student], [train], [distill]), a [space] of
     fields by dotted path, tuning seeds and report seeds (see
     qkd_pl/experiments/studies/tune.py). Started again, it continues the same study: finished
-    trials are kept and a killed trial is tried again.
+    trials are kept and a killed trial is tried again. A study file changed in what a trial
+    measures (base run, space, seeds) is refused: its old trials would be counted and reported.
     """
     from qkd_pl.experiments.studies.tune import load_tune_spec, tune
 

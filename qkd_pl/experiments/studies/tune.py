@@ -10,7 +10,10 @@ trail the median of earlier ones at the same epoch. TPE proposes the next config
 The study lives in an SQLite file in the output folder by default (or at any database URL
 Optuna accepts, so several machines can search one study), with heartbeats: a trial whose
 process was killed is marked failed after ``GRACE_S`` and tried again with the same
-parameters, so a killed ``qkd tune`` started again continues where it was. Once the study has
+parameters, so a killed ``qkd tune`` started again continues where it was. A study keeps a
+fingerprint of what its trials measured (``measured``); started again from a study file changed
+in any of that, it is refused before a trial runs, naming what changed, rather than counting
+trials of another configuration toward the budget and reporting one of them as the best. Once the study has
 its trials, the best configuration is trained with the report seeds (disjoint from the tuning
 seeds) and tested: the only time the test split is used. TOML layout::
 
@@ -34,7 +37,9 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import math
 import os
 import statistics
@@ -43,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...config import SECTIONS, RunConfig, with_field
+from ...config import SECTIONS, RunConfig, config_differences, normalized, with_field
 from ...errors import QkdError, one_line_warnings
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
@@ -53,6 +58,10 @@ from .grid import config_section, read_toml, worker_threads
 HEARTBEAT_S = 30  # a running trial's heartbeat; a trial silent for GRACE_S was killed
 GRACE_S = 120
 TOP_KEYS = {"name", "trials", "seeds", "final_seeds", "sampler_seed", "prune"}
+# What a trial's value is: changing how _objective scores a trial means changing this text, so a
+# study scored the old way is not continued as if its trials were scored the new way.
+OBJECTIVE = "maximize the mean over the tuning seeds of the best-epoch validation accuracy"
+FINGERPRINT, MEASURED = "qkd_fingerprint", "qkd_measured"  # the study's user attributes
 
 
 @dataclass
@@ -185,9 +194,81 @@ def _storage(url: str):
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
 
 
+def measured(spec: TuneSpec) -> dict[str, Any]:
+    """What a trial's value depends on, as JSON: the base run less the fields the trial sets itself
+    (``train.seed``, the searched ones), the space, the tuning seeds and the objective.
+
+    Left out on purpose, as they change no finished trial's value: ``trials`` (raised to extend a
+    study), ``final_seeds`` (the report runs come after the search), ``sampler_seed`` and
+    ``prune`` (they steer which points are tried and which stop early), ``name`` and the storage
+    (which study this is), the data folder and the number of workers."""
+    base = spec.base.to_dict()
+    for path in ["train.seed", *(p.path for p in spec.space)]:
+        section, _, name = path.partition(".")
+        (base.get(section) or {}).pop(name, None)
+    space = {p.path: list(p.choices) if p.choices is not None else {"low": p.low, "high": p.high, "log": p.log}
+             for p in spec.space}
+    return json.loads(json.dumps({"base": base, "space": space, "seeds": list(spec.seeds), "objective": OBJECTIVE}))
+
+
+def fingerprint(fields: dict[str, Any]) -> str:
+    """SHA-256 of canonical JSON: the same fields give the same text whatever their order."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _changes(saved: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs, by the names the study file uses. The base runs are compared as ``normalized``
+    compares a saved config.json: a field added to qkd-pl since the study began reads as its default
+    (which keeps the old behaviour), so upgrading qkd-pl alone does not strand a study."""
+    def base(d):
+        try:
+            return normalized(d)
+        except (QkdError, TypeError, AttributeError):  # written by a qkd-pl that knew other fields
+            return d
+
+    out = config_differences(base(saved.get("base") or {}), base(now["base"]))
+    a, b = saved.get("space") or {}, now["space"]
+    out += [f"[space] {k!r}: {a.get(k, 'absent')!r} (saved) vs {b.get(k, 'absent')!r} (now)"
+            for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    out += [f"{k}: {saved.get(k)!r} (saved) vs {now[k]!r} (now)" for k in ("seeds", "objective")
+            if saved.get(k) != now[k]]
+    return out
+
+
+def check_resumable(study, spec: TuneSpec) -> None:
+    """Record what a new study's trials measure; refuse to continue one whose trials measured
+    something else, before a trial runs. Otherwise its old trials would count toward the budget,
+    and the best of them, scored under another configuration, be reported as this one's best.
+
+    A study with trials but no record (made by a qkd-pl before the fingerprint) is refused too:
+    nothing says what its trials measured. One with no trials yet is recorded as new (it may have
+    been made by a ``qkd tune`` stopped before its first trial)."""
+    now, trials = measured(spec), len(study.get_trials(deepcopy=False))
+    attrs = study.user_attrs
+    new = "give a new --out folder (with --storage: another URL, or a new `name` in the study file)"
+    if FINGERPRINT not in attrs:
+        if trials:
+            raise QkdError(f"study {spec.name!r} has {trials} trials but no record of the configuration they "
+                           f"measured (made by an older qkd-pl), so they could count toward a search of another "
+                           f"one. To search this study file, {new}")
+        study.set_user_attr(MEASURED, now)
+        study.set_user_attr(FINGERPRINT, fingerprint(now))
+        return
+    if attrs[FINGERPRINT] == fingerprint(now):
+        return
+    changed = _changes(attrs.get(MEASURED) or {}, now)
+    if changed:
+        more = f"; and {len(changed) - 4} more" if len(changed) > 4 else ""
+        raise QkdError(f"study {spec.name!r} was searched with another configuration "
+                       f"({'; '.join(changed[:4])}{more}): its {trials} trials would count toward this search "
+                       f"and could be reported as its best. To search the changed configuration, {new}; to "
+                       f"continue the study, restore the study file it was made from")
+
+
 def open_study(spec: TuneSpec, storage: str, worker: int = 0):
-    """The study, created or loaded. The sampler's seed is moved on by the trials the study already
-    has (and by the worker's index): a resumed or parallel search seeded like the first would draw
+    """The study, created or loaded, and refused if its trials measured another configuration
+    (``check_resumable``). The sampler's seed is moved on by the trials the study already has
+    (and by the worker's index): a resumed or parallel search seeded like the first would draw
     the first search's random start-up points again."""
     import optuna
 
@@ -198,6 +279,7 @@ def open_study(spec: TuneSpec, storage: str, worker: int = 0):
               if spec.prune else optuna.pruners.NopPruner())
     study = optuna.create_study(study_name=spec.name, storage=storage, load_if_exists=True, direction="maximize",
                                 pruner=pruner)
+    check_resumable(study, spec)
     seed = spec.sampler_seed + len(study.get_trials(deepcopy=False)) + 100_003 * worker
     study.sampler = optuna.samplers.TPESampler(seed=seed)
     return study
