@@ -179,15 +179,24 @@ def train_student_cmd(**o):
               help="IBM Quantum hardware: submit the jobs in a Batch, a Session (not on the Open plan), or each alone.")
 @click.option("--yes", is_flag=True,
               help="IBM Quantum hardware: submit the printed plan without asking (required without a terminal).")
+@click.option("--new-evaluation", is_flag=True,
+              help="Begin another job ledger beside one that records other work (another checkpoint, batch size, "
+                   "backend, shots or test images): its jobs are submitted anew. Without it such a rerun is refused.")
+@click.option("--resubmit-lost", is_flag=True,
+              help="Submit again the images of jobs IBM Quantum no longer knows (marked lost in the ledger); "
+                   "without it the evaluation stops at the first lost job.")
 @click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (as for training).")
-def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode, yes, data_dir):
+def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode, yes, new_evaluation, resubmit_lost,
+                 data_dir):
     """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it.
 
     On shot-based devices each batch of images is one job; every job id is written to
     evaluation-<device>.jobs.json as it is submitted, so the same command, run again after a kill
-    or a failure, continues from the finished batches and retrieves submitted jobs by id instead
-    of submitting them again. Before submitting to IBM Quantum hardware it prints the plan (jobs,
-    circuits, shots, estimated QPU seconds) and asks.
+    or a failure (from any folder, the run spelled any way), continues from the finished batches
+    and retrieves submitted jobs by id instead of submitting them again. A rerun of other work
+    beside that ledger (another checkpoint, --batch-size, backend, --shots or test images) is
+    refused unless --new-evaluation. Before submitting to IBM Quantum hardware it prints the plan
+    (jobs to submit and to retrieve, circuits, shots, estimated QPU seconds) and asks.
     """
     import sys
 
@@ -195,7 +204,8 @@ def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode
 
     ask = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
     r = evaluate_run(run, device, shots, noise, data_dir, limit, per_circuit=per_circuit, mode=mode,
-                     batch_size=batch_size, yes=yes, ask=ask)
+                     batch_size=batch_size, yes=yes, ask=ask, new_evaluation=new_evaluation,
+                     resubmit_lost=resubmit_lost)
     jobs = f"; {r.jobs_submitted} job(s) submitted" if r.jobs_submitted is not None else ""
     jobs += f", {r.jobs_retrieved} retrieved by id" if r.jobs_retrieved else ""
     click.echo(f"test accuracy {r.test_accuracy:.4f} (n={r.n_test}) on {r.evaluated_on} "
@@ -320,9 +330,9 @@ def draw_cmd(run, expand, png, **o):
 
     if run:
         from qkd_pl.experiments.single.train import checkpoint_path
-        from qkd_pl.training import load_checkpoint
+        from qkd_pl.training.checkpoint import read_run_checkpoint
 
-        cfg = RunConfig.from_dict(load_checkpoint(checkpoint_path(run))["config"])
+        cfg = RunConfig.from_dict(read_run_checkpoint(checkpoint_path(run))[0]["config"])
         if cfg.kind != "student":
             raise QkdError(f"{run} is a {cfg.kind} run; qkd draw draws quantum students")
         student = cfg.student

@@ -10,6 +10,15 @@ The ledger is a JSON file in the run folder. A job's id is written to it the mom
 submitted, under a key naming the work (which images, which circuit structure, which chunk),
 so an evaluation that is killed or fails and is run again finds the job by that key and
 retrieves it instead of submitting it again.
+
+A ledger belongs to one piece of work, its context: the checkpoint's SHA-256, the device and
+the backend it resolved to, shots, noise, the data and a digest of its images, and the batch
+size (job keys name image ranges, so they depend on it). Never how the work was named: the
+checkpoint's path, the working folder and the ``--limit`` are not in it, so a rerun spelled
+differently finds its jobs. A rerun of other work beside a ledger is refused, naming the field
+that differs, rather than renaming the ledger aside and paying again; ``new_evaluation`` starts
+another ledger beside it on purpose. A job the service no longer knows is marked ``lost`` and
+stops the evaluation until the user asks for its images to be submitted again.
 """
 
 from __future__ import annotations
@@ -67,8 +76,11 @@ class JobRecord:
     rows: int
     shots: int
     submitted_at: str
-    status: str = "submitted"  # submitted -> done | failed
+    status: str = "submitted"  # submitted -> done | failed | lost (the service no longer knows it)
     retrievable: bool = True
+
+
+LEDGER_SUFFIX = ".jobs.json"
 
 
 class JobLedger:
@@ -76,23 +88,20 @@ class JobLedger:
 
     Args:
         path: the ledger file (JSON); created on the first submission.
-        context: what the evaluation is (checkpoint digest, device, shots, ...). A ledger written
-            for another context is set aside (renamed) rather than trusted.
+        context: what the evaluation is (``open_ledger`` chooses the file whose context this is).
+        records: the jobs already recorded there.
     """
 
-    def __init__(self, path: Path, context: dict[str, Any]):
+    def __init__(self, path: Path, context: dict[str, Any], records: list[JobRecord] | None = None):
         self.path, self.context = Path(path), context
-        self.records: list[JobRecord] = []
-        if self.path.exists():
-            saved = json.loads(self.path.read_text())
-            if saved.get("context") == context:
-                self.records = [JobRecord(**r) for r in saved["jobs"]]
-            else:
-                stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-                self.path.rename(self.path.with_name(f"{self.path.stem}.other-{stamp}.json"))
+        self.records: list[JobRecord] = list(records or [])
+
+    @property
+    def batch_size(self) -> int:
+        return self.context["batch_size"]
 
     def find(self, key: str) -> JobRecord | None:
-        """The last job for ``key`` that did not fail."""
+        """The last job for ``key`` that did not fail (a lost one included: the caller decides)."""
         for r in reversed(self.records):
             if r.key == key and r.status != "failed":
                 return r
@@ -108,6 +117,73 @@ class JobLedger:
 
     def _save(self) -> None:
         atomic_write_json(self.path, {"context": self.context, "jobs": [dataclasses.asdict(r) for r in self.records]})
+
+
+def read_ledger(path: Path) -> tuple[dict[str, Any], list[JobRecord]]:
+    """A ledger file's context and jobs; a damaged file is refused in one line, never overwritten
+    (it may be the only record of paid jobs)."""
+    try:
+        saved = json.loads(Path(path).read_text())
+        return saved["context"], [JobRecord(**r) for r in saved["jobs"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QkdError(f"{path} is not a readable job ledger ({type(exc).__name__}); it may be the only record of "
+                       f"submitted jobs: keep a copy, then repair it or move it aside to start afresh") from None
+
+
+def ledger_paths(stem: Path) -> list[Path]:
+    """``stem.jobs.json``, then ``stem.2.jobs.json``, ... (the evaluations begun with ``new_evaluation``)."""
+    first = stem.with_name(stem.name + LEDGER_SUFFIX)
+    others = []
+    for p in stem.parent.glob(f"{stem.name}.*{LEDGER_SUFFIX}"):
+        middle = p.name[len(stem.name) + 1:-len(LEDGER_SUFFIX)]
+        if middle.isdigit():
+            others.append((int(middle), p))
+    return ([first] if first.exists() else []) + [p for _, p in sorted(others)]
+
+
+def open_ledger(stem: Path, context: dict[str, Any], batch_size: int | None, default_batch: int,
+                new_evaluation: bool = False, local: bool = False) -> JobLedger:
+    """The ledger of this work beside ``stem``, or a new one; another work's ledger there is refused.
+
+    Args:
+        stem: the evaluation's files without suffix (``run/evaluation-ibm-ibm_brisbane``).
+        context: what the work is, the batch size aside.
+        batch_size: images per batch as asked; None takes the one the ledger was begun with.
+        default_batch: the batch size of new work when none is asked.
+        new_evaluation: begin another ledger beside the existing ones, whatever they hold.
+        local: the jobs run on this machine (Aer, fake backends): nothing in a ledger of other work
+            was paid for or can be retrieved, so it is replaced rather than refused.
+
+    Returns:
+        The ledger; its ``batch_size`` is the one to evaluate with.
+    """
+    existing = [(p, *read_ledger(p)) for p in ledger_paths(stem)]
+    if not new_evaluation:
+        for path, saved, records in existing:
+            rest = {k: v for k, v in saved.items() if k != "batch_size"}
+            if rest == context and batch_size in (None, saved.get("batch_size")):
+                return JobLedger(path, saved, records)
+        if existing and local:
+            return JobLedger(existing[0][0], {**context, "batch_size": batch_size or default_batch})
+        if existing:
+            path, saved, _ = existing[-1]
+            now = {**context, "batch_size": batch_size}
+            fields = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+            diff = "; ".join(f"{k}: {_short(saved.get(k))} then, {_short(now.get(k))} now" for k in fields)
+            raise QkdError(f"{path} records the jobs of another evaluation ({diff}): rerun as it was to retrieve "
+                           f"its jobs by id, or add --new-evaluation to start another ledger beside it (its jobs "
+                           f"are submitted anew)")
+    n = len(existing) + 1
+    path = stem.with_name(stem.name + (LEDGER_SUFFIX if n == 1 else f".{n}{LEDGER_SUFFIX}"))
+    while path.exists():
+        n += 1
+        path = stem.with_name(f"{stem.name}.{n}{LEDGER_SUFFIX}")
+    return JobLedger(path, {**context, "batch_size": batch_size or default_batch})
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 20 else text[:16] + "..."
 
 
 def now() -> str:

@@ -10,8 +10,10 @@ for expectation values, SamplerV2 for probabilities. A batch that would exceed a
 (``jobs.Limits``) is split into as few jobs as fit.
 
 Every submitted job's id goes to the ``ledger`` (when one is set) before anything waits on it,
-and a job whose key is already there is retrieved by id, never submitted again. Before the
-first submission to a paid backend, ``confirm`` (when set) sees the plan and may refuse it.
+and a job whose key is already there is retrieved by id, never submitted again; one the service
+no longer knows is marked lost and stops the evaluation, unless ``resubmit_lost`` is set. Before
+the first submission to a paid backend, ``confirm`` (when set) sees the plan, which counts the
+planned jobs whose keys the ledger already holds as retrieved, not submitted, and may refuse it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pennylane.devices.preprocess import validate_device_wires, validate_measure
 from pennylane.tape import QuantumScript
 from pennylane_qiskit.qiskit_device import QiskitDevice, accepted_sample_measurement
 
+from ..errors import QkdError
 from . import jobs
 from .parametric import Structure, observables, probabilities_from_bits, size, to_parametric, transpile
 
@@ -53,16 +56,19 @@ class SubmissionPlan:
     backend: str
     mode: str
     primitive: str
-    jobs: int
-    circuits: int
+    jobs: int  # to submit
+    circuits: int  # parameter sets in the jobs to submit
     shots: int
     qpu_seconds: float
+    retrieved: int = 0  # planned jobs the ledger already holds: retrieved by id, not submitted
 
     def describe(self) -> str:
+        again = (f"; {self.retrieved} job(s) submitted before are retrieved by id, not submitted again"
+                 if self.retrieved else "")
         return (f"{self.backend}: {self.jobs} {self.primitive} job(s) in {self.mode} mode, {self.circuits:,} "
                 f"circuit executions (parameter sets) x {self.shots} shots, about {self.qpu_seconds:,.0f} QPU "
                 f"seconds (estimated: {jobs.REP_DELAY_S * 1e6:.0f} us repetition delay + the circuit's duration "
-                f"per shot)")
+                f"per shot){again}")
 
 
 class BatchedQiskitDevice(QiskitDevice):
@@ -90,8 +96,8 @@ class BatchedQiskitDevice(QiskitDevice):
         self.ledger: jobs.JobLedger | None = None
         self.batch_tag: str | None = None  # names the work of the next execution in the ledger
         self.confirm: Callable[[SubmissionPlan], None] | None = None
-        self.planned_samples: int | None = None  # the whole evaluation, for the plan
-        self.planned_batch: int | None = None
+        self.planned_batches: list[tuple[str, int]] | None = None  # (tag, images) of the evaluation's batches
+        self.resubmit_lost = False  # submit again the images of a job the service no longer knows
         self._compiled: dict[str, Compiled] = {}
         self.transpilations = 0
         self.jobs_submitted = 0
@@ -137,30 +143,51 @@ class BatchedQiskitDevice(QiskitDevice):
         self._compiled[key] = compiled
         return compiled
 
-    def plan(self, compiled: Compiled, n_params: int, shots: int, n_samples: int, batch_size: int) -> SubmissionPlan:
-        """The jobs an evaluation of ``n_samples`` in batches of ``batch_size`` submits."""
+    def plan(self, compiled: Compiled, structure: Structure, n_params: int, shots: int,
+             batches: list[tuple[str, int]]) -> SubmissionPlan:
+        """The jobs an evaluation of ``batches`` ((tag, images) each) submits, and those it retrieves:
+        a planned job whose key the ledger holds (and can retrieve) is not submitted."""
         per_job = self.limits.rows_per_job(shots, n_params, compiled.seconds_per_shot)
-        n_jobs = sum(len(jobs.split_rows(min(batch_size, n_samples - i), per_job))
-                     for i in range(0, n_samples, batch_size))
+        submit = retrieve = rows = 0
+        for tag, n in batches:
+            for key, chunk in zip(self._keys(tag, structure, compiled, shots, n, per_job),
+                                  jobs.split_rows(n, per_job)):
+                if self._retrievable(key):
+                    retrieve += 1
+                else:
+                    submit, rows = submit + 1, rows + len(chunk)
         mode = getattr(self.runner, "mode", "local")
-        return SubmissionPlan(self.runner.name, mode, compiled.primitive, n_jobs, n_samples, shots,
-                              n_samples * shots * compiled.seconds_per_shot)
+        return SubmissionPlan(self.runner.name, mode, compiled.primitive, submit, rows, shots,
+                              rows * shots * compiled.seconds_per_shot, retrieve)
+
+    def _keys(self, tag: str, structure: Structure, compiled: Compiled, shots: int, n_rows: int,
+              per_job: int) -> list[str]:
+        """The ledger keys of a batch's jobs: its images, the circuit structure, primitive, shots, chunk."""
+        n = len(jobs.split_rows(n_rows, per_job))
+        return [f"{tag}/{structure.digest}/{compiled.primitive}/{shots}/{c + 1}of{n}" for c in range(n)]
+
+    def _retrievable(self, key: str) -> bool:
+        record = self.ledger.find(key) if self.ledger is not None else None
+        return (record is not None and record.retrievable and self.runner.retrievable
+                and (record.status != "lost" or not self.resubmit_lost))
 
     def _run(self, tape):
         par = to_parametric(tape, list(self.wires))
         compiled = self.compile(par.structure)
         shots = int(tape.shots.total_shots) if tape.shots else int(self._kwargs["default_shots"])
         values = np.ascontiguousarray(par.values.detach().numpy()[:, compiled.columns])
+        tag = self.batch_tag or hashlib.sha256(values.tobytes()).hexdigest()[:16]
         if self.confirm is not None:
-            n = self.planned_samples or len(values)
-            self.confirm(self.plan(compiled, values.shape[1], shots, n, self.planned_batch or len(values)))
+            plan = self.plan(compiled, par.structure, values.shape[1], shots,
+                             self.planned_batches or [(tag, len(values))])
+            if plan.jobs:  # nothing to pay for where every job is retrieved
+                self.confirm(plan)
             self.confirm = None  # asked once per evaluation
         per_job = self.limits.rows_per_job(shots, values.shape[1], compiled.seconds_per_shot)
         chunks = jobs.split_rows(len(values), per_job)
-        tag = self.batch_tag or hashlib.sha256(values.tobytes()).hexdigest()[:16]
-        submitted = [self._job(f"{tag}/{par.structure.digest}/{compiled.primitive}/{shots}/{c + 1}of{len(chunks)}",
-                               compiled, values[rows.start:rows.stop], shots)
-                     for c, rows in enumerate(chunks)]  # all submitted (and recorded) before any is awaited
+        keys = self._keys(tag, par.structure, compiled, shots, len(values), per_job)
+        submitted = [self._job(key, compiled, values[rows.start:rows.stop], shots)
+                     for key, rows in zip(keys, chunks)]  # all submitted (and recorded) before any is awaited
         parts = [self._collect(job, record, compiled, par.structure) for job, record in submitted]
         if compiled.primitive == "sampler":
             probs = np.concatenate(parts, axis=0)
@@ -172,10 +199,14 @@ class BatchedQiskitDevice(QiskitDevice):
     def _job(self, key: str, compiled: Compiled, values: np.ndarray, shots: int):
         record = self.ledger.find(key) if self.ledger is not None else None
         if record is not None and record.retrievable and self.runner.retrievable:
-            job = self.runner.retrieve(record.job_id)
+            job = self._retrieve(record) if record.status != "lost" else None
             if job is not None:
                 self.jobs_retrieved += 1
                 return job, record
+            if not self.resubmit_lost:
+                raise QkdError(f"job {record.job_id} ({key}) is lost: {self.runner.name} no longer knows it "
+                                    f"(marked lost in {self.ledger.path}); rerun with --resubmit-lost to submit its "
+                                    f"{record.rows} image(s) again, at their cost")
         pub = ((compiled.circuit, compiled.observables, values) if compiled.primitive == "estimator"
                else (compiled.circuit, values))
         job = self.runner.submit(compiled.primitive, [pub], shots)
@@ -185,6 +216,18 @@ class BatchedQiskitDevice(QiskitDevice):
         if self.ledger is not None:
             self.ledger.add(record)
         return job, record
+
+    def _retrieve(self, record: jobs.JobRecord):
+        """The recorded job, or None where the service says it does not know it (then marked lost)."""
+        try:
+            job = self.runner.retrieve(record.job_id)
+        except Exception as exc:
+            if not _not_found(exc):
+                raise
+            job = None
+        if job is None:
+            self.ledger.mark(record, "lost")
+        return job
 
     def _collect(self, job, record: jobs.JobRecord, compiled: Compiled, structure: Structure) -> np.ndarray:
         try:
@@ -199,6 +242,11 @@ class BatchedQiskitDevice(QiskitDevice):
         if compiled.primitive == "estimator":
             return np.asarray(data.evs, dtype=np.float64).reshape(len(compiled.observables), -1)
         return probabilities_from_bits(data.c, len(structure.measurement[1]))
+
+
+def _not_found(exc: BaseException) -> bool:
+    """The service does not know the job id (deleted, expired, another account): retrying cannot help."""
+    return any(t.__name__ in ("RuntimeJobNotFound", "JobNotFound") for t in type(exc).__mro__)
 
 
 def _still_running(exc: BaseException) -> bool:

@@ -67,3 +67,23 @@ def read_checkpoint(path: Path) -> tuple[dict[str, Any], str]:
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise QkdError(f"{path} is not a qkd-pl checkpoint (expected format {FORMAT})")
     return ckpt, hashlib.sha256(raw).hexdigest()
+
+
+RUN_KEYS = ("config", "meta", "state_dict")  # what rebuilds a run's model from its checkpoint alone
+
+
+def read_run_checkpoint(path: Path) -> tuple[dict[str, Any], str]:
+    """A run's checkpoint (``read_checkpoint``) that also holds what rebuilds its model.
+
+    Why: ``training.fit`` writes qkd-pl's format tag with whatever ``checkpoint_meta`` its caller
+    gives, so a checkpoint of ours can lack the configuration; evaluating, drawing or distilling
+    from it must say so in one line, not fail on a missing key.
+    """
+    ckpt, digest = read_checkpoint(path)
+    missing = [k for k in RUN_KEYS if not isinstance(ckpt.get(k), dict)]
+    if missing:
+        raise QkdError(f"{path} holds no {' or '.join(missing)} (a checkpoint written by training.fit without the "
+                       f"run's configuration?): qkd-pl cannot rebuild its model; give the run folder of a "
+                       f"qkd train-student or train-teacher run")
+    return ckpt, digest
+

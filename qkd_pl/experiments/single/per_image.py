@@ -43,13 +43,13 @@ def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict
     from ...data import load_data
     from ...devices import resolve_backend
     from ...training import predict_logits
-    from ...training.checkpoint import read_checkpoint
+    from ...training.checkpoint import read_run_checkpoint
     from .train import checkpoint_path, model_from_checkpoint
 
     if threads:
         torch.set_num_threads(threads)
     path = checkpoint_path(job.run)
-    ckpt, _ = read_checkpoint(path)
+    ckpt, _ = read_run_checkpoint(path)
     qubits = RunConfig.from_dict(ckpt["config"]).student.qubits
     backend = resolve_backend(job.device, qubits, shots=job.shots) if job.device != "exact" else None
     model, run_cfg, _ = model_from_checkpoint(ckpt, path, backend)

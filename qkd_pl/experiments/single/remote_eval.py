@@ -10,8 +10,10 @@ and where it is kept; running the same command again continues from there.
 On the batched device every job id is also written to a ledger beside the partial results the
 moment it is submitted, under a key naming its images, so a run that is killed or fails after
 submitting retrieves its jobs by id instead of submitting them again; and before the first job
-goes to a paid backend the plan (jobs, circuits, shots, estimated QPU time) is shown to
-``approve``, which may refuse it.
+goes to a paid backend the plan (jobs to submit, jobs to retrieve, circuits, shots, estimated QPU
+time) is shown to ``approve``, which may refuse it. The ledger is chosen by what the work is
+(devices/jobs.py ``open_ledger``), so its batch size, pinned from the first submission, is the
+one a rerun evaluates with.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tqdm.auto import tqdm
 
 from ...devices import Backend, retry
 from ...devices.ibm import redact
-from ...devices.jobs import JobLedger
+from ...devices.jobs import open_ledger
 from ...errors import QkdError
 from ...training import Score, atomic_write_json, score
 
@@ -49,6 +51,22 @@ class RemoteScore:
     ledger: str | None
 
 
+def batch_tag(start: int, batch_size: int, n: int) -> str:
+    """What a batch's jobs are keyed by in the ledger: its images."""
+    return f"images {start}-{min(start + batch_size, n)}"
+
+
+def _read_partial(path: Path) -> dict[str, Any]:
+    try:
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict) or not isinstance(saved.get("logits", []), list):
+            raise ValueError("not an evaluation's partial results")
+        return saved
+    except (OSError, ValueError) as exc:
+        raise QkdError(f"{path} is not readable partial results ({type(exc).__name__}): move it aside to evaluate "
+                       f"every image again (jobs recorded in the ledger beside it are still retrieved by id)") from None
+
+
 def batched_devices(model: nn.Module) -> list:
     """The model's ``BatchedQiskitDevice``s (one per quantum layer)."""
     from ...circuits import QuantumLayer
@@ -58,51 +76,64 @@ def batched_devices(model: nn.Module) -> list:
             if isinstance(m, QuantumLayer) and isinstance(m.qnode.device, BatchedQiskitDevice)]
 
 
-def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend: Backend, partial: Path,
-                    key: dict[str, Any], batch_size: int | None = None,
-                    approve: Callable[[str], None] | None = None) -> RemoteScore:
-    """Accuracy on a slow, fallible device; ``partial`` holds finished batches until the end.
+def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend: Backend, stem: Path,
+                    context: dict[str, Any], limit: int | None = None, batch_size: int | None = None,
+                    approve: Callable[[str], None] | None = None, new_evaluation: bool = False,
+                    resubmit_lost: bool = False) -> RemoteScore:
+    """Accuracy on a slow, fallible device; finished batches are kept beside ``stem`` until the end.
 
     Args:
         model: the student, its circuit on ``backend``'s device.
-        x, y: test images and labels.
+        x, y: test images and labels (the first ``limit`` of them).
         backend: the resolved shot-based backend.
-        partial: where finished batches are kept (a ledger of jobs goes beside it).
-        key: what this evaluation is; saved progress for another key is not reused.
-        batch_size: images per batch (per job on the batched device); a resumed evaluation keeps
-            the batch size it started with, so its jobs' keys still match.
+        stem: the evaluation's files without suffix: ``stem.jobs.json`` (the ledger of jobs) and
+            ``stem.partial.json`` (finished batches).
+        context: what this evaluation is (checkpoint digest, device, shots, noise, data); the
+            resolved backend and the batch size are added to it in the ledger.
+        limit: the ``--limit`` asked, kept with the partial results (a ledger outlives it).
+        batch_size: images per batch (per job on the batched device); None continues with the
+            ledger's, or takes the default.
         approve: for a paid backend, called once with the plan before anything is submitted;
             raises to refuse.
+        new_evaluation: begin another ledger beside one that records other work.
+        resubmit_lost: submit again the images of jobs the service no longer knows.
 
     Returns:
         The score and the evaluation's transpilations and jobs.
     """
     devices = batched_devices(model)
+    default = BATCHED_BATCH_SIZE if devices else PER_CIRCUIT_BATCH_SIZE
+    ledger = None
+    if devices:
+        runners = sorted({d.runner.name for d in devices})
+        ledger = open_ledger(stem, {**context, "backend": runners[0] if len(runners) == 1 else runners},
+                             batch_size, default, new_evaluation, local=not any(d.runner.retrievable for d in devices))
+        partial = ledger.path.with_name(ledger.path.name.replace(".jobs.json", ".partial.json"))
+        key = {**ledger.context, "limit": limit}
+    else:
+        partial, key = stem.with_name(stem.name + ".partial.json"), {**context, "limit": limit}
     done: list[list[float]] = []
     saved_batch = None
     if partial.exists():
-        saved = json.loads(partial.read_text())
+        saved = _read_partial(partial)
         if saved.get("key") == key:
             done, saved_batch = saved["logits"], saved.get("batch_size")
             tqdm.write(f"continuing: {len(done)} of {len(x)} test images were evaluated before ({partial})")
-    default = BATCHED_BATCH_SIZE if devices else PER_CIRCUIT_BATCH_SIZE
-    if saved_batch is not None and batch_size not in (None, saved_batch):
-        tqdm.write(f"continuing with the batch size this evaluation started with ({saved_batch}), not {batch_size}: "
-                   f"its submitted jobs are found by the images they hold")
-    bs = saved_batch or batch_size or default
-    # The ledger outlives a change of --limit: its keys name the images of each job, so the jobs of
-    # an evaluation stopped at one limit are still found by one run with another.
-    context = {k: v for k, v in key.items() if k != "limit"}
-    ledger = JobLedger(partial.with_name(partial.name.replace(".partial.json", ".jobs.json")), context) if devices else None
+    if ledger is not None:
+        bs = ledger.batch_size
+    else:
+        if saved_batch is not None and batch_size not in (None, saved_batch):
+            tqdm.write(f"continuing with the batch size this evaluation started with ({saved_batch}), not "
+                       f"{batch_size}: its finished batches are kept")
+        bs = saved_batch or batch_size or default
+    starts = range(len(done), len(x), bs)
     for d in devices:
-        d.ledger, d.planned_samples, d.planned_batch = ledger, len(x) - len(done), bs
+        d.ledger, d.resubmit_lost = ledger, resubmit_lost
+        d.planned_batches = [(batch_tag(i, bs, len(x)), min(bs, len(x) - i)) for i in starts]
         if approve is not None and d.runner.paid:
-            pending = sum(1 for r in ledger.records if r.status == "submitted")
-            note = f"; {pending} job(s) submitted before are retrieved by id, not submitted again" if pending else ""
-            d.confirm = lambda plan, note=note: approve(plan.describe() + note)
+            d.confirm = lambda plan: approve(plan.describe())
 
     model.eval()
-    starts = range(len(done), len(x), bs)
     n_batches = -(-len(x) // bs)
 
     def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
@@ -113,7 +144,7 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
         with torch.no_grad():
             for i in tqdm(starts, desc=f"evaluating on {backend.device}", unit="batch", leave=False):
                 for d in devices:
-                    d.batch_tag = f"images {i}-{min(i + bs, len(x))}"
+                    d.batch_tag = batch_tag(i, bs, len(x))
                 try:
                     out = retry.with_retries(lambda: model(x[i:i + bs]), retry.ATTEMPTS, retry.BASE_DELAY_S, on_retry)
                 except retry.RetriesExhausted as exc:

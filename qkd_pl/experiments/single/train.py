@@ -19,6 +19,7 @@ from torch import nn
 from ...config import RunConfig, config_differences
 from ...data import DataBundle, load_data
 from ...data.bundle import load_transfer, teacher_data_report
+from ...data.digest import tensor_digest
 from ...devices import Backend, resolve_backend
 from ...devices.torch_device import resolve_torch_device, student_torch_device
 from ...errors import QkdError, QkdInterrupted
@@ -26,7 +27,7 @@ from ...students import build_student, count_parameters
 from ...teachers import ENSEMBLE, Ensemble, build_teacher
 from ...teachers.cache import teacher_logits as cached_teacher_logits
 from ...training import accuracy, atomic_write_json, fit, load_checkpoint, save_checkpoint
-from ...training.checkpoint import read_checkpoint
+from ...training.checkpoint import read_run_checkpoint
 from ...training.loop import load_resume_state
 from ...validate import validate
 from .plots import plot_history
@@ -58,7 +59,7 @@ def checkpoint_path(path: str | Path) -> Path:
 def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Module, RunConfig, dict[str, Any]]:
     """Rebuild a saved model from its checkpoint alone (config and shapes are stored inside)."""
     path = checkpoint_path(path)
-    return model_from_checkpoint(load_checkpoint(path), path, backend)
+    return model_from_checkpoint(read_run_checkpoint(path)[0], path, backend)
 
 
 def model_from_checkpoint(ckpt: dict[str, Any], path: Path, backend: Backend | None = None
@@ -320,7 +321,7 @@ def _start_from(model: nn.Module, start: StartFrom) -> None:
 
 def _load_teacher(cfg: RunConfig, data_dir: str | None) -> LoadedTeacher:
     path = checkpoint_path(cfg.distill.teacher)
-    ckpt, sha = read_checkpoint(path)
+    ckpt, sha = read_run_checkpoint(path)
     teacher, tcfg, _ = model_from_checkpoint(ckpt, path)
     if tcfg.kind != "teacher":
         raise QkdError(f"--teacher {cfg.distill.teacher} is a {tcfg.kind} run, not a teacher; train one with "
@@ -395,7 +396,8 @@ def _write_test(cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Pat
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
                  data_dir: str | None = None, limit: int | None = None, per_circuit: bool = False,
                  mode: str = "batch", batch_size: int | None = None, yes: bool = False,
-                 ask: Callable[[str], bool] | None = None) -> Evaluation:
+                 ask: Callable[[str], bool] | None = None, new_evaluation: bool = False,
+                 resubmit_lost: bool = False) -> Evaluation:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on.
 
     Shot-based and remote devices are evaluated batch by batch with retries, and their progress
@@ -411,10 +413,14 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         limit: evaluate only the first N test images.
         per_circuit: on a shot-based device, pennylane-qiskit's path (a job per image).
         mode: on IBM Quantum, ``batch``, ``session`` or ``job``.
-        batch_size: images per batch (per job on the batched device; default 1000, or 16 per circuit).
+        batch_size: images per batch (per job on the batched device; default 1000, or 16 per circuit,
+            or, continuing an evaluation, the one it began with).
         yes: submit to paid hardware without asking.
         ask: shows the plan and answers whether to submit it (a terminal prompt); without it, and
             without ``yes``, a paid submission is refused.
+        new_evaluation: begin another job ledger beside one that records other work (another
+            checkpoint, batch size, backend, shots or images), instead of being refused.
+        resubmit_lost: submit again the images of jobs the service no longer knows (marked lost).
 
     Returns:
         The evaluation, also written to ``evaluation-<device>.json`` beside the checkpoint.
@@ -424,7 +430,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         0.93...
     """
     ckpt_file = checkpoint_path(path)
-    ckpt, digest = read_checkpoint(ckpt_file)
+    ckpt, digest = read_run_checkpoint(ckpt_file)
     saved = RunConfig.from_dict(ckpt["config"])
     backend = None
     if saved.kind == "student":
@@ -447,10 +453,14 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
            + ("-per-circuit" if per_circuit else ""))
     remote = None
     if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
-        key = {"checkpoint": str(ckpt_file), "sha256": digest, "device": backend.device, "shots": backend.shots,
-               "noise": backend.noise, "limit": limit, "per_circuit": per_circuit}
-        remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}.partial.json", key,
-                                 batch_size, _approval(yes, ask))
+        # What the work is, never how it was named (the path as typed, the working folder): a rerun
+        # spelled differently must find the jobs it paid for. The images are the whole test split's
+        # (a --limit takes a prefix of them, and the ledger outlives a change of --limit).
+        context = {"sha256": digest, "device": backend.device, "shots": backend.shots, "noise": backend.noise,
+                   "per_circuit": per_circuit, "data": cfg.data.dataset, "source": data.source,
+                   "images": tensor_digest(data.x_test)}
+        remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,
+                                 batch_size, _approval(yes, ask), new_evaluation, resubmit_lost)
         test = remote.score
     else:
         test = accuracy(model, x, y, batch_size=1000 if backend is not None and backend.shots else 256)
