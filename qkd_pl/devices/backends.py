@@ -186,12 +186,9 @@ def make_device(backend: Backend, n_qubits: int):
     import pennylane as qml
 
     if backend.device in ("qkd.fused", "qkd.fused32"):
-        import torch
+        from .fused import FusedQubit, FusedQubit32  # the classes qml.device("qkd.fused[32]") builds
 
-        from .fused import FusedQubit
-
-        single = backend.device == "qkd.fused32"
-        return FusedQubit(wires=n_qubits, c_dtype=torch.complex64 if single else torch.complex128)
+        return (FusedQubit32 if backend.device == "qkd.fused32" else FusedQubit)(wires=n_qubits)
     if backend.device in EXACT:
         return qml.device(backend.device, wires=n_qubits)
     from . import ibm

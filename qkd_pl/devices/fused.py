@@ -91,3 +91,13 @@ class FusedQubit(DefaultQubit):
         if len(self._plans) > PLAN_CACHE_SIZE:
             self._plans.popitem(last=False)
         return plan
+
+
+class FusedQubit32(FusedQubit):
+    """``qkd.fused32``: qkd.fused whose fast path runs in complex64 (float32 results, about 1e-7
+    relative error). Its own class so that ``qml.device("qkd.fused32", wires=n, shots=...)`` can
+    build it by name from the ``pennylane.plugins`` entry point; tapes the fast path does not run
+    still go to default.qubit, in float64."""
+
+    def __init__(self, wires=None, shots=None, seed="global", max_workers=None) -> None:
+        super().__init__(wires=wires, shots=shots, seed=seed, max_workers=max_workers, c_dtype=torch.complex64)
