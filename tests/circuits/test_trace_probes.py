@@ -153,3 +153,36 @@ def test_random_circuits_through_traced_layers_equal_default_qubit_on_inputs_of_
                                   atol=1e-9), (i, k)
         traced += layer.compiled.traces
     assert traced > 0  # the graphs ran, not only the QNodes
+
+
+@pytest.mark.parametrize("rewrite", ["unknown-operation", "wrong-numbers"])
+def test_inductor_mode_says_once_when_the_real_rewrite_cannot_be_used(monkeypatch, rewrite):
+    """QKD_COMPILE=inductor on a circuit whose real-arithmetic rewrite is refused or disagrees: the
+    traced graph keeps running (the QNode's numbers) and one warning says the layer is not compiled."""
+    from qkd_pl.circuits import compiled
+
+    def broken(graph):
+        if rewrite == "unknown-operation":
+            return None
+        return _Scaled(graph)
+
+    monkeypatch.setenv("QKD_COMPILE", "inductor")
+    monkeypatch.setattr(compiled, "to_real", broken)
+    layer = QuantumLayer.v2(StudentConfig(qubits=2, layers=1, encoding="angle"), FUSED)
+    caught = calls(layer, unit_rows(4, 2, 0), 4) + calls(layer, unit_rows(6, 2, 1), 4)  # two shapes, two traces
+    assert layer.compiled.traces == 2
+    assert len(caught) == 1 and "not compiled" in str(caught[0].message)
+    assert ("does not know" if rewrite == "unknown-operation" else "differs") in str(caught[0].message)
+    x = unit_rows(6, 2, 1)
+    assert torch.equal(layer(x), layer.layer(x))
+
+
+class _Scaled(torch.nn.Module):
+    """A 'rewrite' that is off by a factor: what the safeguard in compiled._real must catch."""
+
+    def __init__(self, graph):
+        super().__init__()
+        self.graph = graph
+
+    def forward(self, *args):
+        return self.graph(*args) * 1.01
