@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 import time
@@ -62,29 +63,88 @@ def export(args) -> None:
     t0 = time.perf_counter()
     reference = circuit.probabilities(values[: args.check])
     cpu_seconds = time.perf_counter() - t0
-    torch.save(circuit, out / "circuit.pt")  # our own object, read back by our own gpu phase
+    _save_circuit(circuit, out / "circuit.pt")
     torch.save({"values": values, "reference": reference, "cpu_seconds": cpu_seconds, "check": args.check},
                out / "inputs.pt")
     print(f"{values.shape[0]} images, {len(circuit.steps)} steps on {circuit.n} qubits; "
           f"CPU: {cpu_seconds / args.check:.3f} s/image over {args.check}")
 
 
-def _import_noisy_dm():
-    """``qkd_pl.devices.noisy_dm`` without the package's PennyLane imports (absent on the GPU machine)."""
-    for name, path in (("qkd_pl", ROOT / "qkd_pl"), ("qkd_pl.devices", ROOT / "qkd_pl" / "devices")):
-        module = types.ModuleType(name)
-        module.__path__ = [str(path)]
-        sys.modules.setdefault(name, module)
+def _import_torch_only():
+    """``qkd_pl.devices.noisy_dm`` and ``qkd_pl.training.checkpoint`` without their packages'
+    PennyLane imports (absent on the GPU machine). A process that has already imported qkd-pl
+    itself (export, replay, a test) keeps its real packages."""
+    real = sys.modules.get("qkd_pl")
+    if real is None or getattr(real, "_torch_only", False):
+        for name, path in (("qkd_pl", ROOT / "qkd_pl"), ("qkd_pl.devices", ROOT / "qkd_pl" / "devices"),
+                           ("qkd_pl.training", ROOT / "qkd_pl" / "training")):
+            module = types.ModuleType(name)
+            module.__path__ = [str(path)]
+            module._torch_only = True
+            sys.modules.setdefault(name, module)
     import qkd_pl.devices.noisy_dm as noisy_dm
+    import qkd_pl.training.checkpoint as checkpoint
 
-    return noisy_dm
+    return noisy_dm, checkpoint
+
+
+# The circuit travels as tensors and plain containers (a qkd-pl checkpoint file), so the gpu phase
+# reads it with weights_only=True like every other file: a pickled NoisyCircuit would need
+# weights_only=False, which runs whatever code a file in the named folder holds.
+_STEP, _DTYPE, _DEVICE = "__noisy_dm.Step__", "__torch.dtype__", "__torch.device__"
+
+
+def _plain(obj, noisy_dm):
+    """``obj`` (a NoisyCircuit's attribute) as tensors, numbers, strings and containers."""
+    if isinstance(obj, noisy_dm.Step):
+        return {_STEP: {f.name: _plain(getattr(obj, f.name), noisy_dm) for f in dataclasses.fields(obj)}}
+    if isinstance(obj, torch.dtype):
+        return {_DTYPE: str(obj).removeprefix("torch.")}
+    if isinstance(obj, torch.device):
+        return {_DEVICE: str(obj)}
+    if isinstance(obj, dict):
+        return {k: _plain(v, noisy_dm) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_plain(v, noisy_dm) for v in obj)
+    if obj is None or isinstance(obj, (torch.Tensor, bool, int, float, str)):
+        return obj
+    raise TypeError(f"a NoisyCircuit holds a {type(obj).__name__}, which the export cannot write as plain data")
+
+
+def _unplain(obj, noisy_dm):
+    if isinstance(obj, dict):
+        if obj.keys() == {_STEP}:
+            return noisy_dm.Step(**{k: _unplain(v, noisy_dm) for k, v in obj[_STEP].items()})
+        if obj.keys() == {_DTYPE}:
+            dtype = getattr(torch, obj[_DTYPE], None)
+            if not isinstance(dtype, torch.dtype):
+                raise ValueError(f"not a torch dtype: {obj[_DTYPE]!r}")
+            return dtype
+        if obj.keys() == {_DEVICE}:
+            return torch.device(obj[_DEVICE])
+        return {k: _unplain(v, noisy_dm) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_unplain(v, noisy_dm) for v in obj)
+    return obj
+
+
+def _save_circuit(circuit, path: Path) -> None:
+    noisy_dm, checkpoint = _import_torch_only()
+    checkpoint.save_checkpoint(path, {"noisy_circuit": _plain(vars(circuit), noisy_dm)})
+
+
+def _load_circuit(path: Path):
+    """The NoisyCircuit ``_save_circuit`` wrote, read with ``weights_only=True`` (load_checkpoint)."""
+    noisy_dm, checkpoint = _import_torch_only()
+    circuit = noisy_dm.NoisyCircuit.__new__(noisy_dm.NoisyCircuit)  # its fields, not its Qiskit constructor
+    circuit.__dict__.update(_unplain(checkpoint.load_checkpoint(path)["noisy_circuit"], noisy_dm))
+    return circuit
 
 
 def gpu(args) -> None:
-    _import_noisy_dm()
     src, out = Path(args.inputs), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    circuit = torch.load(src / "circuit.pt", weights_only=False).to(args.on)  # written by export, above
+    circuit = _load_circuit(src / "circuit.pt").to(args.on)  # written by export, above
     inputs = torch.load(src / "inputs.pt", weights_only=True)
     values, reference = inputs["values"][: args.limit], inputs["reference"]
     on = torch.device(args.on)

@@ -105,8 +105,8 @@ class StudentConfig:
     readout: str = option("z", "What the circuit measures, mapped to class logits by a linear head.",
                           registry="readout")
     device: str = option("auto", "Where the circuit runs: auto (qkd.fused up to 16 qubits, lightning.qubit above; "
-                                 "the run prints which and why), qkd.fused, qkd.fused32 (complex64: faster at "
-                                 "8 qubits), default.qubit, lightning.qubit, "
+                                 "the run prints which and why), qkd.fused, qkd.fused32 (complex64, float32 "
+                                 "results; a step 1.05-1.10x in README Performance), default.qubit, lightning.qubit, "
                                  "lightning.kokkos / lightning.gpu when installed, noisy:<fake backend> such as "
                                  "noisy:fake_brisbane (that device's transpiled circuit and noise as exact density "
                                  "matrices: trains), qiskit.aer (shots), "

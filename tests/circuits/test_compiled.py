@@ -1,9 +1,11 @@
 """The traced graph a QuantumLayer on qkd.fused calls after its second call of a shape: the same
-outputs and gradients as the QNode (bit for bit) and as lightning.qubit (1e-5), for every
+outputs and gradients as the QNode (bit for bit) and as lightning.qubit (1e-5; default.qubit for the
+probs readout, which lightning's adjoint method cannot differentiate), for every
 encoding x ansatz x readout, on qkd.fused and qkd.fused32; retraced when its key changes; never made where the fast path did
 not run."""
 
 import copy
+import functools
 import itertools
 
 import pennylane as qml
@@ -34,10 +36,28 @@ def cfg_for(encoding, ansatz, readout="z", qubits=3):
     return StudentConfig(qubits=qubits, layers=2, encoding=encoding, ansatz=ansatz, readout=readout, rotation="Y")
 
 
+DEFAULT_QUBIT = Backend("default.qubit", "backprop", "test")
+
+
+def reference_backend(readout: str) -> Backend:
+    """lightning.qubit (adjoint), or default.qubit (backprop) for a readout of probabilities, which
+    lightning's adjoint method cannot differentiate (refused there, README Model)."""
+    return DEFAULT_QUBIT if READOUTS[readout].probabilities else LIGHTNING
+
+
+@functools.lru_cache(maxsize=None)
+def reference_for(encoding: str, ansatz: str, readout: str):
+    """The independent simulator's outputs and gradients (the same for both precisions' tests)."""
+    torch.manual_seed(0)
+    x = torch.randn(6, n_features(encoding, 3))
+    torch.manual_seed(1)
+    return outputs_and_gradients(QuantumLayer.v2(cfg_for(encoding, ansatz, readout), reference_backend(readout)), x)
+
+
 @pytest.mark.parametrize("backend", [FUSED, FUSED32], ids=lambda b: b.device)
-@pytest.mark.parametrize("encoding,ansatz", list(itertools.product(ENCODINGS, ANSATZES)))
-def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz, backend):
-    cfg = cfg_for(encoding, ansatz)
+@pytest.mark.parametrize("encoding,ansatz,readout", list(itertools.product(ENCODINGS, ANSATZES, READOUTS)))
+def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz, readout, backend):
+    cfg = cfg_for(encoding, ansatz, readout)
     torch.manual_seed(0)
     x = torch.randn(6, n_features(encoding, 3))
     torch.manual_seed(1)
@@ -45,11 +65,10 @@ def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz, backend):
     qnode = outputs_and_gradients(fused, x)  # first call: through the QNode
     graph = outputs_and_gradients(fused, x, calls=3)
     assert fused.compiled.traces == 1
+    assert graph[0].shape == (6, READOUTS[readout].width(3))
     for a, b in zip(qnode, graph):
         assert torch.equal(a, b), (a - b).abs().max()
-    torch.manual_seed(1)
-    reference = outputs_and_gradients(QuantumLayer.v2(cfg, LIGHTNING), x)
-    for a, b in zip(reference, graph):
+    for a, b in zip(reference_for(encoding, ansatz, readout), graph):
         assert torch.allclose(a.double(), b.double(), atol=1e-5), (a - b).abs().max()
 
 
