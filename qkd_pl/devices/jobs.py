@@ -157,7 +157,8 @@ def open_ledger(stem: Path, context: dict[str, Any], batch_size: int | None, def
     Returns:
         The ledger; its ``batch_size`` is the one to evaluate with.
     """
-    existing = [(p, *read_ledger(p)) for p in ledger_paths(stem)]
+    existing = [(p, _upgraded(saved, records, context), records)
+                for p in ledger_paths(stem) for saved, records in [read_ledger(p)]]
     if not new_evaluation:
         for path, saved, records in existing:
             rest = {k: v for k, v in saved.items() if k != "batch_size"}
@@ -179,6 +180,25 @@ def open_ledger(stem: Path, context: dict[str, Any], batch_size: int | None, def
         n += 1
         path = stem.with_name(f"{stem.name}.{n}{LEDGER_SUFFIX}")
     return JobLedger(path, {**context, "batch_size": batch_size or default_batch})
+
+
+OLD_FORMAT_KEYS = ("sha256", "device", "shots", "noise", "per_circuit")  # what qkd-pl 0.1's ledgers named
+
+
+def _upgraded(saved: dict[str, Any], records: list[JobRecord], context: dict[str, Any]) -> dict[str, Any]:
+    """A ledger written before contexts named the work (it held the checkpoint's path and no batch
+    size) read as this work's, where everything it did record agrees: its jobs were paid for, and
+    an upgrade in mid-evaluation must still find them. The batch size is read off its job keys
+    (``images 0-1000/...``: the widest image range)."""
+    if "batch_size" in saved or any(saved.get(k) != context.get(k) for k in OLD_FORMAT_KEYS):
+        return saved
+    widths = []
+    for r in records:
+        first, _, _ = r.key.partition("/")
+        low, _, high = first.removeprefix("images ").partition("-")
+        if low.isdigit() and high.isdigit():
+            widths.append(int(high) - int(low))
+    return {**context, "batch_size": max(widths)} if widths else saved
 
 
 def _short(value: Any) -> str:

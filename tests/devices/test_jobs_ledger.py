@@ -51,3 +51,21 @@ def test_a_damaged_ledger_is_refused_in_one_line(tmp_path):
     (tmp_path / "evaluation-x.jobs.json").write_text("{not json")
     with pytest.raises(QkdError, match="not a readable job ledger"):
         open_ledger(tmp_path / "evaluation-x", dict(WORK), None, 1000)
+
+
+def test_a_ledger_of_the_previous_format_is_found_by_an_upgraded_qkd_pl(tmp_path):
+    """Written by qkd-pl before contexts named the work: the checkpoint's path, no batch size. Its
+    jobs were paid for; the same work after an upgrade retrieves them, at the batch size its keys name."""
+    import json
+
+    old = {"checkpoint": "runs/s/best.pt", "sha256": WORK["sha256"], "device": WORK["device"], "shots": 1024,
+           "noise": None, "per_circuit": False}
+    job = {"key": "images 0-250/abc/estimator/1024/1of1", "job_id": "job-1", "backend": "ibm_x",
+           "primitive": "estimator", "rows": 250, "shots": 1024, "submitted_at": "now", "status": "submitted",
+           "retrievable": True}
+    (tmp_path / "evaluation-x.jobs.json").write_text(json.dumps({"context": old, "jobs": [job]}))
+    ledger = open_ledger(tmp_path / "evaluation-x", {**WORK, "per_circuit": False}, None, 1000)
+    assert ledger.path.name == "evaluation-x.jobs.json" and ledger.batch_size == 250
+    assert ledger.find(job["key"]).job_id == "job-1"
+    with pytest.raises(QkdError, match="shots"):  # other work is still refused
+        open_ledger(tmp_path / "evaluation-x", {**WORK, "per_circuit": False, "shots": 2000}, None, 1000)
