@@ -121,7 +121,7 @@ class CompiledLayer:
         self.layer = layer
         self._graphs: OrderedDict[tuple, Traced | None] = OrderedDict()
         self._calls: dict[tuple, int] = {}
-        self.traces = 0  # graphs made: lets tests see that a change of key retraced
+        self.traces = 0  # graphs made and trusted: lets tests see that a change of key retraced
         self.untraceable: str | None = None  # why this layer's calls stay on the QNode, once a probe disagreed
         self._warned_real = False
 
@@ -176,16 +176,22 @@ class CompiledLayer:
         parameters = {id(p) for p in self.layer.parameters()}
         if any(id(getattr(graph, n.target)) in parameters for n in graph.graph.nodes if n.op == "get_attr"):
             return None  # a weight read some other way than through the call's arguments: it would be frozen
-        self.traces += 1
         graph = _simplified(graph)
-        differs = _disagreement(graph, call, x, weights)
+        try:
+            differs = _disagreement(graph, call, x, weights)
+        except Exception as exc:  # noqa: BLE001 - a QNode that validates its inputs refuses a probe: unverifiable
+            reason = (str(exc).strip().splitlines() or [""])[0][:120]
+            return self._leave_on_qnode(f"its QNode refused a probe input ({type(exc).__name__}: {reason}), so its "
+                                        f"traced graph cannot be checked")
         if differs is not None:
             return self._leave_on_qnode(f"its traced graph disagrees with its QNode on {differs}, so the circuit "
                                         f"takes a Python branch on input or weight values")
+        self.traces += 1
         return Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
 
     def _leave_on_qnode(self, why: str) -> None:
         self.untraceable = why
+        self._graphs.clear()  # graphs of other shapes, traced before, may hold the same branch
         warnings.warn(f"{_layer_name(self.layer)}: {why}; this layer runs through its QNode from now on (correct, "
                       f"slower). Compute with torch functions rather than Python tests on tensor values, or set "
                       f"QKD_COMPILE=off to silence this", QkdWarning, stacklevel=4)

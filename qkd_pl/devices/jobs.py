@@ -100,6 +100,16 @@ class JobLedger:
     def batch_size(self) -> int:
         return self.context["batch_size"]
 
+    def begin(self) -> None:
+        """Write the ledger before anything is submitted: a folder it cannot be written to stops the
+        evaluation before a job is paid for, not after (when its id would be lost)."""
+        try:
+            self._save()
+        except OSError as exc:
+            raise QkdError(f"cannot write the job ledger {self.path} ({type(exc).__name__}: {exc.strerror or exc}): "
+                           f"nothing was submitted; free some space or evaluate a copy of the run in a writable "
+                           f"folder") from None
+
     def find(self, key: str) -> JobRecord | None:
         """The last job for ``key`` that did not fail (a lost one included: the caller decides)."""
         for r in reversed(self.records):
@@ -124,10 +134,17 @@ def read_ledger(path: Path) -> tuple[dict[str, Any], list[JobRecord]]:
     (it may be the only record of paid jobs)."""
     try:
         saved = json.loads(Path(path).read_text())
-        return saved["context"], [JobRecord(**r) for r in saved["jobs"]]
+        if not isinstance(saved, dict) or not isinstance(saved.get("context"), dict) \
+                or not isinstance(saved.get("jobs"), list) or not all(isinstance(r, dict) for r in saved["jobs"]):
+            raise ValueError("not a ledger's shape")
+        records = [JobRecord(**r) for r in saved["jobs"]]
+        if not all(isinstance(r.key, str) and isinstance(r.job_id, str) for r in records):
+            raise ValueError("a job without a key or id")
+        return saved["context"], records
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise QkdError(f"{path} is not a readable job ledger ({type(exc).__name__}); it may be the only record of "
-                       f"submitted jobs: keep a copy, then repair it or move it aside to start afresh") from None
+        raise QkdError(f"{path} is not a readable job ledger ({type(exc).__name__}: {str(exc)[:60]}); it may be the "
+                       f"only record of submitted jobs: keep a copy, then repair it or move it aside to start "
+                       f"afresh") from None
 
 
 def ledger_paths(stem: Path) -> list[Path]:
@@ -150,55 +167,64 @@ def open_ledger(stem: Path, context: dict[str, Any], batch_size: int | None, def
         context: what the work is, the batch size aside.
         batch_size: images per batch as asked; None takes the one the ledger was begun with.
         default_batch: the batch size of new work when none is asked.
-        new_evaluation: begin another ledger beside the existing ones, whatever they hold.
+        new_evaluation: where a ledger of other work is there, begin another beside it instead of
+            refusing (the same work always continues its own ledger: nothing is paid twice).
         local: the jobs run on this machine (Aer, fake backends): nothing in a ledger of other work
             was paid for or can be retrieved, so it is replaced rather than refused.
 
     Returns:
         The ledger; its ``batch_size`` is the one to evaluate with.
     """
-    existing = [(p, _upgraded(saved, records, context), records)
-                for p in ledger_paths(stem) for saved, records in [read_ledger(p)]]
+    existing = []
+    for p in ledger_paths(stem):
+        saved, records = read_ledger(p)
+        existing.append((p, *_upgraded(saved, records, context), records))
+    for path, saved, at_least, records in existing:  # the same work always continues its own ledger
+        rest = {k: v for k, v in saved.items() if k != "batch_size"}
+        pinned = saved.get("batch_size")
+        if rest == context and (batch_size in (None, pinned) or (at_least and batch_size > pinned)):
+            return JobLedger(path, {**saved, "batch_size": batch_size or pinned}, records)
+    fresh = {**context, "batch_size": batch_size or default_batch}
+    first = stem.with_name(stem.name + LEDGER_SUFFIX)
+    holding = [e for e in existing if e[3]]  # a ledger without jobs records nothing paid
+    if local or not holding:
+        return JobLedger(existing[0][0] if existing else first, fresh)
     if not new_evaluation:
-        for path, saved, records in existing:
-            rest = {k: v for k, v in saved.items() if k != "batch_size"}
-            if rest == context and batch_size in (None, saved.get("batch_size")):
-                return JobLedger(path, saved, records)
-        if existing and local:
-            return JobLedger(existing[0][0], {**context, "batch_size": batch_size or default_batch})
-        if existing:
-            path, saved, _ = existing[-1]
-            now = {**context, "batch_size": batch_size}
-            fields = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
-            diff = "; ".join(f"{k}: {_short(saved.get(k))} then, {_short(now.get(k))} now" for k in fields)
-            raise QkdError(f"{path} records the jobs of another evaluation ({diff}): rerun as it was to retrieve "
-                           f"its jobs by id, or add --new-evaluation to start another ledger beside it (its jobs "
-                           f"are submitted anew)")
+        path, saved, _, _ = holding[-1]
+        now = {**context, "batch_size": batch_size}
+        fields = [k for k in sorted(set(saved) | set(now)) if saved.get(k) != now.get(k)]
+        diff = "; ".join(f"{k}: {_short(saved.get(k))} then, {_short(now.get(k))} now" for k in fields)
+        older = " (written by qkd-pl 0.1)" if "batch_size" not in saved else ""
+        raise QkdError(f"{path}{older} records the jobs of another evaluation ({diff}): rerun as it was to retrieve "
+                       f"its jobs by id, or add --new-evaluation to start another ledger beside it (its jobs are "
+                       f"submitted anew)")
     n = len(existing) + 1
-    path = stem.with_name(stem.name + (LEDGER_SUFFIX if n == 1 else f".{n}{LEDGER_SUFFIX}"))
+    path = stem.with_name(f"{stem.name}.{n}{LEDGER_SUFFIX}")
     while path.exists():
         n += 1
         path = stem.with_name(f"{stem.name}.{n}{LEDGER_SUFFIX}")
-    return JobLedger(path, {**context, "batch_size": batch_size or default_batch})
+    return JobLedger(path, fresh)
 
 
 OLD_FORMAT_KEYS = ("sha256", "device", "shots", "noise", "per_circuit")  # what qkd-pl 0.1's ledgers named
 
 
-def _upgraded(saved: dict[str, Any], records: list[JobRecord], context: dict[str, Any]) -> dict[str, Any]:
-    """A ledger written before contexts named the work (it held the checkpoint's path and no batch
-    size) read as this work's, where everything it did record agrees: its jobs were paid for, and
-    an upgrade in mid-evaluation must still find them. The batch size is read off its job keys
-    (``images 0-1000/...``: the widest image range)."""
+def _upgraded(saved: dict[str, Any], records: list[JobRecord], context: dict[str, Any]
+              ) -> tuple[dict[str, Any], bool]:
+    """(context, True where its batch size is only a lower bound). A ledger written before contexts
+    named the work (it held the checkpoint's path and no batch size) reads as this work's where
+    everything it did record agrees: its jobs were paid for, and an upgrade in mid-evaluation must
+    still find them. Its batch size is read off its job keys (``images 0-1000/...``): the widest
+    range, which a ``--limit`` may have cut, so a larger ``--batch-size`` is accepted too."""
     if "batch_size" in saved or any(saved.get(k) != context.get(k) for k in OLD_FORMAT_KEYS):
-        return saved
+        return saved, False
     widths = []
     for r in records:
         first, _, _ = r.key.partition("/")
         low, _, high = first.removeprefix("images ").partition("-")
         if low.isdigit() and high.isdigit():
             widths.append(int(high) - int(low))
-    return {**context, "batch_size": max(widths)} if widths else saved
+    return ({**context, "batch_size": max(widths)}, True) if widths else (saved, False)
 
 
 def _short(value: Any) -> str:

@@ -180,9 +180,9 @@ class BatchedQiskitDevice(QiskitDevice):
         if self.confirm is not None:
             plan = self.plan(compiled, par.structure, values.shape[1], shots,
                              self.planned_batches or [(tag, len(values))])
-            if plan.jobs:  # nothing to pay for where every job is retrieved
+            if plan.jobs:  # nothing to pay for where every job is retrieved: then _job asks, if ever it submits
                 self.confirm(plan)
-            self.confirm = None  # asked once per evaluation
+                self.confirm = None  # asked once per evaluation
         per_job = self.limits.rows_per_job(shots, values.shape[1], compiled.seconds_per_shot)
         chunks = jobs.split_rows(len(values), per_job)
         keys = self._keys(tag, par.structure, compiled, shots, len(values), per_job)
@@ -207,6 +207,10 @@ class BatchedQiskitDevice(QiskitDevice):
                 raise QkdError(f"job {record.job_id} ({key}) is lost: {self.runner.name} no longer knows it "
                                     f"(marked lost in {self.ledger.path}); rerun with --resubmit-lost to submit its "
                                     f"{record.rows} image(s) again, at their cost")
+        if self.confirm is not None:  # the plan expected to retrieve this job (it failed since): ask for it alone
+            self.confirm(SubmissionPlan(self.runner.name, getattr(self.runner, "mode", "local"), compiled.primitive,
+                                        1, len(values), shots, len(values) * shots * compiled.seconds_per_shot))
+            self.confirm = None
         pub = ((compiled.circuit, compiled.observables, values) if compiled.primitive == "estimator"
                else (compiled.circuit, values))
         job = self.runner.submit(compiled.primitive, [pub], shots)
@@ -214,7 +218,12 @@ class BatchedQiskitDevice(QiskitDevice):
         record = jobs.JobRecord(key, job.job_id(), self.runner.name, compiled.primitive, len(values), shots,
                                 jobs.now(), retrievable=self.runner.retrievable)
         if self.ledger is not None:
-            self.ledger.add(record)
+            try:
+                self.ledger.add(record)
+            except Exception as exc:  # noqa: BLE001 - the id must reach the user, whatever stopped the write
+                raise QkdError(f"job {record.job_id} ({key}) was submitted to {self.runner.name} but could not be "
+                               f"recorded in {self.ledger.path} ({type(exc).__name__}); keep its id: a rerun "
+                               f"cannot find it and would submit its images again") from None
         return job, record
 
     def _retrieve(self, record: jobs.JobRecord):
@@ -233,7 +242,7 @@ class BatchedQiskitDevice(QiskitDevice):
         try:
             result = job.result()
         except Exception as exc:
-            if self.ledger is not None and not _still_running(exc):
+            if self.ledger is not None and _failed(job, exc):
                 self.ledger.mark(record, "failed")  # a failed job may be submitted anew; a waiting one never
             raise
         if self.ledger is not None and record.status != "done":
@@ -249,7 +258,14 @@ def _not_found(exc: BaseException) -> bool:
     return any(t.__name__ in ("RuntimeJobNotFound", "JobNotFound") for t in type(exc).__mro__)
 
 
-def _still_running(exc: BaseException) -> bool:
-    """A wait that timed out (the job may still finish) rather than a job that failed."""
-    names = {"TimeoutError", "JobTimeoutError", "RuntimeJobTimeoutError"}
-    return any(t.__name__ in names for t in type(exc).__mro__)
+def _failed(job, exc: BaseException) -> bool:
+    """Whether the job itself failed, so its images may be submitted anew: only when the job says so
+    (status ERROR or CANCELLED). A wait that timed out, a dropped connection or an HTTP error while
+    asking leave it ``submitted``: it may well finish, and a rerun retrieves it by id."""
+    if any(t.__name__ in {"TimeoutError", "JobTimeoutError", "RuntimeJobTimeoutError"} for t in type(exc).__mro__):
+        return False
+    try:
+        status = job.status()
+    except Exception:  # noqa: BLE001 - cannot tell: keep the job, never pay for it twice
+        return False
+    return str(getattr(status, "name", status)).upper() in ("ERROR", "CANCELLED", "FAILED")

@@ -41,6 +41,12 @@ def amplitude_circuit(inputs, weights):  # the review's case: PennyLane normaliz
     return [qml.expval(qml.PauliZ(i)) for i in range(2)]
 
 
+def validating_circuit(inputs, weights):  # inputs normalized before the layer; PennyLane checks the norm
+    qml.AmplitudeEmbedding(inputs, wires=[0, 1], normalize=False)
+    qml.StronglyEntanglingLayers(weights, wires=[0, 1])
+    return [qml.expval(qml.PauliZ(i)) for i in range(2)]
+
+
 def branching_circuit(inputs, weights):  # a user's test on an input value
     if qml.math.max(qml.math.abs(inputs)) < 1.0:
         qml.AngleEmbedding(inputs, wires=[0, 1])
@@ -72,6 +78,26 @@ def test_a_circuit_that_branches_on_values_stays_on_its_qnode_with_one_warning(c
     assert torch.equal(layer(then), layer.layer(then))  # the QNode's numbers
     assert layer(then).abs().max() <= 1.0
     assert layer.compiled.traces == traces  # not traced again
+
+
+def test_a_circuit_that_validates_its_inputs_keeps_running_on_its_qnode():
+    """Its QNode raises on the probes' inputs of other norms: the graph cannot be checked, so the
+    layer stays on its QNode, with one warning, and the user's calls go on working."""
+    layer = user_layer(validating_circuit)
+    caught = calls(layer, unit_rows(8, 4, 0), 4)
+    assert len(caught) == 1 and "refused a probe" in str(caught[0].message)
+    x = unit_rows(8, 4, 3)
+    assert torch.equal(layer(x), layer.layer(x))
+
+
+def test_graphs_of_other_shapes_are_dropped_once_a_branch_is_found():
+    layer = user_layer(amplitude_circuit)
+    first = torch.randn(5, 4, dtype=torch.float64) * 3  # not unit norm: the trace holds the division
+    calls(layer, first, 4)
+    assert layer.compiled.traces == 1 and not layer.compiled.untraceable
+    calls(layer, unit_rows(8, 4, 0), 4)  # unit norm: this trace holds no division, and a probe says so
+    assert layer.compiled.untraceable and all(g is None for g in layer.compiled._graphs.values())
+    assert torch.equal(layer(first), layer.layer(first))
 
 
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
@@ -151,8 +177,9 @@ def test_random_circuits_through_traced_layers_equal_default_qubit_on_inputs_of_
             zeros = torch.zeros(nw, dtype=torch.float64)  # a circuit that reads no weight has no weight gradient
             assert torch.allclose(zeros if got_dw is None else got_dw, zeros if want_dw is None else want_dw,
                                   atol=1e-9), (i, k)
+        assert layer.compiled.untraceable is None, layer.compiled.untraceable  # no false alarm
         traced += layer.compiled.traces
-    assert traced > 0  # the graphs ran, not only the QNodes
+    assert traced > 0  # trusted graphs ran, not only the QNodes
 
 
 @pytest.mark.parametrize("rewrite", ["unknown-operation", "wrong-numbers"])
@@ -170,7 +197,7 @@ def test_inductor_mode_says_once_when_the_real_rewrite_cannot_be_used(monkeypatc
     monkeypatch.setattr(compiled, "to_real", broken)
     layer = QuantumLayer.v2(StudentConfig(qubits=2, layers=1, encoding="angle"), FUSED)
     caught = calls(layer, unit_rows(4, 2, 0), 4) + calls(layer, unit_rows(6, 2, 1), 4)  # two shapes, two traces
-    assert layer.compiled.traces == 2
+    assert layer.compiled.traces == 2 and layer.compiled.untraceable is None
     assert len(caught) == 1 and "not compiled" in str(caught[0].message)
     assert ("does not know" if rewrite == "unknown-operation" else "differs") in str(caught[0].message)
     x = unit_rows(6, 2, 1)

@@ -108,6 +108,7 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
         runners = sorted({d.runner.name for d in devices})
         ledger = open_ledger(stem, {**context, "backend": runners[0] if len(runners) == 1 else runners},
                              batch_size, default, new_evaluation, local=not any(d.runner.retrievable for d in devices))
+        ledger.begin()
         partial = ledger.path.with_name(ledger.path.name.replace(".jobs.json", ".partial.json"))
         key = {**ledger.context, "limit": limit}
     else:

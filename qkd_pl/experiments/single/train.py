@@ -449,14 +449,24 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         x, y = x[:limit], y[:limit]
     t0 = time.perf_counter()
     evaluated_on = backend.device if backend else "cpu (torch)"
-    tag = (evaluated_on.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
+    work_device = evaluated_on
+    if backend is not None and backend.device == "ibm:least_busy":
+        # The backend it resolved to this time names the work: a rerun that resolves to another is
+        # another evaluation, and --device ibm:<name> continues this one.
+        from .remote_eval import batched_devices
+
+        names = sorted({d.runner.name for d in batched_devices(model)})
+        if len(names) == 1:
+            work_device = f"ibm:{names[0]}"
+            print(f"ibm:least_busy is {names[0]} now; --device {work_device} continues this evaluation", flush=True)
+    tag = (work_device.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
            + ("-per-circuit" if per_circuit else ""))
     remote = None
     if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
         # What the work is, never how it was named (the path as typed, the working folder): a rerun
         # spelled differently must find the jobs it paid for. The images are the whole test split's
         # (a --limit takes a prefix of them, and the ledger outlives a change of --limit).
-        context = {"sha256": digest, "device": backend.device, "shots": backend.shots, "noise": backend.noise,
+        context = {"sha256": digest, "device": work_device, "shots": backend.shots, "noise": backend.noise,
                    "per_circuit": per_circuit, "data": cfg.data.dataset, "source": data.source,
                    "images": tensor_digest(data.x_test)}
         remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,

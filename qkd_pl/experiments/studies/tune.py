@@ -208,7 +208,20 @@ def measured(spec: TuneSpec) -> dict[str, Any]:
         (base.get(section) or {}).pop(name, None)
     space = {p.path: list(p.choices) if p.choices is not None else {"low": p.low, "high": p.high, "log": p.log}
              for p in spec.space}
-    return json.loads(json.dumps({"base": base, "space": space, "seeds": list(spec.seeds), "objective": OBJECTIVE}))
+    fields = {"base": base, "space": space, "seeds": list(spec.seeds), "objective": OBJECTIVE}
+    teacher = getattr(spec.base.distill, "teacher", None)
+    if teacher:  # by its bytes too: a teacher retrained in place, or a relative path read from elsewhere
+        fields["teacher_sha256"] = _teacher_digest(teacher)
+    return json.loads(json.dumps(fields))
+
+
+def _teacher_digest(teacher: str) -> str | None:
+    from ..single.train import checkpoint_path
+
+    try:
+        return hashlib.sha256(checkpoint_path(teacher).read_bytes()).hexdigest()
+    except (QkdError, OSError):  # a missing teacher is refused by validation, with its own message
+        return None
 
 
 def fingerprint(fields: dict[str, Any]) -> str:

@@ -31,16 +31,24 @@ class Killed(BaseException):
 class FakeJob:
     def __init__(self, service, job_id, result):
         self.service, self._id, self._result = service, job_id, result
+        self.failed = False
 
     def job_id(self):
         return self._id
+
+    def status(self):  # what IBM's RuntimeJobV2.status() answers
+        return "ERROR" if self.failed else "DONE"
 
     def result(self):
         self.service.waits += 1
         if self.service.kill_on_wait == self.service.waits:
             raise Killed()
+        if self._id in self.service.hiccup:  # the connection drops while waiting; the job itself is fine
+            self.service.hiccup.discard(self._id)
+            raise ConnectionError("connection reset while waiting")
         if self._id in self.service.fail:
             self.service.fail.discard(self._id)
+            self.failed = True
             raise qiskit_ibm_runtime.exceptions.RuntimeJobFailureError(f"job {self._id} failed on the device")
         return self._result
 
@@ -51,7 +59,7 @@ class FakeService:
     def __init__(self, backend="fake_manila"):
         self.hw = ibm.fake_backend(backend)
         self.jobs, self.submitted = {}, []
-        self.kill_on_wait, self.waits, self.fail_next, self.fail = None, 0, 0, set()
+        self.kill_on_wait, self.waits, self.fail_next, self.fail, self.hiccup = None, 0, 0, set(), set()
         self._ids = itertools.count(1)
 
     def backend(self, name):
@@ -166,7 +174,8 @@ def test_without_a_terminal_a_paid_plan_needs_yes_and_nothing_is_submitted(stude
     assert "no terminal to ask" in r.stderr and "--yes" in r.stderr
     assert "plan: ibm_hardware" not in r.stderr and "3 estimator job(s) in batch mode" in r.output
     assert "60 circuit executions" in r.output and "QPU seconds" in r.output
-    assert service.submitted == [] and not (student / "evaluation-ibm-ibm_hardware.jobs.json").exists()
+    assert service.submitted == []  # the ledger, written before the plan, holds no job
+    assert json.loads((student / "evaluation-ibm-ibm_hardware.jobs.json").read_text())["jobs"] == []
 
 
 def test_the_plan_is_asked_about_and_a_no_submits_nothing(student, service):

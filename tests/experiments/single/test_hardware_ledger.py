@@ -40,7 +40,8 @@ def test_the_ledger_names_the_work_not_the_path(student, service):
     context = json.loads((student / LEDGER).read_text())["context"]
     assert str(student) not in json.dumps(context) and "checkpoint" not in context
     assert context["batch_size"] == 20 and len(context["sha256"]) == len(context["images"]) == 64
-    assert context["backend"] == "fake_manila"  # the backend the service resolved and context["shots"] == 1024 and context["data"] == "digits"
+    assert context["backend"] == "fake_manila"  # the backend the service resolved
+    assert context["shots"] == 1024 and context["data"] == "digits"
 
 
 @pytest.mark.parametrize("spelling", ["absolute", "from-another-folder", "relative-with-dots"])
@@ -89,7 +90,8 @@ def test_new_evaluation_begins_a_second_ledger_beside_the_first(student, service
     assert second["context"]["batch_size"] == 30 and [j["job_id"] for j in second["jobs"]] == ["job-2", "job-3"]
     assert json.loads((student / LEDGER).read_text())["jobs"][0]["job_id"] == "job-1"  # the first kept as it was
     r = evaluate(student, *other)  # the second evaluation's rerun finds its own ledger without the flag
-    assert r.exit_code == 0, r.output and service.submitted == ["job-1", "job-2", "job-3"]
+    assert r.exit_code == 0, r.output
+    assert service.submitted == ["job-1", "job-2", "job-3"]
     assert "0 job(s) submitted, 2 retrieved by id" in r.output
 
 
@@ -155,3 +157,66 @@ def test_a_damaged_ledger_or_partial_file_is_refused_in_one_line(student, servic
     assert str(path) in err and "JSONDecodeError" in err
     assert path.read_text() == '{"context": {"sha256": "ab'  # never overwritten: it may be the only record
     assert service.submitted == ["job-1", "job-2"]
+
+
+def test_a_dropped_connection_while_waiting_retrieves_the_job_instead_of_paying_again(student, service, monkeypatch):
+    from qkd_pl.devices import retry
+
+    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.0)
+    clean(student)
+    service.hiccup.add("job-1")
+    r = evaluate(student, *ARGS)
+    assert r.exit_code == 0, r.output
+    assert "retry 1/3" in r.output and service.submitted == ["job-1", "job-2", "job-3"]  # job-1 fetched again
+    assert [j["status"] for j in json.loads((student / LEDGER).read_text())["jobs"]] == ["done"] * 3
+
+
+def test_a_job_that_fails_after_a_plan_with_nothing_to_submit_is_asked_for(student, service):
+    """Every planned job was in the ledger, so nothing was asked; one of them then fails on the
+    device: submitting its images again is paid, and without --yes and a terminal it is refused."""
+    clean(student)
+    service.kill_on_wait = 1
+    with pytest.raises(Killed):
+        evaluate(student, *ARGS, catch=False)
+    service.kill_on_wait = None
+    service.fail.add("job-1")
+    r = evaluate(student, *[a if a != "60" else "20" for a in ARGS[:-1]])  # --limit 20: only job-1's images
+    err = one_line_refusal(r)
+    assert "plan: fake_manila: 1 estimator job(s)" in r.output and "--yes" in err
+    assert service.submitted == ["job-1"]
+
+
+def test_an_unwritable_run_folder_stops_before_anything_is_paid(student, service, monkeypatch):
+    from qkd_pl.devices import jobs
+
+    clean(student)
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jobs, "atomic_write_json", full)
+    err = one_line_refusal(evaluate(student, *ARGS))
+    assert "cannot write the job ledger" in err and "nothing was submitted" in err
+    assert service.submitted == []
+
+
+def test_rerunning_with_new_evaluation_continues_the_same_work_instead_of_paying_again(student, service):
+    clean(student)
+    service.kill_on_wait = 2
+    with pytest.raises(Killed):
+        evaluate(student, *ARGS, "--new-evaluation", catch=False)
+    service.kill_on_wait = None
+    r = evaluate(student, *ARGS, "--new-evaluation")
+    assert r.exit_code == 0, r.output
+    assert service.submitted == ["job-1", "job-2", "job-3"] and not list(student.glob("*.2.jobs.json"))
+
+
+def test_least_busy_names_the_backend_it_resolved_to_and_ibm_name_continues_it(student, service, monkeypatch):
+    monkeypatch.setattr(service.hw, "name", "ibm_hardware")  # what least_busy picks this time
+    clean(student)
+    busy = [a if a != "ibm:ibm_hardware" else "ibm:least_busy" for a in ARGS]
+    killed_after_first_submission(student, service, *busy)
+    assert json.loads((student / LEDGER).read_text())["context"]["device"] == "ibm:ibm_hardware"
+    r = evaluate(student, *ARGS)  # --device ibm:ibm_hardware: the same work
+    assert r.exit_code == 0, r.output
+    assert service.submitted == ["job-1", "job-2", "job-3"] and "1 retrieved by id" in r.output

@@ -126,3 +126,17 @@ def test_a_field_qkd_pl_added_since_reads_as_its_default(tmp_path, out):
     with pytest.raises(QkdError, match="train.weight_decay: 0.0 \\(saved\\) vs 0.01 \\(now\\)"):
         open_study(spec_of(tmp_path, STUDY.replace("epochs = 1", "epochs = 1\nweight_decay = 0.01")),
                    f"sqlite:///{out / 'study.db'}")
+
+
+def test_a_teacher_retrained_in_place_changes_the_fingerprint(tmp_path):
+    from qkd_pl.experiments.studies.tune import fingerprint, measured
+
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "best.pt").write_bytes(b"first teacher")
+    text = STUDY + f'[distill]\nteacher = "{teacher}"\n'
+    spec = spec_of(tmp_path, text)
+    before = measured(spec)
+    assert before["teacher_sha256"] and fingerprint(before) == fingerprint(measured(spec_of(tmp_path, text)))
+    (teacher / "best.pt").write_bytes(b"retrained teacher")  # same path, other weights
+    assert fingerprint(measured(spec_of(tmp_path, text))) != fingerprint(before)
