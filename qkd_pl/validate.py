@@ -138,4 +138,4 @@ def _check_student(student: StudentConfig, data: DataConfig, batch_size: int) ->
 
     backend = resolve_backend(student.device, student.qubits, student.shots, student.noise, training=True)
     check_student(student, backend)
-    check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size)
+    check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size, data)
