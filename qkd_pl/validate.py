@@ -20,11 +20,13 @@ from .registry import registry
 KINDS = ("teacher", "student")
 
 
-def validate(cfg: RunConfig) -> RunConfig:
+def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
     """Check a run's configuration and return it with names made canonical (dataset aliases).
 
     Args:
         cfg: the run's configuration, as built by the CLI, a script or a grid.
+        frozen_inputs: a student's classical front end is frozen (fine-tuning): its memory
+            estimate keeps nothing before the circuit's weights for backward.
 
     Returns:
         The same configuration, with ``data.dataset`` as its registry name (``"fashion"`` ->
@@ -55,7 +57,7 @@ def validate(cfg: RunConfig) -> RunConfig:
         if cfg.train.augment != "none":
             raise QkdError(f"--augment {cfg.train.augment} is for teachers: a student is compared with its baseline "
                            f"on the images as they are, and a distilled student's teacher logits are of those images")
-        _check_student(cfg.student, data, cfg.train.batch_size)
+        _check_student(cfg.student, data, cfg.train.batch_size, frozen_inputs)
         if cfg.distill is not None:
             cfg = dataclasses.replace(cfg, distill=_check_transfer(cfg.distill, data))
     return cfg
@@ -129,7 +131,7 @@ def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
     return distill
 
 
-def _check_student(student: StudentConfig, data: DataConfig, batch_size: int) -> None:
+def _check_student(student: StudentConfig, data: DataConfig, batch_size: int, frozen_inputs: bool = False) -> None:
     """The student with its device: the pairing, then the memory it would need."""
     from .data.sources import DATASETS
     from .devices import resolve_backend
@@ -138,4 +140,4 @@ def _check_student(student: StudentConfig, data: DataConfig, batch_size: int) ->
 
     backend = resolve_backend(student.device, student.qubits, student.shots, student.noise, training=True)
     check_student(student, backend)
-    check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size, data)
+    check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size, data, frozen_inputs)

@@ -96,6 +96,7 @@ class BatchedQiskitDevice(QiskitDevice):
         self.ledger: jobs.JobLedger | None = None
         self.batch_tag: str | None = None  # names the work of the next execution in the ledger
         self.confirm: Callable[[SubmissionPlan], None] | None = None
+        self._approved: int | None = None  # submissions the confirmed plans cover
         self.planned_batches: list[tuple[str, int]] | None = None  # (tag, images) of the evaluation's batches
         self.resubmit_lost = False  # submit again the images of a job the service no longer knows
         self._compiled: dict[str, Compiled] = {}
@@ -177,12 +178,12 @@ class BatchedQiskitDevice(QiskitDevice):
         shots = int(tape.shots.total_shots) if tape.shots else int(self._kwargs["default_shots"])
         values = np.ascontiguousarray(par.values.detach().numpy()[:, compiled.columns])
         tag = self.batch_tag or hashlib.sha256(values.tobytes()).hexdigest()[:16]
-        if self.confirm is not None:
+        if self.confirm is not None and self._approved is None:  # the whole evaluation's plan, asked once
             plan = self.plan(compiled, par.structure, values.shape[1], shots,
                              self.planned_batches or [(tag, len(values))])
-            if plan.jobs:  # nothing to pay for where every job is retrieved: then _job asks, if ever it submits
+            if plan.jobs:  # nothing to pay for where every job is retrieved
                 self.confirm(plan)
-                self.confirm = None  # asked once per evaluation
+            self._approved = plan.jobs
         per_job = self.limits.rows_per_job(shots, values.shape[1], compiled.seconds_per_shot)
         chunks = jobs.split_rows(len(values), per_job)
         keys = self._keys(tag, par.structure, compiled, shots, len(values), per_job)
@@ -207,10 +208,11 @@ class BatchedQiskitDevice(QiskitDevice):
                 raise QkdError(f"job {record.job_id} ({key}) is lost: {self.runner.name} no longer knows it "
                                     f"(marked lost in {self.ledger.path}); rerun with --resubmit-lost to submit its "
                                     f"{record.rows} image(s) again, at their cost")
-        if self.confirm is not None:  # the plan expected to retrieve this job (it failed since): ask for it alone
+        if self.confirm is not None and self.jobs_submitted >= (self._approved or 0):
+            # beyond the approved plan (a job it meant to retrieve failed, or a failed job's retry): ask for it alone
             self.confirm(SubmissionPlan(self.runner.name, getattr(self.runner, "mode", "local"), compiled.primitive,
                                         1, len(values), shots, len(values) * shots * compiled.seconds_per_shot))
-            self.confirm = None
+            self._approved = (self._approved or 0) + 1
         pub = ((compiled.circuit, compiled.observables, values) if compiled.primitive == "estimator"
                else (compiled.circuit, values))
         job = self.runner.submit(compiled.primitive, [pub], shots)

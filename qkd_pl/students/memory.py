@@ -75,6 +75,7 @@ EVAL_PER_AMPLITUDE = 104
 ADJOINT_PER_AMPLITUDE = 96
 DECOMPOSED_EMBEDDING = 16 * 1024
 PROBS_READOUT = 24  # the 2^Q probabilities a probability readout returns, float64 and float32
+NOISY_EMBEDDING_STEPS = 3  # density matrices kept per amplitude of a noisy trainable embedding (2.0-2.6 measured)
 CONTROL_PER_FEATURE = 32  # a classical control's activations: the features, viewed, and gradients
 # glibc serves allocations below its dynamic mmap threshold (at most 32 MiB) from the heap, which
 # keeps freed blocks: with batch-sized state tensors under that size, a step's RSS was up to 3.9
@@ -133,13 +134,13 @@ class Estimate:
 
 
 def estimate_bytes(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], batch: int,
-                   data: DataConfig | None = None) -> dict[str, int]:
+                   data: DataConfig | None = None, frozen_inputs: bool = False) -> dict[str, int]:
     """The peak of a run of ``cfg`` on ``backend``, in parts (bytes) that add up to it."""
-    return estimate(cfg, backend, image_shape, batch, data).peak
+    return estimate(cfg, backend, image_shape, batch, data, frozen_inputs).peak
 
 
 def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], batch: int,
-             data: DataConfig | None = None) -> Estimate:
+             data: DataConfig | None = None, frozen_inputs: bool = False) -> Estimate:
     """What a run of ``cfg`` on ``backend`` will hold, from the configuration alone (nothing is allocated).
 
     Args:
@@ -149,6 +150,8 @@ def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, 
         batch: the training batch (``--batch-size``).
         data: the data section, for the dataset's size and the evaluation batch (capped by the
             test images ``--per-class`` leaves); without it, a full evaluation batch and no data.
+        frozen_inputs: the classical front end is frozen (``qkd finetune``), so nothing before
+            the circuit's trainable weights is kept for backward.
     """
     q, pixels = cfg.qubits, math.prod(image_shape)
     hybrid = cfg.arch != "v2"
@@ -173,7 +176,8 @@ def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, 
         n_z = 0 if readout.probabilities else width
         weights += 2 * (8 * n_z + 16 * cfg.layers) * amplitudes  # the plan's tables, and a traced graph's
 
-    per_train, per_eval = _per_image(cfg, backend, hybrid, q, state, features, amplitudes, readout.probabilities)
+    per_train, per_eval = _per_image(cfg, backend, hybrid, q, state, features, amplitudes, readout.probabilities,
+                                     frozen_inputs)
     eval_batch = evaluation_batch()
     if data is not None and data.per_class is not None:
         eval_batch = min(eval_batch, data.per_class * data_classes(data))
@@ -194,7 +198,7 @@ def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, 
 
 
 def _per_image(cfg: StudentConfig, backend: Backend, hybrid: bool, q: int, state: int, features: int,
-               amplitudes: int, probabilities: bool) -> tuple[int, int]:
+               amplitudes: int, probabilities: bool, frozen_inputs: bool = False) -> tuple[int, int]:
     """Bytes one image adds to a training step and to an evaluation batch."""
     if cfg.control:  # no circuit: the classical layer's activations
         return CONTROL_PER_FEATURE * features, CONTROL_PER_FEATURE * features
@@ -211,6 +215,11 @@ def _per_image(cfg: StudentConfig, backend: Backend, hybrid: bool, q: int, state
     else:  # default.qubit, noisy: a state per gate
         rotations = hybrid or ENCODINGS[cfg.encoding].angles  # the embedding's own gates
         kept = q * (layers + rotations)
+        if backend.device.startswith("noisy:") and cfg.encoding == "amplitude" and not (hybrid or frozen_inputs):
+            # noisy_dm keeps a density matrix for every fused step that depends on data or weights,
+            # and a trainable amplitude embedding transpiles to a tree of ~2^(Q+1) rotations: 327
+            # matrices per image measured at 7 qubits (batch 32), 524 at 8 (batch 4)
+            kept += NOISY_EMBEDDING_STEPS * 2**q
     return (state * kept + TRAIN_BASE + extra) * amplitudes, evaluation
 
 
@@ -221,9 +230,9 @@ def data_classes(data: DataConfig) -> int:
 
 
 def check_memory(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], batch: int,
-                 data: DataConfig | None = None) -> None:
+                 data: DataConfig | None = None, frozen_inputs: bool = False) -> None:
     """Refuse, in one line, a run whose estimate exceeds ``MEMORY_FRACTION`` of this machine."""
-    need, have = estimate(cfg, backend, image_shape, batch, data), physical_memory()
+    need, have = estimate(cfg, backend, image_shape, batch, data, frozen_inputs), physical_memory()
     if need.total <= MEMORY_FRACTION * have:
         return
     part, size = max(need.peak.items(), key=lambda kv: kv[1])

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
-from qkd_pl.config import DataConfig, RunConfig, StudentConfig
+from qkd_pl.config import DataConfig, RunConfig, StudentConfig, TrainConfig
 from qkd_pl.data.sources import DATASETS
 from qkd_pl.devices import resolve_backend
 from qkd_pl.errors import QkdError
@@ -56,7 +56,7 @@ def measure(qubits, per_class, batch, fd):
     gc.collect()
     base = peak()
     with tempfile.TemporaryDirectory() as out:
-        train_student(cfg, out, "run", progress=False)
+        train_student(cfg, out, "run", progress=False, torch_device="cpu")  # no CUDA context on a GPU machine
     os.write(fd, json.dumps({"qubits": qubits, "increase": peak() - base}).encode())
 
 qubits, per_class, batch = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
@@ -159,3 +159,19 @@ def test_the_evaluation_batch_is_counted_whatever_the_training_batch():
     assert "evaluation" in small and sum(small.values()) > 256 * 2**18 * 16  # 256 states of 2^18 amplitudes
     few = estimate_bytes(cfg, backend, (1, 28, 28), 1, DataConfig("mnist", classes=[0, 1], per_class=4))
     assert sum(few.values()) < sum(small.values())  # 8 test images: evaluation batches of 8
+
+
+def test_a_noisy_student_trained_from_scratch_counts_its_embedding_s_density_matrices(machine_of_24_gib):
+    """noisy:<fake> keeps a density matrix per data-dependent step of the transpiled amplitude
+    embedding (about 2^(Q+1) of them): 8 qubits at batch 32 measured about 16 GiB for the step.
+    Fine-tuning freezes the front end, so none of those is kept and the same student passes."""
+    cfg = StudentConfig(qubits=8, device="noisy:fake_brisbane")
+    backend = resolve_backend(cfg.device, 8, training=True)
+    step = estimate_bytes(cfg, backend, (1, 28, 28), 32, DataConfig("mnist"))["training step"]
+    assert step > 16 * GIB
+    with pytest.raises(QkdError, match="noisy:fake_brisbane, most of it the training batch"):
+        validate(RunConfig("student", data=DataConfig("mnist"), student=cfg, train=TrainConfig(batch_size=32)))
+    validate(RunConfig("student", data=DataConfig("mnist"), student=cfg, train=TrainConfig(batch_size=32)),
+             frozen_inputs=True)
+    frozen = estimate_bytes(cfg, backend, (1, 28, 28), 32, DataConfig("mnist"), frozen_inputs=True)
+    assert sum(frozen.values()) < step / 5  # the evaluation batch is then the larger part

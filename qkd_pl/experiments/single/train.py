@@ -199,7 +199,8 @@ class StudentPlan:
     teacher_device: torch.device  # where the teacher computes its logits
 
 
-def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | None = None) -> StudentPlan:
+def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | None = None,
+                 frozen_inputs: bool = False) -> StudentPlan:
     """Validate a student configuration, resolve its device, and load its teacher once.
 
     Args:
@@ -207,6 +208,7 @@ def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | Non
         torch_device: ``auto`` or ``cpu`` for the student; the teacher's logits are computed on
             CUDA when ``auto`` finds it (``cuda`` itself is refused: see devices/torch_device.py).
         data_dir: where the datasets live (the teacher's images are checked against the student's).
+        frozen_inputs: the classical front end will be frozen (fine-tuning), for the memory check.
 
     Returns:
         The plan ``train_student`` executes: the validated configuration, the resolved
@@ -217,7 +219,7 @@ def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | Non
             missing, unreadable, not a teacher, or trained on images it must not have seen (or
             without images the student trains on).
     """
-    cfg = validate(cfg)
+    cfg = validate(cfg, frozen_inputs)
     s = cfg.student
     backend = resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)
     device = student_torch_device(torch_device)
@@ -265,7 +267,7 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
         >>> r.test.accuracy > 0.9
         True
     """
-    plan = plan_student(cfg, torch_device, data_dir)  # refuse before any work
+    plan = plan_student(cfg, torch_device, data_dir, start_from is not None and bool(start_from.frozen))  # refuse first
     cfg, backend, teacher = plan.cfg, plan.backend, plan.teacher
     run_dir_for(out, name, cfg, resume, overwrite)
     data = load_data(cfg.data, data_dir)
@@ -469,6 +471,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         context = {"sha256": digest, "device": work_device, "shots": backend.shots, "noise": backend.noise,
                    "per_circuit": per_circuit, "data": cfg.data.dataset, "source": data.source,
                    "images": tensor_digest(data.x_test)}
+        if work_device != backend.device and not new_evaluation:
+            _refuse_unfinished_elsewhere(ckpt_file.parent, context)
         remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,
                                  batch_size, _approval(yes, ask), new_evaluation, resubmit_lost)
         test = remote.score
@@ -480,6 +484,22 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                         **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}))
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
+
+
+def _refuse_unfinished_elsewhere(folder: Path, context: dict[str, Any]) -> None:
+    """ibm:least_busy: a ledger of this same work on another backend, with jobs still out, is
+    continued there (or a new evaluation begun on purpose), never left behind while the same
+    images are paid for again on whichever backend is least busy now."""
+    from ...devices.jobs import read_ledger
+
+    same = ("sha256", "shots", "noise", "per_circuit", "images")
+    for path in sorted(folder.glob("evaluation-ibm-*.jobs.json")):
+        saved, records = read_ledger(path)
+        if saved.get("device") != context["device"] and all(saved.get(k) == context.get(k) for k in same) \
+                and any(r.status == "submitted" for r in records):
+            raise QkdError(f"{path} holds unfinished jobs of this evaluation on {saved.get('device')}: rerun with "
+                           f"--device {saved.get('device')} to retrieve them, or add --new-evaluation to evaluate "
+                           f"on {context['device']}, which ibm:least_busy picks now")
 
 
 REMOTE_FIELDS = ("batch_size", "jobs_submitted", "jobs_retrieved", "transpilations", "depth", "two_qubit_gates",

@@ -220,3 +220,28 @@ def test_least_busy_names_the_backend_it_resolved_to_and_ibm_name_continues_it(s
     r = evaluate(student, *ARGS)  # --device ibm:ibm_hardware: the same work
     assert r.exit_code == 0, r.output
     assert service.submitted == ["job-1", "job-2", "job-3"] and "1 retrieved by id" in r.output
+
+
+def test_least_busy_picking_another_backend_does_not_pay_again_for_unfinished_jobs(student, service, monkeypatch):
+    monkeypatch.setattr(service.hw, "name", "ibm_hardware")
+    clean(student)
+    busy = [a if a != "ibm:ibm_hardware" else "ibm:least_busy" for a in ARGS]
+    killed_after_first_submission(student, service, *busy)
+    monkeypatch.setattr(service.hw, "name", "ibm_other")  # least busy is another machine now
+    err = one_line_refusal(evaluate(student, *busy))
+    assert "unfinished jobs" in err and "--device ibm:ibm_hardware" in err and "--new-evaluation" in err
+    assert service.submitted == ["job-1"]
+
+
+def test_a_failed_job_beyond_the_approved_plan_is_asked_for_again(student, service, monkeypatch):
+    """The plan approved three jobs; one fails on the device and its retry would be a fourth."""
+    from qkd_pl.experiments import evaluate_run
+    from qkd_pl.devices import retry
+
+    monkeypatch.setattr(retry, "BASE_DELAY_S", 0.0)
+    clean(student)
+    service.fail_next = 1
+    questions = []
+    report = evaluate_run(student, "ibm:ibm_hardware", limit=60, batch_size=20,
+                          ask=lambda q: questions.append(q) or True)
+    assert report.jobs_submitted == 4 == len(service.submitted) and len(questions) == 2
