@@ -32,6 +32,9 @@ def retryable_errors() -> tuple[type[BaseException], ...]:
 
         errors += [rt.RuntimeJobFailureError, rt.RuntimeJobTimeoutError, rt.RuntimeJobMaxTimeoutError,
                    rt.RuntimeInvalidStateError, rt.IBMRuntimeError, rt.JobError, rt.JobTimeoutError]
+        from qiskit_ibm_runtime.api.exceptions import RequestsApiError  # the service's HTTP errors
+
+        errors.append(RequestsApiError)  # a refused request ends in one line after the retries, not a traceback
     except ImportError:
         pass
     return tuple(errors)

@@ -43,3 +43,19 @@ def test_errors_retrying_cannot_fix_are_not_retried():
         with pytest.raises(type(error)):
             with_retries(fn, attempts=4, base_delay_s=0, sleep=lambda s: None)
         assert calls["n"] == 1
+
+
+def test_the_services_http_errors_are_retried_then_end_in_one_line():
+    from qiskit_ibm_runtime.api.exceptions import RequestsApiError
+
+    from qkd_pl.devices import retry
+
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        raise RequestsApiError("503 Service Unavailable")
+
+    with pytest.raises(retry.RetriesExhausted, match="RequestsApiError"):
+        retry.with_retries(flaky, attempts=3, base_delay_s=0.0, sleep=lambda s: None)
+    assert len(calls) == 3
