@@ -144,16 +144,19 @@ class BatchedQiskitDevice(QiskitDevice):
         self._compiled[key] = compiled
         return compiled
 
-    def plan(self, compiled: Compiled, structure: Structure, n_params: int, shots: int,
+    def plan(self, compiled: Compiled, structure: Structure | None, n_params: int, shots: int,
              batches: list[tuple[str, int]]) -> SubmissionPlan:
         """The jobs an evaluation of ``batches`` ((tag, images) each) submits, and those it retrieves:
-        a planned job whose key the ledger holds (and can retrieve) is not submitted."""
+        a planned job whose key the ledger holds (and can retrieve) is not submitted. Without a
+        structure (a throughput estimate) nothing is looked up: every job is submitted."""
         per_job = self.limits.rows_per_job(shots, n_params, compiled.seconds_per_shot)
         submit = retrieve = rows = 0
         for tag, n in batches:
-            for key, chunk in zip(self._keys(tag, structure, compiled, shots, n, per_job),
-                                  jobs.split_rows(n, per_job)):
-                if self._retrievable(key):
+            chunks = jobs.split_rows(n, per_job)
+            keys = (self._keys(tag, structure, compiled, shots, n, per_job) if structure is not None
+                    else [None] * len(chunks))
+            for key, chunk in zip(keys, chunks):
+                if key is not None and self._retrievable(key):
                     retrieve += 1
                 else:
                     submit, rows = submit + 1, rows + len(chunk)

@@ -59,7 +59,8 @@ def measure_shots(device: str, qubits: int, per_circuit: bool, images: int, nois
 
         jobs = dev.jobs_submitted - before
         compiled = dev.transpiled[0]
-        per_1000 = dev.plan(compiled, len(compiled.columns), shots, 1000, BATCHED_BATCH_SIZE).jobs
+        batches = [("", min(BATCHED_BATCH_SIZE, 1000 - i)) for i in range(0, 1000, BATCHED_BATCH_SIZE)]
+        per_1000 = dev.plan(compiled, None, len(compiled.columns), shots, batches).jobs
     else:
         jobs = int(tracker.totals.get("executions", 0))
         per_1000 = round(1000 * jobs / images)
