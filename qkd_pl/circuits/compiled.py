@@ -100,8 +100,7 @@ class Traced:
             try:  # compiles now: a machine without a C++ compiler, say, keeps the eager graph
                 out = compiled(*args)
             except Exception as exc:  # noqa: BLE001 - any failure to compile leaves a working graph
-                reason = (str(exc).strip().splitlines() or [""])[0][:200]
-                warnings.warn(f"QKD_COMPILE=inductor: torch.compile failed ({type(exc).__name__}: {reason}); "
+                warnings.warn(f"QKD_COMPILE=inductor: torch.compile failed ({_first_line(exc, 200)}); "
                               f"the circuit runs on its traced graph, uncompiled", QkdWarning, stacklevel=2)
                 self.real = None
                 return self.graph(*args)
@@ -169,8 +168,7 @@ class CompiledLayer:
         try:
             graph = make_fx(call)(x.detach(), *(v.detach() for v in weights.values()))
         except Exception as exc:  # noqa: BLE001 - e.g. a Python test on a tensor value, which tracing refuses
-            reason = (str(exc).strip().splitlines() or [""])[0][:160]
-            return self._leave_on_qnode(f"tracing it failed ({type(exc).__name__}: {reason})")
+            return self._leave_on_qnode(f"tracing it failed ({_first_line(exc, 160)})")
         if device.fast_executions == fast or device.fallback_executions != fallback:
             return None
         parameters = {id(p) for p in self.layer.parameters()}
@@ -180,8 +178,7 @@ class CompiledLayer:
         try:
             differs = _disagreement(graph, call, x, weights)
         except Exception as exc:  # noqa: BLE001 - a QNode that validates its inputs refuses a probe: unverifiable
-            reason = (str(exc).strip().splitlines() or [""])[0][:120]
-            return self._leave_on_qnode(f"its QNode refused a probe input ({type(exc).__name__}: {reason}), so its "
+            return self._leave_on_qnode(f"its QNode refused a probe input ({_first_line(exc, 120)}), so its "
                                         f"traced graph cannot be checked")
         if differs is not None:
             return self._leave_on_qnode(f"its traced graph disagrees with its QNode on {differs}, so the circuit "
@@ -243,6 +240,10 @@ def _disagreement(graph: fx.GraphModule, call: Callable, x: torch.Tensor,
                                                                  equal_nan=True):
                 return name
     return None
+
+
+def _first_line(exc: BaseException, width: int) -> str:
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:width]}"
 
 
 def _layer_name(layer: nn.Module) -> str:
