@@ -31,7 +31,7 @@ from ...training.checkpoint import read_run_checkpoint
 from ...training.loop import load_resume_state
 from ...validate import validate
 from .plots import plot_history
-from .remote_eval import remote_accuracy
+from .remote_eval import batched_devices, remote_accuracy
 from .runs import RunResult, open_run_dir, run_dir_for
 
 
@@ -455,8 +455,6 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     if backend is not None and backend.device == "ibm:least_busy":
         # The backend it resolved to this time names the work: a rerun that resolves to another is
         # another evaluation, and --device ibm:<name> continues this one.
-        from .remote_eval import batched_devices
-
         names = sorted({d.runner.name for d in batched_devices(model)})
         if len(names) == 1:
             work_device = f"ibm:{names[0]}"
