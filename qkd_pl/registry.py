@@ -10,8 +10,11 @@ one place with the list of valid ones.
 
 from __future__ import annotations
 
+import importlib
+import re
+import sys
 from collections.abc import Iterator, Mapping
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from .errors import QkdError
 
@@ -35,6 +38,13 @@ class Registry(Mapping[str, R], Generic[R]):
     def __init__(self, kind: str, option: str):
         self.kind, self.option = kind, option
         self._records: dict[str, R] = {}
+        self._adapt: Callable[[str, Any], R] | None = None
+        self._imported: dict[str, R] = {}
+
+    def accept_imports(self, adapt: Callable[[str, Any], R]) -> None:
+        """Let ``module.path:attribute`` name a user's own component: ``adapt(path, obj)`` turns the
+        imported object into a record, or raises QkdError saying what was expected."""
+        self._adapt = adapt
 
     def add(self, record: R) -> R:
         """Register ``record`` under ``record.name``; a second record of one name is a bug."""
@@ -49,9 +59,17 @@ class Registry(Mapping[str, R], Generic[R]):
             return record
         family = self._family(name)
         if family is None:
-            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}")
+            if self._adapt is not None and is_import_path(name):
+                return self._import(name)
+            more = "; or your own as module.path:name" if self._adapt is not None else ""
+            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}{more}")
         resolve = getattr(family, "resolve", None)
         return resolve(name) if resolve else family
+
+    def _import(self, path: str) -> R:
+        if path not in self._imported:
+            self._imported[path] = self._adapt(path, import_object(path, self.option))
+        return self._imported[path]
 
     def _family(self, name: object) -> R | None:
         """The record of a family (``getattr(record, "family")``) whose ``prefix:`` starts ``name``."""
@@ -71,7 +89,8 @@ class Registry(Mapping[str, R], Generic[R]):
         return len(self._records)
 
     def __contains__(self, name: object) -> bool:
-        return (isinstance(name, str) and name in self._records) or self._family(name) is not None
+        return (isinstance(name, str) and name in self._records) or self._family(name) is not None or (
+            self._adapt is not None and is_import_path(name))
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` or one of a record's ``aliases`` (any case), or a family
@@ -79,6 +98,8 @@ class Registry(Mapping[str, R], Generic[R]):
         family = self._family(name)
         if family is not None:  # a family member keeps what follows its prefix as given (a path)
             return f"{family.name}:{name.split(':', 1)[1]}"
+        if self._adapt is not None and is_import_path(name):
+            return name.strip()
         key = name.strip().lower() if isinstance(name, str) else name
         for record in self._records.values():
             if key == record.name or key in getattr(record, "aliases", ()):
@@ -88,6 +109,36 @@ class Registry(Mapping[str, R], Generic[R]):
     def help(self) -> str:
         """``"name: help; name: help"`` for an option's ``--help``."""
         return "; ".join(f"{r.name}: {r.help}" for r in self._records.values())
+
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*:[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*$")
+
+
+def is_import_path(name: object) -> bool:
+    """``package.module:attribute``, the way entry points and torchdistill name user code."""
+    return isinstance(name, str) and bool(_IMPORT_PATH.match(name.strip()))
+
+
+def import_object(path: str, what: str = "component") -> Any:
+    """The object ``module.path:attribute`` names, or a one-line QkdError saying why not.
+
+    The working folder is importable, as it is for ``python -m``, so a module beside the
+    command needs no installing.
+    """
+    module_name, _, attribute = path.strip().partition(":")
+    if "" not in sys.path and "." not in sys.path:
+        sys.path.append("")
+    try:
+        obj = importlib.import_module(module_name)
+    except Exception as exc:  # a user module may fail in any way; the message says which and why
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise QkdError(f"{what} {path}: module {module_name} does not import ({type(exc).__name__}: "
+                       f"{first})") from None
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise QkdError(f"{what} {path}: {module_name} has no {attribute!r}")
+        obj = getattr(obj, part)
+    return obj
 
 
 # kind -> (module, attribute): imported on first use, so that reading a configuration does

@@ -1,5 +1,6 @@
 """Quantum students: the v2 reduce -> encode -> circuit -> head model, and the v1 hybrid CNN preset."""
 
-from .quantum import QuantumStudent, build_student, check_student, count_parameters
+from .parameters import count_parameters
+from .quantum import QuantumStudent, build_student, check_student
 
 __all__ = ["QuantumStudent", "build_student", "check_student", "count_parameters"]

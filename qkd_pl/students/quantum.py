@@ -95,18 +95,3 @@ def build_student(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, 
 
     check_student(cfg, backend)
     return STUDENTS[cfg.arch].build(cfg, backend, image_shape, n_classes, mean, std)
-
-
-def count_parameters(model: nn.Module) -> dict[str, int]:
-    """Trainable parameters, split into those inside quantum circuits and the rest; for a
-    classical control, also how many of the classical ones stand in for the circuit."""
-    quantum_ids = {id(p) for m in model.modules() if isinstance(m, QuantumLayer) for p in m.parameters()}
-    counts = {"classical": 0, "quantum": 0}
-    for p in model.parameters():
-        if p.requires_grad:
-            counts["quantum" if id(p) in quantum_ids else "classical"] += p.numel()
-    counts["total"] = counts["classical"] + counts["quantum"]
-    controls = [m for m in model.modules() if isinstance(m, (ClassicalControl, WidthControl))]
-    if controls:
-        counts["control"] = sum(p.numel() for m in controls for p in m.parameters())
-    return counts
