@@ -34,7 +34,7 @@ PARTS = 2  # probabilities come back in files under the tool's 16 MiB limit
 def _capture(run: str, device: str, data_dir: str | None, limit: int | None):
     """The circuit and every test image's circuit values, from a pass whose density matrices are skipped."""
     from qkd_pl.devices import noisy_dm
-    from qkd_pl.experiments.single.train import evaluate_run
+    from qkd_pl.experiments.single.evaluate import evaluate_run
 
     seen: dict = {"values": []}
     real = noisy_dm.NoisyCircuit.probabilities
@@ -186,7 +186,7 @@ def gpu(args) -> None:
 def replay(args) -> None:
     """``qkd evaluate RUN --device ...`` with each batch's density matrices taken from the GPU's results."""
     from qkd_pl.devices import noisy_dm
-    from qkd_pl.experiments.single.train import evaluate_run
+    from qkd_pl.experiments.single.evaluate import evaluate_run
 
     gpu_out = Path(args.results)
     probs = torch.cat([torch.load(gpu_out / f"probs{i}.pt", weights_only=True) for i in range(PARTS)])

@@ -13,6 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .errors import QkdError
+from .parsing import parse_classes as _parse_classes
+
+
+# Images per evaluation batch (validation, test, teacher logits): the memory estimate counts it too.
+EVAL_BATCH = 256
 
 
 def option(default: Any = None, help: str = "", *, registry: str | None = None, choices: tuple | None = None,
@@ -40,12 +45,6 @@ def option(default: Any = None, help: str = "", *, registry: str | None = None, 
 def field_kind(f: dataclasses.Field) -> str:
     """A field's type without its ``| None``: "int", "float", "str", "bool", "list[int]"..."""
     return str(f.type).split("|")[0].strip()
-
-
-def _parse_classes(text: str) -> list[int] | None:
-    from .data.splits import parse_classes
-
-    return parse_classes(text)
 
 
 def _parse_names(text: str) -> list[str] | None:
@@ -132,6 +131,24 @@ class TeacherConfig:
                                              "data options are used).", metavar="RUN,RUN,...", parse=_parse_names)
 
 
+def parse_params(text: str) -> dict[str, float] | None:
+    """``"beta=2,gamma=0.5"`` -> ``{"beta": 2.0, "gamma": 0.5}``; ``""``/``"none"`` -> None."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None
+    out: dict[str, float] = {}
+    for part in text.split(","):
+        name, eq, value = (p.strip() for p in part.partition("="))
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not eq or not name.isidentifier() or number is None or name in out:
+            raise QkdError(f"--kd-params {text!r}: write NAME=VALUE,... with each name once and numbers as values "
+                           f"(beta=2,gamma=0.5)")
+        out[name] = number
+    return out
+
+
 @dataclass
 class DistillConfig:
     """The teacher term of the loss; ``teacher=None`` trains a baseline on labels alone."""
@@ -152,6 +169,13 @@ class DistillConfig:
                                     "loss.", min=0)
     dkd_beta: float = option(8.0, "dkd: weight of the non-target-class KL against the target/non-target one.",
                              min=0)
+    # A user objective's own hyperparameters (--kd-loss module.path:Class): they have no field
+    # here, so a new objective needs no edit of this class. The built-ins keep the flat fields
+    # above, which saved runs, grids and tuning searches name.
+    kd_params: dict[str, float] | None = option(None, "Hyperparameters of your own objective (--kd-loss "
+                                                      "module.path:Class): NAME=VALUE,... such as beta=2,gamma=0.5. "
+                                                      "T, alpha and the built-ins' weights are their own options.",
+                                                metavar="NAME=VALUE,...", parse=parse_params)
     transfer: str = option("none", "A transfer set: images of the training part the student has no labels for, "
                                    "seen only through the teacher (never by a baseline): none, unlabeled (all of "
                                    "them), or N (the first N of each class). Needs --per-class and --split nested.",

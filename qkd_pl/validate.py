@@ -6,12 +6,18 @@ out-of-range number or an impossible student/device pairing is refused the same 
 everywhere: one ``QkdError`` naming the field, the value and what would be valid, before
 data is loaded or anything is trained. What is valid is read from the fields' metadata in
 ``config.py`` and from the component registries, so there is no second list to keep in step.
+
+A user's own component, named by import path (``--student module.path:name``, ``--arch``,
+``--kd-loss``, ``--dataset py:module.path:function``), is imported and checked here too: a module
+that does not import, a missing name, a factory that makes no ``nn.Module`` (or a module that does
+not map a batch of the dataset's images to one logit per class), a loader returning anything but
+images in [0, 1] with integer labels, are each one QkdError naming the path.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 from .config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, field_kind, parse_transfer
 from .errors import QkdError
@@ -52,13 +58,18 @@ def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
         if section is not None:
             check_fields(section, name)
     if cfg.kind == "teacher":
-        _check_teacher(cfg.teacher)
+        _check_teacher(cfg.teacher, data)
     else:
         if cfg.train.augment != "none":
             raise QkdError(f"--augment {cfg.train.augment} is for teachers: a student is compared with its baseline "
                            f"on the images as they are, and a distilled student's teacher logits are of those images")
         _check_student(cfg.student, data, cfg.train.batch_size, frozen_inputs)
         if cfg.distill is not None:
+            registry("objective")[cfg.distill.kd_loss]  # a user's objective: imported and adapted now
+            if cfg.distill.teacher is not None:  # its hyperparameters (kd_params) are its own: checked now
+                from .losses import objective_from_config
+
+                objective_from_config(cfg.distill)
             cfg = dataclasses.replace(cfg, distill=_check_transfer(cfg.distill, data))
     return cfg
 
@@ -96,8 +107,9 @@ def _check_data(data: DataConfig) -> DataConfig:
     if not isinstance(data.dataset, str):
         raise QkdError(f"data.dataset = {data.dataset!r} is not a str")
     data = dataclasses.replace(data, dataset=canonical_name(data.dataset))
-    if DATASETS[data.dataset].family:
-        raise QkdError(f"--dataset {data.dataset} needs its folder: --dataset {data.dataset}:PATH")
+    record = DATASETS[data.dataset]  # py:module.path:function is loaded and checked here (once per process)
+    if record.family:
+        raise QkdError(f"--dataset {data.dataset} needs {record.member}")
     if isinstance(data.classes, list) and all(isinstance(c, int) for c in data.classes):
         if len(set(data.classes)) != len(data.classes) or len(data.classes) < 2:
             raise QkdError(f"data.classes = {data.classes}: name two or more different classes")
@@ -105,13 +117,19 @@ def _check_data(data: DataConfig) -> DataConfig:
     return data
 
 
-def _check_teacher(teacher: TeacherConfig) -> None:
-    from .teachers import ENSEMBLE
+def _check_teacher(teacher: TeacherConfig, data: DataConfig) -> None:
+    import torch
+
+    from .teachers import ENSEMBLE, TEACHERS, build_teacher
 
     if (teacher.arch == ENSEMBLE) != (teacher.members is not None):
         raise QkdError("--members goes with --arch ensemble, and --arch ensemble needs --members RUN,RUN,...")
     if teacher.members is not None and len(teacher.members) < 2:
         raise QkdError("--arch ensemble needs --members RUN1,RUN2,... (two or more trained teacher runs)")
+    if TEACHERS[teacher.arch].make is not None:  # a user's own (imported by the lookup)
+        shape, n = _images(data)
+        probe_model(f"--arch {teacher.arch}", shape, n,
+                    lambda: build_teacher(teacher.arch, shape, n, torch.zeros(shape[0]), torch.ones(shape[0])))
 
 
 def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
@@ -138,6 +156,73 @@ def _check_student(student: StudentConfig, data: DataConfig, batch_size: int, fr
     from .students import check_student
     from .students.memory import check_memory
 
+    record = registry("student")[student.arch]  # a user's own is imported here
+    if record.user:
+        _check_user_student(student, record, data, batch_size)
+        return
     backend = resolve_backend(student.device, student.qubits, student.shots, student.noise, training=True)
     check_student(student, backend)
     check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size, data, frozen_inputs)
+
+
+def _check_user_student(student: StudentConfig, record: Any, data: DataConfig, batch_size: int) -> None:
+    """A user's own student: its module is tried on the dataset's images. qkd-pl's circuit options
+    (--qubits, --device ...) do not apply to it, so neither does the device pairing nor the circuit's
+    memory (students/memory.py counts what any run holds); only --classical-control, which would
+    stand a classical layer in for a circuit qkd-pl does not know, is refused."""
+    import torch
+
+    from .students.memory import check_memory
+
+    if student.control:
+        raise QkdError(f"--classical-control replaces the circuit of qkd-pl's v2 student; --student {student.arch} "
+                       f"is your own module (write its classical control as another student)")
+    shape, n = _images(data)
+    probe_model(f"--student {student.arch}", shape, n,
+                lambda: record.build(student, None, shape, n, torch.zeros(shape[0]), torch.ones(shape[0])))
+    check_memory(student, None, shape, batch_size, data)
+
+
+def _images(data: DataConfig) -> tuple[tuple[int, int, int], int]:
+    """The (C, H, W) of a run's images and its number of classes, from the dataset's record."""
+    from .data.sources import DATASETS
+
+    record = DATASETS[data.dataset]
+    return tuple(record.image_shape), len(data.classes) if data.classes is not None else record.n_classes
+
+
+_PROBED: set[tuple[str, tuple[int, int, int], int]] = set()  # what passed, so a grid tries each once
+PROBE_BATCH = 2
+
+
+def probe_model(what: str, image_shape: tuple[int, int, int], n_classes: int, build: Callable[[], Any]) -> None:
+    """Build a user's model and run a batch of random images through it: refused in one line,
+    naming ``what``, unless it is an ``nn.Module`` giving (batch, ``n_classes``) logits.
+
+    The random state is left as it was (a run seeds itself after validation, but a caller may
+    validate between seeding and training), and each (model, shape, classes) is tried once per
+    process.
+    """
+    import torch
+    from torch import nn
+
+    key = (what, tuple(image_shape), n_classes)
+    if key in _PROBED:
+        return
+    with torch.random.fork_rng(devices=[]):
+        model = build()  # its factory's own QkdError names it, whatever went wrong
+        if not isinstance(model, nn.Module):
+            raise QkdError(f"{what} made a {type(model).__name__}, not a torch.nn.Module")
+        x = torch.rand(PROBE_BATCH, *image_shape)
+        try:
+            with torch.no_grad():
+                out = model.eval()(x)
+        except Exception as exc:  # a user's module may fail in any way: the message says which and why
+            first = (str(exc).strip().splitlines() or [""])[0]
+            raise QkdError(f"{what}: its module fails on a batch of {PROBE_BATCH} images shaped "
+                           f"{tuple(image_shape)} ({type(exc).__name__}: {first})") from exc
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (PROBE_BATCH, n_classes):
+        got = f"a tensor shaped {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"a {type(out).__name__}"
+        raise QkdError(f"{what}: its module maps a batch of {PROBE_BATCH} images shaped {tuple(image_shape)} to "
+                       f"{got}; it must give ({PROBE_BATCH}, {n_classes}) logits, one per class")
+    _PROBED.add(key)

@@ -64,3 +64,9 @@ def test_the_python_entry_points_refuse_before_any_work(tmp_path):
     with pytest.raises(QkdError, match="student.encoding = 'amplitud'"):
         train_student(student(encoding="amplitud"), tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_an_objectives_own_hyperparameters_are_checked_before_any_work():
+    cfg = RunConfig("student", student=StudentConfig(), distill=DistillConfig(teacher="t", kd_params={"zeta": 1.0}))
+    with pytest.raises(QkdError, match="--kd-params of hinton-classic: unknown 'zeta'"):
+        validate(cfg)

@@ -114,10 +114,12 @@ class CompiledLayer:
 
     Args:
         layer: a ``qml.qnn.TorchLayer`` whose QNode may run on qkd.fused.
+        direct: how to call the layer through its QNode (default: ``layer`` itself).
     """
 
-    def __init__(self, layer: nn.Module):
+    def __init__(self, layer: nn.Module, direct: Callable[[torch.Tensor], torch.Tensor] | None = None):
         self.layer = layer
+        self._direct = direct or layer  # the QNode's own call (accelerate.py: the layer's unpatched forward)
         self._graphs: OrderedDict[tuple, Traced | None] = OrderedDict()
         self._calls: dict[tuple, int] = {}
         self.traces = 0  # graphs made and trusted: lets tests see that a change of key retraced
@@ -130,15 +132,15 @@ class CompiledLayer:
         if key in self._graphs:
             self._graphs.move_to_end(key)
             graph = self._graphs[key]
-            return self.layer(x) if graph is None else graph(x, *weights.values())
+            return self._direct(x) if graph is None else graph(x, *weights.values())
         self._calls[key] = self._calls.get(key, 0) + 1
         if self._calls[key] <= TRACE_AFTER or not enabled() or self.untraceable:
-            return self.layer(x)
+            return self._direct(x)
         graph = self._trace(x, weights)
         self._graphs[key] = graph
         if len(self._graphs) > CACHE_SIZE:
             self._graphs.popitem(last=False)
-        return self.layer(x) if graph is None else graph(x, *weights.values())
+        return self._direct(x) if graph is None else graph(x, *weights.values())
 
     def _key(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> tuple:
         qnode = self.layer.qnode
@@ -161,7 +163,7 @@ class CompiledLayer:
             saved = self.layer.qnode_weights
             self.layer.qnode_weights = dict(zip(names, values))
             try:
-                return self.layer(inputs)
+                return self._direct(inputs)
             finally:
                 self.layer.qnode_weights = saved
 
@@ -202,7 +204,7 @@ class CompiledLayer:
         return real
 
     def __getstate__(self) -> dict:  # graphs are remade after a copy or a trip to another process
-        return {"layer": self.layer, "_graphs": OrderedDict(), "_calls": {}, "traces": 0,
+        return {"layer": self.layer, "_direct": self._direct, "_graphs": OrderedDict(), "_calls": {}, "traces": 0,
                 "untraceable": self.untraceable, "_warned_real": False}
 
 

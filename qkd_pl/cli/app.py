@@ -265,7 +265,7 @@ def _seed_list(seeds: str) -> list[int]:
 
 
 def _print_summary(comparison) -> None:
-    from qkd_pl.experiments.studies.demo import format_table
+    from qkd_pl.experiments.paper.demo import format_table
 
     click.echo("\n" + format_table(comparison))
     click.echo(f"\nrun folders, report.md, summary.json and summary.md in {comparison.run_folder}")
@@ -283,7 +283,7 @@ def _print_summary(comparison) -> None:
 @TORCH_DEVICE
 def demo_cmd(seeds, out, quiet, torch_device, **o):
     """Teacher, baseline and distilled student on digits, compared in one table (about a minute)."""
-    from qkd_pl.experiments.studies.demo import run_demo
+    from qkd_pl.experiments.paper.demo import run_demo
 
     _print_summary(run_demo(out, _seed_list(seeds), o["student__qubits"], o["student__layers"],
                             o["teacher_train__epochs"], o["student_train__epochs"], progress=not quiet,
@@ -306,7 +306,7 @@ def compare_cmd(seeds, **o):
     Writes OUT/NAME/ (default NAME: compare-<dataset>-<time>) with one run folder per model and
     summary.json / summary.md. --epochs, --lr and --batch-size are the students'.
     """
-    from qkd_pl.experiments.studies.demo import run_comparison
+    from qkd_pl.experiments.paper.demo import run_comparison
 
     data, train = from_options(DataConfig, "data", o), from_options(TrainConfig, "train", o)
     teacher = RunConfig(kind="teacher", data=data, teacher=from_options(TeacherConfig, "teacher", o),
@@ -414,10 +414,10 @@ def grid_cmd(config, out, workers, executor, data_dir, report, quiet, torch_devi
     """Run every cell of a TOML experiment grid; finished cells are skipped, so a killed grid resumes.
 
     The TOML ranges over datasets, classes, qubits, students, reducers, encodings, ansatzes,
-    classical controls, teachers and seeds (see qkd_pl/experiments/studies/grid.py for the keys).
+    classical controls, teachers and seeds (see qkd_pl/experiments/sweeps/grid.py for the keys).
     """
-    from qkd_pl.experiments.studies.grid import load_spec, run_grid
-    from qkd_pl.experiments.studies.report import write_report
+    from qkd_pl.experiments.sweeps.grid import load_spec, run_grid
+    from qkd_pl.experiments.sweeps.report import write_report
 
     rows = run_grid(load_spec(config), out, workers, executor, data_dir, progress=not quiet, torch_device=torch_device)
     click.echo(f"{len(rows)} runs; results.csv and results.json in {out}")
@@ -444,11 +444,11 @@ def tune_cmd(study, out, trials, storage, workers, data_dir, quiet):
 
     STUDY is a TOML file: a student run ([data], [student], [train], [distill]), a [space] of
     fields by dotted path, tuning seeds and report seeds (see
-    qkd_pl/experiments/studies/tune.py). Started again, it continues the same study: finished
+    qkd_pl/experiments/sweeps/tune.py). Started again, it continues the same study: finished
     trials are kept and a killed trial is tried again. A study file changed in what a trial
     measures (base run, space, seeds) is refused: its old trials would be counted and reported.
     """
-    from qkd_pl.experiments.studies.tune import load_tune_spec, tune
+    from qkd_pl.experiments.sweeps.tune import load_tune_spec, tune
 
     spec = load_tune_spec(study)
     if trials is not None:
@@ -486,7 +486,7 @@ def _contrast(ctx, param, values):
 def report_cmd(folder, title, also, contrast):
     """Markdown report with plots from a grid folder's results.json: mean +- std over seeds, the
     distillation gain with a 95 % interval, the quantum layer against its classical control."""
-    from qkd_pl.experiments.studies.report import write_report
+    from qkd_pl.experiments.sweeps.report import write_report
 
     click.echo(f"report: {write_report(folder, title, also=list(also), contrasts=contrast)}")
 
@@ -517,11 +517,11 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
     backends of three IBM generations (docs/noise)."""
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     if protocol == "noise":
-        from qkd_pl.experiments.studies.noise_study import run_noise_study
+        from qkd_pl.experiments.paper.noise_study import run_noise_study
 
         click.echo(f"report: {run_noise_study(out, quick, names, workers, data_dir, not quiet, images_8q, check_images, torch_device)}")
         return
-    from qkd_pl.experiments.studies.reproduce import reproduce
+    from qkd_pl.experiments.paper.reproduce import reproduce
 
     report = reproduce(protocol, out, quick, names, workers, executor, data_dir, not quiet, torch_device, list(also))
     click.echo(f"report: {report}")

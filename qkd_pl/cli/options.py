@@ -33,11 +33,19 @@ class _Parsed(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+USER_OWN = "module.path:name"
+
+
 class _RegistryChoice(click.Choice):
-    """A registry's names, also taking its records' aliases (``--dataset fashion``)."""
+    """A registry's names, also taking its records' aliases (``--dataset fashion``), a family's
+    members (``imagefolder:PATH``) and, where the registry accepts them, a user's own components
+    by import path (``--student mypkg.students:make_student``, imported when validated)."""
 
     def __init__(self, kind: str):
         self.registry = registry(kind)
+        # Containment is syntax alone (nothing is imported): an import path is "in" exactly the
+        # registries that accept_imports.
+        self.imports = USER_OWN in self.registry
         super().__init__(list(self.registry))
 
     def convert(self, value, param, ctx):
@@ -46,9 +54,23 @@ class _RegistryChoice(click.Choice):
                 value = self.registry.canonical(value)
             except QkdError:
                 pass  # click's own message lists the choices
-            if value not in self.choices and value in self.registry:  # a family member: imagefolder:PATH
+            if value not in self.choices and value in self.registry:  # imagefolder:PATH, module.path:name
                 return value
         return super().convert(value, param, ctx)
+
+    def get_metavar(self, param, ctx):
+        metavar = super().get_metavar(param, ctx)
+        if self.imports and metavar and metavar[0] + metavar[-1] == "[]":
+            return f"{metavar[:-1]}|{USER_OWN}]"
+        return metavar
+
+    def get_invalid_choice_message(self, value, ctx) -> str:
+        own = f" Or your own as {USER_OWN}." if self.imports else ""
+        return super().get_invalid_choice_message(value, ctx) + own
+
+    def help(self) -> str:
+        """The records' help, and once (not per record) that a user's own may be named."""
+        return self.registry.help() + (f"; or your own as {USER_OWN}" if self.imports else "")
 
 
 def _param_type(f: dataclasses.Field) -> tuple[Any, str]:
@@ -56,7 +78,7 @@ def _param_type(f: dataclasses.Field) -> tuple[Any, str]:
     meta, kind = f.metadata, field_kind(f)
     if meta.get("registry"):
         choice = _RegistryChoice(meta["registry"])
-        return choice, " " + choice.registry.help() + "."
+        return choice, " " + choice.help() + "."
     if meta.get("choices"):
         return click.Choice(list(meta["choices"])), ""
     if meta.get("parse"):

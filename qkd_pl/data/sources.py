@@ -22,7 +22,7 @@ import torch
 
 from ..errors import QkdError
 from ..registry import Registry
-from . import imagefolder
+from . import imagefolder, user_dataset
 
 
 # digits ships as one set; this fixed split makes its test set the same for every run.
@@ -151,6 +151,7 @@ class Dataset:
     source: Callable[[Path], dict] | None = None  # what the files are, recorded in run folders and reports
     family: bool = False  # "name:..." names a member (imagefolder:PATH), whose record ``resolve`` makes
     resolve: Callable[[str], "Dataset"] | None = None
+    member: str | None = None  # a family's: what its bare name lacks ("its folder: --dataset imagefolder:PATH")
 
 
 _OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
@@ -175,20 +176,40 @@ def _imagefolder_dataset(name: str) -> Dataset:
                                         "classes": list(classes)})
 
 
-def _imagefolder_needs_a_path(root: Path, train: bool, verify: bool):
-    raise QkdError("--dataset imagefolder needs its folder: --dataset imagefolder:PATH")
+def _needs_a_member(family: str, root: Path, train: bool, verify: bool):
+    raise QkdError(f"--dataset {family} needs {DATASETS[family].member}")
 
 
 DATASETS.add(Dataset("imagefolder", f"imagefolder:PATH, your own images in PATH/train/<class>/* and "
                                     f"PATH/test/<class>/*, as RGB resized to {imagefolder.SIZE}x{imagefolder.SIZE}",
-                     (), 0, (3, imagefolder.SIZE, imagefolder.SIZE), _imagefolder_needs_a_path, family=True,
-                     resolve=_imagefolder_dataset))
+                     (), 0, (3, imagefolder.SIZE, imagefolder.SIZE), functools.partial(_needs_a_member, "imagefolder"),
+                     family=True, resolve=_imagefolder_dataset, member="its folder: --dataset imagefolder:PATH"))
+
+
+def _python_dataset(name: str) -> Dataset:
+    """``py:module.path:function``: loaded (once per process) and checked here, since its classes and
+    image shape are known only from its data."""
+    name = f"{user_dataset.PREFIX}:{user_dataset.loader_of(name)}"
+    data = user_dataset.load(name)
+    splits = {True: (data.x_train, data.y_train), False: (data.x_test, data.y_test)}
+    return Dataset(name, f"your loader {user_dataset.loader_of(name)}", (), data.n_classes, data.image_shape,
+                   lambda root, train, verify: splits[train], source=lambda root: user_dataset.source(name))
+
+
+DATASETS.add(Dataset(user_dataset.PREFIX, f"{user_dataset.USAGE}, your own: function() returns (train, test), each "
+                                          f"a torch Dataset of (image (C, H, W) in [0, 1], int label) or a pair of "
+                                          f"tensors (images, labels)",
+                     (), 0, (0, 0, 0), functools.partial(_needs_a_member, user_dataset.PREFIX), family=True,
+                     resolve=_python_dataset, member=f"its loader: --dataset {user_dataset.USAGE}"))
 IMAGE_SHAPES = {d.name: d.image_shape for d in DATASETS.values()}
 
 
 def slug(name: str) -> str:
-    """A dataset's name as it may appear in a folder name (an image folder's path may not)."""
-    return imagefolder.slug(name) if name.startswith(f"{imagefolder.PREFIX}:") else name
+    """A dataset's name as it may appear in a folder name (an image folder's path, a loader's import
+    path may not)."""
+    if name.startswith(f"{imagefolder.PREFIX}:"):
+        return imagefolder.slug(name)
+    return user_dataset.slug(name) if name.startswith(f"{user_dataset.PREFIX}:") else name
 
 
 def expected_files(name: str) -> list[str]:

@@ -11,30 +11,9 @@ import warnings
 import numpy as np
 
 from ..errors import QkdError, QkdWarning
+from ..parsing import parse_classes
 
-
-def parse_classes(text: str | None) -> list[int] | None:
-    """``"0-7"`` -> [0..7], ``"0,3,5"`` -> [0, 3, 5], ``None``/``"all"`` -> None."""
-    if text is None or text.strip().lower() in ("", "all"):
-        return None
-    out: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                lo, hi = (int(p) for p in part.split("-", 1))
-                if hi < lo:
-                    raise ValueError
-                out.extend(range(lo, hi + 1))
-            else:
-                out.append(int(part))
-    except ValueError:
-        raise QkdError(f"cannot read --classes {text!r}; write a range like 0-7 or a list like 0,3,5") from None
-    if len(set(out)) != len(out):
-        raise QkdError(f"--classes {text!r} names a class twice")
-    if len(out) < 2:
-        raise QkdError(f"--classes {text!r} names fewer than two classes; a classifier needs at least two")
-    return sorted(out)
+__all__ = ["cap_per_class", "check_classes", "parse_classes", "select_classes", "stratified_split"]
 
 
 def check_classes(classes: list[int], n_classes: int) -> None:

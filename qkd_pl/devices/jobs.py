@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import QkdError
-from ..training.checkpoint import atomic_write_json
+from ..files import atomic_write_json
 
 # IBM Quantum's documented limits (2026): executions (circuits x shots) per job, job input size,
 # QPU time per job. A batch beyond any of them is split into several jobs.

@@ -1,4 +1,4 @@
-"""Distillation objectives (``--kd-loss``): how the teacher's logits enter a student's loss.
+"""The built-in distillation objectives (``--kd-loss``): how the teacher's logits enter a student's loss.
 
 Every objective is cross-entropy on the rows that have hard labels plus a teacher term on the
 rows the teacher speaks for, both summed over rows and divided by the batch size, so each image
@@ -16,18 +16,20 @@ teacher term. ``alpha`` scales the teacher term of every objective and T softens
 - ``dkd``: CE + alpha T^2 (TCKD + beta NCKD), Zhao et al. 2022: the KL of the binary target /
   non-target split plus the KL among non-target classes, weighted apart (beta = 8 in the paper).
   The target of a row without a label is the teacher's top class.
+
+Each is an ``Objective`` subclass (``base.py``) whose fields are its hyperparameters; the
+arithmetic is the functions' this module had before, to the bit, so committed runs train alike.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch.nn import functional as F
 
 from ..config import DistillConfig
-from ..registry import Registry
+from .base import _DEFAULTS, OBJECTIVES, Objective, objective_from_config, register_objective
+
+__all__ = ["OBJECTIVES", "Hinton", "HintonClassic", "DIST", "LSKD", "DKD", "distillation_loss"]
 
 EPS = 1e-8
 
@@ -38,92 +40,100 @@ def _kl(student: torch.Tensor, teacher: torch.Tensor, t: float) -> torch.Tensor:
                     log_target=True).sum(1)
 
 
-def _hinton(s: torch.Tensor, t: torch.Tensor, target: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
-    return _kl(s, t, cfg.temperature).sum()
-
-
 def _pearson(a: torch.Tensor, b: torch.Tensor, dim: int) -> torch.Tensor:
     a = a - a.mean(dim, keepdim=True)
     b = b - b.mean(dim, keepdim=True)
     return (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim) + EPS)
 
 
-def _dist(s: torch.Tensor, t: torch.Tensor, target: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
-    ps = F.softmax(s / cfg.temperature, dim=1)
-    pt = F.softmax(t / cfg.temperature, dim=1)
-    inter = (1 - _pearson(ps, pt, dim=1)).mean()
-    intra = (1 - _pearson(ps, pt, dim=0)).mean() if len(s) > 1 else s.new_zeros(())  # one row: no batch spread
-    return len(s) * (cfg.dist_beta * inter + cfg.dist_gamma * intra)  # a batch statistic, weighted by its rows
-
-
 def _standardize(z: torch.Tensor) -> torch.Tensor:
     return (z - z.mean(1, keepdim=True)) / (z.std(1, keepdim=True) + EPS)
 
 
-def _lskd(s: torch.Tensor, t: torch.Tensor, target: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
-    return _kl(_standardize(s), _standardize(t), cfg.temperature).sum()
+@register_objective
+class Hinton(Objective):
+    name = "hinton"
+    help = "CE + alpha T^2 KL (the paper's)"
+
+    def teacher_term(self, s: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return _kl(s, t, self.temperature).sum()
 
 
-def _dkd(s: torch.Tensor, t: torch.Tensor, target: torch.Tensor, cfg: DistillConfig) -> torch.Tensor:
-    temp = cfg.temperature
-    gt = F.one_hot(target, s.shape[1]).bool()
-    ps, pt = F.softmax(s / temp, dim=1), F.softmax(t / temp, dim=1)
-    # target vs the rest, as two-class distributions
-    bs = torch.stack([(ps * gt).sum(1), (ps * ~gt).sum(1)], 1).clamp_min(EPS)
-    bt = torch.stack([(pt * gt).sum(1), (pt * ~gt).sum(1)], 1).clamp_min(EPS)
-    tckd = (bt * (bt.log() - bs.log())).sum(1)
-    # among the non-target classes: the target's logit pushed far down before the softmax
-    mask = gt * (1000.0 * temp)  # 1000 after the division by T, as in the reference implementation
-    nckd = _kl(s - mask, t - mask, temp)
-    return (tckd + cfg.dkd_beta * nckd).sum()
+@register_objective
+class HintonClassic(Hinton):
+    name = "hinton-classic"
+    help = "(1 - alpha) CE + alpha T^2 KL"
+
+    def ce_weight(self) -> float:
+        return 1.0 - self.alpha
 
 
-@dataclass(frozen=True)
-class Objective:
-    """A teacher term (summed over its rows, before ``alpha T^2``) and the weight of the CE."""
+@register_objective
+class DIST(Objective):
+    name = "dist"
+    help = "CE + alpha T^2 (beta inter + gamma intra) Pearson-correlation losses (DIST)"
+    config_fields = {"beta": "dist_beta", "gamma": "dist_gamma"}
 
-    name: str
-    help: str
-    teacher_term: Callable[[torch.Tensor, torch.Tensor, torch.Tensor, DistillConfig], torch.Tensor]
-    ce_weight: Callable[[DistillConfig], float] = lambda cfg: 1.0
+    beta: float = _DEFAULTS.dist_beta
+    gamma: float = _DEFAULTS.dist_gamma
+
+    def teacher_term(self, s: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        ps = F.softmax(s / self.temperature, dim=1)
+        pt = F.softmax(t / self.temperature, dim=1)
+        inter = (1 - _pearson(ps, pt, dim=1)).mean()
+        intra = (1 - _pearson(ps, pt, dim=0)).mean() if len(s) > 1 else s.new_zeros(())  # one row: no batch spread
+        return len(s) * (self.beta * inter + self.gamma * intra)  # a batch statistic, weighted by its rows
 
 
-OBJECTIVES: Registry[Objective] = Registry("objective", "--kd-loss")
-OBJECTIVES.add(Objective("hinton", "CE + alpha T^2 KL (the paper's)", _hinton))
-OBJECTIVES.add(Objective("hinton-classic", "(1 - alpha) CE + alpha T^2 KL", _hinton, lambda cfg: 1.0 - cfg.alpha))
-OBJECTIVES.add(Objective("dist", "CE + alpha T^2 (beta inter + gamma intra) Pearson-correlation losses (DIST)", _dist))
-OBJECTIVES.add(Objective("lskd", "the KL term on per-image standardized logits", _lskd))
-OBJECTIVES.add(Objective("dkd", "CE + alpha T^2 (target/non-target KL + beta non-target KL) (DKD)", _dkd))
+@register_objective
+class LSKD(Objective):
+    name = "lskd"
+    help = "the KL term on per-image standardized logits"
+
+    def teacher_term(self, s: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return _kl(_standardize(s), _standardize(t), self.temperature).sum()
+
+
+@register_objective
+class DKD(Objective):
+    name = "dkd"
+    help = "CE + alpha T^2 (target/non-target KL + beta non-target KL) (DKD)"
+    config_fields = {"beta": "dkd_beta"}
+
+    beta: float = _DEFAULTS.dkd_beta
+
+    def teacher_term(self, s: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        temp = self.temperature
+        gt = F.one_hot(target, s.shape[1]).bool()
+        ps, pt = F.softmax(s / temp, dim=1), F.softmax(t / temp, dim=1)
+        # target vs the rest, as two-class distributions
+        bs = torch.stack([(ps * gt).sum(1), (ps * ~gt).sum(1)], 1).clamp_min(EPS)
+        bt = torch.stack([(pt * gt).sum(1), (pt * ~gt).sum(1)], 1).clamp_min(EPS)
+        tckd = (bt * (bt.log() - bs.log())).sum(1)
+        # among the non-target classes: the target's logit pushed far down before the softmax
+        mask = gt * (1000.0 * temp)  # 1000 after the division by T, as in the reference implementation
+        nckd = _kl(s - mask, t - mask, temp)
+        return (tckd + self.beta * nckd).sum()
 
 
 def distillation_loss(student_logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None = None,
                       cfg: DistillConfig | None = None, hard: torch.Tensor | None = None,
                       soft: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """A batch's loss and its parts (``ce``, ``kd``, per image, as floats for logging).
+    """A batch's loss and its parts, for callers that hold a ``DistillConfig`` rather than an objective.
 
     Args:
         student_logits: (B, C).
         labels: (B,) the true label of a labelled row, the teacher's top class of a transfer row.
         teacher_logits: (B, C), or None for a baseline (cross-entropy alone).
-        cfg: the objective, T, alpha and the objective's own weights (default: the paper's).
+        cfg: the objective, T, alpha and the objective's own weights (default: ``DistillConfig()``).
         hard: (B,) bool, the rows whose label enters the cross-entropy (default all).
         soft: (B,) bool, the rows in the teacher term (default all, when there is a teacher).
 
     Returns:
-        The loss (a scalar tensor) and ``{"ce": ..., "kd": ...}``.
+        The loss (a scalar tensor) and ``{"ce": ..., "kd": ...}`` per image, as floats for logging.
+
+    **Example**
+
+    >>> loss, parts = distillation_loss(student_logits, labels, teacher_logits, DistillConfig(kd_loss="dkd"))
     """
-    b = len(student_logits)
-    if hard is None:
-        hard = torch.ones(b, dtype=torch.bool, device=student_logits.device)
-    ce = (F.cross_entropy(student_logits[hard], labels[hard], reduction="sum") / b if hard.any()
-          else student_logits.new_zeros(()))
-    if teacher_logits is None:
-        return ce, {"ce": ce.item(), "kd": 0.0}
-    cfg = cfg or DistillConfig()
-    if soft is None:
-        soft = torch.ones(b, dtype=torch.bool, device=student_logits.device)
-    objective = OBJECTIVES[cfg.kd_loss]
-    kd = (objective.teacher_term(student_logits[soft], teacher_logits[soft], labels[soft], cfg) / b if soft.any()
-          else student_logits.new_zeros(()))
-    loss = objective.ce_weight(cfg) * ce + cfg.alpha * cfg.temperature ** 2 * kd
-    return loss, {"ce": ce.item(), "kd": kd.item()}
+    return objective_from_config(cfg or DistillConfig())(student_logits, teacher_logits, labels, hard, soft)

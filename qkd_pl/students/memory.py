@@ -36,16 +36,16 @@ batch by batch, before training) and a transfer set's images beyond the dataset'
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 import os
 
 from ..circuits import ENCODINGS, READOUTS, n_features
-from ..config import DataConfig, StudentConfig
+from ..config import EVAL_BATCH, DataConfig, StudentConfig
 from ..devices import Backend
 from ..devices.fused_sim import CHUNK_QUBITS
 from ..errors import QkdError
 from ..reduction import REDUCERS
+from ..registry import is_import_path
 
 MEMORY_FRACTION = 0.8  # of physical memory a run may plan to use
 GIB = 2**30
@@ -103,10 +103,8 @@ def physical_memory() -> int:
 
 
 def evaluation_batch() -> int:
-    """The evaluation batch, read from ``accuracy`` itself so the two cannot drift apart."""
-    from ..training.evaluate import accuracy
-
-    return inspect.signature(accuracy).parameters["batch_size"].default
+    """The evaluation batch: ``accuracy``'s default, one constant for both (config.EVAL_BATCH)."""
+    return EVAL_BATCH
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,7 +137,7 @@ def estimate_bytes(cfg: StudentConfig, backend: Backend, image_shape: tuple[int,
     return estimate(cfg, backend, image_shape, batch, data, frozen_inputs).peak
 
 
-def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], batch: int,
+def estimate(cfg: StudentConfig, backend: Backend | None, image_shape: tuple[int, int, int], batch: int,
              data: DataConfig | None = None, frozen_inputs: bool = False) -> Estimate:
     """What a run of ``cfg`` on ``backend`` will hold, from the configuration alone (nothing is allocated).
 
@@ -153,7 +151,15 @@ def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, 
         frozen_inputs: the classical front end is frozen (``qkd finetune``), so nothing before
             the circuit's trainable weights is kept for backward.
     """
-    q, pixels = cfg.qubits, math.prod(image_shape)
+    pixels = math.prod(image_shape)
+    images = DATASET_IMAGES.get(data.dataset, 0) if data is not None else 0
+    if is_user(cfg):
+        # A user's own student (--student module.path:name): its circuit, if it has one, is its own,
+        # and qkd-pl's circuit options (--qubits, --encoding, --device ...) say nothing about it, so
+        # the circuit estimate below is skipped: what is counted is what any run holds.
+        parts = {"libraries": LIBRARIES, "runtime": RUNTIME, "data": images * pixels * FLOAT, "weights": 0}
+        return Estimate(parts, {"training step": 0, "evaluation": 0}, False, {})
+    q = cfg.qubits
     hybrid = cfg.arch != "v2"
     noisy = backend.device.startswith("noisy:")
     amplitudes = 4**q if noisy else 2**q  # a density matrix has 4^Q entries
@@ -192,7 +198,6 @@ def estimate(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, 
                                                  f"{backend.device}'s adjoint method" if decomposed else "")
     notes["evaluation"] = f"batch {eval_batch}"
 
-    images = DATASET_IMAGES.get(data.dataset, 0) if data is not None else 0
     parts = {"libraries": LIBRARIES, "runtime": RUNTIME, "data": images * pixels * FLOAT, "weights": weights}
     return Estimate(parts, {"training step": train, "evaluation": evaluation}, heaped, notes)
 
@@ -223,19 +228,28 @@ def _per_image(cfg: StudentConfig, backend: Backend, hybrid: bool, q: int, state
     return (state * kept + TRAIN_BASE + extra) * amplitudes, evaluation
 
 
+def is_user(cfg: StudentConfig) -> bool:
+    """A user's own student, named by its import path (read without importing it)."""
+    return is_import_path(cfg.arch)
+
+
 def data_classes(data: DataConfig) -> int:
     from ..data.sources import DATASETS
 
     return len(data.classes) if data.classes is not None else DATASETS[data.dataset].n_classes
 
 
-def check_memory(cfg: StudentConfig, backend: Backend, image_shape: tuple[int, int, int], batch: int,
+def check_memory(cfg: StudentConfig, backend: Backend | None, image_shape: tuple[int, int, int], batch: int,
                  data: DataConfig | None = None, frozen_inputs: bool = False) -> None:
-    """Refuse, in one line, a run whose estimate exceeds ``MEMORY_FRACTION`` of this machine."""
+    """Refuse, in one line, a run whose estimate exceeds ``MEMORY_FRACTION`` of this machine
+    (``backend``: None for a user's own student, whose circuit is not qkd-pl's)."""
     need, have = estimate(cfg, backend, image_shape, batch, data, frozen_inputs), physical_memory()
     if need.total <= MEMORY_FRACTION * have:
         return
     part, size = max(need.peak.items(), key=lambda kv: kv[1])
+    if is_user(cfg):
+        raise QkdError(f"--student {cfg.arch} needs at least {need.total / GIB:,.1f} GiB before its own module's, "
+                       f"most of it {PARTS[part]} ({size / GIB:,.1f} GiB), but this machine has {have / GIB:,.0f} GiB")
     note = need.notes.get(part, "")
     if part == "training step":
         ways = "fewer --qubits or a smaller --batch-size"

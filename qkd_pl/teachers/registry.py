@@ -1,9 +1,17 @@
-"""Name -> teacher network, so ``--arch`` chooses among them."""
+"""Name -> teacher network, so ``--arch`` chooses among them, or a user's own by import path.
+
+``--arch module.path:name`` names a factory ``name(image_shape, n_classes) -> nn.Module`` (a
+function, or an ``nn.Module`` class whose constructor takes those two) whose module maps raw
+[0, 1] images (batch, C, H, W) to (batch, n_classes) logits; qkd-pl puts nothing in front of it
+(a built-in teacher gets the training images' standardization, a user's does its own). A run's
+configuration keeps the import path, so reloading its checkpoint (``--teacher RUN`` for a
+student, ``qkd evaluate``) imports the module again: it must stay importable.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -11,6 +19,7 @@ from torch import nn
 from ..data.normalize import Standardize
 from ..errors import QkdError
 from ..registry import Registry
+from ..user_code import module_factory
 from .alexnet_v1 import AlexNetV1
 from .compact_cnn import CompactCNN
 from .lenet5 import LeNet5
@@ -24,6 +33,7 @@ class Teacher:
     name: str
     help: str
     build: Callable[[int, int, int], nn.Module] | None  # None: assembled from trained teachers instead
+    make: Callable[[tuple[int, int, int], int], nn.Module] | None = None  # a user's: (image_shape, n_classes)
 
 
 TEACHERS: Registry[Teacher] = Registry("teacher", "--arch")
@@ -40,7 +50,17 @@ ENSEMBLE = TEACHERS.add(Teacher("ensemble", "the averaged logits of trained teac
 
 def build_teacher(arch: str, image_shape: tuple[int, int, int], n_classes: int,
                   mean: torch.Tensor, std: torch.Tensor) -> nn.Module:
-    if TEACHERS[arch].build is None:
+    record = TEACHERS[arch]
+    if record.make is not None:  # a user's own takes raw [0, 1] images
+        return record.make(tuple(image_shape), n_classes)
+    if record.build is None:
         raise QkdError(f"--arch {arch} is assembled from trained teachers (--members), not built")
     channels, height, _ = image_shape
-    return nn.Sequential(Standardize(mean, std), TEACHERS[arch].build(channels, height, n_classes))
+    return nn.Sequential(Standardize(mean, std), record.build(channels, height, n_classes))
+
+
+def _user_teacher(path: str, obj: Any) -> Teacher:
+    return Teacher(path, f"your own teacher {path}", None, module_factory(path, obj, "--arch"))
+
+
+TEACHERS.accept_imports(_user_teacher)

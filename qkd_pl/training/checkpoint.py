@@ -9,44 +9,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import QkdError
+from ..files import _atomic, atomic_write_json, atomic_write_text  # noqa: F401 - re-exported
 
 FORMAT = "qkd-pl/1"
 
 
-def _atomic(path: Path, write) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     _atomic(path, lambda fh: torch.save({"format": FORMAT, **payload}, fh))
-
-
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    _atomic(path, lambda fh: fh.write(text.encode()))
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

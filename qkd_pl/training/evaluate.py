@@ -12,9 +12,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import EVAL_BATCH
+
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     was_training = model.training
     model.eval()
     out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
@@ -36,6 +38,6 @@ def score(logits: torch.Tensor, y: torch.Tensor) -> Score:
     return Score((logits.argmax(1) == y).float().mean().item(), F.cross_entropy(logits, y).item(), len(y))
 
 
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> Score:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH) -> Score:
     """The model's score on (x, y), in batches, without gradients, in evaluation mode."""
     return score(predict_logits(model, x, batch_size), y)

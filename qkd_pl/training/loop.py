@@ -3,13 +3,16 @@
 Kept deliberately plain: shuffle with a generator seeded by (seed, epoch) so a resumed run
 sees the same batches as an uninterrupted one; step; measure validation accuracy; keep the
 best-on-validation weights in ``best.pt``; write the full training state to ``last.pt``
-after every epoch. The test split is not visible here at all.
+after every epoch. The test split is not visible here at all, and neither is distillation:
+the rows arrive with their teacher logits and masks (``Rows``), and the loss is a function
+of a batch's rows, so the loop is the same for a teacher, a baseline and a distilled student.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,110 +20,91 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import DistillConfig, TrainConfig
-from ..data import DataBundle
+from ..config import TrainConfig
 from ..errors import QkdError
-from ..losses import distillation_loss
-from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .augment import AUGMENTATIONS
+from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .evaluate import accuracy
 from .optim import make_optimizer
 
 
-def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, checkpoint_meta: dict[str, Any],
-        teacher_logits: torch.Tensor | None = None, distill: DistillConfig | None = None,
-        resume_state: dict[str, Any] | None = None, progress: bool = True,
-        transfer: tuple[torch.Tensor, torch.Tensor] | None = None,
-        on_epoch: Callable[[dict[str, float]], None] | None = None,
-        start_best: dict[str, float] | None = None) -> dict[str, Any]:
-    """Train ``model`` in place and return the history; ``best.pt`` holds the selected weights.
+@dataclass(frozen=True)
+class Rows:
+    """The training rows: images, labels, and what a distilled student's loss also reads.
 
-    ``start_best`` ({"val_accuracy", "epoch": 0}) is the score of the weights training starts
-    from, when ``best.pt`` already holds them (fine-tuning): an epoch must beat it to replace them.
-
-    ``transfer`` is a transfer set and its teacher logits: unlabelled images shuffled in with
-    the labelled ones, entering the loss through the teacher only (``distill.transfer_labels``:
-    its soft outputs, or its top class as a label). An epoch's training losses are per image over
-    all of them, its training accuracy is of the labelled images only. ``on_epoch`` sees each
-    epoch's row once its checkpoints are written.
+    ``teacher``: the teacher's logits per row (None: labels alone). ``hard``/``soft``: which rows
+    enter the cross-entropy / the teacher term (None: all). The first ``n_labelled`` rows carry
+    true labels (the rest are a transfer set, whose ``y`` is the teacher's top class); training
+    accuracy is measured on those only.
     """
-    x_all, y_all, t_all, hard, soft = data.x_train, data.y_train, teacher_logits, None, None
-    n_labelled = len(data.y_train)
-    if transfer is not None:
-        x_t, logits_t = transfer
-        x_all, y_all = torch.cat([x_all, x_t]), torch.cat([y_all, logits_t.argmax(1)])
-        t_all = torch.cat([teacher_logits, logits_t])
-        labelled = torch.arange(len(y_all), device=y_all.device) < n_labelled
-        hard = labelled | (distill.transfer_labels == "hard")
-        soft = labelled | (distill.transfer_labels == "soft")
-    n = len(y_all)
-    optimizer, scheduler = make_optimizer(model, cfg, steps_per_epoch=-(-n // cfg.batch_size))
-    augment = AUGMENTATIONS[cfg.augment]
+
+    x: torch.Tensor
+    y: torch.Tensor
+    teacher: torch.Tensor | None = None
+    hard: torch.Tensor | None = None
+    soft: torch.Tensor | None = None
+    n_labelled: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def batch(self, idx: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(y, teacher, hard, soft) of the rows ``idx``: the loss's arguments after the logits."""
+        return tuple(None if t is None else t[idx] for t in (self.y, self.teacher, self.hard, self.soft))
+
+
+# logits, labels, teacher logits, hard rows, soft rows -> (loss, {"ce": ..., "kd": ...})
+Loss = Callable[..., tuple[torch.Tensor, dict[str, float]]]
+
+
+def fit(model: nn.Module, rows: Rows, val: tuple[torch.Tensor, torch.Tensor], cfg: TrainConfig, loss_fn: Loss,
+        run_dir: Path, checkpoint_meta: dict[str, Any], *, resume_state: dict[str, Any] | None = None,
+        progress: bool = True, on_epoch: Callable[[dict[str, float]], None] | None = None,
+        start_best: dict[str, float] | None = None) -> dict[str, Any]:
+    """Train ``model`` in place and return ``{"history", "best"}``; ``best.pt`` holds the selected weights.
+
+    Args:
+        model: the network; trained where its parameters are.
+        rows: the training rows (``Rows``).
+        val: validation images and labels, for model selection.
+        cfg: epochs, batch size, optimizer, schedule, seed, augmentation.
+        loss_fn: ``loss_fn(logits, y, teacher, hard, soft) -> (loss, {"ce", "kd"})`` for one batch.
+        run_dir: where ``best.pt``, ``last.pt`` and ``metrics.json`` are written.
+        checkpoint_meta: stored in every checkpoint beside the weights (config, shapes).
+        resume_state: ``last.pt`` of an interrupted run, to continue it exactly.
+        progress: progress bars and per-epoch lines.
+        on_epoch: sees each epoch's row once its checkpoints are written (a tuner prunes by raising).
+        start_best: ``{"val_accuracy", "epoch": 0}`` of the weights training starts from when
+            ``best.pt`` already holds them (fine-tuning): an epoch must beat it to replace them.
+
+    Returns:
+        The per-epoch history (the rows of ``metrics.json``) and the selected epoch.
+    """
+    optimizer, scheduler = make_optimizer(model, cfg, steps_per_epoch=-(-len(rows) // cfg.batch_size))
     history: list[dict[str, float]] = []
     best = dict(start_best) if start_best is not None else {"val_accuracy": -1.0, "epoch": 0}
     start_epoch = 1
     if resume_state is not None:
-        model.load_state_dict(resume_state["state_dict"])
-        optimizer.load_state_dict(resume_state["optimizer"])
-        if scheduler is not None:
-            saved = resume_state.get("scheduler") or {}
-            if saved.get("total_steps") != scheduler.total_steps:
-                raise QkdError(f"{run_dir} follows a one-cycle schedule planned for another number of epochs; "
-                               f"resume it with the epochs it was started with, or start a new run")
-            scheduler.load_state_dict(saved)
-        history = list(resume_state["history"])
-        best = dict(resume_state["best"])
-        start_epoch = resume_state["epoch"] + 1
-        torch.set_rng_state(resume_state["rng"])  # dropout draws continue where they stopped
-
+        history, best, start_epoch = _restore(model, optimizer, scheduler, resume_state, run_dir)
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        model.train()
-        draws = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = torch.randperm(n, generator=draws)
-        sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "correct": 0}
-        bar = tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-                   leave=False, disable=None if progress else True)
-        for i in bar:
-            idx = order[i:i + cfg.batch_size]
-            x, y = x_all[idx], y_all[idx]
-            if augment is not None:
-                x = augment(x, draws)
-            logits = model(x)
-            loss, parts = distillation_loss(logits, y, t_all[idx] if t_all is not None else None, distill,
-                                            hard[idx] if hard is not None else None,
-                                            soft[idx] if soft is not None else None)
-            if not torch.isfinite(loss):  # stop before the step: the weights and last.pt stay good
-                raise QkdError(f"the loss became {loss.item()} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
-                               f"{run_dir} keeps the last good epoch ({epoch - 1}): lower --lr, or check the "
-                               f"inputs, then start again")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            k = len(idx)
-            sums["loss"] += loss.item() * k
-            sums["ce"] += parts["ce"] * k
-            sums["kd"] += parts["kd"] * k
-            sums["correct"] += (logits.argmax(1) == y)[(idx < n_labelled).to(y.device)].sum().item()
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+        sums = _train_epoch(model, rows, cfg, loss_fn, optimizer, scheduler, epoch, run_dir, progress)
         train_seconds = time.perf_counter() - t0
-        val = accuracy(model, data.x_val, data.y_val)
+        score = accuracy(model, *val)
+        n, n_labelled = len(rows), rows.n_labelled or len(rows)
         row = {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
                "train_kd": sums["kd"] / n, "train_accuracy": sums["correct"] / n_labelled,
-               "val_loss": val.loss, "val_accuracy": val.accuracy,
+               "val_loss": score.loss, "val_accuracy": score.accuracy,
                "seconds": time.perf_counter() - t0, "train_samples_per_s": n / train_seconds}
         history.append(row)
-        if val.accuracy > best["val_accuracy"]:
-            best = {"val_accuracy": val.accuracy, "epoch": epoch}
+        if score.accuracy > best["val_accuracy"]:
+            best = {"val_accuracy": score.accuracy, "epoch": epoch}
             save_checkpoint(run_dir / "best.pt", {**checkpoint_meta, "epoch": epoch,
                                                   "state_dict": copy.deepcopy(model.state_dict())})
         save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),
                                               "optimizer": optimizer.state_dict(),
                                               "scheduler": scheduler.state_dict() if scheduler else None,
-                                              "history": history, "best": best,
-                                              "rng": torch.get_rng_state()})
+                                              "history": history, "best": best, "rng": torch.get_rng_state()})
         atomic_write_json(run_dir / "metrics.json", history)
         if on_epoch is not None:
             on_epoch(row)
@@ -129,6 +113,58 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, run_dir: Path, che
                        f"val acc {row['val_accuracy']:.4f}  ({row['seconds']:.1f}s, "
                        f"{row['train_samples_per_s']:.0f} samples/s)")
     return {"history": history, "best": best}
+
+
+def _restore(model: nn.Module, optimizer, scheduler, state: dict[str, Any], run_dir: Path
+             ) -> tuple[list[dict[str, float]], dict[str, float], int]:
+    """Weights, optimizer, schedule and RNG as ``last.pt`` left them: (history, best, next epoch)."""
+    model.load_state_dict(state["state_dict"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        saved = state.get("scheduler") or {}
+        if saved.get("total_steps") != scheduler.total_steps:
+            raise QkdError(f"{run_dir} follows a one-cycle schedule planned for another number of epochs; "
+                           f"resume it with the epochs it was started with, or start a new run")
+        scheduler.load_state_dict(saved)
+    torch.set_rng_state(state["rng"])  # dropout draws continue where they stopped
+    return list(state["history"]), dict(state["best"]), state["epoch"] + 1
+
+
+def _train_epoch(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, optimizer, scheduler, epoch: int,
+                 run_dir: Path, progress: bool) -> dict[str, float]:
+    """One pass over the rows in the epoch's seeded order; the sums of its losses and correct labels."""
+    model.train()
+    draws = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    order = torch.randperm(len(rows), generator=draws)
+    augment = AUGMENTATIONS[cfg.augment]
+    n_labelled = rows.n_labelled or len(rows)
+    sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "correct": 0}
+    bar = tqdm(range(0, len(rows), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
+               leave=False, disable=None if progress else True)
+    for i in bar:
+        idx = order[i:i + cfg.batch_size]
+        x = rows.x[idx]
+        if augment is not None:
+            x = augment(x, draws)
+        logits = model(x)
+        y, teacher, hard, soft = rows.batch(idx)
+        loss, parts = loss_fn(logits, y, teacher, hard, soft)
+        if not torch.isfinite(loss):  # stop before the step: the weights and last.pt stay good
+            raise QkdError(f"the loss became {loss.item()} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
+                           f"{run_dir} keeps the last good epoch ({epoch - 1}): lower --lr, or check the "
+                           f"inputs, then start again")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        k = len(idx)
+        sums["loss"] += loss.item() * k
+        sums["ce"] += parts["ce"] * k
+        sums["kd"] += parts["kd"] * k
+        sums["correct"] += (logits.argmax(1) == y)[(idx < n_labelled).to(y.device)].sum().item()
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return sums
 
 
 def load_resume_state(run_dir: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from qkd_pl.config import DataConfig
 from qkd_pl.data import load_data
 from qkd_pl.experiments.single.train import load_model
 from qkd_pl.teachers import build_teacher
-from qkd_pl.teachers.cache import cache_dir, teacher_logits
+from qkd_pl.distill.teacher_cache import cache_dir, teacher_logits
 from qkd_pl.training import predict_logits
 from qkd_pl.training.checkpoint import read_checkpoint
 

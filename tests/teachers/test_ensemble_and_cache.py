@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from qkd_pl.cli import cli
 from qkd_pl.config import DataConfig
 from qkd_pl.teachers import build_teacher
-from qkd_pl.teachers.cache import teacher_logits
+from qkd_pl.distill.teacher_cache import teacher_logits
 from qkd_pl.training import predict_logits
 
 DATA = ["--classes", "0-3", "--per-class", "30", "--quiet"]

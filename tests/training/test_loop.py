@@ -8,7 +8,8 @@ import torch
 from qkd_pl.config import DataConfig, TrainConfig
 from qkd_pl.data import load_data
 from qkd_pl.teachers import build_teacher
-from qkd_pl.training import fit, load_checkpoint
+from qkd_pl.training import load_checkpoint
+from tests_helpers_training import fit
 from qkd_pl.training.loop import load_resume_state
 
 DATA = DataConfig("digits", classes=[0, 1, 2], per_class=30)

@@ -6,7 +6,8 @@ import torch
 from qkd_pl.config import DataConfig, TrainConfig
 from qkd_pl.data import load_data
 from qkd_pl.errors import QkdError
-from qkd_pl.training import fit, loop
+from qkd_pl.training import loop  # noqa: F401
+from tests_helpers_training import fit
 from qkd_pl.training.loop import load_resume_state
 from qkd_pl.training.optim import make_optimizer
 

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import shutil
-import sys
-import time
 from dataclasses import dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from ...config import RunConfig, config_differences, non_default, normalized
 from ...data.sources import slug
+from ...distill.run_folder import record_session
 from ...errors import QkdError
 from ...training import Score, atomic_write_json
 
@@ -84,31 +80,9 @@ def open_run_dir(out: str | Path, name: str | None, cfg: RunConfig, resume: bool
     return run_dir, resuming
 
 
-LIBRARIES = ("qkd-pl", "torch", "torchvision", "pennylane", "pennylane-lightning", "pennylane-qiskit", "qiskit",
-             "qiskit-aer", "qiskit-ibm-runtime", "scikit-learn", "numpy", "click")
-
-
-def library_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version(), "platform": platform.platform()}
-    for lib in LIBRARIES:
-        try:
-            out[lib] = metadata.version(lib)
-        except metadata.PackageNotFoundError:
-            out[lib] = None
-    return out
-
-
 def record_environment(run_dir: Path, cfg: RunConfig, resuming: bool) -> None:
-    """Append this session (seed, command line, versions) to environment.json: a resumed run
-    may have been continued under other library versions, and that should be visible."""
-    import torch
-
-    path = run_dir / "environment.json"
-    sessions = json.loads(path.read_text()) if resuming and path.exists() else []
-    sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resuming, "seed": cfg.train.seed,
-                     "split_seed": cfg.data.split_seed, "argv": sys.argv, "torch_threads": torch.get_num_threads(),
-                     "compile": os.environ.get("QKD_COMPILE", "trace"), "versions": library_versions()})
-    atomic_write_json(path, sessions)
+    """Append this session to environment.json (``distill.run_folder.record_session``)."""
+    record_session(run_dir, cfg.train.seed, resuming, split_seed=cfg.data.split_seed)
 
 
 def check_same_config(saved: dict[str, Any], cfg: RunConfig, what: str, ignore: tuple[str, ...] = ()) -> None:

@@ -9,6 +9,7 @@ import torch
 
 from ...config import StudentConfig
 from ...devices import Backend
+from ...errors import QkdError
 
 
 def student_circuit(cfg: StudentConfig):
@@ -17,6 +18,11 @@ def student_circuit(cfg: StudentConfig):
     from ...students.hybrid_cnn import v1_circuit
     from ...circuits.qlayer import qnode_for
 
+    from ...registry import is_import_path
+
+    if is_import_path(cfg.arch):
+        raise QkdError(f"--student {cfg.arch} is your own module, whose circuit qkd-pl does not know: draw it "
+                       f"with qml.draw on its QNode")
     backend = Backend("default.qubit", "backprop", "drawing")
     if cfg.arch == "hybrid-cnn":
         return qnode_for(v1_circuit(cfg.qubits), cfg.qubits, backend), (torch.ones(cfg.qubits),)

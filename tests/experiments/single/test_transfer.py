@@ -13,7 +13,7 @@ from qkd_pl.data.sources import data_root, load_split
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments import train_student, train_teacher
 from qkd_pl.experiments.single import train as train_module
-from qkd_pl.training import loop
+from qkd_pl.distill import distiller as distiller_module
 from qkd_pl.validate import validate
 
 DATA = DataConfig("digits", classes=[0, 1, 2], per_class=20)
@@ -56,9 +56,21 @@ def test_impossible_transfer_sets_are_refused(cfg, needle):
 
 
 def spy_on_fit(monkeypatch):
+    """Each call of the training loop: its rows, and the masks every batch's loss received."""
     calls = []
-    fit = train_module.fit
-    monkeypatch.setattr(train_module, "fit", lambda *a, **k: calls.append(k) or fit(*a, **k))
+    real = distiller_module.train_loop
+
+    def spy(model, rows, val, cfg, loss_fn, *a, **k):
+        masks = []
+
+        def loss_spy(logits, y, t, hard, soft):
+            masks.append((hard.clone() if hard is not None else None, soft.clone() if soft is not None else None))
+            return loss_fn(logits, y, t, hard, soft)
+
+        calls.append({"rows": rows, "masks": masks})
+        return real(model, rows, val, cfg, loss_spy, *a, **k)
+
+    monkeypatch.setattr(distiller_module, "train_loop", spy)
     return calls
 
 
@@ -66,27 +78,24 @@ def test_a_baseline_never_loads_or_sees_a_transfer_set(tmp_path, monkeypatch):
     calls = spy_on_fit(monkeypatch)
     monkeypatch.setattr(train_module, "load_transfer", lambda *a: pytest.fail("a baseline loaded a transfer set"))
     train_student(student(), tmp_path, progress=False)
-    assert calls[0]["transfer"] is None and calls[0]["teacher_logits"] is None
+    rows = calls[0]["rows"]
+    assert rows.teacher is None and rows.n_labelled is None and len(rows) == 3 * 16
 
 
 @pytest.mark.parametrize("labels", ["soft", "hard"])
 def test_a_distilled_student_trains_on_its_images_and_the_teachers_view_of_the_transfer_set(
         teacher, tmp_path, monkeypatch, labels):
     calls = spy_on_fit(monkeypatch)
-    losses = []
-    real = loop.distillation_loss
-
-    def spy(logits, y, t, cfg, hard, soft):
-        losses.append((hard.clone(), soft.clone()))
-        return real(logits, y, t, cfg, hard, soft)
-
-    monkeypatch.setattr(loop, "distillation_loss", spy)
     result = train_student(student(teacher, transfer="unlabeled", transfer_labels=labels), tmp_path, progress=False)
-    x_transfer, logits = calls[0]["transfer"]
+    rows = calls[0]["rows"]
+    n_labelled = 3 * 16  # 20 per class, 16 of them in the train part
+    x_transfer, logits = rows.x[n_labelled:], rows.teacher[n_labelled:]
     n_rest = len(transfer_indices(DATA, "unlabeled"))
-    assert len(x_transfer) == len(logits) == n_rest > 0
+    assert rows.n_labelled == n_labelled and len(x_transfer) == len(logits) == n_rest > 0
     teacher_model, _, _ = train_module.load_model(teacher)
     assert torch.allclose(logits, teacher_model(x_transfer), atol=1e-5)
+    assert torch.equal(rows.y[n_labelled:], logits.argmax(1))  # a transfer row's label is the teacher's top class
+    losses = calls[0]["masks"]
     metrics = json.loads((result.run_dir / "test_metrics.json").read_text())
     assert metrics["transfer_images"] == n_rest
     hard = torch.cat([h for h, _ in losses])

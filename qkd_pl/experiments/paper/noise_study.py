@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ...config import DataConfig, StudentConfig, TrainConfig
 from ..single.per_image import Job, evaluate
-from .grid import BASELINE, GridSpec, run_grid, validate, worker_threads
+from ..sweeps.grid import BASELINE, GridSpec, run_grid, validate, worker_threads
 
 BACKENDS = {"fake_kolkata": "Falcon r5.11 (27 qubits)", "fake_brisbane": "Eagle r3 (127 qubits)",
             "fake_torino": "Heron r1 (133 qubits)"}

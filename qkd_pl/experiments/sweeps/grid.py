@@ -70,9 +70,10 @@ from tqdm.auto import tqdm
 
 from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig, normalized, with_field
 from ...data.sources import canonical_name, slug
-from ...data.splits import parse_classes
+from ...parsing import parse_classes
 from ...devices.torch_device import resolve_torch_device
 from ...errors import QkdError, one_line_warnings
+from ...registry import is_import_path
 from ...teachers import ENSEMBLE, TEACHERS
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
@@ -355,7 +356,8 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                 values[path] = spec.bundles[axis][named[axis]].get(path, spec.base_value(path))
             if teacher == BASELINE:
                 named.update({axis: "-" for axis in teacherly})
-            if values["student.arch"] == HYBRID:  # the v2 axes do not apply: one cell for all their values
+            if values["student.arch"] == HYBRID or is_import_path(values["student.arch"]):
+                # a fixed circuit, or the user's own module: the v2 axes do not apply, one cell for all their values
                 values.update({"student.reducer": "-", "student.encoding": "-", "student.ansatz": "-",
                                "student.control": False})
             if teacher == BASELINE:  # nor do the teacher's: one baseline for every distillation setting
@@ -368,7 +370,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
         given = spec.teacher_runs.get(dataset, {})  # trained elsewhere: used as they are
         singles = (needed - {ENSEMBLE}) | (set(spec.ensemble) if ENSEMBLE in needed else set())
         for arch in sorted(singles - set(given)):
-            cid = f"teacher-{tag}-{arch}"
+            cid = f"teacher-{tag}-{_id_part(arch)}"
             train = dataclasses.replace(spec.teacher_train,
                                         epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
             cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=teacher_data, teacher=TeacherConfig(arch),
@@ -376,21 +378,21 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                                                                             "teacher": arch, "role": "teacher"})
         if ENSEMBLE in needed:
             cid = f"teacher-{tag}-{ENSEMBLE}"
-            members = [str(runs / f"teacher-{tag}-{a}") for a in spec.ensemble]
+            members = [str(runs / f"teacher-{tag}-{_id_part(a)}") for a in spec.ensemble]
             cells[cid] = Cell(cid, 1, RunConfig(kind="teacher", data=teacher_data, train=spec.teacher_train,
                                                 teacher=TeacherConfig(ENSEMBLE, members)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": ENSEMBLE, "role": "teacher"})
         for f, values in students:
             role = "baseline" if f["teacher"] == BASELINE else "distilled"
-            hybrid = f["student"] == HYBRID
-            cid = (f"{role}-{tag}-{f['qubits']}q-{f['student']}"
+            hybrid = f["student"] == HYBRID or is_import_path(f["student"])
+            cid = (f"{role}-{tag}-{f['qubits']}q-{_id_part(f['student'])}"
                    + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
-                   + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{f['teacher']}")
+                   + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{_id_part(f['teacher'])}")
                    + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
                    + "".join(f"-{axis}-{f[axis]}" for axis in spec.bundles if f[axis] != "-")
                    + f"-s{f['seed']}")
             teacher = (None if role == "baseline" else given[f["teacher"]] if f["teacher"] in given
-                       else str(runs / f"teacher-{tag}-{f['teacher']}"))
+                       else str(runs / f"teacher-{tag}-{_id_part(f['teacher'])}"))
             cfg = RunConfig(kind="student", data=data, student=spec.student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
                             distill=dataclasses.replace(spec.distill, teacher=teacher) if teacher else DistillConfig())
@@ -427,7 +429,8 @@ def row_for(cell: Cell, out: Path) -> dict[str, Any]:
     run_dir = out / "runs" / cell.id
     test = json.loads((run_dir / "test_metrics.json").read_text())
     params = test["parameters"]
-    return {"id": cell.id, **cell.fields, "test_accuracy": test["test_accuracy"],
+    fields = {k: _as_text(v) for k, v in cell.fields.items()}
+    return {"id": cell.id, **fields, "test_accuracy": test["test_accuracy"],
             "best_val_accuracy": test["best_val_accuracy"], "best_epoch": test["best_epoch"],
             "params_classical": params["classical"], "params_quantum": params["quantum"],
             "params_control": params.get("control", 0), "device": test["trained_on"], "seconds": test["seconds"],
@@ -435,6 +438,19 @@ def row_for(cell: Cell, out: Path) -> dict[str, Any]:
             "run_dir": _relative(run_dir, out),
             **({"data_source": test["data_source"]["label"]}
                if (test.get("data_source") or {}).get("kind") == "declared copy" else {})}
+
+
+def _id_part(name: str) -> str:
+    """A component's name in a cell id: a user's ``pkg.mod:make`` as ``pkg.mod-make``, no colon in a folder name."""
+    return name.replace(":", "-") if is_import_path(name) else name
+
+
+def _as_text(value: Any) -> Any:
+    """A column's value: a table (an objective's ``kd_params``) as ``name=value,...`` text, so a
+    report can group cells by it and results.csv shows it as it was written."""
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+    return value
 
 
 def _relative(path: str | Path | None, out: Path) -> str | None:
@@ -487,7 +503,7 @@ def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = 
 
     Example:
         >>> rows = run_grid(GridSpec(datasets=["digits"], classes=["0-1"], teachers=["none"], seeds=[0]), "runs/g")
-        >>> write_report("runs/g")  # qkd_pl.experiments.studies.report
+        >>> write_report("runs/g")  # qkd_pl.experiments.sweeps.report
     """
     out = Path(out)
     cells = check_cells(expand(spec, out))

@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
-from qkd_pl.experiments.studies import published
-from qkd_pl.experiments.studies.grid import expand
-from qkd_pl.experiments.studies.reproduce import v1_notebooks_spec, v1_spec, v2_spec
+from qkd_pl.experiments.paper import published
+from qkd_pl.experiments.paper.reproduce import v1_notebooks_spec, v1_spec, v2_spec
+from qkd_pl.experiments.sweeps.grid import expand
 from tests_helpers_cifar import write_cifar_fixture
 
 
@@ -94,7 +94,7 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     r = CliRunner().invoke(cli, ["reproduce", "kd-study", "--quick", "--out", str(tmp_path), "--quiet"])
     assert r.exit_code == 0, r.output
     rows = json.loads((tmp_path / "results.json").read_text())
-    from qkd_pl.experiments.studies.report import summarize
+    from qkd_pl.experiments.sweeps.report import summarize
 
     configs = summarize(rows)["configs"]
     distilled = [c for c in configs if c["teacher"] == "lenet5"]
@@ -109,8 +109,8 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     header = next(line for line in table if line.startswith("| teacher"))
     assert header.startswith("| teacher, setting | digits qubits=2, regime=all, variant=circuit |")
     assert any(line.startswith("| lenet5, paper |") for line in table)
-    from qkd_pl.experiments.studies.kd_study import BEST
-    from qkd_pl.experiments.studies.report import write_report
+    from qkd_pl.experiments.paper.kd_study import BEST
+    from qkd_pl.experiments.sweeps.report import write_report
 
     text = write_report(tmp_path, contrasts=[("setting", f"{BEST}+5", "pseudo+5"),
                                              ("variant", "circuit", "control")]).read_text()
@@ -125,7 +125,7 @@ def test_the_kd_study_grid_is_the_designed_study(tmp_path):
     import tomllib
     from pathlib import Path
 
-    from qkd_pl.experiments.studies import kd_study
+    from qkd_pl.experiments.paper import kd_study
 
     cells = expand(kd_study.kd_study_spec(), tmp_path)
     students = [c for c in cells if c.phase == 2]
@@ -172,7 +172,7 @@ def test_the_kd_study_uses_what_its_searches_chose():
     written there), and BEST is the objective whose search reached the highest validation accuracy."""
     from pathlib import Path
 
-    from qkd_pl.experiments.studies import kd_study
+    from qkd_pl.experiments.paper import kd_study
 
     docs = Path(kd_study.__file__).resolve().parents[3] / "docs" / "kd-study" / "tune"
     found = {o: json.loads((docs / o / "best.json").read_text()) for o in kd_study.TUNED}

@@ -51,14 +51,14 @@ def device_class(x: torch.Tensor) -> str:
     return x.device.type
 
 
-def teacher_logits(teacher: nn.Module, checkpoint_sha256: str, data: DataConfig, split: str, x: torch.Tensor,
+def teacher_logits(teacher: nn.Module, checkpoint_sha256: str, data: DataConfig | dict, split: str, x: torch.Tensor,
                    directory: Path | None = None, source: dict | None = None) -> tuple[torch.Tensor, bool]:
     """The teacher's logits on ``x``, from the cache where the same teacher saw the same images.
 
     Args:
         teacher: the frozen teacher, on ``x``'s device.
         checkpoint_sha256: the SHA-256 of the teacher's checkpoint file.
-        data: the data configuration the images come from.
+        data: the data configuration the images come from (a dict where there is none: a user's data).
         split: which part of it (``train``, ``transfer-...``).
         x: the images.
         directory: the cache folder (default ``cache_dir()``).
@@ -67,7 +67,8 @@ def teacher_logits(teacher: nn.Module, checkpoint_sha256: str, data: DataConfig,
     Returns:
         (logits, True if they came from the cache).
     """
-    key = {"teacher": checkpoint_sha256, "data": dataclasses.asdict(data), "source": source, "split": split,
+    described = dataclasses.asdict(data) if dataclasses.is_dataclass(data) else data
+    key = {"teacher": checkpoint_sha256, "data": described, "source": source, "split": split,
            "n": len(x), "images": tensor_digest(x), "device": device_class(x), "preprocessing": PREPROCESSING}
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
     path = (directory or cache_dir()) / f"{digest}.pt"

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.studies.report import overall_gains, paired_gain, summarize, write_report
+from qkd_pl.experiments.sweeps.report import overall_gains, paired_gain, summarize, write_report
 
 
 def row(teacher, seed, acc, control=False, role=None):
@@ -81,7 +81,7 @@ def test_another_grids_table_is_reported_beside_a_folders_own(tmp_path):
     import csv
     import json
 
-    from qkd_pl.experiments.studies.report import write_report
+    from qkd_pl.experiments.sweeps.report import write_report
 
     rows = [row("none", s, 0.7 + s / 100) | {"id": f"b{s}"} for s in range(2)]
     (tmp_path / "g").mkdir()

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from qkd_pl.cli import cli
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.studies import tune as tune_module
-from qkd_pl.experiments.studies.tune import load_tune_spec, open_study, tune
+from qkd_pl.experiments.sweeps import tune as tune_module
+from qkd_pl.experiments.sweeps.tune import load_tune_spec, open_study, tune
 
 ROOT = Path(__file__).resolve().parents[3]
 

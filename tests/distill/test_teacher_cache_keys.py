@@ -1,5 +1,5 @@
 """The teacher-logit cache is keyed on the images themselves and on the class of device that
-computed them, not only on the configuration that names them (teachers/cache.py)."""
+computed them, not only on the configuration that names them (distill/teacher_cache.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from PIL import Image
 from qkd_pl.config import DataConfig
 from qkd_pl.data import load_data
 from qkd_pl.teachers import build_teacher
-from qkd_pl.teachers import cache
-from qkd_pl.teachers.cache import teacher_logits
+from qkd_pl.distill import teacher_cache as cache
+from qkd_pl.distill.teacher_cache import teacher_logits
 from qkd_pl.training import predict_logits
 
 SHA = "a" * 64

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from qkd_pl.cli import cli
 from qkd_pl.config import DataConfig, DistillConfig, StudentConfig
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.studies.grid import GridSpec, expand, load_spec, run_grid
-from qkd_pl.experiments.studies.grid import validate as validate_grid
+from qkd_pl.experiments.sweeps.grid import GridSpec, expand, load_spec, run_grid
+from qkd_pl.experiments.sweeps.grid import validate as validate_grid
 
 TINY = """
 name = "tiny"
@@ -180,7 +180,7 @@ def _die(cell, out, data_dir, threads):
 
 
 def test_a_killed_worker_process_ends_the_grid_in_one_line(tmp_path):
-    from qkd_pl.experiments.studies.grid import _pool
+    from qkd_pl.experiments.sweeps.grid import _pool
 
     spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=15), student=StudentConfig(qubits=2),
                     teachers=["none"], seeds=[0, 1])
@@ -221,7 +221,7 @@ arch = ["none"]
     out = tmp_path / "out"
     rows = run_grid(spec, out, progress=False)
     assert {(r["student.rotation"], r["train.lr"]) for r in rows} == {("X", 0.01), ("X", 0.05), ("Z", 0.01), ("Z", 0.05)}
-    from qkd_pl.experiments.studies.report import summarize
+    from qkd_pl.experiments.sweeps.report import summarize
 
     configs = summarize(rows)["configs"]
     assert len(configs) == 4 and all(c["n"] == 1 for c in configs)  # four configurations, not one with four seeds
@@ -240,7 +240,7 @@ def test_other_student_fields_are_set_or_swept_in_their_own_tables(tmp_path):
 
 
 def test_distillation_axes_make_one_baseline_that_every_setting_is_paired_with(tmp_path):
-    from qkd_pl.experiments.studies.report import summarize
+    from qkd_pl.experiments.sweeps.report import summarize
 
     spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=12),
                     student=StudentConfig(qubits=2), teachers=["none", "lenet5"], seeds=[0, 1],
@@ -257,7 +257,7 @@ def test_distillation_axes_make_one_baseline_that_every_setting_is_paired_with(t
     rows = run_grid(spec, tmp_path, progress=False)
     gains = [c for c in summarize(rows)["configs"] if c["teacher"] != "none"]
     assert len(gains) == 4 and all(c["gain"] and c["gain"]["n"] == 2 for c in gains)
-    from qkd_pl.experiments.studies.report import write_report
+    from qkd_pl.experiments.sweeps.report import write_report
 
     text = write_report(tmp_path).read_text().split("## Distillation settings against the baseline")[1]
     table = [line for line in text.split("## ")[0].splitlines() if line.startswith("| lenet5")]
@@ -335,7 +335,7 @@ epochs = 1
     assert students[("all", "baseline")].config.train.batch_size == 64
     assert len({c.id for c in cells}) == len(cells) and "per_class-all" in students[("all", "baseline")].id
     rows = run_grid(spec, tmp_path / "out", progress=False)
-    from qkd_pl.experiments.studies.report import summarize
+    from qkd_pl.experiments.sweeps.report import summarize
 
     configs = summarize(rows)["configs"]  # the size is part of a configuration: no pooling across sizes
     assert {(c["data.per_class"], c["teacher"], c["n"]) for c in configs} == {
@@ -416,7 +416,7 @@ def test_bundles_vary_fields_together_and_keep_one_baseline(tmp_path):
 
 
 def test_bundled_settings_are_reported_against_their_own_regimes_baseline(tmp_path):
-    from qkd_pl.experiments.studies.report import summarize
+    from qkd_pl.experiments.sweeps.report import summarize
 
     text = BUNDLES.replace("[[include]]\nsetting = \"paper\"\n", "").replace('"data.per_class" = "all"',
                                                                            '"data.per_class" = 24')

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...config import PAPER_DISTILL, DataConfig, DistillConfig, StudentConfig, TrainConfig
-from .grid import BASELINE, GridSpec, validate
+from ..sweeps.grid import BASELINE, GridSpec, validate
 
 # Each objective at its tuned setting: the best mean validation accuracy of its own search
 # (docs/kd-study/tune/<objective>.toml; the chosen values in docs/kd-study/tune/<objective>/best.json).

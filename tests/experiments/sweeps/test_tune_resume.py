@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from qkd_pl.cli import cli
 from qkd_pl.errors import QkdError
-from qkd_pl.experiments.studies import tune as tune_module
-from qkd_pl.experiments.studies.tune import load_tune_spec, open_study, tune
+from qkd_pl.experiments.sweeps import tune as tune_module
+from qkd_pl.experiments.sweeps.tune import load_tune_spec, open_study, tune
 
 STUDY = """
 name = "digits-resume"
@@ -129,7 +129,7 @@ def test_a_field_qkd_pl_added_since_reads_as_its_default(tmp_path, out):
 
 
 def test_a_teacher_retrained_in_place_changes_the_fingerprint(tmp_path):
-    from qkd_pl.experiments.studies.tune import fingerprint, measured
+    from qkd_pl.experiments.sweeps.tune import fingerprint, measured
 
     teacher = tmp_path / "teacher"
     teacher.mkdir()

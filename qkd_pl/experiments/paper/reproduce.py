@@ -12,9 +12,9 @@ from pathlib import Path
 
 from ...config import PAPER_DISTILL, DataConfig, DistillConfig, TrainConfig
 from ...errors import QkdError
+from ..sweeps.grid import BASELINE, GridSpec, run_grid, validate
+from ..sweeps.report import write_report
 from . import kd_study, published
-from .grid import BASELINE, GridSpec, run_grid, validate
-from .report import write_report
 
 NOTES = {
     "v1": [

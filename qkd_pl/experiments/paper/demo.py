@@ -19,8 +19,8 @@ from typing import Any
 from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
-from .grid import BASELINE, GridSpec, run_grid
-from .report import format_gain, mean_std, paired_gain, write_report
+from ..sweeps.grid import BASELINE, GridSpec, run_grid
+from ..sweeps.report import format_gain, mean_std, paired_gain, write_report
 
 
 @dataclass

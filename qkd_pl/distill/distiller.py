@@ -1,0 +1,372 @@
+"""The Distiller: a frozen teacher, an objective and a training configuration, applied to any student.
+
+Why one object: everything qkd-pl trains goes through it (the CLI's students and teachers, grid
+cells, tune trials, fine-tuning), so a researcher's own circuit, teacher and data get what the
+built-in ones get: the teacher's logits computed once and cached by the images they were
+computed on, the transfer set joined in through the teacher only, best-on-validation selection,
+atomic checkpoints that resume to the bit, the run folder's files, and one look at the test
+split. Its shape follows what Keras (``Distiller(teacher, student, ...)``), torchdistill and
+Lightning (``fit`` / ``test`` kept apart) users know.
+
+The run lifecycle, in the order ``fit`` takes it:
+
+1. the data become tensors (``data.py``) and the run folder is opened or refused (``config.json``
+   records the settings, the student's class, parameter counts, source digest and structure,
+   the teacher's key and digests of the images);
+2. the teacher's logits on the training images (and the transfer set's) are computed once;
+3. the rows (``training.loop.Rows``) join the transfer set with its masks;
+4. the loop trains; ``best.pt`` ends up in the student.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..config import TrainConfig, config_differences
+from ..data.digest import tensor_digest
+from ..errors import QkdError, QkdInterrupted, QkdWarning
+from ..losses import Objective, as_objective
+from ..students.parameters import count_parameters
+from .teacher_cache import teacher_logits as cached_teacher_logits
+from ..training import Score, accuracy, atomic_write_json, load_checkpoint
+from ..training.loop import Rows, fit as train_loop, load_resume_state
+from ..circuits.accelerate import accelerate
+from .data import as_images, as_tensors
+from .describe import check_fits, describe_module, source_digest
+from .plots import plot_history
+from .run_folder import record_session
+from .saved import DISTILLER_KIND
+from .teacher import FrozenTeacher, freeze
+
+
+@dataclass
+class FitResult:
+    """A finished ``Distiller.fit``.
+
+    Attributes:
+        run_dir: the run folder.
+        best: the selected epoch, ``{"epoch", "val_accuracy"}``.
+        parameters: ``{"classical", "quantum", "total"}`` trainable parameters of the student.
+        history: one row per epoch (``metrics.json``).
+        seconds: wall time of this call.
+        teacher_train_accuracy: the teacher's accuracy on the training images (None without one).
+    """
+
+    run_dir: Path
+    best: dict[str, Any]
+    parameters: dict[str, int]
+    history: list[dict[str, float]]
+    seconds: float
+    teacher_train_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a configuration-driven run (``qkd train-student``, grids, tune) records instead of the
+    Distiller's own description: the caller has opened the run folder and written config.json.
+
+    Attributes:
+        config: the configuration stored in every checkpoint (``RunConfig.to_dict()``).
+        meta: the checkpoint's meta (image shape, classes, where it trained).
+        cache_data: the data's description in the teacher-logit cache's key (a ``DataConfig``).
+        cache_source: what the files are, in that key (``DataBundle.source``).
+        transfer_split: the transfer set's name in that key.
+        start_best: fine-tuning: the starting weights' ``{"val_accuracy", "epoch": 0}``, already in best.pt.
+    """
+
+    config: dict[str, Any]
+    meta: dict[str, Any]
+    cache_data: Any = None
+    cache_source: dict | None = None
+    transfer_split: str = "transfer"
+    start_best: dict[str, float] | None = None
+
+
+class Distiller:
+    """Trains any student against a frozen teacher (or labels alone) into a run folder.
+
+    Args:
+        teacher: an ``nn.Module``, a qkd-pl teacher run folder, a list of these (an ensemble), a
+            ``FrozenTeacher``, or None to train on labels alone. It is put in eval mode and its
+            parameters stop requiring gradients.
+        loss: an objective: ``KD("dkd", temperature=4.0, alpha=0.5, beta=2.0)``, a registered
+            name, or any callable ``(student_logits, teacher_logits, labels) -> loss``. Default:
+            ``KD("hinton-classic")`` with qkd-pl's default T and alpha (cross-entropy alone
+            without a teacher).
+        train: epochs, batch size, learning rate, optimizer, schedule and seed.
+        transfer_labels: how a transfer set's images teach: ``soft`` (the objective's teacher term)
+            or ``hard`` (the teacher's top class as a label).
+        progress: progress bars and per-epoch lines.
+        teacher_device: where the teacher computes its logits (``"cpu"``, ``"cuda"``, a
+            ``torch.device``); default the device its parameters are on.
+        fast: give the student's plain ``qml.qnn.TorchLayer``s the traced fast path
+            (``circuits.accelerate``).
+
+    Example:
+        >>> distiller = Distiller(teacher=my_cnn, loss=KD("hinton-classic", temperature=1.0, alpha=0.9),
+        ...                       train=TrainConfig(epochs=10, lr=1e-2))
+        >>> run = distiller.fit(student, train_set, val_set, run_dir="runs/mine")
+        >>> score = distiller.test(student, test_set)
+        >>> run.best["val_accuracy"], score.accuracy, run.parameters["quantum"]
+    """
+
+    def __init__(self, teacher: Any = None, loss: Objective | str | Callable | None = None,
+                 train: TrainConfig | None = None, *, transfer_labels: str = "soft", progress: bool = True,
+                 teacher_device: str | torch.device | None = None, fast: bool = True):
+        if transfer_labels not in ("soft", "hard"):
+            raise QkdError(f"transfer_labels={transfer_labels!r}: choose soft or hard")
+        self.teacher: FrozenTeacher | None = freeze(teacher)
+        self.loss = as_objective(loss if loss is not None else "hinton-classic")
+        self.train = train or TrainConfig()
+        self.transfer_labels = transfer_labels
+        self.progress = progress
+        self.teacher_device = torch.device(teacher_device) if teacher_device is not None else None
+        self.fast = fast
+        self._last: tuple[Path, dict[str, Any], float] | None = None  # run folder, best, seconds of the last fit
+
+    # -- fit ---------------------------------------------------------------------------------
+
+    def fit(self, student: nn.Module, train_set: Any, val_set: Any, run_dir: str | Path, transfer_set: Any = None,
+            resume: bool = False, *, overwrite: bool = False,
+            on_epoch: Callable[[dict[str, float]], None] | None = None,
+            record: RunRecord | None = None) -> FitResult:
+        """Train ``student`` in place; it ends holding its best-on-validation weights (``best.pt``).
+
+        Args:
+            student: any ``nn.Module`` mapping a batch of images to class logits; trained on the
+                device its parameters are on.
+            train_set: labelled training data: a map-style ``Dataset`` of (image, label), a
+                ``TensorDataset`` or an (images, labels) pair. Labels are 0..C-1.
+            val_set: labelled validation data, for model selection (never the test set).
+            run_dir: the run folder (created; another run there is refused unless resumed or overwritten).
+            transfer_set: images the student has no labels for, seen only through the teacher
+                (a ``Dataset``, whose labels, if any, are never read, or a tensor of images).
+            resume: continue the folder's last checkpoint: the same settings, student structure
+                and data (epochs may grow); the result equals an uninterrupted run's.
+            overwrite: empty the folder and start again.
+            on_epoch: called with each epoch's row of ``metrics.json`` (raise to stop: a tuner prunes so).
+            record: for configuration-driven runs (qkd-pl's own commands): what to record instead.
+
+        Returns:
+            The run folder, the selected epoch, the parameter counts, the history and the time.
+        """
+        t0 = time.perf_counter()
+        x, y = as_tensors(train_set, "train_set")
+        x_val, y_val = as_tensors(val_set, "val_set")
+        x_transfer = as_images(transfer_set, "transfer_set") if transfer_set is not None else None
+        self._check_data(x, x_val, x_transfer)
+        if self.fast:
+            accelerate(student)
+        run_dir = Path(run_dir)
+        device = _device_of(student)
+        if record is None:
+            resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, resume, overwrite)
+            config = json.loads((run_dir / "config.json").read_text())
+            meta = {"image_shape": list(x.shape[1:]), "classes": list(range(int(max(y.max(), y_val.max())) + 1)),
+                    "trained_on": f"{device.type} (torch)"}
+        else:
+            resuming, config, meta = resume and (run_dir / "last.pt").exists(), record.config, record.meta
+        rows, teacher_accuracy = self._rows(x.to(device), y.to(device), x_transfer, device, record)
+        resume_state = load_resume_state(run_dir) if resuming else None
+        if resume_state is not None:
+            check_fits(student, resume_state["state_dict"], run_dir / "last.pt")
+            self._say(f"resuming {run_dir} after epoch {resume_state['epoch']}")
+        try:
+            result = train_loop(student, rows, (x_val.to(device), y_val.to(device)), self.train, self._loss_fn(),
+                                run_dir, {"config": config, "meta": meta}, resume_state=resume_state,
+                                progress=self.progress, on_epoch=on_epoch,
+                                start_best=record.start_best if record else None)
+        except KeyboardInterrupt:
+            done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
+            raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
+                                 f"run the same command with --resume to continue") from None
+        student.load_state_dict(load_checkpoint(run_dir / "best.pt")["state_dict"])
+        plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
+        seconds = time.perf_counter() - t0
+        self._last = (run_dir, result["best"], seconds)
+        return FitResult(run_dir, result["best"], count_parameters(student), result["history"], seconds,
+                         teacher_accuracy)
+
+    def _check_data(self, x: torch.Tensor, x_val: torch.Tensor, x_transfer: torch.Tensor | None) -> None:
+        if x_val.shape[1:] != x.shape[1:]:
+            raise QkdError(f"val_set's images are {tuple(x_val.shape[1:])} but train_set's are {tuple(x.shape[1:])}")
+        if x_transfer is None:
+            return
+        if self.teacher is None:
+            raise QkdError("a transfer set is learnt through the teacher only, and this Distiller has none: give "
+                           "it a teacher, or leave the transfer set out")
+        if x_transfer.shape[1:] != x.shape[1:]:
+            raise QkdError(f"transfer_set's images are {tuple(x_transfer.shape[1:])} but train_set's are "
+                           f"{tuple(x.shape[1:])}")
+
+    def _open(self, run_dir: Path, student: nn.Module, x, y, x_val, y_val, x_transfer, resume: bool,
+              overwrite: bool) -> bool:
+        """Create, reopen or refuse the run folder and write config.json; returns whether it resumes."""
+        if resume and overwrite:
+            raise QkdError("resume continues a run folder and overwrite replaces it: pass one of them")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise QkdError(f"{run_dir} is a file, not a run folder")
+        config = self._config(student, {"train": _digests(x, y), "val": _digests(x_val, y_val),
+                                        "transfer": _digests(x_transfer) if x_transfer is not None else None})
+        saved_path = run_dir / "config.json"
+        if saved_path.exists() and not overwrite:
+            if not resume:
+                raise QkdError(f"{run_dir} already holds a run; pass resume=True to continue it, overwrite=True "
+                               f"to replace it, or another run_dir")
+            self._check_resumable(json.loads(saved_path.read_text()), config, run_dir)
+        elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+            raise QkdError(f"{run_dir} is not empty and holds no qkd-pl run; choose another run_dir, or "
+                           f"overwrite=True to empty it")
+        if overwrite and run_dir.exists():
+            shutil.rmtree(run_dir)
+        resuming = resume and (run_dir / "last.pt").exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(saved_path, config)
+        record_session(run_dir, self.train.seed, resuming)
+        return resuming
+
+    def _config(self, student: nn.Module, data: dict[str, Any]) -> dict[str, Any]:
+        """config.json of a Distiller run: its settings, the student, the teacher and the data."""
+        from .. import __version__
+
+        return {"kind": DISTILLER_KIND, "qkd_pl": __version__,
+                "distiller": {"loss": describe_loss(self.loss), "train": dataclasses.asdict(self.train),
+                              "transfer_labels": self.transfer_labels},
+                "student": describe_module(student),
+                "teacher": self.teacher.describe() if self.teacher else None, "data": data}
+
+    @staticmethod
+    def _check_resumable(saved: dict[str, Any], now: dict[str, Any], run_dir: Path) -> None:
+        if saved.get("kind") != DISTILLER_KIND:
+            raise QkdError(f"{run_dir} holds a {saved.get('kind')} run of qkd-pl's commands; continue it with the "
+                           f"command that made it (--resume)")
+        if saved["student"]["structure_sha256"] != now["student"]["structure_sha256"]:
+            raise QkdError(f"{run_dir} holds a student of another structure ({saved['student']['class']}, "
+                           f"{saved['student']['parameters']['total']} parameters) than this "
+                           f"{now['student']['class']} ({now['student']['parameters']['total']}); pass the student "
+                           f"it was trained with, or another run_dir")
+        compared = {k: now[k] for k in ("distiller", "teacher", "data")}
+        before = {k: saved.get(k) for k in compared}
+        before["distiller"] = {**before["distiller"], "train": {**before["distiller"]["train"], "epochs": None}}
+        compared["distiller"] = {**compared["distiller"], "train": {**compared["distiller"]["train"], "epochs": None}}
+        diffs = config_differences(before, compared)
+        if diffs:
+            raise QkdError(f"{run_dir} was trained with other settings or data ({'; '.join(diffs[:3])}); resume "
+                           f"with those, or start another run_dir")
+        if saved["student"]["source_sha256"] != now["student"]["source_sha256"]:
+            warnings.warn(f"the file defining {now['student']['class']} changed since {run_dir} was started; "
+                          f"resuming anyway (its structure is the same)", QkdWarning, stacklevel=4)
+
+    def _rows(self, x: torch.Tensor, y: torch.Tensor, x_transfer: torch.Tensor | None, device: torch.device,
+              record: RunRecord | None) -> tuple[Rows, float | None]:
+        """The training rows, with the teacher's logits and, after the labelled rows, the transfer set."""
+        if self.teacher is None:
+            return Rows(x, y), None
+        logits, hit = self._logits(x, "train", record, device)
+        accuracy_on_train = (logits.argmax(1) == y).float().mean().item()
+        self._say(f"teacher ({'cached logits' if hit else 'logits computed once'}): train accuracy "
+                  f"{accuracy_on_train:.4f}, {describe_loss(self.loss)}")
+        if x_transfer is None:
+            return Rows(x, y, logits), accuracy_on_train
+        logits_t, _ = self._logits(x_transfer, record.transfer_split if record else "transfer", record, device)
+        self._say(f"transfer set: {len(x_transfer)} unlabelled images, learnt from the teacher's "
+                  f"{'outputs' if self.transfer_labels == 'soft' else 'top class (pseudo-labels)'}")
+        n_labelled = len(y)
+        y_all = torch.cat([y, logits_t.argmax(1)])
+        labelled = torch.arange(len(y_all), device=y_all.device) < n_labelled
+        return Rows(torch.cat([x, x_transfer.to(device)]), y_all, torch.cat([logits, logits_t]),
+                    hard=labelled | (self.transfer_labels == "hard"), soft=labelled | (self.transfer_labels == "soft"),
+                    n_labelled=n_labelled), accuracy_on_train
+
+    def _logits(self, x: torch.Tensor, split: str, record: RunRecord | None, device: torch.device
+                ) -> tuple[torch.Tensor, bool]:
+        """The teacher's logits on ``x``, once per teacher and images (teacher_cache.py)."""
+        where = self.teacher_device or _device_of(self.teacher.model)
+        data = record.cache_data if record is not None else {"dataset": "distiller"}
+        source = None if record is None else record.cache_source
+        logits, hit = cached_teacher_logits(self.teacher.model.to(where), self.teacher.key, data, split, x.to(where),
+                                            source=source)
+        return logits.to(device), hit
+
+    def _loss_fn(self) -> Callable:
+        objective = self.loss
+        if self.teacher is None:  # labels alone: the objective's cross-entropy part
+            return lambda logits, y, teacher, hard, soft: objective(logits, None, y, hard, soft)
+        return lambda logits, y, teacher, hard, soft: objective(logits, teacher, y, hard, soft)
+
+    # -- test --------------------------------------------------------------------------------
+
+    def test(self, student: nn.Module, test_set: Any, run_dir: str | Path | None = None, *,
+             best: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+             started: float | None = None) -> Score:
+        """The one look at the test split: the run's ``best.pt`` loaded into ``student`` and scored.
+
+        Args:
+            student: the student trained by ``fit`` (or one of the same structure).
+            test_set: labelled test data, in any form ``fit`` takes.
+            run_dir: the run folder; default the last ``fit``'s.
+            best: the selected epoch, where no ``fit`` of this Distiller made it (an ensemble).
+            extra: more fields for ``test_metrics.json``.
+            started: the ``time.perf_counter()`` its ``seconds`` count from (default: this fit's start).
+
+        Returns:
+            ``Score(accuracy, loss, n)``, also written to ``test_metrics.json``.
+        """
+        t0 = time.perf_counter()
+        if run_dir is None and self._last is None:
+            raise QkdError("test needs a run folder: call fit first, or pass run_dir")
+        run_dir = Path(run_dir) if run_dir is not None else self._last[0]
+        fitted = self._last if self._last is not None and self._last[0] == run_dir else None
+        x, y = as_tensors(test_set, "test_set")
+        state = load_checkpoint(run_dir / "best.pt")
+        check_fits(student, state["state_dict"], run_dir / "best.pt")
+        student.load_state_dict(state["state_dict"])
+        if best is None:
+            best = fitted[1] if fitted else load_checkpoint(run_dir / "last.pt")["best"]
+        device = _device_of(student)
+        result = accuracy(student, x.to(device), y.to(device))
+        meta = state.get("meta") or {}
+        atomic_write_json(run_dir / "test_metrics.json", {
+            "test_accuracy": result.accuracy, "test_loss": result.loss, "n_test": result.n,
+            "best_epoch": best["epoch"], "best_val_accuracy": best["val_accuracy"],
+            "parameters": count_parameters(student), "trained_on": meta.get("trained_on"),
+            "seconds": time.perf_counter() - (started if started is not None else t0 - (fitted[2] if fitted else 0.0)),
+            **(extra or {})})
+        self._say(f"best validation accuracy {best['val_accuracy']:.4f} at epoch {best['epoch']}; test accuracy "
+                  f"{result.accuracy:.4f}; results in {run_dir}")
+        return result
+
+    def _say(self, text: str) -> None:
+        if self.progress:
+            print(text, flush=True)
+
+
+def describe_loss(loss: Any) -> dict[str, Any]:
+    """An objective's record in config.json: its name and hyperparameters, or a function's path."""
+    if isinstance(loss, Objective):
+        return {"objective": loss.name, **dataclasses.asdict(loss)}
+    func = getattr(loss, "fn", loss)
+    return {"callable": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__name__)}",
+            "source_sha256": source_digest(func if isinstance(func, type) else getattr(func, "__code__", func))}
+
+
+def _digests(x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, Any]:
+    return {"n": len(x), "images_sha256": tensor_digest(x), **({"labels_sha256": tensor_digest(y)} if y is not None
+                                                                  else {})}
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    if first is None:
+        first = next(model.buffers(), None)
+    return first.device if first is not None else torch.device("cpu")

@@ -1,0 +1,92 @@
+"""The teacher a Distiller distils from, frozen, with a key that names its weights.
+
+Why a key: a frozen teacher's logits on the same images never change, so they are computed once
+and cached (teacher_cache.py); the cache must know which weights made them. A run folder's key
+is its checkpoint's SHA-256 (as qkd-pl's own runs have always used); a module's is a SHA-256 of
+its class and every tensor of its state, so editing or retraining the module changes the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import QkdError
+from ..teachers import Ensemble
+from ..training.checkpoint import read_run_checkpoint
+from .describe import class_path
+from .saved import checkpoint_path, model_from_checkpoint
+
+
+@dataclass(frozen=True)
+class FrozenTeacher:
+    """A teacher in eval mode without gradients, and what identifies it.
+
+    Args:
+        model: the network, images in, logits out.
+        key: SHA-256 of its checkpoint file or of its state (the teacher-logit cache's key).
+        path: the checkpoint it was read from, if any.
+        data: which images it was trained on, where known (a qkd-pl run's ``teacher_data_report``).
+    """
+
+    model: nn.Module
+    key: str
+    path: Path | None = None
+    data: dict[str, Any] | None = field(default=None)
+
+    def describe(self) -> dict[str, Any]:
+        """What config.json records of the teacher."""
+        return {"class": class_path(self.model), "sha256": self.key, "path": str(self.path) if self.path else None}
+
+
+def module_digest(model: nn.Module) -> str:
+    """SHA-256 of a module's class and state (names, dtypes, shapes and values of every tensor)."""
+    h = hashlib.sha256(class_path(model).encode())
+    for name, t in sorted(model.state_dict().items()):
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def freeze(teacher: Any) -> FrozenTeacher | None:
+    """A Distiller's ``teacher`` argument as a ``FrozenTeacher`` (None: labels only).
+
+    Args:
+        teacher: None, an ``nn.Module``, a qkd-pl teacher run folder (or its checkpoint), a
+            ``FrozenTeacher``, or a list of any of these (averaged as an ensemble).
+
+    Returns:
+        The frozen teacher, or None.
+    """
+    if teacher is None or isinstance(teacher, FrozenTeacher):
+        return teacher
+    if isinstance(teacher, (list, tuple)):
+        if not teacher:
+            raise QkdError("an ensemble teacher needs at least one member")
+        members = [freeze(t) for t in teacher]
+        model = Ensemble([m.model for m in members])
+        key = hashlib.sha256("|".join(m.key for m in members).encode()).hexdigest()
+        return FrozenTeacher(_frozen(model), key)
+    if isinstance(teacher, nn.Module):
+        return FrozenTeacher(_frozen(teacher), module_digest(teacher))
+    if isinstance(teacher, (str, Path)):
+        path = checkpoint_path(teacher)
+        ckpt, sha = read_run_checkpoint(path)
+        model, cfg, _ = model_from_checkpoint(ckpt, path)
+        if cfg.kind != "teacher":
+            raise QkdError(f"teacher {teacher} is a {cfg.kind} run, not a teacher; train one with qkd train-teacher")
+        return FrozenTeacher(_frozen(model), sha, path)
+    raise QkdError(f"teacher is a {type(teacher).__name__}; give an nn.Module, a teacher run folder, a list of "
+                   f"them (an ensemble), or None for labels only")
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model.eval()

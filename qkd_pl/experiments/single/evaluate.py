@@ -1,0 +1,178 @@
+"""Evaluate a saved run on any device: its test split, once more, on a simulator, a noisy
+emulation or IBM hardware (``qkd evaluate``).
+
+Shot-based and remote devices are evaluated batch by batch with retries, and their progress is
+saved; on the batched IBM device every job id is recorded as it is submitted, so an interrupted
+hardware evaluation retrieves its jobs instead of submitting them twice (remote_eval.py).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ...config import RunConfig
+from ...data import load_data
+from ...data.digest import tensor_digest
+from ...devices import resolve_backend
+from ...distill.saved import checkpoint_path, model_from_checkpoint, user_student
+from ...errors import QkdError
+from ...training import accuracy, atomic_write_json
+from ...training.checkpoint import read_run_checkpoint
+from .remote_eval import batched_devices, remote_accuracy
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of a saved run on its test split (``evaluation-<device>.json``)."""
+
+    test_accuracy: float
+    test_loss: float
+    n_test: int
+    trained_on: str | None
+    evaluated_on: str
+    shots: int | None
+    noise: str | None
+    limit: int | None
+    checkpoint: str
+    seconds: float
+    per_circuit: bool = False
+    batch_size: int | None = None  # shot-based devices: images per batch (per job when batched)
+    jobs_submitted: int | None = None  # batched device: primitive jobs this evaluation submitted ...
+    jobs_retrieved: int | None = None  # ... and retrieved by id from an earlier, interrupted one
+    transpilations: int | None = None
+    depth: int | None = None  # of the transpiled circuit
+    two_qubit_gates: int | None = None
+    ledger: str | None = None  # the job ids, as submitted
+
+
+def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
+                 data_dir: str | None = None, limit: int | None = None, per_circuit: bool = False,
+                 mode: str = "batch", batch_size: int | None = None, yes: bool = False,
+                 ask: Callable[[str], bool] | None = None, new_evaluation: bool = False,
+                 resubmit_lost: bool = False) -> Evaluation:
+    """Test a saved run's best checkpoint, optionally on another device than it was trained on.
+
+    Shot-based and remote devices are evaluated batch by batch with retries, and their progress
+    is saved; on the batched device every job id is recorded as it is submitted, so an
+    interrupted hardware evaluation retrieves its jobs instead of submitting them twice.
+
+    Args:
+        path: a run folder (its ``best.pt``) or a checkpoint file.
+        device: any ``--device`` name; default the one it was trained on.
+        shots: shots of a shot-based device (default 1024).
+        noise: with ``qiskit.aer``, the IBM fake backend whose noise model to apply.
+        data_dir: where the datasets live.
+        limit: evaluate only the first N test images.
+        per_circuit: on a shot-based device, pennylane-qiskit's path (a job per image).
+        mode: on IBM Quantum, ``batch``, ``session`` or ``job``.
+        batch_size: images per batch (per job on the batched device; default 1000, or 16 per circuit,
+            or, continuing an evaluation, the one it began with).
+        yes: submit to paid hardware without asking.
+        ask: shows the plan and answers whether to submit it (a terminal prompt); without it, and
+            without ``yes``, a paid submission is refused.
+        new_evaluation: begin another job ledger beside one that records other work (another
+            checkpoint, batch size, backend, shots or images), instead of being refused.
+        resubmit_lost: submit again the images of jobs the service no longer knows (marked lost).
+
+    Returns:
+        The evaluation, also written to ``evaluation-<device>.json`` beside the checkpoint.
+
+    Example:
+        >>> evaluate_run("runs/student-digits-1a2b3c4d", device="lightning.qubit").test_accuracy
+        0.93...
+    """
+    ckpt_file = checkpoint_path(path)
+    ckpt, digest = read_run_checkpoint(ckpt_file)
+    saved = RunConfig.from_dict(ckpt["config"])
+    backend = None
+    if saved.kind == "student" and user_student(saved):
+        if device is not None:
+            raise QkdError(f"{path} is your own student ({saved.student.arch}); --device applies to qkd-pl's "
+                           f"circuit students only: evaluate it without --device")
+    elif saved.kind == "student":
+        s = saved.student
+        backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode)
+    elif device is not None:
+        raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
+    if backend is not None and per_circuit and backend.paid and not yes:
+        raise QkdError("--per-circuit on IBM Quantum hardware submits one job per image and records none of them "
+                       "(a resumed run submits unfinished images again): add --yes to accept that, or leave "
+                       "--per-circuit out")
+    model, cfg, meta = model_from_checkpoint(ckpt, ckpt_file, backend)
+    data = load_data(cfg.data, data_dir)
+    x, y = data.x_test, data.y_test
+    if limit is not None:  # the first N test images: for hardware, where every circuit costs
+        x, y = x[:limit], y[:limit]
+    t0 = time.perf_counter()
+    evaluated_on = backend.device if backend else "cpu (torch)"
+    work_device = evaluated_on
+    if backend is not None and backend.device == "ibm:least_busy":
+        # The backend it resolved to this time names the work: a rerun that resolves to another is
+        # another evaluation, and --device ibm:<name> continues this one.
+        names = sorted({d.runner.name for d in batched_devices(model)})
+        if len(names) == 1:
+            work_device = f"ibm:{names[0]}"
+            print(f"ibm:least_busy is {names[0]} now; --device {work_device} continues this evaluation", flush=True)
+    tag = (work_device.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
+           + ("-per-circuit" if per_circuit else ""))
+    remote = None
+    if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
+        # What the work is, never how it was named (the path as typed, the working folder): a rerun
+        # spelled differently must find the jobs it paid for. The images are the whole test split's
+        # (a --limit takes a prefix of them, and the ledger outlives a change of --limit).
+        context = {"sha256": digest, "device": work_device, "shots": backend.shots, "noise": backend.noise,
+                   "per_circuit": per_circuit, "data": cfg.data.dataset, "source": data.source,
+                   "images": tensor_digest(data.x_test)}
+        if work_device != backend.device and not new_evaluation:
+            _refuse_unfinished_elsewhere(ckpt_file.parent, context)
+        remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,
+                                 batch_size, _approval(yes, ask), new_evaluation, resubmit_lost)
+        test = remote.score
+    else:
+        test = accuracy(model, x, y, batch_size=1000 if backend is not None and backend.shots else 256)
+    report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
+                        backend.shots if backend else None, backend.noise if backend else None, limit,
+                        str(ckpt_file), time.perf_counter() - t0, per_circuit,
+                        **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}))
+    atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
+    return report
+
+
+def _refuse_unfinished_elsewhere(folder: Path, context: dict[str, Any]) -> None:
+    """ibm:least_busy: a ledger of this same work on another backend, with jobs still out, is
+    continued there (or a new evaluation begun on purpose), never left behind while the same
+    images are paid for again on whichever backend is least busy now."""
+    from ...devices.jobs import read_ledger
+
+    same = ("sha256", "shots", "noise", "per_circuit", "images")
+    for path in sorted(folder.glob("evaluation-ibm-*.jobs.json")):
+        saved, records = read_ledger(path)
+        if saved.get("device") != context["device"] and all(saved.get(k) == context.get(k) for k in same) \
+                and any(r.status == "submitted" for r in records):
+            raise QkdError(f"{path} holds unfinished jobs of this evaluation on {saved.get('device')}: rerun with "
+                           f"--device {saved.get('device')} to retrieve them, or add --new-evaluation to evaluate "
+                           f"on {context['device']}, which ibm:least_busy picks now")
+
+
+REMOTE_FIELDS = ("batch_size", "jobs_submitted", "jobs_retrieved", "transpilations", "depth", "two_qubit_gates",
+                 "ledger")  # what an Evaluation reports of a RemoteScore
+
+
+def _approval(yes: bool, ask: Callable[[str], bool] | None) -> Callable[[str], None]:
+    """What stands between a plan and a paid submission: ``--yes``, a terminal's answer, or a refusal."""
+
+    def approve(plan: str) -> None:
+        print(f"plan: {plan}", flush=True)
+        if yes:
+            return
+        if ask is None:
+            raise QkdError("submitting to IBM Quantum hardware needs confirmation and there is no terminal to ask: "
+                           "rerun with --yes to submit this plan")
+        if not ask("submit these jobs?"):
+            raise QkdError("not submitted: the plan was declined")
+
+    return approve
