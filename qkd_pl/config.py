@@ -192,6 +192,12 @@ PAPER_DISTILL = {"kd_loss": "hinton", "temperature": 3.0, "alpha": 0.9}
 
 @dataclass
 class TrainConfig:
+    """How a network is trained: the loop's settings, shared by teachers, students and the Distiller.
+
+    Example:
+        >>> Distiller(train=TrainConfig(epochs=10, batch_size=32, lr=1e-2, seed=0))
+    """
+
     epochs: int = option(10, "Training epochs.", min=1)
     batch_size: int = option(32, "Images per optimizer step.", min=1)
     lr: float = option(1e-2, "Learning rate (with --schedule onecycle: the peak).", min=0, min_open=True)

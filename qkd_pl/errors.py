@@ -41,3 +41,9 @@ def one_line_warnings() -> None:
 
     one_line.one_line = True
     warnings.showwarning = one_line
+
+
+def first_line(exc: BaseException, width: int = 200) -> str:
+    """The first line of an exception's message, at most ``width`` characters: what a one-line
+    refusal quotes of a user's code that failed."""
+    return (str(exc).strip().splitlines() or [""])[0][:width]

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
-from .errors import QkdError
+from .errors import QkdError, first_line
 
 
 class Record(Protocol):
@@ -131,7 +131,7 @@ def import_object(path: str, what: str = "component") -> Any:
     try:
         obj = importlib.import_module(module_name)
     except Exception as exc:  # a user module may fail in any way; the message says which and why
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(exc)
         raise QkdError(f"{what} {path}: module {module_name} does not import ({type(exc).__name__}: "
                        f"{first})") from None
     for part in attribute.split("."):

@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from .errors import QkdError
+from .errors import QkdError, first_line
 
 
 def module_factory(path: str, obj: Any, option: str) -> Callable[[tuple[int, int, int], int], nn.Module]:
@@ -40,7 +40,7 @@ def module_factory(path: str, obj: Any, option: str) -> Callable[[tuple[int, int
         except QkdError:
             raise
         except Exception as exc:  # a user's code may fail in any way: the message says which and why
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc)
             raise QkdError(f"{option} {path}: {attribute}({shape}, {n_classes}) raised {type(exc).__name__}: "
                            f"{first}") from exc
         if not isinstance(model, nn.Module):

@@ -20,7 +20,7 @@ import dataclasses
 from typing import Any, Callable
 
 from .config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, field_kind, parse_transfer
-from .errors import QkdError
+from .errors import QkdError, first_line
 from .registry import registry
 
 KINDS = ("teacher", "student")
@@ -165,6 +165,11 @@ def _check_student(student: StudentConfig, data: DataConfig, batch_size: int, fr
     check_memory(student, backend, DATASETS[data.dataset].image_shape, batch_size, data, frozen_inputs)
 
 
+# StudentConfig fields that build qkd-pl's own circuit students, and reach no user student.
+CIRCUIT_OPTIONS = ("qubits", "layers", "reducer", "encoding", "rotation", "ansatz", "readout", "device", "shots",
+                   "noise", "control_match")
+
+
 def _check_user_student(student: StudentConfig, record: Any, data: DataConfig, batch_size: int) -> None:
     """A user's own student: its module is tried on the dataset's images. qkd-pl's circuit options
     (--qubits, --device ...) do not apply to it, so neither does the device pairing nor the circuit's
@@ -177,6 +182,14 @@ def _check_user_student(student: StudentConfig, record: Any, data: DataConfig, b
     if student.control:
         raise QkdError(f"--classical-control replaces the circuit of qkd-pl's v2 student; --student {student.arch} "
                        f"is your own module (write its classical control as another student)")
+    # A setting that reaches nothing must not vary runs either (a tune or grid axis over --qubits would
+    # train the same student again and again and call one of them best).
+    defaults = {f.name: f.default for f in dataclasses.fields(StudentConfig)}
+    ignored = [name for name in CIRCUIT_OPTIONS if getattr(student, name) != defaults[name]]
+    if ignored:
+        flags = ", ".join(f"{name}={getattr(student, name)!r}" for name in ignored)
+        raise QkdError(f"--student {student.arch} is your own module, which qkd-pl's circuit options do not reach "
+                       f"({flags}): leave them at their defaults, or make them arguments of your factory")
     shape, n = _images(data)
     probe_model(f"--student {student.arch}", shape, n,
                 lambda: record.build(student, None, shape, n, torch.zeros(shape[0]), torch.ones(shape[0])))
@@ -218,7 +231,7 @@ def probe_model(what: str, image_shape: tuple[int, int, int], n_classes: int, bu
             with torch.no_grad():
                 out = model.eval()(x)
         except Exception as exc:  # a user's module may fail in any way: the message says which and why
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc)
             raise QkdError(f"{what}: its module fails on a batch of {PROBE_BATCH} images shaped "
                            f"{tuple(image_shape)} ({type(exc).__name__}: {first})") from exc
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (PROBE_BATCH, n_classes):

@@ -20,7 +20,7 @@ def run_block(code: str, tmp_path, monkeypatch) -> dict:
 
 def test_the_distiller_example_runs_and_its_student_learns(tmp_path, monkeypatch, capsys):
     ns = run_block(python_blocks()[0], tmp_path, monkeypatch)
-    assert ns["run"].run_dir == Path("runs/mine") and (tmp_path / "runs/mine/test_metrics.json").is_file()
+    assert ns["run"].run_dir == tmp_path / "runs/mine" and (tmp_path / "runs/mine/test_metrics.json").is_file()
     assert ns["score"].accuracy > 0.5  # four classes: chance is 1/4
     assert ns["run"].parameters["quantum"] == 2 * 4 * 3
     assert "runs/mine" in capsys.readouterr().out

@@ -295,7 +295,17 @@ def test_a_user_student_is_not_held_to_the_circuit_options(user_pkg):
     need = estimate(student, None, (1, 8, 8), 32, DataConfig("digits"))
     assert need.steps == {"training step": 0, "evaluation": 0} and need.total < 2 * 2**30
     check_memory(student, None, (1, 8, 8), 32, DataConfig("digits"))
-    assert validate(RunConfig("student", data=DataConfig(DATA), student=student)).student.arch == STUDENT
+    assert validate(RunConfig("student", data=DataConfig(DATA), student=StudentConfig(arch=STUDENT))).student.arch \
+        == STUDENT
+
+
+def test_circuit_options_that_would_vary_nothing_are_refused_for_a_user_student(user_pkg, tmp_path):
+    """A tune or grid axis over --qubits would train the same module again and again."""
+    student = StudentConfig(arch=STUDENT, qubits=24, encoding="angle", device="lightning.qubit")
+    with pytest.raises(QkdError, match=r"circuit options do not reach \(qubits=24, encoding='angle', "
+                                       r"device='lightning.qubit'\)"):
+        validate(RunConfig("student", data=DataConfig(DATA), student=student))
+    assert_one_line_error(invoke("bench", "--student", STUDENT), "no --device reaches")
 
 
 def test_validation_leaves_the_random_state_as_it_was(user_pkg):

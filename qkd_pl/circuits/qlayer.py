@@ -45,7 +45,30 @@ def v2_circuit(cfg: StudentConfig) -> Callable:
 
 
 class QuantumLayer(nn.Module):
-    """(batch, n_inputs) -> (batch, n_outputs), differentiable in inputs and weights."""
+    """A QNode as a torch layer, (batch, n_inputs) -> (batch, n_outputs), on the traced fast path.
+
+    What ``qml.qnn.TorchLayer`` is, plus what qkd-pl adds: the circuit runs in float64 whatever
+    the rest of the model uses (see the module's docstring), and on qkd.fused its calls go through
+    a traced graph (compiled.py) checked against the QNode. A plain TorchLayer in your own module
+    gets the same path from ``qkd_pl.accelerate`` (the Distiller applies it), so this class is
+    for building a layer directly.
+
+    Args:
+        qnode: a QNode with an ``inputs`` argument and trainable weight arguments, torch interface.
+        weight_shapes: the shape of each weight argument, as for ``qml.qnn.TorchLayer``.
+        n_outputs: the width of the circuit's output.
+
+    Example:
+        >>> dev = qml.device("qkd.fused", wires=2)
+        >>> @qml.qnode(dev, interface="torch")
+        ... def circuit(inputs, weights):
+        ...     qml.AngleEmbedding(inputs, wires=range(2))
+        ...     qml.StronglyEntanglingLayers(weights, wires=range(2))
+        ...     return [qml.expval(qml.PauliZ(i)) for i in range(2)]
+        >>> layer = QuantumLayer(circuit, {"weights": (1, 2, 3)}, 2)
+        >>> layer(torch.rand(5, 2)).shape
+        torch.Size([5, 2])
+    """
 
     def __init__(self, qnode: qml.QNode, weight_shapes: dict[str, tuple[int, ...]], n_outputs: int):
         super().__init__()

@@ -329,10 +329,10 @@ def draw_cmd(run, expand, png, **o):
     from qkd_pl.experiments.tools.draw import draw_png, draw_text
 
     if run:
-        from qkd_pl.experiments.single.train import checkpoint_path
+        from qkd_pl.distill.saved import checkpoint_path, run_config
         from qkd_pl.training.checkpoint import read_run_checkpoint
 
-        cfg = RunConfig.from_dict(read_run_checkpoint(checkpoint_path(run))[0]["config"])
+        cfg = run_config(read_run_checkpoint(checkpoint_path(run))[0], checkpoint_path(run))
         if cfg.kind != "student":
             raise QkdError(f"{run} is a {cfg.kind} run; qkd draw draws quantum students")
         student = cfg.student
@@ -377,8 +377,12 @@ def bench_cmd(devices, batches, dataset, budget, as_json, **o):
     several repetitions after a warm-up, on random inputs of the dataset's shape.
     """
     from qkd_pl.experiments.tools.bench import bench_table, default_devices, format_bench
+    from qkd_pl.registry import is_import_path
 
     cfg = from_options(StudentConfig, "student", o)
+    if is_import_path(cfg.arch):
+        raise QkdError(f"--student {cfg.arch} is your own module, which no --device reaches: qkd bench compares "
+                       f"qkd-pl's circuit students across devices (time your own with benchmarks/test_user_student.py)")
     names = [d.strip() for d in devices.split(",") if d.strip()] if devices else default_devices()
     rows = bench_table(cfg, names, _int_list(batches, "--batch-size", minimum=1), dataset, budget_s=budget)
     click.echo(format_bench(rows))

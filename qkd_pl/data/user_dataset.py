@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import QkdError
+from ..errors import QkdError, first_line
 from ..registry import import_object, is_import_path
 from .digest import tensor_digest
 
@@ -96,7 +96,7 @@ def _load(name: str) -> Loaded:
     except QkdError:
         raise
     except Exception as exc:  # a user's function may fail in any way: the message says which and why
-        raise QkdError(f"--dataset {name}: {path}() raised {type(exc).__name__}: {_first_line(exc)}") from exc
+        raise QkdError(f"--dataset {name}: {path}() raised {type(exc).__name__}: {first_line(exc)}") from exc
     if not isinstance(result, Sequence) or isinstance(result, str) or len(result) != 2:
         raise QkdError(f"--dataset {name}: {path}() returned {_what(result)}, not a pair (train, test) of datasets")
     (x_tr, y_tr), (x_te, y_te) = (_tensors(name, part, split) for part, split in zip(result, ("train", "test")))
@@ -195,10 +195,6 @@ def _what(obj: Any) -> str:
         return f"a {str(obj.dtype).removeprefix('torch.')} tensor shaped {_shape(obj.shape)}"
     name = type(obj).__name__
     return "None" if obj is None else f"{'an' if name[0] in 'aeiouAEIOU' else 'a'} {name}"
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def slug(name: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ..errors import QkdError
+from ..errors import QkdError, first_line
 
 Data = Any  # Dataset | TensorDataset | tuple[Tensor, Tensor] | Tensor (images only: a transfer set)
 
@@ -71,7 +71,7 @@ def _columns(data: Data, what: str, labelled: bool) -> tuple[torch.Tensor, torch
             else:
                 xs.append(batch)
     except Exception as exc:  # noqa: BLE001 - a user's __getitem__ may fail in any way
-        first = (str(exc).strip().splitlines() or [""])[0][:200]
+        first = first_line(exc)
         raise QkdError(f"{what}: reading it failed ({type(exc).__name__}: {first}); items must be image tensors, "
                        f"or (image tensor, int label) pairs, of one shape") from None
     if not all(isinstance(t, torch.Tensor) for t in xs):

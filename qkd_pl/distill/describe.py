@@ -26,9 +26,11 @@ def class_path(obj: Any) -> str:
 
 
 def source_digest(obj: Any) -> str | None:
-    """SHA-256 of the file defining ``obj``'s class (None where there is none: a REPL, a C extension)."""
+    """SHA-256 of the file defining ``obj`` (a class, a function, or an instance's class); None where
+    there is none (a REPL, a C extension)."""
+    target = obj if isinstance(obj, (type, types.CodeType)) else getattr(obj, "__code__", None) or type(obj)
     try:
-        path = inspect.getsourcefile(obj if isinstance(obj, (type, types.CodeType)) else type(obj))
+        path = inspect.getsourcefile(target)
         with open(path, "rb") as f:
             return hashlib.sha256(f.read()).hexdigest()
     except (TypeError, OSError):

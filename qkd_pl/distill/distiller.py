@@ -25,6 +25,7 @@ import json
 import shutil
 import time
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -32,21 +33,22 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from ..circuits.accelerate import accelerate
 from ..config import TrainConfig, config_differences
 from ..data.digest import tensor_digest
-from ..errors import QkdError, QkdInterrupted, QkdWarning
+from ..errors import QkdError, QkdWarning, first_line
 from ..losses import Objective, as_objective
+from ..losses.base import FunctionLoss
 from ..students.parameters import count_parameters
-from .teacher_cache import teacher_logits as cached_teacher_logits
-from ..training import Score, accuracy, atomic_write_json, load_checkpoint
+from ..training import Score, accuracy, atomic_write_json, load_checkpoint, predict_logits
 from ..training.loop import Rows, fit as train_loop, load_resume_state
-from ..circuits.accelerate import accelerate
 from .data import as_images, as_tensors
-from .describe import check_fits, describe_module, source_digest
+from .describe import check_fits, class_path, describe_module, source_digest
 from .plots import plot_history
 from .run_folder import record_session
 from .saved import DISTILLER_KIND
 from .teacher import FrozenTeacher, freeze
+from .teacher_cache import teacher_logits as cached_teacher_logits
 
 
 @dataclass
@@ -102,7 +104,10 @@ class Distiller:
         loss: an objective: ``KD("dkd", temperature=4.0, alpha=0.5, beta=2.0)``, a registered
             name, or any callable ``(student_logits, teacher_logits, labels) -> loss``. Default:
             ``KD("hinton-classic")`` with qkd-pl's default T and alpha (cross-entropy alone
-            without a teacher).
+            without a teacher). A function sees every row alike (a transfer row's label is the
+            teacher's top class), and config.json records its name and file, not values it closes
+            over: resume only with the same function, or write an ``Objective`` whose fields are
+            recorded and compared.
         train: epochs, batch size, learning rate, optimizer, schedule and seed.
         transfer_labels: how a transfer set's images teach: ``soft`` (the objective's teacher term)
             or ``hard`` (the teacher's top class as a label).
@@ -123,16 +128,27 @@ class Distiller:
     def __init__(self, teacher: Any = None, loss: Objective | str | Callable | None = None,
                  train: TrainConfig | None = None, *, transfer_labels: str = "soft", progress: bool = True,
                  teacher_device: str | torch.device | None = None, fast: bool = True):
+        from ..validate import check_fields
+
         if transfer_labels not in ("soft", "hard"):
             raise QkdError(f"transfer_labels={transfer_labels!r}: choose soft or hard")
+        self.train = train or TrainConfig()
+        check_fields(self.train, "train")  # batch_size=0, an unknown optimizer: refused before any work
         self.teacher: FrozenTeacher | None = freeze(teacher)
         self.loss = as_objective(loss if loss is not None else "hinton-classic")
-        self.train = train or TrainConfig()
+        if isinstance(self.loss, FunctionLoss) and self.teacher is None:
+            raise QkdError("a loss function reads teacher logits, and this Distiller has no teacher (its loss would be "
+                           "cross-entropy): give it a teacher, or leave loss out")
+        if isinstance(self.loss, FunctionLoss) and transfer_labels == "hard":
+            raise QkdError("transfer_labels='hard' needs an Objective, which treats labelled and transfer rows apart; "
+                           "a loss function sees every row alike (a transfer row's label is the teacher's top class)")
         self.transfer_labels = transfer_labels
         self.progress = progress
         self.teacher_device = torch.device(teacher_device) if teacher_device is not None else None
         self.fast = fast
-        self._last: tuple[Path, dict[str, Any], float] | None = None  # run folder, best, seconds of the last fit
+        # student -> (run folder, best, seconds) of its last fit: test(student) finds its own run, not another's
+        self._runs: weakref.WeakKeyDictionary[nn.Module, tuple[Path, dict[str, Any], float]] = \
+            weakref.WeakKeyDictionary()
 
     # -- fit ---------------------------------------------------------------------------------
 
@@ -167,8 +183,9 @@ class Distiller:
         self._check_data(x, x_val, x_transfer)
         if self.fast:
             accelerate(student)
-        run_dir = Path(run_dir)
+        run_dir = Path(run_dir).absolute()  # test() after a change of working folder finds it
         device = _device_of(student)
+        _check_student(student, x, y, y_val, device)
         if record is None:
             resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, resume, overwrite)
             config = json.loads((run_dir / "config.json").read_text())
@@ -180,20 +197,18 @@ class Distiller:
         resume_state = load_resume_state(run_dir) if resuming else None
         if resume_state is not None:
             check_fits(student, resume_state["state_dict"], run_dir / "last.pt")
+            if resume_state["epoch"] > self.train.epochs:
+                raise QkdError(f"{run_dir} has trained {resume_state['epoch']} epochs already; resume it with epochs "
+                               f"of at least {resume_state['epoch']}")
             self._say(f"resuming {run_dir} after epoch {resume_state['epoch']}")
-        try:
-            result = train_loop(student, rows, (x_val.to(device), y_val.to(device)), self.train, self._loss_fn(),
-                                run_dir, {"config": config, "meta": meta}, resume_state=resume_state,
-                                progress=self.progress, on_epoch=on_epoch,
-                                start_best=record.start_best if record else None)
-        except KeyboardInterrupt:
-            done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
-            raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
-                                 f"run the same command with --resume to continue") from None
+        # Ctrl-C propagates as KeyboardInterrupt: last.pt holds every finished epoch, and resume=True continues
+        result = train_loop(student, rows, (x_val.to(device), y_val.to(device)), self.train, self._loss_fn(),
+                            run_dir, {"config": config, "meta": meta}, resume_state=resume_state,
+                            progress=self.progress, on_epoch=on_epoch, start_best=record.start_best if record else None)
         student.load_state_dict(load_checkpoint(run_dir / "best.pt")["state_dict"])
         plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
         seconds = time.perf_counter() - t0
-        self._last = (run_dir, result["best"], seconds)
+        self._runs[student] = (run_dir, result["best"], seconds)
         return FitResult(run_dir, result["best"], count_parameters(student), result["history"], seconds,
                          teacher_accuracy)
 
@@ -219,15 +234,15 @@ class Distiller:
         config = self._config(student, {"train": _digests(x, y), "val": _digests(x_val, y_val),
                                         "transfer": _digests(x_transfer) if x_transfer is not None else None})
         saved_path = run_dir / "config.json"
-        if saved_path.exists() and not overwrite:
-            if not resume:
+        if saved_path.exists():
+            if not overwrite and not resume:
                 raise QkdError(f"{run_dir} already holds a run; pass resume=True to continue it, overwrite=True "
                                f"to replace it, or another run_dir")
-            self._check_resumable(json.loads(saved_path.read_text()), config, run_dir)
-        elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
-            raise QkdError(f"{run_dir} is not empty and holds no qkd-pl run; choose another run_dir, or "
-                           f"overwrite=True to empty it")
-        if overwrite and run_dir.exists():
+            if not overwrite:
+                self._check_resumable(json.loads(saved_path.read_text()), config, run_dir)
+        elif run_dir.is_dir() and any(run_dir.iterdir()):
+            raise QkdError(f"{run_dir} is not empty and holds no qkd-pl run; choose another run_dir")
+        if overwrite and saved_path.exists():  # only a folder holding a run is emptied, never any folder
             shutil.rmtree(run_dir)
         resuming = resume and (run_dir / "last.pt").exists()
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -292,10 +307,12 @@ class Distiller:
                 ) -> tuple[torch.Tensor, bool]:
         """The teacher's logits on ``x``, once per teacher and images (teacher_cache.py)."""
         where = self.teacher_device or _device_of(self.teacher.model)
+        model = self.teacher.model.to(where)
+        if self.teacher.key is None:  # a module in memory: its weights or code may have changed since any cache
+            return predict_logits(model, x.to(where)).to(device), False
         data = record.cache_data if record is not None else {"dataset": "distiller"}
         source = None if record is None else record.cache_source
-        logits, hit = cached_teacher_logits(self.teacher.model.to(where), self.teacher.key, data, split, x.to(where),
-                                            source=source)
+        logits, hit = cached_teacher_logits(model, self.teacher.key, data, split, x.to(where), source=source)
         return logits.to(device), hit
 
     def _loss_fn(self) -> Callable:
@@ -314,7 +331,7 @@ class Distiller:
         Args:
             student: the student trained by ``fit`` (or one of the same structure).
             test_set: labelled test data, in any form ``fit`` takes.
-            run_dir: the run folder; default the last ``fit``'s.
+            run_dir: the run folder; default the one this Distiller last fitted ``student`` into.
             best: the selected epoch, where no ``fit`` of this Distiller made it (an ensemble).
             extra: more fields for ``test_metrics.json``.
             started: the ``time.perf_counter()`` its ``seconds`` count from (default: this fit's start).
@@ -323,11 +340,14 @@ class Distiller:
             ``Score(accuracy, loss, n)``, also written to ``test_metrics.json``.
         """
         t0 = time.perf_counter()
-        if run_dir is None and self._last is None:
-            raise QkdError("test needs a run folder: call fit first, or pass run_dir")
-        run_dir = Path(run_dir) if run_dir is not None else self._last[0]
-        fitted = self._last if self._last is not None and self._last[0] == run_dir else None
+        fitted = self._runs.get(student)
+        if run_dir is None and fitted is None:
+            raise QkdError("test needs the run folder of this student: fit it with this Distiller first, or pass run_dir")
+        run_dir = Path(run_dir).absolute() if run_dir is not None else fitted[0]
+        fitted = fitted if fitted is not None and fitted[0] == run_dir else None
         x, y = as_tensors(test_set, "test_set")
+        if not len(y):
+            raise QkdError("test_set is empty")
         state = load_checkpoint(run_dir / "best.pt")
         check_fits(student, state["state_dict"], run_dir / "best.pt")
         student.load_state_dict(state["state_dict"])
@@ -354,7 +374,9 @@ class Distiller:
 def describe_loss(loss: Any) -> dict[str, Any]:
     """An objective's record in config.json: its name and hyperparameters, or a function's path."""
     if isinstance(loss, Objective):
-        return {"objective": loss.name, **dataclasses.asdict(loss)}
+        fields = {k: v.tolist() if isinstance(v, torch.Tensor) else v for k, v in dataclasses.asdict(loss).items()}
+        return {"objective": getattr(loss, "name", None) or class_path(loss), "source_sha256": source_digest(loss),
+                **fields}
     func = getattr(loss, "fn", loss)
     return {"callable": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__name__)}",
             "source_sha256": source_digest(func if isinstance(func, type) else getattr(func, "__code__", func))}
@@ -370,3 +392,28 @@ def _device_of(model: nn.Module) -> torch.device:
     if first is None:
         first = next(model.buffers(), None)
     return first.device if first is not None else torch.device("cpu")
+
+
+def _check_student(student: nn.Module, x: torch.Tensor, y: torch.Tensor, y_val: torch.Tensor,
+                   device: torch.device) -> None:
+    """Refuse, before the run folder is written, a student that cannot train on these rows: no
+    trainable parameters, or logits that are not one row per image with a column for every label."""
+    if not len(y) or not len(y_val):
+        raise QkdError(f"{'train_set' if not len(y) else 'val_set'} is empty")
+    if not any(p.requires_grad for p in student.parameters()):
+        raise QkdError(f"the student {class_path(student)} has no trainable parameters")
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            out = student(x[:2].to(device))
+    except Exception as exc:  # noqa: BLE001 - a user's forward may fail in any way
+        raise QkdError(f"the student {class_path(student)} fails on two training images of shape "
+                       f"{tuple(x.shape[1:])}: {type(exc).__name__}: {first_line(exc)}") from None
+    finally:
+        student.train(was_training)
+    n_labels = int(max(y.max(), y_val.max())) + 1
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or len(out) != min(2, len(x)) or out.shape[1] < n_labels:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise QkdError(f"the student {class_path(student)} gives {shape} for 2 images; it must give logits shaped "
+                       f"(images, classes) with at least {n_labels} classes (the labels go up to {n_labels - 1})")

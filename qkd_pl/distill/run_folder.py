@@ -15,7 +15,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from ..training.checkpoint import atomic_write_json
+from ..files import atomic_write_json
 
 LIBRARIES = ("qkd-pl", "torch", "torchvision", "pennylane", "pennylane-lightning", "pennylane-qiskit", "qiskit",
              "qiskit-aer", "qiskit-ibm-runtime", "scikit-learn", "numpy", "click")

@@ -60,11 +60,7 @@ def load_model(path: str | Path, backend: Backend | None = None) -> tuple[nn.Mod
 def model_from_checkpoint(ckpt: dict[str, Any], path: Path, backend: Backend | None = None
                           ) -> tuple[nn.Module, RunConfig, dict[str, Any]]:
     """The model, configuration and metadata of a checkpoint already read from ``path``."""
-    if ckpt["config"].get("kind") == DISTILLER_KIND:
-        raise QkdError(f"{path} was trained by the Python API's Distiller on a module qkd-pl cannot rebuild from "
-                       f"its checkpoint: load its weights into your student (Distiller.test does), or name the "
-                       f"student by import path (--student module.path:factory) to use it from the command line")
-    cfg = RunConfig.from_dict(ckpt["config"])
+    cfg = run_config(ckpt, path)
     meta = ckpt["meta"]
     if cfg.kind == "student" and backend is None and not user_student(cfg):
         backend = resolve_backend(cfg.student.device, cfg.student.qubits)
@@ -76,6 +72,16 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: Path, backend: Backend | N
     except RuntimeError:
         raise QkdError(f"{path}: the weights do not fit the model its configuration describes") from None
     return model, cfg, meta
+
+
+def run_config(ckpt: dict[str, Any], path: Path) -> RunConfig:
+    """The configuration a run checkpoint was made with; a Distiller run on a user's module has
+    none qkd-pl can rebuild from, and is refused saying what to do instead."""
+    if ckpt["config"].get("kind") == DISTILLER_KIND:
+        raise QkdError(f"{path} was trained by the Python API's Distiller on a module qkd-pl cannot rebuild from "
+                       f"its checkpoint: load its weights into your student (Distiller.test does), or name the "
+                       f"student by import path (--student module.path:factory) to use it from the command line")
+    return RunConfig.from_dict(ckpt["config"])
 
 
 def user_student(cfg: RunConfig) -> bool:

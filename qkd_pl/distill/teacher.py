@@ -19,8 +19,8 @@ from torch import nn
 from ..errors import QkdError
 from ..teachers import Ensemble
 from ..training.checkpoint import read_run_checkpoint
-from .describe import class_path
-from .saved import checkpoint_path, model_from_checkpoint
+from .describe import class_path, source_digest
+from .saved import DISTILLER_KIND, checkpoint_path, model_from_checkpoint
 
 
 @dataclass(frozen=True)
@@ -29,24 +29,33 @@ class FrozenTeacher:
 
     Args:
         model: the network, images in, logits out.
-        key: SHA-256 of its checkpoint file or of its state (the teacher-logit cache's key).
+        key: SHA-256 of the checkpoint it was read from (the teacher-logit cache's key); None for a
+            module in memory, whose logits are computed afresh every fit (a module's weights and
+            code can change under the same object, and no key can see all of its forward).
         path: the checkpoint it was read from, if any.
         data: which images it was trained on, where known (a qkd-pl run's ``teacher_data_report``).
+
+    Example:
+        >>> FrozenTeacher(my_cnn.eval(), key=None).describe()["class"]
+        'mypkg.nets.SmallCNN'
     """
 
     model: nn.Module
-    key: str
+    key: str | None
     path: Path | None = None
     data: dict[str, Any] | None = field(default=None)
 
     def describe(self) -> dict[str, Any]:
-        """What config.json records of the teacher."""
-        return {"class": class_path(self.model), "sha256": self.key, "path": str(self.path) if self.path else None}
+        """What config.json records of the teacher: its class, and the SHA-256 of its checkpoint or,
+        for a module, of its class, source file, structure and weights (taken now, at fit time)."""
+        return {"class": class_path(self.model), "sha256": self.key or module_digest(self.model),
+                "path": str(self.path) if self.path else None}
 
 
 def module_digest(model: nn.Module) -> str:
-    """SHA-256 of a module's class and state (names, dtypes, shapes and values of every tensor)."""
-    h = hashlib.sha256(class_path(model).encode())
+    """SHA-256 of a module's class, the file defining it, its ``repr`` (layers and their settings)
+    and state (names, dtypes, shapes and values of every tensor): what resuming compares."""
+    h = hashlib.sha256(f"{class_path(model)}|{source_digest(model)}|{model!r}".encode())
     for name, t in sorted(model.state_dict().items()):
         t = t.detach().cpu().contiguous()
         h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
@@ -71,13 +80,18 @@ def freeze(teacher: Any) -> FrozenTeacher | None:
             raise QkdError("an ensemble teacher needs at least one member")
         members = [freeze(t) for t in teacher]
         model = Ensemble([m.model for m in members])
-        key = hashlib.sha256("|".join(m.key for m in members).encode()).hexdigest()
+        keys = [m.key for m in members]
+        key = hashlib.sha256("|".join(keys).encode()).hexdigest() if all(keys) else None
         return FrozenTeacher(_frozen(model), key)
     if isinstance(teacher, nn.Module):
-        return FrozenTeacher(_frozen(teacher), module_digest(teacher))
+        return FrozenTeacher(_frozen(teacher), None)
     if isinstance(teacher, (str, Path)):
         path = checkpoint_path(teacher)
         ckpt, sha = read_run_checkpoint(path)
+        if ckpt["config"].get("kind") == DISTILLER_KIND:
+            raise QkdError(f"teacher {teacher} was trained by the Distiller on a module of yours, which qkd-pl cannot "
+                           f"rebuild from its folder: build the module, load {path}'s state_dict into it, and pass "
+                           f"the module as the teacher")
         model, cfg, _ = model_from_checkpoint(ckpt, path)
         if cfg.kind != "teacher":
             raise QkdError(f"teacher {teacher} is a {cfg.kind} run, not a teacher; train one with qkd train-teacher")

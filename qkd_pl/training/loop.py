@@ -11,6 +11,7 @@ of a batch's rows, so the loop is the same for a teacher, a baseline and a disti
 from __future__ import annotations
 
 import copy
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,8 @@ def fit(model: nn.Module, rows: Rows, val: tuple[torch.Tensor, torch.Tensor], cf
         train_seconds = time.perf_counter() - t0
         score = accuracy(model, *val)
         n, n_labelled = len(rows), rows.n_labelled or len(rows)
-        row = {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": sums["ce"] / n,
-               "train_kd": sums["kd"] / n, "train_accuracy": sums["correct"] / n_labelled,
+        row = {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": _measured(sums["ce"] / n),
+               "train_kd": _measured(sums["kd"] / n), "train_accuracy": sums["correct"] / n_labelled,
                "val_loss": score.loss, "val_accuracy": score.accuracy,
                "seconds": time.perf_counter() - t0, "train_samples_per_s": n / train_seconds}
         history.append(row)
@@ -113,6 +114,12 @@ def fit(model: nn.Module, rows: Rows, val: tuple[torch.Tensor, torch.Tensor], cf
                        f"val acc {row['val_accuracy']:.4f}  ({row['seconds']:.1f}s, "
                        f"{row['train_samples_per_s']:.0f} samples/s)")
     return {"history": history, "best": best}
+
+
+def _measured(value: float) -> float | None:
+    """A loss part, or None (JSON null) where the loss does not measure it apart (a plain function's
+    loss reports its cross-entropy as NaN, which JSON cannot hold)."""
+    return value if math.isfinite(value) else None
 
 
 def _restore(model: nn.Module, optimizer, scheduler, state: dict[str, Any], run_dir: Path

@@ -2,6 +2,7 @@
 its parameters and checkpoints as they were."""
 
 import copy
+import pickle
 import warnings
 
 import pennylane as qml
@@ -13,20 +14,23 @@ from qkd_pl.circuits import QuantumLayer, accelerate
 from qkd_pl.errors import QkdWarning
 
 
-def torch_layer(device="qkd.fused", qubits=3, normalize_inside=False):
-    dev = qml.device(device, wires=qubits)
+def angle_circuit(inputs, weights):  # at module level, so a model holding it can be pickled
+    qml.AngleEmbedding(inputs, wires=range(3))
+    qml.StronglyEntanglingLayers(weights, wires=range(3))
+    return [qml.expval(qml.PauliZ(i)) for i in range(3)]
 
-    @qml.qnode(dev, interface="torch")
-    def circuit(inputs, weights):
-        if normalize_inside:  # PennyLane's own normalization divides only when the norm is not 1
-            qml.AmplitudeEmbedding(inputs, wires=range(qubits), normalize=True)
-        else:
-            qml.AngleEmbedding(inputs, wires=range(qubits))
-        qml.StronglyEntanglingLayers(weights, wires=range(qubits))
-        return [qml.expval(qml.PauliZ(i)) for i in range(qubits)]
 
+def amplitude_circuit(inputs, weights):  # PennyLane's own normalization divides only when the norm is not 1
+    qml.AmplitudeEmbedding(inputs, wires=range(3), normalize=True)
+    qml.StronglyEntanglingLayers(weights, wires=range(3))
+    return [qml.expval(qml.PauliZ(i)) for i in range(3)]
+
+
+def torch_layer(device="qkd.fused", normalize_inside=False):
+    qnode = qml.QNode(amplitude_circuit if normalize_inside else angle_circuit, qml.device(device, wires=3),
+                      interface="torch")
     torch.manual_seed(0)
-    return qml.qnn.TorchLayer(circuit, {"weights": (2, qubits, 3)})
+    return qml.qnn.TorchLayer(qnode, {"weights": (2, 3, 3)})
 
 
 def run(layer, x, calls=4):
@@ -49,8 +53,12 @@ def test_an_accelerated_layer_equals_its_qnode_in_outputs_and_gradients_and_is_t
     assert torch.allclose(out, ref_out, atol=1e-12) and torch.allclose(grad, ref_grad, atol=1e-12)
     assert layer.forward.traces == 1  # the third call of the shape traced it
     assert list(model.state_dict()) == keys  # checkpoints are unchanged
-    clone = copy.deepcopy(model)
-    assert torch.allclose(clone(torch.ones(2, 5, dtype=torch.float32)), model(torch.ones(2, 5)), atol=1e-12)
+    for clone in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert clone[1].forward.layer is clone[1]  # the copy calls its own circuit and weights, not the original's
+        assert torch.allclose(clone(torch.ones(2, 5)), model(torch.ones(2, 5)), atol=1e-12)
+        with torch.no_grad():
+            clone[1].weights.add_(0.5)
+        assert not torch.allclose(clone(torch.ones(2, 5)), model(torch.ones(2, 5)))
 
 
 def test_a_layer_on_another_device_keeps_calling_its_qnode():

@@ -248,3 +248,13 @@ def test_kd_params_are_read_from_the_command_line():
     assert CliRunner().invoke(command, []).exit_code == 0 and got["cfg"].kd_params is None
     bad = CliRunner().invoke(command, ["--kd-params", "gamma"])
     assert bad.exit_code == 2 and "NAME=VALUE" in bad.output
+
+
+def test_a_config_saved_before_objectives_were_classes_builds_its_objective():
+    """A run folder of qkd-pl 0.1 (no kd_params; dkd_beta and dist_* as flat fields) resumes with
+    the objective it trained with."""
+    saved = {"kind": "student", "data": {"dataset": "digits"}, "student": {}, "train": {},
+             "distill": {"teacher": "runs/t", "kd_loss": "dkd", "temperature": 2.0, "alpha": 0.5, "dkd_beta": 3.0,
+                         "dist_beta": 1.0, "dist_gamma": 1.0, "transfer": "none", "transfer_labels": "soft"}}
+    objective = objective_from_config(RunConfig.from_dict(saved).distill)
+    assert (type(objective).name, objective.temperature, objective.alpha, objective.beta) == ("dkd", 2.0, 0.5, 3.0)

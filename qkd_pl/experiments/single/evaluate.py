@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ...config import RunConfig
 from ...data import load_data
 from ...data.digest import tensor_digest
 from ...devices import resolve_backend
-from ...distill.saved import checkpoint_path, model_from_checkpoint, user_student
+from ...distill.saved import checkpoint_path, model_from_checkpoint, run_config, user_student
 from ...errors import QkdError
 from ...training import accuracy, atomic_write_json
 from ...training.checkpoint import read_run_checkpoint
@@ -87,7 +86,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     """
     ckpt_file = checkpoint_path(path)
     ckpt, digest = read_run_checkpoint(ckpt_file)
-    saved = RunConfig.from_dict(ckpt["config"])
+    saved = run_config(ckpt, ckpt_file)
     backend = None
     if saved.kind == "student" and user_student(saved):
         if device is not None:

@@ -25,12 +25,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...config import RunConfig
 from ...devices.backends import DEFAULT_SHOTS
 from ...errors import QkdError
 from ...training import atomic_write_json
 from ...training.checkpoint import read_run_checkpoint
 from .per_image import Job, evaluate, paired
+from ...distill.saved import run_config
 from .train import StartFrom, checkpoint_path, train_student
 
 FROZEN = ("standardize", "reduce", "prepare")  # the classical front end: images to the circuit's inputs
@@ -87,7 +87,7 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
     """
     t0 = time.perf_counter()
     source = checkpoint_path(path)
-    cfg = RunConfig.from_dict(read_run_checkpoint(source)[0]["config"])
+    cfg = run_config(read_run_checkpoint(source)[0], source)
     if cfg.kind != "student" or cfg.student.arch != "v2" or cfg.student.control:
         raise QkdError(f"{path}: qkd finetune takes a v2 quantum student (its circuit has trainable weights); "
                        f"this run is a {cfg.kind if cfg.kind != 'student' else cfg.student.arch} "

@@ -10,6 +10,7 @@ script can run exactly what a command line runs.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -26,9 +27,11 @@ from ...devices import Backend, resolve_backend
 from ...devices.torch_device import resolve_torch_device, student_torch_device
 from ...distill import Distiller, RunRecord
 from ...distill.saved import build_model, checkpoint_path, load_model, model_from_checkpoint, user_student
+from ...distill.describe import source_digest
 from ...distill.teacher import FrozenTeacher
-from ...errors import QkdError
+from ...errors import QkdError, QkdInterrupted
 from ...losses import objective_from_config
+from ...registry import import_object, is_import_path
 from ...teachers import ENSEMBLE, Ensemble
 from ...training import accuracy, atomic_write_json, load_checkpoint, save_checkpoint
 from ...training.checkpoint import read_run_checkpoint
@@ -250,6 +253,9 @@ def _load_teacher(cfg: RunConfig, data_dir: str | None) -> FrozenTeacher:
         raise QkdError(f"--teacher {cfg.distill.teacher}: {exc}") from None
     for p in teacher.parameters():
         p.requires_grad_(False)
+    if is_import_path(tcfg.teacher.arch):  # your own network: its code is not in the checkpoint, so key it too
+        code = source_digest(import_object(tcfg.teacher.arch, "--arch")) or ""
+        sha = hashlib.sha256(f"{sha}|{code}".encode()).hexdigest()
     return FrozenTeacher(teacher.eval(), sha, path, seen)
 
 
@@ -275,8 +281,13 @@ def _train_and_test(distiller: Distiller, cfg: RunConfig, model: nn.Module, data
     record = RunRecord(cfg.to_dict(), meta, cache_data=cfg.data, cache_source=data.source,
                        transfer_split=f"transfer-{cfg.distill.transfer}" if cfg.distill else "transfer",
                        start_best=start_best)
-    run = distiller.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), run_dir, x_transfer,
-                        resume=resuming, on_epoch=on_epoch, record=record)
+    try:
+        run = distiller.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), run_dir, x_transfer,
+                            resume=resuming, on_epoch=on_epoch, record=record)
+    except KeyboardInterrupt:
+        done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
+        raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
+                             f"run the same command with --resume to continue") from None
     if run.teacher_train_accuracy is not None:
         extra["teacher_train_accuracy"] = run.teacher_train_accuracy
     if not test:  # model selection (qkd tune): the test split stays unseen
