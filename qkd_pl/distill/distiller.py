@@ -39,7 +39,7 @@ from ..data.digest import tensor_digest
 from ..errors import QkdError, QkdWarning, first_line
 from ..losses import Objective, as_objective
 from ..losses.base import FunctionLoss
-from ..students.parameters import count_parameters
+from ..students.parameters import count_parameters, detect_circuit_parameters
 from ..training import Score, accuracy, atomic_write_json, load_checkpoint, predict_logits
 from ..training.loop import Rows, fit as train_loop, load_resume_state
 from .data import as_images, as_tensors
@@ -406,7 +406,9 @@ def _check_student(student: nn.Module, x: torch.Tensor, y: torch.Tensor, y_val: 
     student.eval()
     try:
         with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            out = student(x[:2].to(device))
+            outputs = []  # a module calling its QNode itself: the parameters it hands over count as quantum
+            detect_circuit_parameters(student, lambda: outputs.append(student(x[:2].to(device))))
+            out = outputs[0]
     except Exception as exc:  # noqa: BLE001 - a user's forward may fail in any way
         raise QkdError(f"the student {class_path(student)} fails on two training images of shape "
                        f"{tuple(x.shape[1:])}: {type(exc).__name__}: {first_line(exc)}") from None

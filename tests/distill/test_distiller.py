@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+import pennylane as qml
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -270,3 +271,34 @@ def test_commands_and_teachers_that_cannot_rebuild_a_distiller_run_say_so(tmp_pa
         assert len(result.output.strip().splitlines()) == 1
     with pytest.raises(QkdError, match="pass the module as the teacher"):
         Distiller(teacher=tmp_path)
+
+
+class CallsItsQNode(nn.Module):
+    """A student that calls its QNode itself, with its own weights: no TorchLayer to find."""
+
+    def __init__(self):
+        super().__init__()
+
+        @qml.qnode(qml.device("default.qubit", wires=2), interface="torch")
+        def circuit(inputs, weights):
+            qml.AngleEmbedding(inputs, wires=range(2))
+            qml.StronglyEntanglingLayers(weights, wires=range(2))
+            return [qml.expval(qml.PauliZ(i)) for i in range(2)]
+
+        self.circuit = circuit
+        self.reduce = nn.Linear(64, 2)
+        self.weights = nn.Parameter(torch.rand(1, 2, 3))
+        self.head = nn.Linear(2, 3)
+
+    def forward(self, x):
+        z = self.circuit(self.reduce(x.flatten(1)), self.weights)
+        return self.head(torch.stack(z, dim=-1).float())
+
+
+def test_the_weights_a_student_hands_its_own_qnode_count_as_quantum(tmp_path):
+    data = splits()
+    torch.manual_seed(0)
+    run = Distiller(train=TrainConfig(epochs=1, lr=0.05), progress=False).fit(
+        CallsItsQNode(), data["train"], data["val"], tmp_path)
+    assert run.parameters == {"classical": 130 + 9, "quantum": 6, "total": 145}
+    assert json.loads((tmp_path / "config.json").read_text())["student"]["parameters"]["quantum"] == 6

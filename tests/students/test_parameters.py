@@ -39,3 +39,29 @@ class HoldsAQNode(nn.Module):
 
 def test_a_module_declares_the_parameters_its_qnode_receives():
     assert count_parameters(HoldsAQNode()) == {"classical": 1, "quantum": 4, "total": 5}
+
+
+class CallsItsQNode(nn.Module):
+    """A user's module that calls a QNode itself with its own weights, no TorchLayer."""
+
+    def __init__(self):
+        super().__init__()
+        self.reduce = nn.Linear(4, 2)
+        self.weights = nn.Parameter(torch.zeros(3, 2, 3))
+        self.qnode = layer().qnode
+
+    def forward(self, x):
+        return torch.stack(self.qnode(self.reduce(x), self.weights), dim=-1).float()
+
+
+def test_parameters_a_module_hands_to_its_qnode_are_found_by_running_it():
+    from qkd_pl.students.parameters import detect_circuit_parameters
+
+    model = CallsItsQNode()
+    assert count_parameters(model)["quantum"] == 0  # nothing says so before it runs
+    assert detect_circuit_parameters(model, lambda: model(torch.rand(2, 4))) == 1
+    assert count_parameters(model) == {"classical": 10, "quantum": 18, "total": 28}
+    assert model.qkd_circuit_parameters == ("weights",)
+    assert detect_circuit_parameters(model, lambda: model(torch.rand(2, 4))) == 1  # declared once, not twice
+    assert model.qkd_circuit_parameters == ("weights",)
+    assert not hasattr(CallsItsQNode(), "qkd_circuit_parameters")  # the instance was declared, not the class
