@@ -361,3 +361,28 @@ def test_the_python_entry_points_refuse_the_same_way(user_pkg):
         validate(RunConfig("teacher", data=DataConfig("digits"), teacher=TeacherConfig(f"{PKG}.bad:returns_none")))
     with pytest.raises(QkdError, match=rf"unknown --student 'v3'; choose one of: v2, hybrid-cnn; or your own"):
         registry("student")["v3"]
+
+
+def test_a_tune_study_takes_the_same_strings(user_pkg, tmp_path):
+    study = tmp_path / "study.toml"
+    study.write_text(f"""
+name = "user-tune"
+trials = 2
+seeds = [100]
+final_seeds = [0]
+[data]
+dataset = "{DATA}"
+classes = [0, 1]
+per_class = 30
+[student]
+arch = "{STUDENT}"
+[train]
+epochs = 2
+[space]
+"train.lr" = {{low = 0.01, high = 0.1, log = true}}
+""")
+    r = invoke("tune", study, "--out", tmp_path / "o", "--quiet")
+    assert r.exit_code == 0, r.output
+    finals = list((tmp_path / "o").rglob("test_metrics.json"))
+    assert finals and all(json.loads(f.read_text())["parameters"]["quantum"] == 4 for f in finals)
+    assert json.loads(finals[0].with_name("config.json").read_text())["student"]["arch"] == STUDENT
