@@ -11,6 +11,7 @@ one place with the list of valid ones.
 from __future__ import annotations
 
 import importlib
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -61,8 +62,10 @@ class Registry(Mapping[str, R], Generic[R]):
         if family is None:
             if self._adapt is not None and is_import_path(name):
                 return self._import(name)
-            more = "; or your own as module.path:name" if self._adapt is not None else ""
-            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}{more}")
+            if isinstance(name, str) and import_plugins():  # a user's component registered on import
+                return self[name]
+            raise QkdError(f"unknown {self.option} {name!r}; choose one of: {', '.join(self._records)}"
+                           f"{self.own_hint()}")
         resolve = getattr(family, "resolve", None)
         return resolve(name) if resolve else family
 
@@ -89,8 +92,20 @@ class Registry(Mapping[str, R], Generic[R]):
         return len(self._records)
 
     def __contains__(self, name: object) -> bool:
-        return (isinstance(name, str) and name in self._records) or self._family(name) is not None or (
-            self._adapt is not None and is_import_path(name))
+        if (isinstance(name, str) and name in self._records) or self._family(name) is not None or (
+                self.accepts_imports and is_import_path(name)):
+            return True
+        return isinstance(name, str) and import_plugins() and name in self._records
+
+    @property
+    def accepts_imports(self) -> bool:
+        """Whether a user's own component may be named here (``module.path:name``, ``$QKD_PLUGINS``)."""
+        return self._adapt is not None
+
+    def own_hint(self) -> str:
+        """What a refusal adds where a user's own component may be named."""
+        return ("; or your own as module.path:name, or by the name a module in $QKD_PLUGINS registers"
+                if self.accepts_imports else "")
 
     def canonical(self, name: str) -> str:
         """The registered name for ``name`` or one of a record's ``aliases`` (any case), or a family
@@ -139,6 +154,37 @@ def import_object(path: str, what: str = "component") -> Any:
             raise QkdError(f"{what} {path}: {module_name} has no {attribute!r}")
         obj = getattr(obj, part)
     return obj
+
+
+_plugins_imported = False
+
+
+def import_plugins() -> bool:
+    """Import, once, the modules that register a user's components by name: those listed in
+    ``$QKD_PLUGINS`` (comma-separated module paths) and those installed packages declare in the
+    ``qkd_pl.plugins`` entry-point group. Returns whether this call imported them (False after the
+    first), so a name looked up again after it is not looked up forever.
+
+    Why at the first unknown name and not at start: a component registered with a decorator
+    (``@register_objective``) is only known once its module has run, and a command, a grid's worker
+    process or a tune trial may each be the first to need it; an environment variable reaches them all.
+    """
+    global _plugins_imported
+    if _plugins_imported:
+        return False
+    _plugins_imported = True
+    from importlib.metadata import entry_points
+
+    names = [m.strip() for m in os.environ.get("QKD_PLUGINS", "").split(",") if m.strip()]
+    for name in names:
+        import_object(f"{name}:__name__", "QKD_PLUGINS")  # one-line refusal of a module that does not import
+    for entry in entry_points(group="qkd_pl.plugins"):
+        try:
+            entry.load()
+        except Exception as exc:  # noqa: BLE001 - an installed plugin may fail in any way
+            raise QkdError(f"the qkd_pl.plugins entry point {entry.name} ({entry.value}) does not import "
+                           f"({type(exc).__name__}: {first_line(exc)})") from None
+    return bool(names) or bool(entry_points(group="qkd_pl.plugins"))
 
 
 # kind -> (module, attribute): imported on first use, so that reading a configuration does

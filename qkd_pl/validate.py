@@ -92,7 +92,8 @@ def check_fields(section: Any, prefix: str) -> None:
         reg = registry(meta["registry"]) if meta.get("registry") else None
         choices = list(reg) if reg is not None else meta.get("choices")
         if choices is not None and value not in (reg if reg is not None else choices):
-            raise QkdError(f"{where} = {value!r} is not one of: {', '.join(map(str, choices))}")
+            raise QkdError(f"{where} = {value!r} is not one of: {', '.join(map(str, choices))}"
+                           f"{reg.own_hint() if reg is not None else ''}")
         lo, hi = meta.get("min"), meta.get("max")
         if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
             raise QkdError(f"{where} = {value!r} must be {'above' if meta.get('min_open') else 'at least'} {lo}")

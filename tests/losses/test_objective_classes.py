@@ -258,3 +258,44 @@ def test_a_config_saved_before_objectives_were_classes_builds_its_objective():
                          "dist_beta": 1.0, "dist_gamma": 1.0, "transfer": "none", "transfer_labels": "soft"}}
     objective = objective_from_config(RunConfig.from_dict(saved).distill)
     assert (type(objective).name, objective.temperature, objective.alpha, objective.beta) == ("dkd", 2.0, 0.5, 3.0)
+
+
+def test_a_name_registered_by_a_module_in_qkd_plugins_is_found_wherever_a_name_goes(tmp_path, monkeypatch,
+                                                                                     registry_copy):
+    from qkd_pl import registry as registry_module
+    from qkd_pl.config import RunConfig, StudentConfig
+    from qkd_pl.validate import validate
+
+    name = "qkd_test_plugin_losses"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent('''
+        from qkd_pl import Objective, register_objective
+
+        @register_objective
+        class Zero(Objective):
+            name = "zero-kd"
+            help = "no teacher term at all"
+
+            def teacher_term(self, s, t, target):
+                return s.sum() * 0
+    '''))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(registry_module, "_plugins_imported", False)
+    cfg = RunConfig("student", student=StudentConfig(), distill=DistillConfig(teacher="t", kd_loss="zero-kd"))
+    with pytest.raises(QkdError, match="'zero-kd' is not one of.*QKD_PLUGINS"):
+        validate(cfg)  # not imported yet, and nothing says where it is
+    monkeypatch.setattr(registry_module, "_plugins_imported", False)
+    monkeypatch.setenv("QKD_PLUGINS", name)
+    assert type(objective_from_config(validate(cfg).distill)).name == "zero-kd"
+    monkeypatch.setattr(registry_module, "_plugins_imported", False)
+    monkeypatch.setenv("QKD_PLUGINS", "qkd_test_no_such_module")
+    with pytest.raises(QkdError, match="QKD_PLUGINS qkd_test_no_such_module:__name__: module qkd_test_no_such_module "
+                                       "does not import"):
+        validate(dataclasses_replace_kd(cfg, "another-unknown"))
+    sys.modules.pop(name, None)
+
+
+def dataclasses_replace_kd(cfg, name):
+    import dataclasses
+
+    return dataclasses.replace(cfg, distill=dataclasses.replace(cfg.distill, kd_loss=name))
