@@ -16,7 +16,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import RunConfig
 from ..errors import QkdError
+from ..registry import import_object, is_import_path
 from ..teachers import Ensemble
 from ..training.checkpoint import read_run_checkpoint
 from .describe import class_path, source_digest
@@ -86,18 +88,41 @@ def freeze(teacher: Any) -> FrozenTeacher | None:
     if isinstance(teacher, nn.Module):
         return FrozenTeacher(_frozen(teacher), None)
     if isinstance(teacher, (str, Path)):
-        path = checkpoint_path(teacher)
-        ckpt, sha = read_run_checkpoint(path)
-        if ckpt["config"].get("kind") == DISTILLER_KIND:
-            raise QkdError(f"teacher {teacher} was trained by the Distiller on a module of yours, which qkd-pl cannot "
-                           f"rebuild from its folder: build the module, load {path}'s state_dict into it, and pass "
-                           f"the module as the teacher")
-        model, cfg, _ = model_from_checkpoint(ckpt, path)
-        if cfg.kind != "teacher":
-            raise QkdError(f"teacher {teacher} is a {cfg.kind} run, not a teacher; train one with qkd train-teacher")
-        return FrozenTeacher(_frozen(model), sha, path)
+        return load_teacher_run(teacher)[0]
     raise QkdError(f"teacher is a {type(teacher).__name__}; give an nn.Module, a teacher run folder, a list of "
                    f"them (an ensemble), or None for labels only")
+
+
+def load_teacher_run(run: str | Path, what: str = "teacher") -> tuple[FrozenTeacher, RunConfig]:
+    """A qkd-pl teacher run folder (or its checkpoint), frozen, with its configuration.
+
+    Its key is the checkpoint's SHA-256, and for a teacher of your own (``--arch module.path:make``)
+    also the SHA-256 of the file defining it: its code is not in the checkpoint, and logits cached
+    before the code changed must not be served after.
+
+    Args:
+        run: the run folder or checkpoint.
+        what: how messages name it (``--teacher`` on the command line).
+
+    Returns:
+        The frozen teacher and the configuration it was trained with.
+
+    Example:
+        >>> teacher, cfg = load_teacher_run("runs/teacher-digits-1a2b3c4d")
+    """
+    path = checkpoint_path(run)
+    ckpt, sha = read_run_checkpoint(path)
+    if ckpt["config"].get("kind") == DISTILLER_KIND:
+        raise QkdError(f"{what} {run} was trained by the Distiller on a module of yours, which qkd-pl cannot "
+                       f"rebuild from its folder: build the module, load {path}'s state_dict into it, and pass "
+                       f"the module as the teacher")
+    model, cfg, _ = model_from_checkpoint(ckpt, path)
+    if cfg.kind != "teacher":
+        raise QkdError(f"{what} {run} is a {cfg.kind} run, not a teacher; train one with qkd train-teacher")
+    if is_import_path(cfg.teacher.arch):
+        code = source_digest(import_object(cfg.teacher.arch, "--arch")) or ""
+        sha = hashlib.sha256(f"{sha}|{code}".encode()).hexdigest()
+    return FrozenTeacher(_frozen(model), sha, path), cfg
 
 
 def _frozen(model: nn.Module) -> nn.Module:

@@ -10,7 +10,6 @@ script can run exactly what a command line runs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -27,14 +26,11 @@ from ...devices import Backend, resolve_backend
 from ...devices.torch_device import resolve_torch_device, student_torch_device
 from ...distill import Distiller, RunRecord
 from ...distill.saved import build_model, checkpoint_path, load_model, model_from_checkpoint, user_student
-from ...distill.describe import source_digest
-from ...distill.teacher import FrozenTeacher
+from ...distill.teacher import FrozenTeacher, load_teacher_run
 from ...errors import QkdError, QkdInterrupted
 from ...losses import objective_from_config
-from ...registry import import_object, is_import_path
 from ...teachers import ENSEMBLE, Ensemble
 from ...training import accuracy, atomic_write_json, load_checkpoint, save_checkpoint
-from ...training.checkpoint import read_run_checkpoint
 from ...validate import validate
 from .runs import RunResult, open_run_dir, run_dir_for
 
@@ -241,22 +237,13 @@ def _start_from(model: nn.Module, start: StartFrom) -> None:
 
 
 def _load_teacher(cfg: RunConfig, data_dir: str | None) -> FrozenTeacher:
-    path = checkpoint_path(cfg.distill.teacher)
-    ckpt, sha = read_run_checkpoint(path)
-    teacher, tcfg, _ = model_from_checkpoint(ckpt, path)
-    if tcfg.kind != "teacher":
-        raise QkdError(f"--teacher {cfg.distill.teacher} is a {tcfg.kind} run, not a teacher; train one with "
-                       f"qkd train-teacher")
+    """The --teacher run, checked against the images the student trains on (teacher_data_report)."""
+    teacher, tcfg = load_teacher_run(cfg.distill.teacher, "--teacher")
     try:
         seen = teacher_data_report(tcfg.data, cfg.data, data_dir)
     except QkdError as exc:
         raise QkdError(f"--teacher {cfg.distill.teacher}: {exc}") from None
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    if is_import_path(tcfg.teacher.arch):  # your own network: its code is not in the checkpoint, so key it too
-        code = source_digest(import_object(tcfg.teacher.arch, "--arch")) or ""
-        sha = hashlib.sha256(f"{sha}|{code}".encode()).hexdigest()
-    return FrozenTeacher(teacher.eval(), sha, path, seen)
+    return dataclasses.replace(teacher, data=seen)
 
 
 def _train_and_test(distiller: Distiller, cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path,
