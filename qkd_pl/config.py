@@ -62,6 +62,18 @@ def parse_transfer(text: str) -> str:
     raise QkdError(f"--transfer {text!r}: write none, unlabeled, or a number of images per class")
 
 
+def parse_pool(text: str | None) -> str | None:
+    """``"150:500"`` (a student's --per-class and --transfer) as the canonical text a config stores;
+    ``""``/``"none"`` -> None."""
+    if text is None or str(text).strip().lower() in ("", "none"):
+        return None
+    per_class, colon, transfer = (p.strip() for p in str(text).partition(":"))
+    if not colon or not per_class.isdigit() or int(per_class) < 1:
+        raise QkdError(f"--without-pool {text!r}: write PER_CLASS:N, the --per-class and --transfer of the students "
+                       f"whose pool the teacher must not see (150:500)")
+    return f"{int(per_class)}:{parse_transfer(transfer)}"
+
+
 @dataclass
 class DataConfig:
     """Which images, which classes, and how the training split is carved into train/validation."""
@@ -82,6 +94,14 @@ class DataConfig:
                                   "of each class, so a capped student's images lie inside an uncapped teacher's "
                                   "parts. capped: the first N of each class, then the split (qkd-pl before nested "
                                   "splits, and the v1/v2 reproductions).", choices=("nested", "capped"))
+    full_test: bool = option(False, "Test on every test image of the classes, whatever --per-class (--per-class then "
+                                    "caps the training split only): a tighter estimate of a small difference.")
+    # The protocol of a user whose unlabelled pool is truly unlabelled: without it, a teacher trained
+    # on the whole train part has seen the labels of the very images it labels for the student.
+    without_pool: str | None = option(None, "Teachers: leave out of the training images the transfer pool of the "
+                                            "students with --per-class P --transfer N (give P:N), so the teacher "
+                                            "never sees those images or their labels. Needs --split nested.",
+                                      metavar="P:N", parse=parse_pool)
 
 
 @dataclass
@@ -181,8 +201,16 @@ class DistillConfig:
                                    "them), or N (the first N of each class). Needs --per-class and --split nested.",
                            metavar="none|unlabeled|N", parse=parse_transfer)
     transfer_labels: str = option("soft", "How the student learns from the transfer set: soft (the teacher term of "
-                                          "--kd-loss) or hard (the teacher's top class as its label: pseudo-labels).",
-                                  choices=("soft", "hard"))
+                                          "--kd-loss), hard (the teacher's top class as its label: pseudo-labels), "
+                                          "or true (the ceiling control: the pool's own labels, no teacher).",
+                                  choices=("soft", "hard", "true"))
+    # Function matching (Beyer et al. 2022): the teacher sees the student's augmented view of every
+    # batch, so its outputs cannot be cached; "cached" computes them once on the images as they are.
+    teacher_outputs: str = option("cached", "cached: the teacher's logits computed once per image (fast; the student "
+                                            "is trained on the images as they are, or augmented with the teacher "
+                                            "still seeing them as they are). on-the-fly: the teacher is called on "
+                                            "every batch, on the same augmented view as the student (function "
+                                            "matching; pair it with --augment).", choices=("cached", "on-the-fly"))
 
 
 # The paper's distillation (CE + 0.9 * 9 * KL at T = 3): qkd-pl's defaults until the distillation
@@ -207,10 +235,18 @@ class TrainConfig:
     schedule: str = option("constant", "Learning-rate schedule: constant, or onecycle (linear warm-up over the "
                                        "first quarter of the steps to --lr, then linear decay to zero).",
                            choices=("constant", "onecycle"))
-    augment: str = option("none", "Teachers only: crop-flip draws a random 32x32 crop of the image padded by 4 "
-                                  "pixels (reflected) and a horizontal flip for every training image; validation, "
-                                  "test and the cached logits a student sees use the images as they are.",
-                          choices=("none", "crop-flip"))
+    augment: str = option("none", "Data augmentation of every training batch, drawn from the run's seed: auto (the "
+                                  "one that suits the dataset: shift-rotate for digits, MNIST, FashionMNIST and your "
+                                  "own loaders, crop-flip for CIFAR-10 and image folders), crop-flip "
+                                  "(a random crop of the image padded by 4 reflected pixels, and a horizontal flip: "
+                                  "CIFAR-10, image folders) or shift-rotate (shifts up to 1/14 of the side and "
+                                  "rotations up to 10 degrees: digits, MNIST, FashionMNIST). Validation, test and "
+                                  "cached teacher logits use the images as they are.",
+                          choices=("none", "auto", "crop-flip", "shift-rotate"))
+    mixup: float = option(0.0, "Mixup: each batch blended with a shuffled copy of itself by a weight drawn from "
+                               "Beta(a, a), the cross-entropy mixed alike (0: off; 0.2-1 usual). Students with "
+                               "on-the-fly teacher outputs, where the teacher sees the blend, or labels alone.",
+                          min=0)
 
 
 @dataclass
@@ -256,9 +292,12 @@ def normalized(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved ``config.json`` as this version writes it: fields added since are filled with
     their defaults, so runs made before a field existed compare equal to the same run now. A
     baseline (a student without a teacher) distils nothing, so its distillation fields read as
-    the defaults: a baseline saved before a default changed is the same baseline now."""
+    the defaults: a baseline saved before a default changed is the same baseline now (the ceiling
+    control, which has no teacher either, keeps its transfer fields)."""
     d = RunConfig.from_dict(saved).to_dict()
-    if d.get("kind") == "student" and isinstance(d.get("distill"), dict) and d["distill"].get("teacher") is None:
+    distill = d.get("distill")
+    if d.get("kind") == "student" and isinstance(distill, dict) and distill.get("teacher") is None \
+            and distill.get("transfer_labels") != "true":  # (the ceiling control learns from its transfer set)
         d["distill"] = dataclasses.asdict(DistillConfig())
     return d
 

@@ -53,16 +53,23 @@ def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
         raise QkdError("a student run needs its student section (StudentConfig)")
     data = _check_data(cfg.data)  # first: an alias ("fashion") becomes the name the registry knows
     cfg = dataclasses.replace(cfg, data=data)
+    if cfg.train.augment == "auto":  # the dataset's own: recorded as what ran
+        from .data.sources import DATASETS
+
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment=DATASETS[data.dataset].augment))
     for name in ("data", "train", "teacher", "student", "distill"):
         section = getattr(cfg, name)
         if section is not None:
             check_fields(section, name)
+    if data.without_pool is not None and data.split != "nested":
+        raise QkdError("--without-pool needs --split nested: the pool is the train part's images beyond a student's "
+                       "first ones of each class")
     if cfg.kind == "teacher":
         _check_teacher(cfg.teacher, data)
     else:
-        if cfg.train.augment != "none":
-            raise QkdError(f"--augment {cfg.train.augment} is for teachers: a student is compared with its baseline "
-                           f"on the images as they are, and a distilled student's teacher logits are of those images")
+        if data.without_pool is not None:
+            raise QkdError("--without-pool is for teachers (the students' pool they must not see); a student's own "
+                           "images are --per-class and --transfer")
         _check_student(cfg.student, data, cfg.train.batch_size, frozen_inputs)
         if cfg.distill is not None:
             registry("objective")[cfg.distill.kd_loss]  # a user's objective: imported and adapted now
@@ -71,6 +78,9 @@ def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
 
                 objective_from_config(cfg.distill)
             cfg = dataclasses.replace(cfg, distill=_check_transfer(cfg.distill, data))
+            if cfg.train.mixup > 0 and cfg.distill.teacher is not None and cfg.distill.teacher_outputs == "cached":
+                raise QkdError("--mixup blends the images, and cached teacher logits are of the images as they are: "
+                               "add --teacher-outputs on-the-fly so the teacher sees the blend")
     return cfg
 
 
@@ -139,11 +149,17 @@ def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
     if distill.kd_loss == "hinton-classic" and distill.alpha > 1:
         raise QkdError(f"--kd-loss hinton-classic weights the cross-entropy by 1 - alpha; alpha = {distill.alpha} "
                        f"would make it negative (give alpha at most 1)")
+    if distill.teacher_outputs == "on-the-fly" and distill.teacher is None:
+        raise QkdError("--teacher-outputs on-the-fly calls the teacher on every batch: it needs --teacher")
     if distill.transfer == "none":
+        if distill.transfer_labels == "true":
+            raise QkdError("--transfer-labels true is the ceiling control, the transfer set with its own labels: it "
+                           "needs --transfer N")
         return distill
-    if distill.teacher is None:
+    if distill.teacher is None and distill.transfer_labels != "true":
         raise QkdError(f"--transfer {distill.transfer} needs --teacher: transfer images have no labels, only the "
-                       f"teacher's outputs, and a baseline never sees them")
+                       f"teacher's outputs, and a baseline never sees them (or --transfer-labels true: the ceiling "
+                       f"control, the same images with their own labels)")
     if data.per_class is None or data.split != "nested":
         raise QkdError(f"--transfer {distill.transfer} needs --per-class N and --split nested: the transfer set is "
                        f"the train part's images beyond the student's first N of each class")

@@ -50,8 +50,10 @@ def test_a_dataset_alias_becomes_its_name():
     (RunConfig("teacher"), "a teacher run needs its teacher section"),
     (RunConfig("teacher", train=TrainConfig(schedule="cosine"), teacher=TeacherConfig()),
      "train.schedule = 'cosine' is not one of: constant, onecycle"),
-    (RunConfig("student", train=TrainConfig(augment="crop-flip"), student=StudentConfig()),
-     "--augment crop-flip is for teachers"),
+    (RunConfig("student", train=TrainConfig(augment="rotate"), student=StudentConfig()),
+     "train.augment = 'rotate' is not one of: none, auto, crop-flip, shift-rotate"),
+    (RunConfig("student", train=TrainConfig(mixup=-0.5), student=StudentConfig()),
+     "train.mixup = -0.5 must be at least 0"),
     (RunConfig("pupil"), "kind 'pupil' is not one of: teacher, student"),
 ])
 def test_invalid_configurations_are_refused_naming_field_value_and_choices(cfg, needle):

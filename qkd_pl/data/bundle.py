@@ -83,15 +83,13 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
 
     fit_idx, val_idx, test_idx = split_indices(cfg, yt, ye, n_all)
 
-    classes = list(cfg.classes) if cfg.classes is not None else list(range(n_all))
-    remap = torch.full((n_all,), -1, dtype=torch.long)
-    remap[torch.tensor(classes)] = torch.arange(len(classes))
+    classes, remap = _remap(cfg, n_all)
 
     def take(x, y, idx):
         idx = torch.as_tensor(idx)
         return x[idx].contiguous(), remap[y[idx]]
 
-    x_fit, y_fit = take(x_tr, y_tr, fit_idx)
+    x_fit, y_fit = take(x_tr, y_tr, fit_idx)  # (without_pool: the pool is out of fit_idx already)
     x_val, y_val = take(x_tr, y_tr, val_idx)
     x_test, y_test = take(x_te, y_te, test_idx)
     mean = x_fit.mean(dim=(0, 2, 3))
@@ -99,6 +97,14 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
     describe = DATASETS[name].source
     source = describe(root) if describe else None
     return DataBundle(x_fit, y_fit, x_val, y_val, x_test, y_test, classes, mean, std, source)
+
+
+def _remap(cfg: DataConfig, n_all: int) -> tuple[list[int], torch.Tensor]:
+    """The run's classes (original labels) and the map from an original label to 0..C-1."""
+    classes = list(cfg.classes) if cfg.classes is not None else list(range(n_all))
+    remap = torch.full((n_all,), -1, dtype=torch.long)
+    remap[torch.tensor(classes)] = torch.arange(len(classes))
+    return classes, remap
 
 
 def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):
@@ -109,11 +115,15 @@ def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.nda
     train part and its validation images from one validation part: a teacher trained on all
     of it has seen a capped student's training images and none of its validation images.
     """
+    if cfg.without_pool is not None:  # a teacher that must never see a student's transfer pool
+        fit_idx, val_idx, test = split_indices(dataclasses.replace(cfg, without_pool=None), labels_train,
+                                               labels_test, n_classes)
+        return np.setdiff1d(fit_idx, pool_of(cfg, labels_train, labels_test, n_classes)), val_idx, test
     pool = select_classes(labels_train, cfg.classes, n_classes)
 
     def test_idx():
-        return cap_per_class(labels_test, select_classes(labels_test, cfg.classes, n_classes), cfg.per_class,
-                             "test split")
+        return cap_per_class(labels_test, select_classes(labels_test, cfg.classes, n_classes),
+                             None if cfg.full_test else cfg.per_class, "test split")
 
     if cfg.split == "capped":
         train_idx = cap_per_class(labels_train, pool, cfg.per_class, "train split")
@@ -137,6 +147,17 @@ def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.nda
     return (*parts, test_idx())
 
 
+def pool_of(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int) -> np.ndarray:
+    """The transfer pool ``cfg.without_pool`` (``"P:N"``) names: the transfer set of a student with
+    ``--per-class P --transfer N`` on the same dataset, classes and split."""
+    if cfg.split != "nested":
+        raise QkdError("--without-pool needs --split nested: the pool is the train part's images beyond a "
+                       "student's first ones of each class")
+    per_class, transfer = cfg.without_pool.split(":")
+    student = dataclasses.replace(cfg, per_class=int(per_class), without_pool=None)
+    return _transfer(student, transfer, labels_train, labels_test, n_classes)
+
+
 def _labels(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray, int]:
     """The labels of both official splits and the class count: one read of the files (about a
     second for MNIST or CIFAR-10), which callers comparing several splits of one dataset share."""
@@ -152,7 +173,8 @@ def split_of(cfg: DataConfig, data_dir: str | None = None) -> tuple[np.ndarray, 
     return split_indices(cfg, *_labels(cfg.dataset, data_dir))
 
 
-def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str | None = None) -> dict:
+def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str | None = None,
+                        transfer: str = "none") -> dict:
     """What a teacher saw of a student's images; refused unless it can teach that student.
 
     A teacher may have seen more than the student (the paper's notebooks trained teachers on
@@ -160,6 +182,10 @@ def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str 
     on every image the student is trained on (its logits there are what it learnt, not guesses)
     and on none the student validates or is tested on (else the student's model selection and
     test would see through the teacher what they must not). Test images are never trained on.
+
+    A transfer pool is allowed either way and counted: ``pool_images_seen`` is how many of the
+    student's ``transfer`` images the teacher was trained on (with their labels): all of them when
+    it saw the whole train part, none when it was trained ``--without-pool``.
 
     Returns:
         The teacher's data configuration and image counts, for the student's run folder.
@@ -187,8 +213,12 @@ def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str 
         why += [f"the teacher was trained on {len(leaked)} of the student's {len(s_val)} validation images"] \
             if len(leaked) else []
         raise QkdError(f"the teacher cannot teach this student: {'; '.join(why)}; {fix}")
-    return {"data": dataclasses.asdict(teacher), "train_images": len(t_fit), "validation_images": len(t_val),
-            "student_train_images": len(s_fit), "extra_train_images": len(t_fit) - len(s_fit)}
+    report = {"data": dataclasses.asdict(teacher), "train_images": len(t_fit), "validation_images": len(t_val),
+              "student_train_images": len(s_fit), "extra_train_images": len(t_fit) - len(s_fit)}
+    if transfer != "none":
+        pool = _transfer(student, transfer, *labels)
+        report.update({"pool_images": len(pool), "pool_images_seen": len(np.intersect1d(pool, t_fit))})
+    return report
 
 
 def transfer_indices(cfg: DataConfig, transfer: str, data_dir: str | None = None) -> np.ndarray:
@@ -210,10 +240,15 @@ def _transfer(cfg: DataConfig, transfer: str, y_tr: np.ndarray, y_te: np.ndarray
     return cap_per_class(y_tr, rest, int(transfer), "transfer set", f"--transfer {transfer}")
 
 
-def load_transfer(cfg: DataConfig, transfer: str, data_dir: str | None = None) -> torch.Tensor:
-    """The transfer set's images (float in [0, 1], shaped like the run's); no labels, by design."""
+def load_transfer(cfg: DataConfig, transfer: str, data_dir: str | None = None, labels: bool = False):
+    """The transfer set's images (float in [0, 1], shaped like the run's); no labels, by design,
+    unless ``labels`` (the ceiling control): then ``(images, labels remapped to 0..C-1)``."""
     name, root = canonical_name(cfg.dataset), data_root(data_dir)
     x_tr, y_tr = load_split(name, root, train=True)  # the images and their labels from one read
     _, y_te = load_split(name, root, train=False)
-    idx = _transfer(cfg, transfer, y_tr.numpy(), y_te.numpy(), DATASETS[name].n_classes)
-    return x_tr[torch.as_tensor(idx)].contiguous()
+    n_all = DATASETS[name].n_classes
+    idx = torch.as_tensor(_transfer(cfg, transfer, y_tr.numpy(), y_te.numpy(), n_all))
+    if not labels:
+        return x_tr[idx].contiguous()
+    _, remap = _remap(cfg, n_all)
+    return x_tr[idx].contiguous(), remap[y_tr[idx]]

@@ -152,6 +152,9 @@ class Dataset:
     family: bool = False  # "name:..." names a member (imagefolder:PATH), whose record ``resolve`` makes
     resolve: Callable[[str], "Dataset"] | None = None
     member: str | None = None  # a family's: what its bare name lacks ("its folder: --dataset imagefolder:PATH")
+    # what --augment auto picks: small shifts and rotations keep a digit or a garment what it is; a
+    # photograph survives crops and mirror images too
+    augment: str = "shift-rotate"
 
 
 _OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
@@ -165,7 +168,7 @@ DATASETS.add(Dataset("fashion-mnist", "28x28 clothing", ("fashion-mnist", "fashi
 DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "cifar"), 10, (3, 32, 32),
                      _cifar10, "run ../shared/scripts/get-datasets.sh ROOT (offline: a declared JPEG copy) or download "
                                "cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists",
-                     _cifar10_source))
+                     _cifar10_source, augment="crop-flip"))
 
 
 def _imagefolder_dataset(name: str) -> Dataset:
@@ -173,7 +176,7 @@ def _imagefolder_dataset(name: str) -> Dataset:
     return Dataset(name, f"images under {imagefolder.folder_of(name)}", (), len(classes),
                    (3, imagefolder.SIZE, imagefolder.SIZE), functools.partial(imagefolder.load, name),
                    source=lambda root: {"kind": "image folder", "label": f"image folder {imagefolder.folder_of(name)}",
-                                        "classes": list(classes)})
+                                        "classes": list(classes)}, augment="crop-flip")
 
 
 def _needs_a_member(family: str, root: Path, train: bool, verify: bool):

@@ -109,8 +109,12 @@ class Distiller:
             over: resume only with the same function, or write an ``Objective`` whose fields are
             recorded and compared.
         train: epochs, batch size, learning rate, optimizer, schedule and seed.
-        transfer_labels: how a transfer set's images teach: ``soft`` (the objective's teacher term)
-            or ``hard`` (the teacher's top class as a label).
+        transfer_labels: how a transfer set's images teach: ``soft`` (the objective's teacher term),
+            ``hard`` (the teacher's top class as a label), or ``true`` (their own labels, which the
+            transfer set then carries: the ceiling control, with or without a teacher).
+        teacher_outputs: ``cached`` (the teacher's logits computed once on the images as they are)
+            or ``on-the-fly`` (the teacher called on every batch, on the student's augmented or
+            mixed view: function matching, Beyer et al. 2022; pair it with ``train.augment``).
         progress: progress bars and per-epoch lines.
         teacher_device: where the teacher computes its logits (``"cpu"``, ``"cuda"``, a
             ``torch.device``); default the device its parameters are on.
@@ -126,14 +130,20 @@ class Distiller:
     """
 
     def __init__(self, teacher: Any = None, loss: Objective | str | Callable | None = None,
-                 train: TrainConfig | None = None, *, transfer_labels: str = "soft", progress: bool = True,
+                 train: TrainConfig | None = None, *, transfer_labels: str = "soft",
+                 teacher_outputs: str = "cached", progress: bool = True,
                  teacher_device: str | torch.device | None = None, fast: bool = True):
         from ..validate import check_fields
 
-        if transfer_labels not in ("soft", "hard"):
-            raise QkdError(f"transfer_labels={transfer_labels!r}: choose soft or hard")
+        if transfer_labels not in ("soft", "hard", "true"):
+            raise QkdError(f"transfer_labels={transfer_labels!r}: choose soft, hard or true")
+        if teacher_outputs not in ("cached", "on-the-fly"):
+            raise QkdError(f"teacher_outputs={teacher_outputs!r}: choose cached or on-the-fly")
         self.train = train or TrainConfig()
         check_fields(self.train, "train")  # batch_size=0, an unknown optimizer: refused before any work
+        if self.train.augment == "auto":
+            raise QkdError("augment='auto' picks a named dataset's augmentation (qkd's commands); the Distiller "
+                           "takes any data, so name it: crop-flip (photographs) or shift-rotate (digits, garments)")
         self.teacher: FrozenTeacher | None = freeze(teacher)
         self.loss = as_objective(loss if loss is not None else "hinton-classic")
         if isinstance(self.loss, FunctionLoss) and self.teacher is None:
@@ -142,7 +152,14 @@ class Distiller:
         if isinstance(self.loss, FunctionLoss) and transfer_labels == "hard":
             raise QkdError("transfer_labels='hard' needs an Objective, which treats labelled and transfer rows apart; "
                            "a loss function sees every row alike (a transfer row's label is the teacher's top class)")
+        if teacher_outputs == "on-the-fly" and self.teacher is None:
+            raise QkdError("teacher_outputs='on-the-fly' calls the teacher on every batch, and this Distiller has "
+                           "none: give it a teacher, or leave teacher_outputs out")
+        if self.train.mixup > 0 and self.teacher is not None and teacher_outputs == "cached":
+            raise QkdError("mixup blends the images, and cached teacher logits are of the images as they are: pass "
+                           "teacher_outputs='on-the-fly' so the teacher sees the blend, or leave mixup out")
         self.transfer_labels = transfer_labels
+        self.teacher_outputs = teacher_outputs
         self.progress = progress
         self.teacher_device = torch.device(teacher_device) if teacher_device is not None else None
         self.fast = fast
@@ -179,7 +196,11 @@ class Distiller:
         t0 = time.perf_counter()
         x, y = as_tensors(train_set, "train_set")
         x_val, y_val = as_tensors(val_set, "val_set")
-        x_transfer = as_images(transfer_set, "transfer_set") if transfer_set is not None else None
+        x_transfer, y_transfer = None, None
+        if transfer_set is not None and self.transfer_labels == "true":  # the ceiling: the pool with its labels
+            x_transfer, y_transfer = as_tensors(transfer_set, "transfer_set")
+        elif transfer_set is not None:
+            x_transfer = as_images(transfer_set, "transfer_set")
         self._check_data(x, x_val, x_transfer)
         if self.fast:
             accelerate(student)
@@ -187,13 +208,13 @@ class Distiller:
         device = _device_of(student)
         _check_student(student, x, y, y_val, device)
         if record is None:
-            resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, resume, overwrite)
+            resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, y_transfer, resume, overwrite)
             config = json.loads((run_dir / "config.json").read_text())
             meta = {"image_shape": list(x.shape[1:]), "classes": list(range(int(max(y.max(), y_val.max())) + 1)),
                     "trained_on": f"{device.type} (torch)"}
         else:
             resuming, config, meta = resume and (run_dir / "last.pt").exists(), record.config, record.meta
-        rows, teacher_accuracy = self._rows(x.to(device), y.to(device), x_transfer, device, record)
+        rows, teacher_accuracy = self._rows(x.to(device), y.to(device), x_transfer, y_transfer, device, record)
         resume_state = load_resume_state(run_dir) if resuming else None
         if resume_state is not None:
             check_fits(student, resume_state["state_dict"], run_dir / "last.pt")
@@ -217,14 +238,15 @@ class Distiller:
             raise QkdError(f"val_set's images are {tuple(x_val.shape[1:])} but train_set's are {tuple(x.shape[1:])}")
         if x_transfer is None:
             return
-        if self.teacher is None:
+        if self.teacher is None and self.transfer_labels != "true":
             raise QkdError("a transfer set is learnt through the teacher only, and this Distiller has none: give "
-                           "it a teacher, or leave the transfer set out")
+                           "it a teacher, pass transfer_labels='true' with a labelled transfer set (the ceiling "
+                           "control), or leave the transfer set out")
         if x_transfer.shape[1:] != x.shape[1:]:
             raise QkdError(f"transfer_set's images are {tuple(x_transfer.shape[1:])} but train_set's are "
                            f"{tuple(x.shape[1:])}")
 
-    def _open(self, run_dir: Path, student: nn.Module, x, y, x_val, y_val, x_transfer, resume: bool,
+    def _open(self, run_dir: Path, student: nn.Module, x, y, x_val, y_val, x_transfer, y_transfer, resume: bool,
               overwrite: bool) -> bool:
         """Create, reopen or refuse the run folder and write config.json; returns whether it resumes."""
         if resume and overwrite:
@@ -232,7 +254,8 @@ class Distiller:
         if run_dir.exists() and not run_dir.is_dir():
             raise QkdError(f"{run_dir} is a file, not a run folder")
         config = self._config(student, {"train": _digests(x, y), "val": _digests(x_val, y_val),
-                                        "transfer": _digests(x_transfer) if x_transfer is not None else None})
+                                        "transfer": _digests(x_transfer, y_transfer) if x_transfer is not None
+                                        else None})
         saved_path = run_dir / "config.json"
         if saved_path.exists():
             if not overwrite and not resume:
@@ -256,7 +279,7 @@ class Distiller:
 
         return {"kind": DISTILLER_KIND, "qkd_pl": __version__,
                 "distiller": {"loss": describe_loss(self.loss), "train": dataclasses.asdict(self.train),
-                              "transfer_labels": self.transfer_labels},
+                              "transfer_labels": self.transfer_labels, "teacher_outputs": self.teacher_outputs},
                 "student": describe_module(student),
                 "teacher": self.teacher.describe() if self.teacher else None, "data": data}
 
@@ -272,7 +295,10 @@ class Distiller:
                            f"it was trained with, or another run_dir")
         compared = {k: now[k] for k in ("distiller", "teacher", "data")}
         before = {k: saved.get(k) for k in compared}
-        before["distiller"] = {**before["distiller"], "train": {**before["distiller"]["train"], "epochs": None}}
+        # fields added since the run was saved read as their defaults
+        before["distiller"] = {"teacher_outputs": "cached", **before["distiller"],
+                               "train": {**dataclasses.asdict(TrainConfig()), **before["distiller"]["train"],
+                                         "epochs": None}}
         compared["distiller"] = {**compared["distiller"], "train": {**compared["distiller"]["train"], "epochs": None}}
         diffs = config_differences(before, compared)
         if diffs:
@@ -282,26 +308,54 @@ class Distiller:
             warnings.warn(f"the file defining {now['student']['class']} changed since {run_dir} was started; "
                           f"resuming anyway (its structure is the same)", QkdWarning, stacklevel=4)
 
-    def _rows(self, x: torch.Tensor, y: torch.Tensor, x_transfer: torch.Tensor | None, device: torch.device,
-              record: RunRecord | None) -> tuple[Rows, float | None]:
-        """The training rows, with the teacher's logits and, after the labelled rows, the transfer set."""
-        if self.teacher is None:
-            return Rows(x, y), None
-        logits, hit = self._logits(x, "train", record, device)
-        accuracy_on_train = (logits.argmax(1) == y).float().mean().item()
-        self._say(f"teacher ({'cached logits' if hit else 'logits computed once'}): train accuracy "
-                  f"{accuracy_on_train:.4f}, {describe_loss(self.loss)}")
+    def _rows(self, x: torch.Tensor, y: torch.Tensor, x_transfer: torch.Tensor | None,
+              y_transfer: torch.Tensor | None, device: torch.device, record: RunRecord | None
+              ) -> tuple[Rows, float | None]:
+        """The training rows: the teacher's logits (or the teacher itself, on the fly) and, after the
+        labelled rows, the transfer set with the masks that say what teaches each row."""
+        logits, teacher_fn, accuracy_on_train = None, None, None
+        if self.teacher is not None:
+            logits, hit = self._logits(x, "train", record, device)
+            accuracy_on_train = (logits.argmax(1) == y).float().mean().item()
+            self._say(f"teacher ({'cached logits' if hit else 'logits computed once'}): train accuracy "
+                      f"{accuracy_on_train:.4f}, {describe_loss(self.loss)}"
+                      + (", its outputs computed on the fly on every batch's view" if self._on_the_fly else ""))
+            if self._on_the_fly:
+                teacher_fn, logits = self._teacher_fn(device), None
         if x_transfer is None:
-            return Rows(x, y, logits), accuracy_on_train
-        logits_t, _ = self._logits(x_transfer, record.transfer_split if record else "transfer", record, device)
+            return Rows(x, y, logits, teacher_fn=teacher_fn), accuracy_on_train
+        n_labelled = len(y)
+        if self.transfer_labels == "true":  # the ceiling control: the pool's own labels, as labelled rows
+            self._say(f"transfer set: {len(x_transfer)} images with their true labels (the ceiling control)")
+            logits_t = None if logits is None else self._logits(x_transfer, _split(record), record, device)[0]
+            return Rows(torch.cat([x, x_transfer.to(device)]), torch.cat([y, y_transfer.to(device)]),
+                        None if logits is None else torch.cat([logits, logits_t]), teacher_fn=teacher_fn), \
+                accuracy_on_train
         self._say(f"transfer set: {len(x_transfer)} unlabelled images, learnt from the teacher's "
                   f"{'outputs' if self.transfer_labels == 'soft' else 'top class (pseudo-labels)'}")
-        n_labelled = len(y)
-        y_all = torch.cat([y, logits_t.argmax(1)])
+        if self._on_the_fly:  # a transfer row's label is the teacher's top class on each batch's view
+            y_all, teacher_all = torch.cat([y, torch.zeros(len(x_transfer), dtype=y.dtype, device=device)]), None
+        else:
+            logits_t, _ = self._logits(x_transfer, _split(record), record, device)
+            y_all, teacher_all = torch.cat([y, logits_t.argmax(1)]), torch.cat([logits, logits_t])
         labelled = torch.arange(len(y_all), device=y_all.device) < n_labelled
-        return Rows(torch.cat([x, x_transfer.to(device)]), y_all, torch.cat([logits, logits_t]),
+        return Rows(torch.cat([x, x_transfer.to(device)]), y_all, teacher_all,
                     hard=labelled | (self.transfer_labels == "hard"), soft=labelled | (self.transfer_labels == "soft"),
-                    n_labelled=n_labelled), accuracy_on_train
+                    n_labelled=n_labelled, teacher_fn=teacher_fn), accuracy_on_train
+
+    @property
+    def _on_the_fly(self) -> bool:
+        return self.teacher is not None and self.teacher_outputs == "on-the-fly"
+
+    def _teacher_fn(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The frozen teacher as a function of one batch's view, in eval mode, without gradients."""
+        where = self.teacher_device or _device_of(self.teacher.model)
+        model = self.teacher.model.to(where).eval()
+
+        def teacher_fn(x: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                return model(x.to(where)).to(device)
+        return teacher_fn
 
     def _logits(self, x: torch.Tensor, split: str, record: RunRecord | None, device: torch.device
                 ) -> tuple[torch.Tensor, bool]:
@@ -380,6 +434,10 @@ def describe_loss(loss: Any) -> dict[str, Any]:
     func = getattr(loss, "fn", loss)
     return {"callable": f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', type(func).__name__)}",
             "source_sha256": source_digest(func if isinstance(func, type) else getattr(func, "__code__", func))}
+
+
+def _split(record: RunRecord | None) -> str:
+    return record.transfer_split if record else "transfer"
 
 
 def _digests(x: torch.Tensor, y: torch.Tensor | None = None) -> dict[str, Any]:

@@ -1,7 +1,14 @@
-"""Teacher-side data augmentation, on whole batches of tensors (no per-image Python)."""
+"""Data augmentation and mixup, on whole batches of tensors (no per-image Python).
+
+Every draw comes from the loop's generator, seeded by (seed, epoch), so a resumed run draws what
+an uninterrupted one would have, and a teacher called on the fly sees exactly the student's view.
+"""
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -34,4 +41,42 @@ def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torc
                   torch.arange(c, device=x.device)[None, :, None, None], rows, cols]
 
 
-AUGMENTATIONS = {"none": None, "crop-flip": crop_flip}
+def shift_rotate(x: torch.Tensor, generator: torch.Generator, shift: float = 1 / 14, degrees: float = 10.0
+                 ) -> torch.Tensor:
+    """Each image shifted by up to ``shift`` of its side (2 pixels of MNIST's 28) and rotated by up
+    to ``degrees``, bilinear, the border filled with the image's own edge: the small geometric
+    changes a handwritten digit or a centred garment survives (flips would not: a mirrored 2 or
+    shoe is another image).
+
+    Args:
+        x: images shaped (B, C, H, W).
+        generator: the source of the shifts and angles (on the CPU).
+        shift: the largest shift, as a fraction of the side.
+        degrees: the largest rotation.
+
+    Returns:
+        The augmented images, same shape, dtype and device as ``x``.
+    """
+    b = x.shape[0]
+    angle = (torch.rand(b, generator=generator) * 2 - 1) * math.radians(degrees)
+    move = (torch.rand(b, 2, generator=generator) * 2 - 1) * (2 * shift)  # affine_grid's [-1, 1] spans the side
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack([torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def mixup(x: torch.Tensor, alpha: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """The batch blended with a shuffled copy of itself: (mixed images, each row's partner, weight).
+
+    One weight per batch, drawn from Beta(alpha, alpha) (Zhang et al. 2018); the loss is that
+    weight times the loss with each row's own label plus the rest times the loss with its
+    partner's. torch's Beta sampler takes no generator, so the draw seeds numpy's from the loop's.
+    """
+    seed = int(torch.randint(0, 2**31 - 1, (1,), generator=generator))
+    lam = float(np.random.default_rng(seed).beta(alpha, alpha))
+    partner = torch.randperm(len(x), generator=generator).to(x.device)
+    return lam * x + (1 - lam) * x[partner], partner, lam
+
+
+AUGMENTATIONS = {"none": None, "crop-flip": crop_flip, "shift-rotate": shift_rotate}

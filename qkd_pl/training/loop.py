@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..errors import QkdError
-from .augment import AUGMENTATIONS
+from .augment import AUGMENTATIONS, mixup
 from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
 from .evaluate import accuracy
 from .optim import make_optimizer
@@ -33,10 +33,12 @@ from .optim import make_optimizer
 class Rows:
     """The training rows: images, labels, and what a distilled student's loss also reads.
 
-    ``teacher``: the teacher's logits per row (None: labels alone). ``hard``/``soft``: which rows
-    enter the cross-entropy / the teacher term (None: all). The first ``n_labelled`` rows carry
-    true labels (the rest are a transfer set, whose ``y`` is the teacher's top class); training
-    accuracy is measured on those only.
+    ``teacher``: the teacher's logits per row (None: labels alone). ``teacher_fn``: instead, the
+    teacher itself, called on every batch as the student sees it (function matching: augmented
+    views have no cached logits); a transfer row's hard label is then its top class on that view.
+    ``hard``/``soft``: which rows enter the cross-entropy / the teacher term (None: all). The first
+    ``n_labelled`` rows carry true labels (the rest are a transfer set, whose ``y`` is the
+    teacher's top class); training accuracy is measured on those only.
     """
 
     x: torch.Tensor
@@ -45,6 +47,7 @@ class Rows:
     hard: torch.Tensor | None = None
     soft: torch.Tensor | None = None
     n_labelled: int | None = None
+    teacher_fn: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.y)
@@ -153,9 +156,21 @@ def _train_epoch(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, 
         x = rows.x[idx]
         if augment is not None:
             x = augment(x, draws)
-        logits = model(x)
         y, teacher, hard, soft = rows.batch(idx)
+        partner = None
+        if cfg.mixup > 0:
+            x, partner, lam = mixup(x, cfg.mixup, draws)
+        if rows.teacher_fn is not None:  # the teacher sees the student's very view
+            teacher = rows.teacher_fn(x)
+            if n_labelled < len(rows):
+                y = torch.where(idx.to(y.device) < n_labelled, y, teacher.argmax(1))
+        logits = model(x)
         loss, parts = loss_fn(logits, y, teacher, hard, soft)
+        if partner is not None:  # mixup: each row's loss with its partner's label, weighted as the images were
+            other, other_parts = loss_fn(logits, y[partner], teacher, *(None if m is None else m[partner]
+                                                                         for m in (hard, soft)))
+            loss = lam * loss + (1 - lam) * other
+            parts = {k: lam * parts[k] + (1 - lam) * other_parts[k] for k in parts}
         if not torch.isfinite(loss):  # stop before the step: the weights and last.pt stay good
             raise QkdError(f"the loss became {loss.item()} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
                            f"{run_dir} keeps the last good epoch ({epoch - 1}): lower --lr, or check the "

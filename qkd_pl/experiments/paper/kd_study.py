@@ -16,7 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...config import PAPER_DISTILL, DataConfig, DistillConfig, StudentConfig, TrainConfig
-from ..sweeps.grid import BASELINE, GridSpec, validate
+from ...errors import QkdError
+from ..sweeps.grid import BASELINE, CEILING, GridSpec, validate
 
 # Each objective at its tuned setting: the best mean validation accuracy of its own search
 # (docs/kd-study/tune/<objective>.toml; the chosen values in docs/kd-study/tune/<objective>/best.json).
@@ -49,6 +50,12 @@ NOTES = [
     "docs/kd-study/tune); +500: a transfer set of 500 further unlabelled training images per class seen only through "
     "the teacher, with the best objective's soft outputs or as pseudo-labels (the teacher's top class, "
     "transfer_labels = hard).",
+    "Transfer-set protocols: every transfer-set row runs twice, with the teacher trained on the whole train part (pool "
+    "seen: it was trained on the pool's images with their labels) and with a LeNet5 teacher trained on the train part "
+    "less the pool (pool unseen: --without-pool N:500, the protocol of truly unlabelled images; the committed "
+    "compact-cnn teachers saw it, so they have seen rows only); the ceiling is the same student on the same pool with "
+    "its true labels, no teacher; fraction recovered = (distilled - baseline) / (ceiling - baseline) with a 95 % "
+    "bootstrap interval over seeds.",
     "Controls (FashionMNIST, 4 qubits, 150 per class, labels only and with the best setting + 500): the circuit "
     "replaced by a classical layer with as many trainable parameters (control) or with the readout's output width "
     "(width control), and the circuit without its entangling gates (ansatz strong-local).",
@@ -64,8 +71,13 @@ def _settings(transfer: str = TRANSFER) -> dict[str, dict[str, object]]:
             f"pseudo+{transfer}": {**best, "distill.transfer": transfer, "distill.transfer_labels": "hard"}}
 
 
-def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
-    """The study's grid.
+PARTS = ("all", "pool")
+
+
+def kd_study_spec(quick: bool = False, datasets: list[str] | None = None, part: str = "all",
+                  qubits: list[int] | None = None) -> GridSpec:
+    """The study's grid (``part="pool"``: its transfer-set rows alone, with their baselines and
+    ceilings, under both protocols; ``qubits``: those students only).
 
     How it was sized (per-run times of the pilot, docs/kd-study/pilot.md): labels-only and
     objective-only students of 50 or 150 per class take seconds; a transfer set of 500 per class
@@ -83,6 +95,8 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> Gri
       8-qubit student).
     - The controls on FashionMNIST, 4 qubits, 150 per class.
     """
+    if part not in PARTS:
+        raise QkdError(f"--part {part!r}: choose one of {', '.join(PARTS)}")
     size = "5" if quick else TRANSFER
     settings = _settings(size)
     best, transfer = BEST, f"{BEST}+{size}"
@@ -94,10 +108,13 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> Gri
         names = datasets or ["digits"]
         include = [{**z, "regime": "few", "qubits": 2}, {"variant": "control", "regime": "few", "setting": best},
                    {**z, "regime": "all", "setting": "paper"}]
+        if part == "pool":
+            include = [{**z, "regime": "few", "qubits": 2, "setting": s} for s in (transfer, f"pseudo+{size}")]
         return validate(GridSpec(
             name="kd-study-quick", datasets=names, classes=["0-3"], seeds=[0, 1],
             student=StudentConfig(qubits=2, ansatz="strong"), student_train=TrainConfig(epochs=2, batch_size=16, lr=1e-2),
-            teachers=[BASELINE, "lenet5"], teacher_data="all", teacher_train=TrainConfig(epochs=2, batch_size=32, lr=1e-3),
+            teachers=[BASELINE, "lenet5", CEILING], teacher_pool=["seen", "unseen"], teacher_data="all",
+            teacher_train=TrainConfig(epochs=2, batch_size=32, lr=1e-3),
             axes={"student.readout": ["z"]},
             bundles={"regime": {"few": {"data.per_class": 30}, "all": {"data.per_class": "all",
                                                                         "train.batch_size": 64}},
@@ -121,12 +138,20 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None) -> Gri
     exclude += [{"teacher": "compact-cnn", "setting": s} for s in settings if s not in ("paper", best, transfer)]
     exclude += [{"teacher": "compact-cnn", "regime": "50"}, {"teacher": "compact-cnn", "student.readout": "probs"}]
     exclude += [{"teacher": "compact-cnn", "variant": v} for v in variants if v != "circuit"]
+    teachers = [BASELINE, "lenet5", *(["compact-cnn"] if set(STRONG) & set(names) else []), CEILING]
+    if part == "pool":  # the transfer-set rows of the circuit students, where both protocols run
+        include = [{**z, "regime": r, "dataset": d, "setting": s, **({"qubits": 4} if r == "50" else {})}
+                   for r in ("150", "50") for d in names for s in (transfer, f"pseudo+{size}")
+                   if r == "150" or d != "cifar10"]
+        teachers = [BASELINE, "lenet5", CEILING]
+    if qubits:
+        exclude += [{"qubits": q} for q in (4, 8) if q not in qubits]
     root = Path(__file__).resolve().parents[3]
     return validate(GridSpec(
         name="kd-study", datasets=names, seeds=[0, 1, 2, 3, 4],
         student=StudentConfig(qubits=4, reducer="fc", encoding="amplitude", ansatz="strong", layers=2),
         student_train=TrainConfig(epochs=20, batch_size=32, lr=1e-2), distill=DistillConfig(**PAPER_DISTILL),
-        teachers=[BASELINE, "lenet5", *(["compact-cnn"] if set(STRONG) & set(names) else [])], teacher_data="all",
+        teachers=teachers, teacher_data="all", teacher_pool=["seen", "unseen"],
         teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
         teacher_runs={d: {"compact-cnn": str(root / path)} for d, path in STRONG.items() if d in names},
         axes={"student.qubits": [4, 8], "student.readout": ["z", "probs"]},

@@ -206,22 +206,26 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}" if backend else f"student {cfg.student.arch}: your own module, "
                                                                       f"on the torch device of its parameters")
-    x_transfer, extra = None, {}
+    transfer, extra = None, {}
     if teacher is not None:
+        seen = teacher.data
         _say(progress, f"teacher {cfg.distill.teacher}: T={cfg.distill.temperature}, alpha={cfg.distill.alpha}; "
-                       f"trained on {teacher.data['train_images']} images, the student's "
-                       f"{teacher.data['student_train_images']} among them")
-        if cfg.distill.transfer != "none":
-            x_transfer = load_transfer(cfg.data, cfg.distill.transfer, data_dir)
-            extra["transfer_images"] = len(x_transfer)
+                       f"trained on {seen['train_images']} images, the student's {seen['student_train_images']} "
+                       f"among them" + (f", {seen['pool_images_seen']} of the {seen['pool_images']} of its transfer "
+                                        f"pool" if "pool_images" in seen else ""))
         extra.update({"teacher_checkpoint": str(teacher.path), "teacher_sha256": teacher.key,
                       "teacher_data": teacher.data})
+    ceiling = cfg.distill is not None and cfg.distill.transfer_labels == "true"
+    if cfg.distill is not None and cfg.distill.transfer != "none" and (teacher is not None or ceiling):
+        transfer = load_transfer(cfg.data, cfg.distill.transfer, data_dir, labels=ceiling)
+        extra["transfer_images"] = len(transfer[0] if ceiling else transfer)
     if start_from is not None:
         extra["started_from"] = str(start_from.checkpoint)
     distiller = Distiller(teacher, objective_from_config(cfg.distill) if teacher is not None else None, cfg.train,
-                          transfer_labels=cfg.distill.transfer_labels if teacher is not None else "soft",
+                          transfer_labels=cfg.distill.transfer_labels if teacher is not None or ceiling else "soft",
+                          teacher_outputs=cfg.distill.teacher_outputs if teacher is not None else "cached",
                           progress=progress, teacher_device=plan.teacher_device)
-    return _train_and_test(distiller, cfg, model, data, run_dir, resuming, backend, progress, x_transfer=x_transfer,
+    return _train_and_test(distiller, cfg, model, data, run_dir, resuming, backend, progress, x_transfer=transfer,
                            extra=extra, on_epoch=on_epoch, test=test, keep_start=start_from is not None)
 
 
@@ -240,14 +244,14 @@ def _load_teacher(cfg: RunConfig, data_dir: str | None) -> FrozenTeacher:
     """The --teacher run, checked against the images the student trains on (teacher_data_report)."""
     teacher, tcfg = load_teacher_run(cfg.distill.teacher, "--teacher")
     try:
-        seen = teacher_data_report(tcfg.data, cfg.data, data_dir)
+        seen = teacher_data_report(tcfg.data, cfg.data, data_dir, cfg.distill.transfer)
     except QkdError as exc:
         raise QkdError(f"--teacher {cfg.distill.teacher}: {exc}") from None
     return dataclasses.replace(teacher, data=seen)
 
 
 def _train_and_test(distiller: Distiller, cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path,
-                    resuming: bool, backend: Backend | None, progress: bool, *, x_transfer: torch.Tensor | None = None,
+                    resuming: bool, backend: Backend | None, progress: bool, *, x_transfer: Any = None,
                     extra: dict | None = None, on_epoch: Callable[[dict[str, float]], None] | None = None,
                     test: bool = True, keep_start: bool = False) -> RunResult:
     """A configuration's run through the Distiller: what the configuration adds is the run folder's

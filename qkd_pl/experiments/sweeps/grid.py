@@ -29,6 +29,11 @@ base::
     [teacher]  data = "all"                      # teachers on the whole class subset (default "same": the
                                                  # students' images; see README, which teacher may teach)
     [teacher.runs.cifar10]  compact-cnn = "docs/teachers/cifar10-compact-cnn"   # a teacher trained elsewhere
+    [teacher]  pool = ["seen", "unseen"]         # with a transfer set: the teacher saw the pool (trained on
+                                                 # the whole train part) and/or never saw it (one teacher per
+                                                 # pool, trained --without-pool; needs data = "all")
+    [teacher]  arch = ["none", "lenet5", "ceiling"]   # ceiling: the transfer set with its true labels, no
+                                                 # teacher (what the pool is worth at most)
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
     [sweep]    "data.per_class" = [50, 150, "all"]   # labelled images per class ("all": the whole split),
@@ -80,6 +85,10 @@ from ...training.checkpoint import atomic_write_text
 from ...validate import validate as validate_config
 
 BASELINE = "none"
+# The ceiling control: a student without a teacher that learns its transfer set from the pool's own
+# labels (how much of the pool's value a teacher could recover at most).
+CEILING = "ceiling"
+POOLS = ("seen", "unseen")  # the teacher was trained on the students' transfer pool, or never saw it
 PER_CLASS = "data.per_class"  # the one data field a grid may sweep; "all" stands for no cap
 _SECTIONS = {"student": StudentConfig, "train": TrainConfig, "distill": DistillConfig}
 # The student fields every results row has a column for (the report groups by them), by column name.
@@ -115,6 +124,9 @@ class GridSpec:
     teacher_epochs: dict[str, int] = field(default_factory=dict)  # per arch, overriding teacher_train.epochs
     teacher_data: str = "same"  # "all": teachers see the whole class subset (the notebooks'), not the students' cap
     teacher_runs: dict[str, dict[str, str]] = field(default_factory=dict)  # dataset -> teacher name -> run folder
+    # with transfer sets: "seen" (the teacher trained on the whole train part, the pool's labels too)
+    # and/or "unseen" (a teacher per pool, trained without it: the protocol of truly unlabelled images)
+    teacher_pool: list[str] = field(default_factory=lambda: ["seen"])
     bundles: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # axis -> name -> {path: value}
     include: list[dict[str, Any]] = field(default_factory=list)
     exclude: list[dict[str, Any]] = field(default_factory=list)
@@ -197,12 +209,12 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
                                  exclude=("teacher",))
     teacher_raw = dict(raw.get("teacher", {}))
     for key, name in (("arch", "teachers"), ("ensemble", "ensemble"), ("epochs_by_arch", "teacher_epochs"),
-                      ("data", "teacher_data"), ("runs", "teacher_runs")):
+                      ("data", "teacher_data"), ("runs", "teacher_runs"), ("pool", "teacher_pool")):
         if key in teacher_raw:
             kwargs[name] = teacher_raw.pop(key)
     unknown = set(teacher_raw) - set(_TRAIN_KEYS)
     if unknown:
-        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, data, runs, "
+        raise QkdError(f"unknown key [teacher] {sorted(unknown)[0]!r}; known: arch, ensemble, epochs_by_arch, data, runs, pool, "
                        f"{', '.join(_TRAIN_KEYS)}")
     kwargs["teacher_train"] = dataclasses.replace(GridSpec.__dataclass_fields__["teacher_train"].default_factory(),
                                                   **teacher_raw)
@@ -272,7 +284,7 @@ def validate(spec: GridSpec) -> GridSpec:
             if value != "all" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise QkdError(f"{PER_CLASS} = {value!r}: give whole numbers of images per class (1 or more) or "
                                f"\"all\"")
-        if spec.teacher_data != "all" and set(spec.teachers) - {BASELINE}:
+        if spec.teacher_data != "all" and set(spec.teachers) - {BASELINE, CEILING}:
             raise QkdError(f"a {PER_CLASS} axis needs [teacher] data = \"all\": a teacher trained on the students' "
                            f"images would differ per size; or run one grid per size")
     for rule in spec.include + spec.exclude:
@@ -292,6 +304,16 @@ def validate(spec: GridSpec) -> GridSpec:
     if spec.teacher_data not in ("same", "all"):
         raise QkdError(f"teacher.data = {spec.teacher_data!r}: give \"same\" (the students' images) or \"all\" "
                        f"(the whole class subset)")
+    if not isinstance(spec.teacher_pool, list) or not spec.teacher_pool or set(spec.teacher_pool) - set(POOLS) \
+            or len(set(spec.teacher_pool)) < len(spec.teacher_pool):
+        raise QkdError(f"teacher.pool = {spec.teacher_pool!r}: give a list of \"seen\" (the teacher was trained on "
+                       f"the students' transfer pool) and/or \"unseen\" (it never saw it)")
+    if "unseen" in spec.teacher_pool and spec.teacher_data != "all":
+        raise QkdError("teacher.pool \"unseen\" trains a teacher on the whole train part but the students' pool: it "
+                       "needs [teacher] data = \"all\" (with \"same\" no teacher sees a pool anyway)")
+    if "unseen" in spec.teacher_pool and ENSEMBLE in spec.teachers:
+        raise QkdError("teacher.pool \"unseen\" with an ensemble: an ensemble's members were trained once, on the "
+                       "whole train part; drop one of them")
     if ENSEMBLE in spec.teachers and len(spec.ensemble) < 2:
         raise QkdError("teacher.arch lists \"ensemble\": name two or more teachers in teacher.ensemble")
     return spec
@@ -336,63 +358,82 @@ def _teacherly(spec: GridSpec) -> set[str]:
 
 
 def expand(spec: GridSpec, out: Path) -> list[Cell]:
-    """Every cell of the grid, teachers first; run folders live in ``out/runs/<cell id>``."""
+    """Every cell of the grid, teachers first; run folders live in ``out/runs/<cell id>``.
+
+    With ``teacher_pool`` ``["seen", "unseen"]`` a distilled cell with a transfer set comes twice
+    (column ``pool``), its "unseen" teacher trained on the teacher's images less that pool (one
+    teacher per labelled size and pool size); a teacher trained elsewhere (``teacher_runs``) saw
+    what it saw, so it has no "unseen" cells. A ``ceiling`` cell exists where a distilled cell has
+    a transfer set: the same student and pool, the pool's true labels instead of a teacher.
+    """
     runs = out / "runs"
     axes = {**{p: [getattr(spec.student, p.split(".")[1])] for p in COLUMNS}, **spec.axes}
     extra = [p for p in spec.axes if p not in COLUMNS]
     paths = spec.bundle_paths()
     teacherly = _teacherly(spec)
+    pools = spec.teacher_pool != ["seen"]  # a pool column (and "unseen" cells) only where asked for
     cells: dict[str, Cell] = {}
     for dataset, classes in itertools.product(spec.datasets, spec.classes):
         tag = f"{slug(dataset)}-{classes or 'all'}"
         data = dataclasses.replace(spec.data, dataset=dataset, classes=parse_classes(classes))
         teacher_data = dataclasses.replace(data, per_class=None) if spec.teacher_data == "all" else data
-        students = []
-        for *point, teacher, seed in itertools.product(*axes.values(), *map(list, spec.bundles.values()),
-                                                       spec.teachers, spec.seeds):
+        given = spec.teacher_runs.get(dataset, {})  # trained elsewhere: used as they are
+        students = {}
+        for *point, teacher, pool, seed in itertools.product(*axes.values(), *map(list, spec.bundles.values()),
+                                                             spec.teachers, spec.teacher_pool, spec.seeds):
             values = dict(zip(axes, point))
             named = dict(zip(spec.bundles, point[len(axes):]))
             for path, axis in paths.items():
                 values[path] = spec.bundles[axis][named[axis]].get(path, spec.base_value(path))
-            if teacher == BASELINE:
+            transfer = _transfer_of(spec, values)
+            if teacher in (BASELINE, CEILING) or transfer == "none":
+                pool = "-"
+            elif pool == "unseen" and teacher in given:
+                continue
+            if teacher == CEILING and transfer == "none":
+                continue
+            if teacher in (BASELINE, CEILING):
                 named.update({axis: "-" for axis in teacherly})
             if values["student.arch"] == HYBRID or is_import_path(values["student.arch"]):
                 # a fixed circuit, or the user's own module: the v2 axes do not apply, one cell for all their values
                 values.update({"student.reducer": "-", "student.encoding": "-", "student.ansatz": "-",
                                "student.control": False})
-            if teacher == BASELINE:  # nor do the teacher's: one baseline for every distillation setting
+            if teacher in (BASELINE, CEILING):  # nor do the teacher's: one baseline for every distillation setting
                 values.update({p: "-" for p in values if p.startswith("distill.")})
+            if teacher == CEILING:  # ... and one ceiling per transfer set (in the columns the grid has)
+                values.update({k: v for k, v in (("distill.transfer", transfer), ("distill.transfer_labels", "true"))
+                               if k in values})
             fields = {"dataset": dataset, "classes": classes or "all", **named,
-                      **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher, "seed": seed}
+                      **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher,
+                      **({"pool": pool} if pools else {}), "seed": seed}
             if _kept(spec, fields, teacherly):
-                students.append((fields, values))
-        needed = {f["teacher"] for f, _ in students} - {BASELINE}
-        given = spec.teacher_runs.get(dataset, {})  # trained elsewhere: used as they are
-        singles = (needed - {ENSEMBLE}) | (set(spec.ensemble) if ENSEMBLE in needed else set())
-        for arch in sorted(singles - set(given)):
-            cid = f"teacher-{tag}-{_id_part(arch)}"
+                students[_student_id(spec, tag, fields, values, extra, pool)] = (fields, values, pool)
+        students = _ceilings_with_a_pair(students, teacherly)
+        needed = {(f["teacher"], _pool_spec(spec, v, pool)) for f, v, pool in students.values()
+                  if f["teacher"] not in (BASELINE, CEILING)}
+        singles = {(a, p) for a, p in needed if a != ENSEMBLE}
+        if any(a == ENSEMBLE for a, _ in needed):
+            singles |= {(a, None) for a in spec.ensemble}
+        for arch, without in sorted(((a, p) for a, p in singles if a not in given), key=lambda t: (t[0], t[1] or "")):
+            cid = _teacher_id(tag, arch, without)
             train = dataclasses.replace(spec.teacher_train,
                                         epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
-            cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=teacher_data, teacher=TeacherConfig(arch),
-                                                train=train), {"dataset": dataset, "classes": classes or "all",
-                                                                            "teacher": arch, "role": "teacher"})
-        if ENSEMBLE in needed:
+            cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=dataclasses.replace(teacher_data,
+                                                                                          without_pool=without),
+                                                teacher=TeacherConfig(arch), train=train),
+                              {"dataset": dataset, "classes": classes or "all", "teacher": arch, "role": "teacher",
+                               **({"pool": "seen" if without is None else f"unseen ({without})"} if pools else {})})
+        if any(a == ENSEMBLE for a, _ in needed):
             cid = f"teacher-{tag}-{ENSEMBLE}"
             members = [str(runs / f"teacher-{tag}-{_id_part(a)}") for a in spec.ensemble]
             cells[cid] = Cell(cid, 1, RunConfig(kind="teacher", data=teacher_data, train=spec.teacher_train,
                                                 teacher=TeacherConfig(ENSEMBLE, members)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": ENSEMBLE, "role": "teacher"})
-        for f, values in students:
-            role = "baseline" if f["teacher"] == BASELINE else "distilled"
+        for cid, (f, values, pool) in students.items():
+            role = {BASELINE: "baseline", CEILING: "ceiling"}.get(f["teacher"], "distilled")
             hybrid = f["student"] == HYBRID or is_import_path(f["student"])
-            cid = (f"{role}-{tag}-{f['qubits']}q-{_id_part(f['student'])}"
-                   + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
-                   + ("-control" if f["control"] else "") + ("" if role == "baseline" else f"-{_id_part(f['teacher'])}")
-                   + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
-                   + "".join(f"-{axis}-{f[axis]}" for axis in spec.bundles if f[axis] != "-")
-                   + f"-s{f['seed']}")
-            teacher = (None if role == "baseline" else given[f["teacher"]] if f["teacher"] in given
-                       else str(runs / f"teacher-{tag}-{_id_part(f['teacher'])}"))
+            teacher = (None if role != "distilled" else given[f["teacher"]] if f["teacher"] in given
+                       else str(runs / _teacher_id(tag, _id_part(f["teacher"]), _pool_spec(spec, values, pool))))
             cfg = RunConfig(kind="student", data=data, student=spec.student,
                             train=dataclasses.replace(spec.student_train, seed=f["seed"]),
                             distill=dataclasses.replace(spec.distill, teacher=teacher) if teacher else DistillConfig())
@@ -402,8 +443,52 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                 if path == PER_CLASS and value == "all":
                     value = None
                 cfg = with_field(cfg, path, _V2_ONLY[path] if hybrid and path in _V2_ONLY else value)
+            if role == "ceiling":
+                cfg = dataclasses.replace(cfg, distill=DistillConfig(transfer=_transfer_of(spec, values),
+                                                                     transfer_labels="true"))
             cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
     return list(cells.values())
+
+
+def _student_id(spec: GridSpec, tag: str, f: dict[str, Any], values: dict[str, Any], extra: list[str],
+                pool: str) -> str:
+    """A student cell's id: its role, data, circuit, teacher, swept fields, bundles and seed (a
+    ceiling's transfer set and an unseen pool named too; a seen pool's cells keep the ids they had)."""
+    role = {BASELINE: "baseline", CEILING: "ceiling"}.get(f["teacher"], "distilled")
+    hybrid = f["student"] == HYBRID or is_import_path(f["student"])
+    return (f"{role}-{tag}-{f['qubits']}q-{_id_part(f['student'])}"
+            + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
+            + ("-control" if f["control"] else "") + ("" if role != "distilled" else f"-{_id_part(f['teacher'])}")
+            + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
+            + "".join(f"-{axis}-{f[axis]}" for axis in spec.bundles if f[axis] != "-")
+            + (f"-transfer-{_transfer_of(spec, values)}" if role == "ceiling" else "")
+            + ("-unseen-pool" if pool == "unseen" else "") + f"-s{f['seed']}")
+
+
+def _pool_spec(spec: GridSpec, values: dict[str, Any], pool: str) -> str | None:
+    """``P:N`` of the pool an "unseen" teacher is trained without (None: the teacher saw everything)."""
+    if pool != "unseen":
+        return None
+    per_class = values.get(PER_CLASS, spec.base_value(PER_CLASS))
+    return f"{per_class}:{_transfer_of(spec, values)}"
+
+
+def _transfer_of(spec: GridSpec, values: dict[str, Any]) -> str:
+    return str(values.get("distill.transfer", spec.distill.transfer))
+
+
+def _teacher_id(tag: str, arch: str, without: str | None) -> str:
+    return f"teacher-{tag}-{_id_part(arch)}" + ("" if without is None else f"-without-{without.replace(':', '-')}")
+
+
+def _ceilings_with_a_pair(students: dict[str, tuple], teacherly: set[str]) -> dict[str, tuple]:
+    """Ceiling cells only where a distilled cell learns from the same transfer set, all else equal."""
+    def signature(f: dict[str, Any], values: dict[str, Any]) -> tuple:
+        return tuple(sorted((k, str(v)) for k, v in f.items() if k not in teacherly and k not in ("teacher", "pool")
+                            and not k.startswith("distill."))) + (str(values.get("distill.transfer")),)
+
+    distilled = {signature(f, v) for f, v, _ in students.values() if f["teacher"] not in (BASELINE, CEILING)}
+    return {cid: s for cid, s in students.items() if s[0]["teacher"] != CEILING or signature(s[0], s[1]) in distilled}
 
 
 # --------------------------------------------------------------------------- running

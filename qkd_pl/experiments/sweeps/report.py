@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from ...errors import QkdError
 from ...training.checkpoint import atomic_write_text
-from .grid import BASELINE, COLUMNS
+from .grid import BASELINE, CEILING, COLUMNS
 
 # A configuration: every axis of a grid but the seed (the standard columns, then any swept dotted path).
 CONFIG_KEYS = ("dataset", "classes", *COLUMNS.values(), "teacher")
@@ -38,7 +38,7 @@ def config_keys(rows: list[dict[str, Any]]) -> tuple[str, ...]:
 
 
 # What summarize adds to a configuration.
-_SUMMARY = {"n", "mean", "std", "parameters", "by_seed", "runs", "gain", "quantum_over_control"}
+_SUMMARY = {"n", "mean", "std", "parameters", "by_seed", "runs", "gain", "quantum_over_control", "recovered"}
 
 
 def _is_config_key(key: str) -> bool:
@@ -124,7 +124,7 @@ def paired_gain(after: dict[int, float], before: dict[int, float]) -> dict[str, 
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    students = [r for r in rows if r.get("role") in ("baseline", "distilled")]
+    students = [r for r in rows if r.get("role") in ("baseline", "distilled", "ceiling")]
     teachers = [r for r in rows if r.get("role") == "teacher"]
     groups: dict[tuple, dict[int, float]] = defaultdict(dict)
     params: dict[tuple, dict[str, int]] = {}
@@ -152,9 +152,44 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
             quantum = _quantum_of(cfg, groups, keys)
             entry["quantum_over_control"] = paired_gain(quantum, by_seed) if quantum else None
         configs.append(entry)
+    for entry in configs:  # what a teacher recovers of the pool's value: its gain over the ceiling's
+        transfer = entry.get("distill.transfer")
+        if entry["teacher"] in (BASELINE, CEILING) or transfer in (None, "-", "none") or not entry.get("gain"):
+            continue
+        as_ceiling = {**{k: entry[k] for k in keys}, "teacher": CEILING,
+                      **{k: "-" for k in keys if k.startswith("distill.") or k in settings},
+                      "distill.transfer": transfer, "distill.transfer_labels": "true"}
+        ceiling = groups.get(tuple(as_ceiling.get(k) for k in keys))
+        base = groups.get(tuple({**as_ceiling, "teacher": BASELINE, "distill.transfer": "-",
+                                 "distill.transfer_labels": "-"}.get(k) for k in keys))
+        if ceiling and base:
+            entry["recovered"] = recovered_fraction(entry["by_seed"], ceiling, base)
     return {"configs": configs,
-            "teachers": [{k: t[k] for k in ("dataset", "classes", "teacher", "test_accuracy", "params_classical")}
-                         for t in teachers]}
+            "teachers": [{k: t.get(k, "-") for k in ("dataset", "classes", "teacher", "pool", "test_accuracy",
+                                                     "params_classical")} for t in teachers]}
+
+
+def recovered_fraction(distilled: dict[int, float], ceiling: dict[int, float], baseline: dict[int, float],
+                       resamples: int = 10_000) -> dict[str, Any] | None:
+    """(distilled - baseline) / (ceiling - baseline), the mean gains over the seeds all three have,
+    with a 95 % percentile bootstrap interval over those seeds (resampled together, so the pairing
+    stays; a fixed generator, so the report is reproducible). None below 2 seeds, or when the
+    ceiling gains nothing (no fraction of nothing)."""
+    import numpy as np
+
+    seeds = sorted(set(distilled) & set(ceiling) & set(baseline))
+    if len(seeds) < 2:
+        return None
+    gain = np.array([distilled[s] - baseline[s] for s in seeds])
+    top = np.array([ceiling[s] - baseline[s] for s in seeds])
+    if top.mean() <= 0:
+        return None
+    picks = np.random.default_rng(0).integers(0, len(seeds), (resamples, len(seeds)))
+    tops = top[picks].mean(1)
+    ratios = gain[picks].mean(1)[tops > 0] / tops[tops > 0]
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return {"mean": float(gain.mean() / top.mean()), "low": float(low), "high": float(high), "n": len(seeds),
+            "ceiling_gain": float(top.mean())}
 
 
 def _bundle_fields(folder: Path, axis: str) -> frozenset[str]:
@@ -212,9 +247,11 @@ def format_gain(g: dict[str, Any] | None) -> str:
 
 def method(c: dict[str, Any]) -> str:
     if c["student"] == "hybrid-cnn":
-        return "hybrid-cnn"
+        return "hybrid-cnn" + (f" pool {c['pool']}" if c.get("pool") not in (None, "-") else "")
     swept = "".join(f" {k.split('.')[-1]}={c[k]}" for k in c if "." in k)
-    return f"{c['reducer']}+{c['encoding']}+{c['ansatz']}{swept}" + (" (classical control)" if c["control"] else "")
+    pool = f" pool {c['pool']}" if c.get("pool") not in (None, "-") else ""
+    return (f"{c['reducer']}+{c['encoding']}+{c['ansatz']}{swept}{pool}"
+            + (" (classical control)" if c["control"] else ""))
 
 
 def _settings_grid(configs: list[dict[str, Any]], shown: Callable[[str], str] = str):
@@ -252,6 +289,28 @@ def _settings_grid(configs: list[dict[str, Any]], shown: Callable[[str], str] = 
                      for r in regimes]
     setting_labels = [", ".join(map(str, st)) for st in settings]
     return regimes, settings, cell, regime_labels, setting_labels, ["teacher", *map(short, setting_keys)]
+
+
+def recovered_table(configs: list[dict[str, Any]], shown: Callable[[str], str] = str) -> list[str]:
+    """What each distilled student with a transfer set recovers of the ceiling's gain (its pool with
+    the true labels), by whether its teacher saw the pool."""
+    rows = [c for c in configs if c.get("recovered")]
+    if not rows:
+        return []
+    named = sorted({k for c in rows for k in c if _is_bundle(k) and k != "pool"})
+    lines = ["", "## The transfer pool: what the teacher recovers", "",
+             "The ceiling is the same student trained on the same pool with its true labels. Fraction recovered = "
+             "(distilled - baseline) / (ceiling - baseline), mean gains over the seeds, [95 % bootstrap interval "
+             "over seeds]. pool seen: the teacher was trained on the pool with its labels; unseen: it never saw it.",
+             "", "| dataset | qubits | " + " | ".join(named) + " | teacher | pool | gain over baseline | "
+             "ceiling's gain | fraction recovered |", "|---|---|" + "---|" * len(named) + "---|---|---|---|---|"]
+    for c in sorted(rows, key=lambda c: (c["dataset"], c["qubits"], *(str(c[k]) for k in named), c["teacher"],
+                                         str(c.get("pool")))):
+        r = c["recovered"]
+        lines.append(f"| {shown(c['dataset'])} | {c['qubits']} | " + " | ".join(str(c[k]) for k in named)
+                     + f" | {c['teacher']} | {c.get('pool', 'seen')} | {format_gain(c['gain'])} | "
+                       f"{100 * r['ceiling_gain']:+.2f} | {r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}] |")
+    return lines
 
 
 def settings_table(configs: list[dict[str, Any]], shown: Callable[[str], str] = str) -> list[str]:
@@ -392,9 +451,12 @@ def write_report(folder: str | Path, title: str | None = None,
     lines += ["Test accuracy (%) of the best-on-validation checkpoint, mean +- sample standard deviation over "
               "seeds (n). Gains are paired by seed: mean difference [95 % t-interval], in points.", ""]
     if summary["teachers"]:
-        lines += ["## Teachers", "", "| dataset | classes | teacher | test accuracy | parameters |", "|---|---|---|---|---|"]
-        lines += [f"| {shown(t['dataset'])} | {t['classes']} | {t['teacher']} | {_pct(t['test_accuracy'])} | "
-                  f"{t['params_classical']:,} |" for t in summary["teachers"]]
+        pools = any(t["pool"] != "-" for t in summary["teachers"])  # a grid with both protocols
+        lines += ["## Teachers", "", "| dataset | classes | teacher |" + (" trained on the students' pool |" if pools
+                                                                            else "") + " test accuracy | parameters |",
+                  "|---|---|---|---|---|" + ("---|" if pools else "")]
+        lines += [f"| {shown(t['dataset'])} | {t['classes']} | {t['teacher']} | " + (f"{t['pool']} | " if pools else "")
+                  + f"{_pct(t['test_accuracy'])} | {t['params_classical']:,} |" for t in summary["teachers"]]
         lines.append("")
     lines += ["## Students", "",
               "| dataset | classes | qubits | method | teacher | test accuracy | n | gain over baseline | "
@@ -415,6 +477,7 @@ def write_report(folder: str | Path, title: str | None = None,
                   "|---|---|---|---|---|---|---|"]
         lines += [f"| {shown(g['dataset'])} | {g['comparison']} | {g['n']} | {g['mean']:+.2f} | {g['above']} | "
                   f"{g['below']} | {g['includes']} |" for g in overall]
+    lines += recovered_table(summary["configs"], shown)
     lines += settings_table(summary["configs"], shown)
     for key, a, b in contrasts:
         lines += contrast_table(summary["configs"], key, a, b, shown, _bundle_fields(folder, key))

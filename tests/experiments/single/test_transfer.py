@@ -108,3 +108,25 @@ def test_a_distilled_student_trains_on_its_images_and_the_teachers_view_of_the_t
         assert hard.all() and soft.sum() == n_labelled
     history = json.loads((result.run_dir / "metrics.json").read_text())
     assert 0 <= history[0]["train_accuracy"] <= 1  # of the labelled images
+
+
+def test_the_ceiling_trains_on_the_pool_with_its_true_labels_and_no_teacher(tmp_path, monkeypatch):
+    calls = spy_on_fit(monkeypatch)
+    result = train_student(student(transfer="5", transfer_labels="true"), tmp_path, progress=False)
+    rows = calls[0]["rows"]
+    n_labelled = 3 * 16
+    pool = transfer_indices(DATA, "5")
+    _, y = load_split("digits", data_root(), True)
+    assert rows.teacher is None and len(rows) == n_labelled + len(pool)
+    assert torch.equal(rows.y[n_labelled:], y[torch.as_tensor(pool)])  # classes 0-2 keep their labels
+    metrics = json.loads((result.run_dir / "test_metrics.json").read_text())
+    assert metrics["transfer_images"] == 15 and "teacher_sha256" not in metrics
+
+
+def test_a_teacher_trained_without_the_pool_is_recorded_as_never_having_seen_it(tmp_path):
+    cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1, 2], without_pool="20:5"),
+                    train=TrainConfig(epochs=1, lr=1e-3), teacher=TeacherConfig("lenet5"))
+    unseen = train_teacher(cfg, tmp_path, progress=False).run_dir
+    result = train_student(student(unseen, transfer="5"), tmp_path, progress=False)
+    seen = json.loads((result.run_dir / "test_metrics.json").read_text())["teacher_data"]
+    assert seen["pool_images"] == 15 and seen["pool_images_seen"] == 0

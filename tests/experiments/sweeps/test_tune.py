@@ -203,3 +203,15 @@ def test_workers_stop_when_qkd_tune_is_killed(tmp_path):
     before = stamps()
     time.sleep(5)
     assert stamps() == before
+
+
+def test_a_study_searches_function_matching_settings(tmp_path):
+    teacher = ROOT / "docs" / "teachers" / "fashion-mnist-compact-cnn"
+    text = STUDY.replace("[space]", f'[distill]\nteacher = "{teacher.as_posix()}"\nteacher_outputs = "on-the-fly"\n'
+                                    '[space]\n"train.mixup" = {low = 0.1, high = 1.0}\n'
+                                    '"train.augment" = ["none", "shift-rotate"]')
+    spec = load_tune_spec(write(tmp_path, text))
+    assert spec.base.distill.teacher_outputs == "on-the-fly"
+    assert {p.path for p in spec.space} >= {"train.mixup", "train.augment"}
+    with pytest.raises(QkdError, match="--mixup blends the images"):
+        load_tune_spec(write(tmp_path, text.replace('teacher_outputs = "on-the-fly"', "")))

@@ -1,0 +1,130 @@
+"""Grids with both transfer-pool protocols and the ceiling: which teacher each cell gets, which
+cells exist, and what the report makes of them."""
+
+from pathlib import Path
+
+import pytest
+
+from qkd_pl.config import StudentConfig
+from qkd_pl.errors import QkdError
+from qkd_pl.experiments.sweeps.grid import CEILING, GridSpec, expand, load_spec
+from qkd_pl.experiments.sweeps.grid import validate as validate_grid
+from qkd_pl.experiments.sweeps.report import recovered_fraction, summarize
+
+SETTINGS = {"kd": {"distill.alpha": 0.5}, "kd+40": {"distill.transfer": "40"},
+            "pseudo+40": {"distill.transfer": "40", "distill.transfer_labels": "hard"}}
+
+
+def spec(**kw) -> GridSpec:
+    base = dict(datasets=["digits"], seeds=[0, 1], student=StudentConfig(qubits=2), teachers=["none", "lenet5", CEILING],
+                teacher_data="all", teacher_pool=["seen", "unseen"],
+                bundles={"regime": {"few": {"data.per_class": 20}, "more": {"data.per_class": 30}}, "setting": SETTINGS})
+    return validate_grid(GridSpec(**{**base, **kw}))
+
+
+def by_role(cells):
+    out = {}
+    for c in cells:
+        out.setdefault(c.fields["role"], []).append(c)
+    return out
+
+
+def test_an_unseen_pool_gets_a_teacher_trained_without_exactly_that_pool():
+    cells = {c.id: c for c in expand(spec(), Path("g"))}
+    teachers = {c.id: c.config.data.without_pool for c in cells.values() if c.config.kind == "teacher"}
+    assert teachers == {"teacher-digits-all-lenet5": None, "teacher-digits-all-lenet5-without-20-40": "20:40",
+                        "teacher-digits-all-lenet5-without-30-40": "30:40"}
+    for c in cells.values():
+        if c.fields["role"] != "distilled":
+            continue
+        teacher = Path(c.config.distill.teacher).name
+        if c.config.distill.transfer == "none":  # no pool: one cell, the teacher that saw everything
+            assert c.fields["pool"] == "-" and teacher == "teacher-digits-all-lenet5"
+        elif c.fields["pool"] == "unseen":
+            assert teacher == f"teacher-digits-all-lenet5-without-{c.config.data.per_class}-40"
+        else:
+            assert c.fields["pool"] == "seen" and teacher == "teacher-digits-all-lenet5"
+
+
+def test_one_ceiling_per_pool_regime_and_seed_with_true_labels_and_no_teacher():
+    roles = by_role(expand(spec(), Path("g")))
+    assert len(roles["ceiling"]) == 2 * 2  # regimes x seeds; soft and pseudo share it
+    for c in roles["ceiling"]:
+        assert c.config.distill.teacher is None and c.config.distill.transfer == "40"
+        assert c.config.distill.transfer_labels == "true" and c.fields["setting"] == "-"
+    assert len(roles["distilled"]) == 2 * 2 * (1 + 2 * 2)  # regimes x seeds x (kd + 2 settings x 2 pools)
+
+
+def test_a_ceiling_without_a_distilled_twin_is_not_run():
+    cells = expand(spec(include=[{"setting": "kd"}]), Path("g"))
+    assert "ceiling" not in by_role(cells) and all("without" not in c.id for c in cells)
+
+
+def test_cells_of_the_seen_protocol_keep_the_ids_they_had_before_pools():
+    before = {c.id for c in expand(spec(teachers=["none", "lenet5"], teacher_pool=["seen"]), Path("g"))}
+    after = {c.id for c in expand(spec(), Path("g"))}
+    assert before < after
+    assert all("unseen-pool" in i or i.startswith(("ceiling-", "teacher-digits-all-lenet5-without")) for i in after - before)
+
+
+def test_a_teacher_trained_elsewhere_has_no_unseen_cells(tmp_path):
+    run = tmp_path / "strong"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"")
+    cells = expand(spec(teachers=["none", "strong", CEILING], teacher_runs={"digits": {"strong": str(run)}}), Path("g"))
+    assert not [c for c in cells if c.fields.get("pool") == "unseen"]
+
+
+@pytest.mark.parametrize("kw,needle", [
+    ({"teacher_pool": ["never"]}, "teacher.pool"),
+    ({"teacher_pool": []}, "teacher.pool"),
+    ({"teacher_data": "same", "bundles": {"setting": SETTINGS}}, "needs \\[teacher\\] data = \"all\""),
+])
+def test_bad_pool_settings_are_refused(kw, needle):
+    with pytest.raises(QkdError, match=needle):
+        spec(**kw)
+
+
+def test_the_toml_pool_key(tmp_path):
+    path = tmp_path / "g.toml"
+    path.write_text('seeds = [0]\n[data]\ndatasets = ["digits"]\nper_class = 20\n[student]\nqubits = [2]\n'
+                    '[teacher]\narch = ["none", "lenet5", "ceiling"]\ndata = "all"\npool = ["seen", "unseen"]\n'
+                    '[sweep]\n"distill.transfer" = ["40"]\n')
+    cells = expand(load_spec(path), Path("g"))
+    assert {c.fields["role"] for c in cells} == {"teacher", "baseline", "distilled", "ceiling"}
+    path.write_text(path.read_text().replace('pool = ["seen", "unseen"]', 'pool = "unseen"'))
+    with pytest.raises(QkdError, match="teacher.pool"):
+        load_spec(path)
+
+
+def test_the_fraction_recovered_is_the_ratio_of_mean_gains_with_a_paired_bootstrap_interval():
+    base = {0: 0.50, 1: 0.60, 2: 0.55}
+    ceiling = {0: 0.60, 1: 0.64, 2: 0.61}  # gains 10, 4, 6
+    half = {s: base[s] + (ceiling[s] - base[s]) / 2 for s in base}
+    r = recovered_fraction(half, ceiling, base)
+    assert r["mean"] == pytest.approx(0.5) and r["low"] == pytest.approx(0.5) and r["high"] == pytest.approx(0.5)
+    noisy = {0: 0.58, 1: 0.60, 2: 0.56}  # gains 8, 0, 1: 9 of 20
+    r = recovered_fraction(noisy, ceiling, base)
+    assert r["mean"] == pytest.approx(9 / 20) and r["low"] < 0.45 < r["high"] and r["ceiling_gain"] == pytest.approx(0.2 / 3)
+    assert recovered_fraction(noisy, base, base) is None  # a ceiling that gains nothing has no fraction
+    assert recovered_fraction({0: 0.6}, {0: 0.7}, {0: 0.5}) is None  # one seed: no interval
+
+
+def test_the_summary_finds_each_distilled_students_ceiling_and_baseline():
+    rows = []
+    for seed, (b, c, seen, unseen) in enumerate([(0.5, 0.7, 0.65, 0.6), (0.52, 0.7, 0.66, 0.58)]):
+        common = {"dataset": "digits", "classes": "all", "qubits": 2, "student": "v2", "reducer": "fc",
+                  "encoding": "amplitude", "ansatz": "strong", "control": False, "seed": seed, "params_classical": 1,
+                  "params_quantum": 1, "run_dir": "r"}
+        rows += [{**common, "role": "baseline", "teacher": "none", "setting": "-", "pool": "-", "distill.transfer": "-",
+                  "distill.transfer_labels": "-", "test_accuracy": b},
+                 {**common, "role": "ceiling", "teacher": "ceiling", "setting": "-", "pool": "-",
+                  "distill.transfer": "40", "distill.transfer_labels": "true", "test_accuracy": c}]
+        rows += [{**common, "role": "distilled", "teacher": "lenet5", "setting": "kd+40", "pool": pool,
+                  "distill.transfer": "40", "distill.transfer_labels": "soft", "test_accuracy": acc}
+                 for pool, acc in (("seen", seen), ("unseen", unseen))]
+    configs = {(c["teacher"], c["pool"]): c for c in summarize(rows)["configs"]}
+    assert configs[("lenet5", "seen")]["recovered"]["mean"] == pytest.approx((0.15 + 0.14) / (0.2 + 0.18))
+    assert configs[("lenet5", "unseen")]["recovered"]["mean"] == pytest.approx((0.1 + 0.06) / (0.2 + 0.18))
+    assert configs[("ceiling", "-")]["gain"]["mean"] == pytest.approx(0.19)
+    assert "recovered" not in configs[("none", "-")]
