@@ -127,4 +127,7 @@ def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[s
     run_grid(spec, out, workers, executor, data_dir, progress, torch_device)
     notes = NOTES[which] + (["--quick: a tiny smoke version of the protocol; its numbers mean nothing."] if quick else [])
     title = TITLES.get(which, f"qkd-pl reproduction of the paper's {which} results ({spec.name})")
-    return write_report(out, title, PUBLISHED[which](), notes, also=also, contrasts=[] if quick else CONTRASTS.get(which, []))
+    contrasts = [] if quick else CONTRASTS.get(which, [])
+    if part == "pool":  # its rows have no readout, teacher or variant to contrast
+        contrasts = [c for c in contrasts if c[0] in ("setting", "pool")]
+    return write_report(out, title, PUBLISHED[which](), notes, also=also, contrasts=contrasts)
