@@ -296,9 +296,10 @@ def normalized(saved: dict[str, Any]) -> dict[str, Any]:
     control, which has no teacher either, keeps its transfer fields)."""
     d = RunConfig.from_dict(saved).to_dict()
     distill = d.get("distill")
-    if d.get("kind") == "student" and isinstance(distill, dict) and distill.get("teacher") is None \
-            and distill.get("transfer_labels") != "true":  # (the ceiling control learns from its transfer set)
-        d["distill"] = dataclasses.asdict(DistillConfig())
+    if d.get("kind") == "student" and isinstance(distill, dict) and distill.get("teacher") is None:
+        ceiling = distill.get("transfer_labels") == "true"  # the ceiling control learns from its transfer set
+        d["distill"] = dataclasses.asdict(DistillConfig(**({k: distill[k] for k in ("transfer", "transfer_labels")}
+                                                          if ceiling else {})))
     return d
 
 

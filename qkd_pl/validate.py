@@ -17,6 +17,7 @@ images in [0, 1] with integer labels, are each one QkdError naming the path.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Callable
 
 from .config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, field_kind, parse_transfer
@@ -78,6 +79,9 @@ def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
 
                 objective_from_config(cfg.distill)
             cfg = dataclasses.replace(cfg, distill=_check_transfer(cfg.distill, data))
+            if cfg.train.mixup > 0 and cfg.distill.transfer != "none" and cfg.distill.transfer_labels == "hard":
+                raise QkdError("--mixup with --transfer-labels hard: a blend of two images has no one top class to "
+                               "be its pseudo-label; use --transfer-labels soft, or leave --mixup out")
             if cfg.train.mixup > 0 and cfg.distill.teacher is not None and cfg.distill.teacher_outputs == "cached":
                 raise QkdError("--mixup blends the images, and cached teacher logits are of the images as they are: "
                                "add --teacher-outputs on-the-fly so the teacher sees the blend")
@@ -104,6 +108,8 @@ def check_fields(section: Any, prefix: str) -> None:
         if choices is not None and value not in (reg if reg is not None else choices):
             raise QkdError(f"{where} = {value!r} is not one of: {', '.join(map(str, choices))}"
                            f"{reg.own_hint() if reg is not None else ''}")
+        if kind == "float" and not math.isfinite(value):
+            raise QkdError(f"{where} = {value!r} is not a finite number")
         lo, hi = meta.get("min"), meta.get("max")
         if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
             raise QkdError(f"{where} = {value!r} must be {'above' if meta.get('min_open') else 'at least'} {lo}")

@@ -311,6 +311,9 @@ def demo_cmd(seeds, out, quiet, torch_device, **o):
 def compare_cmd(seeds, **o):
     """Train a teacher once, then baseline and distilled students for every seed; print mean +- std.
 
+    With --transfer N the teacher is trained on the train part less the distilled students' pool
+    of N unlabelled images per class (it never sees them); without, on the students' images.
+
     Writes OUT/NAME/ (default NAME: compare-<dataset>-<time>) with one run folder per model and
     summary.json / summary.md. --epochs, --lr and --batch-size are the students'.
     """

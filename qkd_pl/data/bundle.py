@@ -235,6 +235,9 @@ def _transfer(cfg: DataConfig, transfer: str, y_tr: np.ndarray, y_te: np.ndarray
     fit, _, _ = split_indices(cfg, y_tr, y_te, n_classes)
     whole, _, _ = split_indices(dataclasses.replace(cfg, per_class=None), y_tr, y_te, n_classes)
     rest = np.setdiff1d(whole, fit)
+    if not len(rest):
+        raise QkdError(f"--per-class {cfg.per_class} takes every image of the train part: none is left for a "
+                       f"transfer set (or a pool to hold out); lower --per-class")
     if transfer == "unlabeled":
         return rest
     return cap_per_class(y_tr, rest, int(transfer), "transfer set", f"--transfer {transfer}")

@@ -202,11 +202,14 @@ class Distiller:
         elif transfer_set is not None:
             x_transfer = as_images(transfer_set, "transfer_set")
         self._check_data(x, x_val, x_transfer)
+        if x_transfer is not None and self.transfer_labels == "hard" and self.train.mixup > 0:
+            raise QkdError("mixup with transfer_labels='hard': a blend of two images has no one top class to be its "
+                           "pseudo-label; use transfer_labels='soft', or leave mixup out")
         if self.fast:
             accelerate(student)
         run_dir = Path(run_dir).absolute()  # test() after a change of working folder finds it
         device = _device_of(student)
-        _check_student(student, x, y, y_val, device)
+        _check_student(student, x, y, torch.cat([y_val, y_transfer]) if y_transfer is not None else y_val, device)
         if record is None:
             resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, y_transfer, resume, overwrite)
             config = json.loads((run_dir / "config.json").read_text())

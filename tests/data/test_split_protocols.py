@@ -64,7 +64,13 @@ def test_bad_pool_text_is_refused(text):
      "needs --teacher"),
     (RunConfig("student", data=STUDENT, student=StudentConfig(), train=TrainConfig(mixup=0.2),
                distill=DistillConfig(teacher="t")), "--mixup blends the images.*--teacher-outputs on-the-fly"),
+    (RunConfig("student", data=STUDENT, student=StudentConfig(), train=TrainConfig(mixup=0.2),
+               distill=DistillConfig(teacher="t", teacher_outputs="on-the-fly", transfer="40",
+                                     transfer_labels="hard")), "a blend of two images has no one top class"),
+    (RunConfig("student", data=STUDENT, student=StudentConfig(), train=TrainConfig(mixup=float("nan"))),
+     "train.mixup = nan is not a finite number"),
 ])
+
 def test_configurations_that_cannot_mean_anything_are_refused(cfg, needle):
     with pytest.raises(QkdError, match=needle):
         validate(cfg)
@@ -88,3 +94,8 @@ def test_augment_auto_becomes_the_datasets_own(dataset, expected):
     cfg = validate(RunConfig("teacher", data=DataConfig(dataset), train=TrainConfig(augment="auto"),
                              teacher=TeacherConfig("lenet5")))
     assert cfg.train.augment == expected
+
+
+def test_a_pool_that_leaves_no_image_is_refused_in_one_line():
+    with pytest.raises(QkdError, match="none is left for a transfer set"):
+        split_of(DataConfig("digits", without_pool="200:50"))

@@ -101,6 +101,7 @@ def test_the_ceiling_learns_its_transfer_set_from_its_own_labels_without_a_teach
     (lambda d: Distiller(linear_teacher(d, 1), train=TrainConfig(mixup=0.2)), "teacher_outputs='on-the-fly'"),
     (lambda d: Distiller(linear_teacher(d, 1), teacher_outputs="live"), "choose cached or on-the-fly"),
     (lambda d: Distiller(transfer_labels="labels"), "choose soft, hard or true"),
+    (lambda d: Distiller(train=TrainConfig(augment="auto")), "name it: crop-flip"),
 ])
 def test_settings_that_cannot_work_are_refused(make, needle):
     with pytest.raises(QkdError, match=needle):
@@ -116,3 +117,37 @@ def test_a_transfer_set_without_a_teacher_needs_its_labels_for_the_ceiling(tmp_p
         Distiller(transfer_labels="true", progress=False).fit(student(), data["train"], data["val"], tmp_path / "b",
                                                               transfer_set=data["test"][0])
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_pseudo_labels_of_mixed_images_and_foreign_ceiling_labels_are_refused_before_the_run_folder(tmp_path):
+    data = splits()
+    x_pool, y_pool = data["test"]
+    with pytest.raises(QkdError, match="no one top class"):
+        Distiller(linear_teacher(data, 1), train=TrainConfig(mixup=0.2), transfer_labels="hard",
+                  teacher_outputs="on-the-fly", progress=False).fit(student(), data["train"], data["val"],
+                                                                    tmp_path / "a", transfer_set=x_pool)
+    with pytest.raises(QkdError, match="at least 58 classes"):
+        Distiller(transfer_labels="true", progress=False).fit(student(), data["train"], data["val"], tmp_path / "b",
+                                                              transfer_set=(x_pool, y_pool + 55))
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_mixup_mixes_the_loss_of_each_rows_own_label_and_its_partners(tmp_path, monkeypatch):
+    from qkd_pl.training import loop
+
+    data = splits()
+    draws = []
+    real = loop.mixup
+
+    def spy(x, alpha, generator):
+        out = real(x, alpha, generator)
+        draws.append(out)
+        return out
+    monkeypatch.setattr(loop, "mixup", spy)
+    seen = spy_on_loss(monkeypatch)
+    s = student()
+    Distiller(train=TrainConfig(epochs=1, batch_size=len(data["train"]), mixup=0.4), progress=False).fit(
+        s, data["train"], data["val"], tmp_path / "m")
+    (mixed, partner, lam), = draws
+    (y_own, _, _, _), (y_other, _, _, _) = seen["batches"]  # one batch: the loss with each label
+    assert torch.equal(y_other, y_own[partner]) and 0 < lam < 1

@@ -97,6 +97,9 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None, part: 
     """
     if part not in PARTS:
         raise QkdError(f"--part {part!r}: choose one of {', '.join(PARTS)}")
+    if qubits and (quick or set(qubits) - {4, 8}):
+        raise QkdError(f"--qubits {','.join(map(str, qubits))}: the study's students have 4 and 8 qubits"
+                       + (" (--quick has 2 and runs whole)" if quick else ""))
     size = "5" if quick else TRANSFER
     settings = _settings(size)
     best, transfer = BEST, f"{BEST}+{size}"

@@ -311,6 +311,12 @@ def validate(spec: GridSpec) -> GridSpec:
     if "unseen" in spec.teacher_pool and spec.teacher_data != "all":
         raise QkdError("teacher.pool \"unseen\" trains a teacher on the whole train part but the students' pool: it "
                        "needs [teacher] data = \"all\" (with \"same\" no teacher sees a pool anyway)")
+    trainable = [t for t in spec.teachers if t not in (BASELINE, CEILING)
+                 and not all(t in spec.teacher_runs.get(d, {}) for d in spec.datasets)]
+    if spec.teacher_pool == ["unseen"] and not trainable and set(spec.teachers) - {BASELINE, CEILING}:
+        raise QkdError("teacher.pool = [\"unseen\"]: every teacher of this grid was trained elsewhere (teacher.runs), "
+                       "on the pool too, so no cell can have one that never saw it; add a teacher the grid trains, "
+                       "or \"seen\"")
     if "unseen" in spec.teacher_pool and ENSEMBLE in spec.teachers:
         raise QkdError("teacher.pool \"unseen\" with an ensemble: an ensemble's members were trained once, on the "
                        "whole train part; drop one of them")
@@ -406,6 +412,10 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             fields = {"dataset": dataset, "classes": classes or "all", **named,
                       **{COLUMNS.get(p, p): v for p, v in values.items()}, "teacher": teacher,
                       **({"pool": pool} if pools else {}), "seed": seed}
+            if pools or CEILING in spec.teachers:  # the report pairs pools and ceilings by these columns
+                labels = values.get("distill.transfer_labels", spec.distill.transfer_labels)
+                fields.setdefault("distill.transfer", "-" if teacher == BASELINE else transfer)
+                fields.setdefault("distill.transfer_labels", {BASELINE: "-", CEILING: "true"}.get(teacher, labels))
             if _kept(spec, fields, teacherly):
                 students[_student_id(spec, tag, fields, values, extra, pool)] = (fields, values, pool)
         students = _ceilings_with_a_pair(students, teacherly)
@@ -418,9 +428,9 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cid = _teacher_id(tag, arch, without)
             train = dataclasses.replace(spec.teacher_train,
                                         epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
-            cells[cid] = Cell(cid, 0, RunConfig(kind="teacher", data=dataclasses.replace(teacher_data,
-                                                                                          without_pool=without),
-                                                teacher=TeacherConfig(arch), train=train),
+            cells[cid] = Cell(cid, 0, _augment_resolved(RunConfig(
+                kind="teacher", data=dataclasses.replace(teacher_data, without_pool=without), teacher=TeacherConfig(arch),
+                train=train)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": arch, "role": "teacher",
                                **({"pool": "seen" if without is None else f"unseen ({without})"} if pools else {})})
         if any(a == ENSEMBLE for a, _ in needed):
@@ -446,7 +456,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             if role == "ceiling":
                 cfg = dataclasses.replace(cfg, distill=DistillConfig(transfer=_transfer_of(spec, values),
                                                                      transfer_labels="true"))
-            cells[cid] = Cell(cid, 2, cfg, {**f, "role": role})
+            cells[cid] = Cell(cid, 2, _augment_resolved(cfg), {**f, "role": role})
     return list(cells.values())
 
 
@@ -461,7 +471,7 @@ def _student_id(spec: GridSpec, tag: str, f: dict[str, Any], values: dict[str, A
             + ("-control" if f["control"] else "") + ("" if role != "distilled" else f"-{_id_part(f['teacher'])}")
             + "".join(f"-{p.split('.')[1]}-{values[p]}" for p in extra if values[p] != "-")
             + "".join(f"-{axis}-{f[axis]}" for axis in spec.bundles if f[axis] != "-")
-            + (f"-transfer-{_transfer_of(spec, values)}" if role == "ceiling" else "")
+            + (f"-transfer-{_transfer_of(spec, values)}" if role == "ceiling" and "distill.transfer" not in extra else "")
             + ("-unseen-pool" if pool == "unseen" else "") + f"-s{f['seed']}")
 
 
@@ -471,6 +481,16 @@ def _pool_spec(spec: GridSpec, values: dict[str, Any], pool: str) -> str | None:
         return None
     per_class = values.get(PER_CLASS, spec.base_value(PER_CLASS))
     return f"{per_class}:{_transfer_of(spec, values)}"
+
+
+def _augment_resolved(cfg: RunConfig) -> RunConfig:
+    """``train.augment = "auto"`` as the dataset's own, as ``validate`` records it in config.json (so
+    a finished cell is recognised as the same run)."""
+    if cfg.train.augment != "auto":
+        return cfg
+    from ...data.sources import DATASETS
+
+    return with_field(cfg, "train.augment", DATASETS[canonical_name(cfg.data.dataset)].augment)
 
 
 def _transfer_of(spec: GridSpec, values: dict[str, Any]) -> str:

@@ -125,6 +125,10 @@ def paired_gain(after: dict[int, float], before: dict[int, float]) -> dict[str, 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     students = [r for r in rows if r.get("role") in ("baseline", "distilled", "ceiling")]
+    if any("pool" in r for r in students):  # rows of grids made before pools (qkd report --also): what they were
+        students = [r if "pool" in r else {**r, "pool": "-" if r.get("teacher") in (BASELINE, CEILING)
+                                           or r.get("distill.transfer", "none") in ("none", "-") else "seen"}
+                    for r in students]
     teachers = [r for r in rows if r.get("role") == "teacher"]
     groups: dict[tuple, dict[int, float]] = defaultdict(dict)
     params: dict[tuple, dict[str, int]] = {}
@@ -220,9 +224,11 @@ def _quantum_of(cfg: dict[str, Any], groups: dict[tuple, dict[int, float]], keys
 def overall_gains(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The paper's headline form (mean gain per dataset), with the per-configuration intervals counted."""
     out = []
-    for key, comparison in (("gain", "distilled - baseline"), ("quantum_over_control", "quantum - classical control")):
+    for key, comparison, ceiling in (("gain", "distilled - baseline", False), ("gain", "ceiling - baseline", True),
+                                     ("quantum_over_control", "quantum - classical control", None)):
         for ds in sorted({c["dataset"] for c in configs}):
-            gains = [c[key] for c in configs if c["dataset"] == ds and c.get(key)]
+            gains = [c[key] for c in configs if c["dataset"] == ds and c.get(key)
+                     and (ceiling is None or (c.get("teacher") == CEILING) == ceiling)]
             if not gains:
                 continue
             known = [g for g in gains if not math.isnan(g["low"])]
@@ -538,7 +544,7 @@ def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = 
     plt.close(fig)
     names.append("error_by_method")
     # 2. Baseline vs distilled, one point per configuration and teacher.
-    pairs = [c for c in configs if c.get("gain")]
+    pairs = [c for c in configs if c.get("gain") and c["teacher"] != CEILING]
     if pairs:
         fig, ax = plt.subplots(figsize=(5, 5))
         for t in sorted({c["teacher"] for c in pairs}):

@@ -180,3 +180,49 @@ def test_the_kd_study_uses_what_its_searches_chose():
         assert best["config"]["distill"]["kd_loss"] == objective
         assert kd_study.TUNED[objective] == pytest.approx(best["params"], abs=5e-4)
     assert kd_study.BEST == max(found, key=lambda o: found[o]["mean_val_accuracy"])
+
+
+def test_the_kd_study_runs_every_transfer_row_under_both_protocols_with_its_ceiling(tmp_path):
+    import csv
+    from collections import Counter
+    from pathlib import Path
+
+    from qkd_pl.experiments.paper import kd_study
+
+    docs = Path(__file__).resolve().parents[3] / "docs" / "kd-study" / "results.csv"
+    committed = {r["id"] for r in csv.DictReader(docs.open())}
+    cells = expand(kd_study.kd_study_spec(), tmp_path)
+    assert committed <= {c.id for c in cells}  # the study's runs keep their folders: a rerun resumes them
+    students = [c for c in cells if c.config.kind == "student"]
+    transfer = [c for c in students if c.fields["role"] == "distilled" and c.config.distill.transfer != "none"]
+    pools = Counter(c.fields["pool"] for c in transfer)
+    lenet = [c for c in transfer if c.fields["teacher"] == "lenet5"]
+    assert pools["unseen"] == len(lenet) // 2 and all(c.fields["teacher"] == "lenet5" for c in transfer
+                                                      if c.fields["pool"] == "unseen")
+    for c in lenet:
+        if c.fields["pool"] == "unseen":
+            assert Path(c.config.distill.teacher).name.endswith(f"-without-{c.config.data.per_class}-500")
+    ceilings = [c for c in students if c.fields["role"] == "ceiling"]
+    def where(c):
+        return tuple(c.fields[k] for k in ("dataset", "qubits", "regime", "student.readout", "variant", "seed"))
+
+    assert sorted(map(where, ceilings)) == sorted(set(map(where, transfer)))  # one per pool, and only there
+    assert all(c.config.distill.teacher is None and c.config.distill.transfer_labels == "true" for c in ceilings)
+    part = expand(kd_study.kd_study_spec(part="pool", qubits=[4]), tmp_path)
+    assert {c.fields.get("qubits") for c in part if c.config.kind == "student"} == {4}
+    assert {c.fields["role"] for c in part} == {"teacher", "baseline", "distilled", "ceiling"}
+
+
+@pytest.mark.parametrize("args,needle", [(["--qubits", "5"], "the study's students have 4 and 8 qubits"),
+                                         (["--quick", "--qubits", "8"], "--quick has 2"),
+                                         (["--part", "pool"], None)])
+def test_kd_study_parts_are_checked_before_any_work(tmp_path, args, needle):
+    if needle is None:  # the quick pool part runs and reports its fractions
+        r = CliRunner().invoke(cli, ["reproduce", "kd-study", "--quick", *args, "--out", str(tmp_path), "--quiet"])
+        assert r.exit_code == 0, r.output
+        report = (tmp_path / "report.md").read_text()
+        assert "what the teacher recovers" in report and "| lenet5 | unseen |" in report
+        assert "| ceiling - baseline |" in report
+        return
+    r = CliRunner().invoke(cli, ["reproduce", "kd-study", *args, "--out", str(tmp_path / "x"), "--quiet"])
+    assert r.exit_code == 2 and needle in r.output and not (tmp_path / "x").exists()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from qkd_pl.config import StudentConfig
+from qkd_pl.config import DataConfig, DistillConfig, StudentConfig
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments.sweeps.grid import CEILING, GridSpec, expand, load_spec
 from qkd_pl.experiments.sweeps.grid import validate as validate_grid
@@ -128,3 +128,49 @@ def test_the_summary_finds_each_distilled_students_ceiling_and_baseline():
     assert configs[("lenet5", "unseen")]["recovered"]["mean"] == pytest.approx((0.1 + 0.06) / (0.2 + 0.18))
     assert configs[("ceiling", "-")]["gain"]["mean"] == pytest.approx(0.19)
     assert "recovered" not in configs[("none", "-")]
+
+
+def test_augment_auto_is_resolved_in_the_cells_as_validate_records_it():
+    cells = expand(spec(axes={"train.augment": ["auto"]}), Path("g"))
+    assert {c.config.train.augment for c in cells if c.config.kind == "student"} == {"shift-rotate"}
+    assert all("augment-auto" in c.id for c in cells if c.config.kind == "student")
+
+
+def test_a_fixed_transfer_set_still_gives_the_report_its_pool_columns():
+    cells = expand(spec(bundles={}, distill=DistillConfig(transfer="40"), data=DataConfig(per_class=20)), Path("g"))
+    by = {c.fields["role"]: c.fields for c in cells if c.config.kind == "student"}
+    assert (by["baseline"]["distill.transfer"], by["baseline"]["distill.transfer_labels"]) == ("-", "-")
+    assert (by["ceiling"]["distill.transfer"], by["ceiling"]["distill.transfer_labels"]) == ("40", "true")
+    assert (by["distilled"]["distill.transfer"], by["distilled"]["distill.transfer_labels"]) == ("40", "soft")
+
+
+def test_unseen_alone_with_teachers_trained_elsewhere_is_refused(tmp_path):
+    run = tmp_path / "strong"
+    run.mkdir()
+    (run / "best.pt").write_bytes(b"")
+    with pytest.raises(QkdError, match="every teacher of this grid was trained elsewhere"):
+        spec(teachers=["none", "strong"], teacher_pool=["unseen"], teacher_runs={"digits": {"strong": str(run)}})
+
+
+def test_rows_of_a_grid_made_before_pools_are_read_as_what_they_were():
+    common = {"dataset": "d", "classes": "all", "qubits": 2, "student": "v2", "reducer": "fc", "encoding": "a",
+              "ansatz": "s", "control": False, "params_classical": 1, "params_quantum": 1, "run_dir": "r"}
+    old = [{**common, "seed": s, "role": "baseline", "teacher": "none", "distill.transfer": "-", "test_accuracy": 0.5}
+           for s in (0, 1)]
+    old += [{**common, "seed": s, "role": "distilled", "teacher": "t", "distill.transfer": "40",
+             "test_accuracy": 0.6 + s / 100} for s in (0, 1)]
+    new = [{**common, "seed": s, "role": "distilled", "teacher": "t", "distill.transfer": "40", "pool": "unseen",
+            "test_accuracy": 0.7} for s in (0, 1)]
+    configs = {(c["teacher"], c["pool"]): c for c in summarize(old + new)["configs"]}
+    assert configs[("t", "seen")]["gain"]["mean"] == pytest.approx(0.105)
+    assert configs[("t", "unseen")]["gain"]["mean"] == pytest.approx(0.2)
+
+
+def test_a_ceiling_saved_before_a_default_changed_is_the_same_ceiling():
+    from qkd_pl.config import DistillConfig as D, RunConfig, normalized
+
+    def saved(**distill):
+        return RunConfig("student", student=StudentConfig(), distill=D(transfer="40", transfer_labels="true",
+                                                                        **distill)).to_dict()
+    assert normalized(saved(alpha=0.5, kd_loss="dist")) == normalized(saved())
+    assert normalized(saved()) != normalized(RunConfig("student", student=StudentConfig(), distill=D()).to_dict())

@@ -66,11 +66,14 @@ def test_a_folder_without_results_is_refused(tmp_path):
 
 
 def test_overall_gains_count_intervals_above_below_and_across_zero():
-    def cfg(ds, low, high):
-        return {"dataset": ds, "gain": {"mean": (low + high) / 2, "low": low, "high": high, "n": 3}}
+    def cfg(ds, low, high, teacher="lenet5"):
+        return {"dataset": ds, "teacher": teacher, "gain": {"mean": (low + high) / 2, "low": low, "high": high, "n": 3}}
 
-    rows = overall_gains([cfg("a", 0.01, 0.03), cfg("a", -0.05, -0.01), cfg("a", -0.01, 0.01), cfg("b", 0.0, 0.2)])
-    assert rows == [
+    rows = overall_gains([cfg("a", 0.01, 0.03), cfg("a", -0.05, -0.01), cfg("a", -0.01, 0.01), cfg("b", 0.0, 0.2),
+                          cfg("a", 0.1, 0.3, teacher="ceiling")])  # the ceiling control is summed up apart
+    assert rows[-1] == {"dataset": "a", "comparison": "ceiling - baseline", "n": 1, "mean": pytest.approx(20.0),
+                        "above": 1, "below": 0, "includes": 0}
+    assert rows[:-1] == [
         {"dataset": "a", "comparison": "distilled - baseline", "n": 3, "mean": pytest.approx(-1 / 3),
          "above": 1, "below": 1, "includes": 1},
         {"dataset": "b", "comparison": "distilled - baseline", "n": 1, "mean": pytest.approx(10.0),
