@@ -187,6 +187,11 @@ def _from_toml(raw: dict[str, Any]) -> GridSpec:
     if unknown:
         raise QkdError(f"unknown key {sorted(unknown)[0]!r}; known at the top: name, seeds, and the tables [data], "
                        f"[student], [teacher], [distill], [sweep], [[include]], [[exclude]]")
+    tables = sorted(k for k, v in raw.items() if isinstance(v, dict)
+                    and k not in ("data", "student", "teacher", "distill", "sweep", "bundles"))
+    if tables:
+        raise QkdError(f"unknown table [{tables[0]}]; known: [data], [student] (with epochs, batch_size, lr), "
+                       f"[teacher], [distill], [sweep] (any other train.* field by its dotted path), [bundles]")
     data_raw = dict(raw.get("data", {}))
     if "datasets" not in data_raw:
         raise QkdError("[data] datasets is required, e.g. datasets = [\"mnist\"]")

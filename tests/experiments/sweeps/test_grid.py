@@ -93,6 +93,7 @@ def test_teacher_epochs_can_differ_by_architecture(tmp_path):
     ("[data]\ndatasets = ['digits']\nseed = 3\n", "unknown key [data] 'seed'; known: per_class"),
     ("[data]\ndatasets = ['digits']\n[teacher]\nlayers = 3\n", "unknown key [teacher] 'layers'"),
     ("[data]\ndatasets = ['digits']\n[student]\nrotaton = 'X'\n", "unknown key [student] 'rotaton'; known: arch"),
+    ("[data]\ndatasets = ['digits']\n[train]\naugment = 'auto'\n", "unknown table [train]; known: [data]"),
 ])
 def test_bad_grid_files(tmp_path, text, needle):
     with pytest.raises(QkdError, match=needle.replace("[", r"\[").replace("]", r"\]")):
