@@ -107,8 +107,8 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     # settings and regimes are named by their bundles, not by the dozen fields behind them
     table = text.split("## Distillation settings against the baseline")[1].split("\n## ")[0].splitlines()
     header = next(line for line in table if line.startswith("| teacher"))
-    assert header.startswith("| teacher, setting | digits qubits=2, regime=all, variant=circuit |")
-    assert any(line.startswith("| lenet5, paper |") for line in table)
+    assert header.startswith("| teacher, pool, setting | digits qubits=2, regime=all, variant=circuit |")
+    assert any(line.startswith("| lenet5, -, paper |") for line in table)
     from qkd_pl.experiments.paper.kd_study import BEST
     from qkd_pl.experiments.sweeps.report import write_report
 
@@ -118,7 +118,8 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     assert "## variant = circuit against control" in text
     contrast = text.split(f"## setting = {BEST}+5 against pseudo+5")[1].split("\n## ")[0].splitlines()
     assert [line.split(" | ")[0] for line in contrast if line.startswith("| digits")] == [
-        "| digits, 2q, regime=few, variant=circuit, teacher lenet5"]
+        "| digits, 2q, pool=seen, regime=few, variant=circuit, teacher lenet5",
+        "| digits, 2q, pool=unseen, regime=few, variant=circuit, teacher lenet5"]
 
 
 def test_the_kd_study_grid_is_the_designed_study(tmp_path):
@@ -129,8 +130,10 @@ def test_the_kd_study_grid_is_the_designed_study(tmp_path):
 
     cells = expand(kd_study.kd_study_spec(), tmp_path)
     students = [c for c in cells if c.phase == 2]
-    assert sorted(c.id for c in cells if c.phase == 0) == [f"teacher-{d}-all-lenet5" for d in
-                                                           ("cifar10", "fashion-mnist", "mnist")]
+    assert sorted(c.id for c in cells if c.phase == 0) == sorted(
+        [f"teacher-{d}-all-lenet5" for d in ("cifar10", "fashion-mnist", "mnist")]
+        + [f"teacher-{d}-all-lenet5-without-{n}-500" for d, n in (("cifar10", 150), ("fashion-mnist", 150),
+                                                                  ("fashion-mnist", 50), ("mnist", 150), ("mnist", 50))])
     assert {c.config.data.per_class for c in cells if c.phase == 0} == {None}
     assert {c.fields["seed"] for c in students} == {0, 1, 2, 3, 4}
     tuning_seeds = {s for f in (Path(kd_study.__file__).parents[3] / "docs/kd-study/tune").glob("*.toml")
