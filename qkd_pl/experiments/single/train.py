@@ -196,6 +196,12 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     cfg, backend, teacher = plan.cfg, plan.backend, plan.teacher
     run_dir_for(out, name, cfg, resume, overwrite)
     data = load_data(cfg.data, data_dir)
+    transfer, extra = None, {}
+    ceiling = cfg.distill is not None and cfg.distill.transfer_labels == "true"
+    if cfg.distill is not None and cfg.distill.transfer != "none" and (teacher is not None or ceiling):
+        # before the run folder: a pool that leaves no image is refused without leaving one behind
+        transfer = load_transfer(cfg.data, cfg.distill.transfer, data_dir, labels=ceiling)
+        extra["transfer_images"] = len(transfer[0] if ceiling else transfer)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
     if hasattr(model, "fit_reduction"):
@@ -206,7 +212,6 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}" if backend else f"student {cfg.student.arch}: your own module, "
                                                                       f"on the torch device of its parameters")
-    transfer, extra = None, {}
     if teacher is not None:
         seen = teacher.data
         _say(progress, f"teacher {cfg.distill.teacher}: T={cfg.distill.temperature}, alpha={cfg.distill.alpha}; "
@@ -215,10 +220,6 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
                                         f"pool" if "pool_images" in seen else ""))
         extra.update({"teacher_checkpoint": str(teacher.path), "teacher_sha256": teacher.key,
                       "teacher_data": teacher.data})
-    ceiling = cfg.distill is not None and cfg.distill.transfer_labels == "true"
-    if cfg.distill is not None and cfg.distill.transfer != "none" and (teacher is not None or ceiling):
-        transfer = load_transfer(cfg.data, cfg.distill.transfer, data_dir, labels=ceiling)
-        extra["transfer_images"] = len(transfer[0] if ceiling else transfer)
     if start_from is not None:
         extra["started_from"] = str(start_from.checkpoint)
     distiller = Distiller(teacher, objective_from_config(cfg.distill) if teacher is not None else None, cfg.train,

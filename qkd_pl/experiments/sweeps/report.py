@@ -308,14 +308,17 @@ def recovered_table(configs: list[dict[str, Any]], shown: Callable[[str], str] =
              "The ceiling is the same student trained on the same pool with its true labels. Fraction recovered = "
              "(distilled - baseline) / (ceiling - baseline), mean gains over the seeds, [95 % bootstrap interval "
              "over seeds]. pool seen: the teacher was trained on the pool with its labels; unseen: it never saw it.",
-             "", "| dataset | qubits | " + " | ".join(named) + " | teacher | pool | gain over baseline | "
-             "ceiling's gain | fraction recovered |", "|---|---|" + "---|" * len(named) + "---|---|---|---|---|"]
+             ""]
+    columns = ["dataset", "qubits", *named, "teacher", "pool", "gain over baseline", "ceiling's gain",
+               "fraction recovered"]
+    lines += ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for c in sorted(rows, key=lambda c: (c["dataset"], c["qubits"], *(str(c[k]) for k in named), c["teacher"],
                                          str(c.get("pool")))):
         r = c["recovered"]
-        lines.append(f"| {shown(c['dataset'])} | {c['qubits']} | " + " | ".join(str(c[k]) for k in named)
-                     + f" | {c['teacher']} | {c.get('pool', 'seen')} | {format_gain(c['gain'])} | "
-                       f"{100 * r['ceiling_gain']:+.2f} | {r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}] |")
+        cells = [shown(c["dataset"]), c["qubits"], *(c[k] for k in named), c["teacher"], c.get("pool", "seen"),
+                 format_gain(c["gain"]), f"{100 * r['ceiling_gain']:+.2f}",
+                 f"{r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"]
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
     return lines
 
 

@@ -130,3 +130,11 @@ def test_a_teacher_trained_without_the_pool_is_recorded_as_never_having_seen_it(
     result = train_student(student(unseen, transfer="5"), tmp_path, progress=False)
     seen = json.loads((result.run_dir / "test_metrics.json").read_text())["teacher_data"]
     assert seen["pool_images"] == 15 and seen["pool_images_seen"] == 0
+
+
+def test_a_pool_that_leaves_no_image_is_refused_before_the_run_folder(tmp_path):
+    cfg = RunConfig("student", data=DataConfig("digits", classes=[0, 1, 2], per_class=200), train=TrainConfig(epochs=1),
+                    student=StudentConfig(qubits=2), distill=DistillConfig(transfer="5", transfer_labels="true"))
+    with pytest.raises(QkdError, match="none is left for a transfer set"):
+        train_student(cfg, tmp_path, name="w", progress=False)
+    assert not (tmp_path / "w").exists()

@@ -174,3 +174,13 @@ def test_a_ceiling_saved_before_a_default_changed_is_the_same_ceiling():
                                                                         **distill)).to_dict()
     assert normalized(saved(alpha=0.5, kd_loss="dist")) == normalized(saved())
     assert normalized(saved()) != normalized(RunConfig("student", student=StudentConfig(), distill=D()).to_dict())
+
+
+def test_the_recovered_table_is_well_formed_without_bundle_columns():
+    from qkd_pl.experiments.sweeps.report import recovered_table
+
+    c = {"dataset": "d", "qubits": 2, "teacher": "t", "pool": "unseen", "gain": {"mean": 0.1, "low": 0.0, "high": 0.2,
+                                                                                "n": 3},
+         "recovered": {"mean": 0.5, "low": 0.2, "high": 0.8, "n": 3, "ceiling_gain": 0.2}}
+    table = [line for line in recovered_table([c]) if line.startswith("|")]
+    assert len({line.count("|") for line in table}) == 1 and "| d | 2 | t | unseen |" in table[2]
