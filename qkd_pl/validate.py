@@ -54,10 +54,7 @@ def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
         raise QkdError("a student run needs its student section (StudentConfig)")
     data = _check_data(cfg.data)  # first: an alias ("fashion") becomes the name the registry knows
     cfg = dataclasses.replace(cfg, data=data)
-    if cfg.train.augment == "auto":  # the dataset's own: recorded as what ran
-        from .data.sources import DATASETS
-
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment=DATASETS[data.dataset].augment))
+    cfg = augment_resolved(cfg)
     for name in ("data", "train", "teacher", "student", "distill"):
         section = getattr(cfg, name)
         if section is not None:
@@ -86,6 +83,17 @@ def validate(cfg: RunConfig, frozen_inputs: bool = False) -> RunConfig:
                 raise QkdError("--mixup blends the images, and cached teacher logits are of the images as they are: "
                                "add --teacher-outputs on-the-fly so the teacher sees the blend")
     return cfg
+
+
+def augment_resolved(cfg: RunConfig) -> RunConfig:
+    """``train.augment = "auto"`` as the dataset's own, recorded in config.json as what ran (grids
+    resolve their cells alike, so a finished cell is recognised as the same run)."""
+    if cfg.train.augment != "auto":
+        return cfg
+    from .data.sources import DATASETS, canonical_name
+
+    own = DATASETS[canonical_name(cfg.data.dataset)].augment
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, augment=own))
 
 
 def check_fields(section: Any, prefix: str) -> None:

@@ -350,9 +350,12 @@ class Distiller:
     def _on_the_fly(self) -> bool:
         return self.teacher is not None and self.teacher_outputs == "on-the-fly"
 
+    def _teacher_where(self) -> torch.device:
+        return self.teacher_device or _device_of(self.teacher.model)
+
     def _teacher_fn(self, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
         """The frozen teacher as a function of one batch's view, in eval mode, without gradients."""
-        where = self.teacher_device or _device_of(self.teacher.model)
+        where = self._teacher_where()
         model = self.teacher.model.to(where).eval()
 
         def teacher_fn(x: torch.Tensor) -> torch.Tensor:
@@ -363,7 +366,7 @@ class Distiller:
     def _logits(self, x: torch.Tensor, split: str, record: RunRecord | None, device: torch.device
                 ) -> tuple[torch.Tensor, bool]:
         """The teacher's logits on ``x``, once per teacher and images (teacher_cache.py)."""
-        where = self.teacher_device or _device_of(self.teacher.model)
+        where = self._teacher_where()
         model = self.teacher.model.to(where)
         if self.teacher.key is None:  # a module in memory: its weights or code may have changed since any cache
             return predict_logits(model, x.to(where)).to(device), False

@@ -33,7 +33,7 @@ base::
                                                  # the whole train part) and/or never saw it (one teacher per
                                                  # pool, trained --without-pool; needs data = "all")
     [teacher]  arch = ["none", "lenet5", "ceiling"]   # ceiling: the transfer set with its true labels, no
-                                                 # teacher (what the pool is worth at most)
+                                                 # teacher (what the pool is worth with labels)
     [distill]  temperature = 3.0; alpha = 0.9
     [sweep]    "student.rotation" = ["X", "Y"]   # any student-run field by its dotted path
     [sweep]    "data.per_class" = [50, 150, "all"]   # labelled images per class ("all": the whole split),
@@ -82,11 +82,11 @@ from ...registry import is_import_path
 from ...teachers import ENSEMBLE, TEACHERS
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
-from ...validate import validate as validate_config
+from ...validate import augment_resolved, validate as validate_config
 
 BASELINE = "none"
 # The ceiling control: a student without a teacher that learns its transfer set from the pool's own
-# labels (how much of the pool's value a teacher could recover at most).
+# labels (what the pool is worth with labels: a reference, not a bound on what a teacher passes on).
 CEILING = "ceiling"
 POOLS = ("seen", "unseen")  # the teacher was trained on the students' transfer pool, or never saw it
 PER_CLASS = "data.per_class"  # the one data field a grid may sweep; "all" stands for no cap
@@ -405,7 +405,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                 continue
             if teacher in (BASELINE, CEILING):
                 named.update({axis: "-" for axis in teacherly})
-            if values["student.arch"] == HYBRID or is_import_path(values["student.arch"]):
+            if _fixed_circuit(values["student.arch"]):
                 # a fixed circuit, or the user's own module: the v2 axes do not apply, one cell for all their values
                 values.update({"student.reducer": "-", "student.encoding": "-", "student.ansatz": "-",
                                "student.control": False})
@@ -433,7 +433,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             cid = _teacher_id(tag, arch, without)
             train = dataclasses.replace(spec.teacher_train,
                                         epochs=spec.teacher_epochs.get(arch, spec.teacher_train.epochs))
-            cells[cid] = Cell(cid, 0, _augment_resolved(RunConfig(
+            cells[cid] = Cell(cid, 0, augment_resolved(RunConfig(
                 kind="teacher", data=dataclasses.replace(teacher_data, without_pool=without), teacher=TeacherConfig(arch),
                 train=train)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": arch, "role": "teacher",
@@ -445,8 +445,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
                                                 teacher=TeacherConfig(ENSEMBLE, members)),
                               {"dataset": dataset, "classes": classes or "all", "teacher": ENSEMBLE, "role": "teacher"})
         for cid, (f, values, pool) in students.items():
-            role = {BASELINE: "baseline", CEILING: "ceiling"}.get(f["teacher"], "distilled")
-            hybrid = f["student"] == HYBRID or is_import_path(f["student"])
+            role, hybrid = _role(f["teacher"]), _fixed_circuit(f["student"])
             teacher = (None if role != "distilled" else given[f["teacher"]] if f["teacher"] in given
                        else str(runs / _teacher_id(tag, _id_part(f["teacher"]), _pool_spec(spec, values, pool))))
             cfg = RunConfig(kind="student", data=data, student=spec.student,
@@ -461,7 +460,7 @@ def expand(spec: GridSpec, out: Path) -> list[Cell]:
             if role == "ceiling":
                 cfg = dataclasses.replace(cfg, distill=DistillConfig(transfer=_transfer_of(spec, values),
                                                                      transfer_labels="true"))
-            cells[cid] = Cell(cid, 2, _augment_resolved(cfg), {**f, "role": role})
+            cells[cid] = Cell(cid, 2, augment_resolved(cfg), {**f, "role": role})
     return list(cells.values())
 
 
@@ -469,8 +468,7 @@ def _student_id(spec: GridSpec, tag: str, f: dict[str, Any], values: dict[str, A
                 pool: str) -> str:
     """A student cell's id: its role, data, circuit, teacher, swept fields, bundles and seed (a
     ceiling's transfer set and an unseen pool named too; a seen pool's cells keep the ids they had)."""
-    role = {BASELINE: "baseline", CEILING: "ceiling"}.get(f["teacher"], "distilled")
-    hybrid = f["student"] == HYBRID or is_import_path(f["student"])
+    role, hybrid = _role(f["teacher"]), _fixed_circuit(f["student"])
     return (f"{role}-{tag}-{f['qubits']}q-{_id_part(f['student'])}"
             + ("" if hybrid else f"-{f['reducer']}-{f['encoding']}-{f['ansatz']}")
             + ("-control" if f["control"] else "") + ("" if role != "distilled" else f"-{_id_part(f['teacher'])}")
@@ -480,22 +478,21 @@ def _student_id(spec: GridSpec, tag: str, f: dict[str, Any], values: dict[str, A
             + ("-unseen-pool" if pool == "unseen" else "") + f"-s{f['seed']}")
 
 
+def _role(teacher: str) -> str:
+    return {BASELINE: "baseline", CEILING: "ceiling"}.get(teacher, "distilled")
+
+
+def _fixed_circuit(arch: str) -> bool:
+    """The v1 hybrid student or a user's own module: qkd-pl's circuit axes do not apply."""
+    return arch == HYBRID or is_import_path(arch)
+
+
 def _pool_spec(spec: GridSpec, values: dict[str, Any], pool: str) -> str | None:
     """``P:N`` of the pool an "unseen" teacher is trained without (None: the teacher saw everything)."""
     if pool != "unseen":
         return None
     per_class = values.get(PER_CLASS, spec.base_value(PER_CLASS))
     return f"{per_class}:{_transfer_of(spec, values)}"
-
-
-def _augment_resolved(cfg: RunConfig) -> RunConfig:
-    """``train.augment = "auto"`` as the dataset's own, as ``validate`` records it in config.json (so
-    a finished cell is recognised as the same run)."""
-    if cfg.train.augment != "auto":
-        return cfg
-    from ...data.sources import DATASETS
-
-    return with_field(cfg, "train.augment", DATASETS[canonical_name(cfg.data.dataset)].augment)
 
 
 def _transfer_of(spec: GridSpec, values: dict[str, Any]) -> str:
