@@ -165,6 +165,9 @@ def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
                        f"would make it negative (give alpha at most 1)")
     if distill.teacher_outputs == "on-the-fly" and distill.teacher is None:
         raise QkdError("--teacher-outputs on-the-fly calls the teacher on every batch: it needs --teacher")
+    if distill.transfer_labels == "true" and distill.teacher is not None:
+        raise QkdError("--transfer-labels true is the ceiling control: the transfer set taught by its own labels, no "
+                       "teacher; leave --teacher out (or choose soft or hard to have the teacher label it)")
     if distill.transfer == "none":
         if distill.transfer_labels == "true":
             raise QkdError("--transfer-labels true is the ceiling control, the transfer set with its own labels: it "

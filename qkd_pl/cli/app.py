@@ -517,7 +517,8 @@ def report_cmd(folder, title, also, contrast):
               help="kd-study: pool runs its transfer-set rows alone (teacher saw the pool / never saw it, the "
                    "ceiling, their baselines), about 45 minutes on 2 cores.")
 @click.option("--qubits", "only_qubits", default=None, metavar="LIST",
-              help="kd-study: only the students with these qubits, e.g. 4 (the rest can follow in the same --out).")
+              help="kd-study: only the students with these qubits, e.g. 4. The results and report in --out hold this "
+                   "call's rows only: give each part its own --out (finished runs in --out are reused).")
 @click.option("--images-8q", type=click.IntRange(min=1), default=200, show_default=True,
               help="noise: test images per 8-qubit student and backend (a noisy 8-qubit image takes about a second).")
 @click.option("--check-images", type=click.IntRange(min=0), default=1000, show_default=True,

@@ -218,6 +218,11 @@ def teacher_data_report(teacher: DataConfig, student: DataConfig, data_dir: str 
     if transfer != "none":
         pool = _transfer(student, transfer, *labels)
         report.update({"pool_images": len(pool), "pool_images_seen": len(np.intersect1d(pool, t_fit))})
+        if teacher.without_pool is not None and report["pool_images_seen"]:  # left out another pool than this one
+            warnings.warn(f"the teacher was trained --without-pool {teacher.without_pool}, yet saw "
+                          f"{report['pool_images_seen']} of this student's {len(pool)} transfer images (--per-class "
+                          f"{student.per_class} --transfer {transfer}): for a pool it never saw, train it "
+                          f"--without-pool with this student's --per-class and --transfer", QkdWarning, stacklevel=2)
     return report
 
 

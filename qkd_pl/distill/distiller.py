@@ -149,6 +149,9 @@ class Distiller:
         if isinstance(self.loss, FunctionLoss) and self.teacher is None:
             raise QkdError("a loss function reads teacher logits, and this Distiller has no teacher (its loss would be "
                            "cross-entropy): give it a teacher, or leave loss out")
+        if transfer_labels == "true" and self.teacher is not None:
+            raise QkdError("transfer_labels='true' is the ceiling control: the transfer set taught by its own labels, "
+                           "no teacher; leave the teacher out (or choose soft or hard to have it label the set)")
         if isinstance(self.loss, FunctionLoss) and transfer_labels == "hard":
             raise QkdError("transfer_labels='hard' needs an Objective, which treats labelled and transfer rows apart; "
                            "a loss function sees every row alike (a transfer row's label is the teacher's top class)")
@@ -213,7 +216,7 @@ class Distiller:
         if record is None:
             resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, y_transfer, resume, overwrite)
             config = json.loads((run_dir / "config.json").read_text())
-            meta = {"image_shape": list(x.shape[1:]), "classes": list(range(int(max(y.max(), y_val.max())) + 1)),
+            meta = {"image_shape": list(x.shape[1:]), "classes": list(range(int(max(y.max(), y_val.max(), -1 if y_transfer is None else y_transfer.max())) + 1)),
                     "trained_on": f"{device.type} (torch)"}
         else:
             resuming, config, meta = resume and (run_dir / "last.pt").exists(), record.config, record.meta

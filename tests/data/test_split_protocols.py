@@ -76,10 +76,13 @@ def test_configurations_that_cannot_mean_anything_are_refused(cfg, needle):
         validate(cfg)
 
 
-def test_the_ceiling_needs_no_teacher():
+def test_the_ceiling_is_a_student_without_a_teacher():
     cfg = validate(RunConfig("student", data=STUDENT, student=StudentConfig(),
                              distill=DistillConfig(transfer="40", transfer_labels="true")))
-    assert cfg.distill.teacher is None
+    assert cfg.distill.transfer == "40" and cfg.distill.transfer_labels == "true"
+    with pytest.raises(QkdError, match="ceiling control.*no teacher"):
+        validate(RunConfig("student", data=STUDENT, student=StudentConfig(),
+                           distill=DistillConfig(teacher="t", transfer="40", transfer_labels="true")))
 
 
 def test_full_test_keeps_every_test_image_and_the_training_cap():

@@ -101,6 +101,7 @@ def test_the_ceiling_learns_its_transfer_set_from_its_own_labels_without_a_teach
     (lambda d: Distiller(linear_teacher(d, 1), train=TrainConfig(mixup=0.2)), "teacher_outputs='on-the-fly'"),
     (lambda d: Distiller(linear_teacher(d, 1), teacher_outputs="live"), "choose cached or on-the-fly"),
     (lambda d: Distiller(transfer_labels="labels"), "choose soft, hard or true"),
+    (lambda d: Distiller(linear_teacher(d, 1), transfer_labels="true"), "ceiling control.*no teacher"),
     (lambda d: Distiller(train=TrainConfig(augment="auto")), "name it: crop-flip"),
 ])
 def test_settings_that_cannot_work_are_refused(make, needle):
@@ -151,3 +152,15 @@ def test_mixup_mixes_the_loss_of_each_rows_own_label_and_its_partners(tmp_path, 
     (mixed, partner, lam), = draws
     (y_own, _, _, _), (y_other, _, _, _) = seen["batches"]  # one batch: the loss with each label
     assert torch.equal(y_other, y_own[partner]) and 0 < lam < 1
+
+
+def test_a_class_only_the_ceilings_pool_holds_is_one_of_the_runs_classes(tmp_path):
+    data = splits()
+    x, y = data["train"].tensors
+    x_val, y_val = data["val"]
+    x_pool, y_pool = data["test"]
+    train = torch.utils.data.TensorDataset(x[y < 2], y[y < 2])
+    run = Distiller(train=TrainConfig(epochs=1, batch_size=16), transfer_labels="true", progress=False).fit(
+        student(), train, (x_val[y_val < 2], y_val[y_val < 2]), tmp_path / "c", transfer_set=(x_pool, y_pool))
+    meta = torch.load(run.run_dir / "best.pt", weights_only=True)["meta"]
+    assert int(y_pool.max()) == 2 and meta["classes"] == [0, 1, 2]

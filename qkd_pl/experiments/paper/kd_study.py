@@ -55,7 +55,7 @@ NOTES = [
     "less the pool (pool unseen: --without-pool N:500, the protocol of truly unlabelled images; the committed "
     "compact-cnn teachers saw it, so they have seen rows only); the ceiling is the same student on the same pool with "
     "its true labels, no teacher; fraction recovered = (distilled - baseline) / (ceiling - baseline) with a 95 % "
-    "bootstrap interval over seeds.",
+    "Fieller interval over seeds (the fractions a paired t-test does not reject).",
     "Controls (FashionMNIST, 4 qubits, 150 per class, labels only and with the best setting + 500): the circuit "
     "replaced by a classical layer with as many trainable parameters (control) or with the readout's output width "
     "(width control), and the circuit without its entangling gates (ansatz strong-local).",

@@ -1,6 +1,7 @@
 """The transfer set: which images it holds, that only a distilled student sees it, and how it
 enters the loss (the teacher's soft outputs, or its top class as a label)."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 import torch
 
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from qkd_pl.data.bundle import split_of, transfer_indices
+from qkd_pl.data.bundle import load_transfer, split_of, transfer_indices
 from qkd_pl.data.sources import data_root, load_split
 from qkd_pl.errors import QkdError
 from qkd_pl.experiments import train_student, train_teacher
@@ -130,6 +131,9 @@ def test_a_teacher_trained_without_the_pool_is_recorded_as_never_having_seen_it(
     result = train_student(student(unseen, transfer="5"), tmp_path, progress=False)
     seen = json.loads((result.run_dir / "test_metrics.json").read_text())["teacher_data"]
     assert seen["pool_images"] == 15 and seen["pool_images_seen"] == 0
+    with pytest.warns(UserWarning, match="--without-pool 20:5, yet saw 6 of this student's 21 transfer images"):
+        other = train_student(student(unseen, transfer="7"), tmp_path, progress=False)  # its pool: 5 of 7 per class
+    assert json.loads((other.run_dir / "test_metrics.json").read_text())["teacher_data"]["pool_images_seen"] == 6
 
 
 def test_a_pool_that_leaves_no_image_is_refused_before_the_run_folder(tmp_path):
@@ -138,3 +142,36 @@ def test_a_pool_that_leaves_no_image_is_refused_before_the_run_folder(tmp_path):
     with pytest.raises(QkdError, match="none is left for a transfer set"):
         train_student(cfg, tmp_path, name="w", progress=False)
     assert not (tmp_path / "w").exists()
+
+
+def image_digests(x: torch.Tensor) -> set[str]:
+    return {hashlib.sha256(row.contiguous().numpy().tobytes()).hexdigest() for row in x}
+
+
+@pytest.mark.parametrize("without_pool", [None, "20:5"])
+def test_the_pool_reaches_the_teachers_training_batches_only_when_it_was_not_left_out(tmp_path, monkeypatch,
+                                                                                     without_pool):
+    calls = spy_on_fit(monkeypatch)
+    cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1, 2], without_pool=without_pool),
+                    train=TrainConfig(epochs=1, lr=1e-3), teacher=TeacherConfig("lenet5"))
+    train_teacher(cfg, tmp_path, progress=False)
+    trained = image_digests(calls[0]["rows"].x)  # what the teacher's training loop was handed, as images
+    pool = image_digests(load_transfer(DATA, "5"))  # the student's pool, as the student loads it
+    assert len(pool) == 15
+    if without_pool is None:
+        assert pool <= trained
+    else:
+        assert pool.isdisjoint(trained) and len(trained) > 3 * 16
+
+
+def test_on_the_fly_teacher_outputs_equal_cached_ones_through_a_transfer_set_when_nothing_is_augmented(
+        teacher, tmp_path):
+    accuracies, weights = {}, {}
+    for mode in ("cached", "on-the-fly"):
+        result = train_student(student(teacher, transfer="5", teacher_outputs=mode), tmp_path, name=mode,
+                               progress=False)
+        accuracies[mode] = result.test.accuracy
+        weights[mode] = torch.load(result.run_dir / "best.pt", weights_only=True)["state_dict"]
+    assert accuracies["cached"] == accuracies["on-the-fly"]
+    for name, w in weights["cached"].items():
+        assert torch.allclose(w, weights["on-the-fly"][name], atol=1e-5), name

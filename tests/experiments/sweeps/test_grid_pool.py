@@ -3,7 +3,9 @@ cells exist, and what the report makes of them."""
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.stats
 
 from qkd_pl.config import DataConfig, DistillConfig, StudentConfig
 from qkd_pl.errors import QkdError
@@ -97,16 +99,31 @@ def test_the_toml_pool_key(tmp_path):
         load_spec(path)
 
 
-def test_the_fraction_recovered_is_the_ratio_of_mean_gains_with_a_paired_bootstrap_interval():
+def half_of(ceiling, base):
+    return {s: base[s] + (ceiling[s] - base[s]) / 2 for s in base}
+
+
+def test_the_fraction_recovered_is_the_ratio_of_mean_gains_with_a_fieller_interval():
     base = {0: 0.50, 1: 0.60, 2: 0.55}
-    ceiling = {0: 0.60, 1: 0.64, 2: 0.61}  # gains 10, 4, 6
-    half = {s: base[s] + (ceiling[s] - base[s]) / 2 for s in base}
-    r = recovered_fraction(half, ceiling, base)
+    ceiling = {0: 0.60, 1: 0.69, 2: 0.66}  # gains 10, 9, 11: clear of zero
+    r = recovered_fraction(half_of(ceiling, base), ceiling, base)
     assert r["mean"] == pytest.approx(0.5) and r["low"] == pytest.approx(0.5) and r["high"] == pytest.approx(0.5)
-    noisy = {0: 0.58, 1: 0.60, 2: 0.56}  # gains 8, 0, 1: 9 of 20
+    noisy = {0: 0.58, 1: 0.60, 2: 0.56}  # gains 8, 0, 1: 9 of 30
     r = recovered_fraction(noisy, ceiling, base)
-    assert r["mean"] == pytest.approx(9 / 20) and r["low"] < 0.45 < r["high"] and r["ceiling_gain"] == pytest.approx(0.2 / 3)
+    assert r["mean"] == pytest.approx(0.3) and r["low"] < 0.3 < r["high"] and r["ceiling_gain"] == pytest.approx(0.1)
+    gain = np.array([noisy[s] - base[s] for s in base])
+    top = np.array([ceiling[s] - base[s] for s in base])
+    critical = scipy.stats.t.ppf(0.975, 2)
+    for end in (r["low"], r["high"]):  # at each end the paired t-test of gain - R * top = 0 sits on its critical value
+        d = gain - end * top
+        assert abs(d.mean()) / (d.std(ddof=1) / np.sqrt(3)) == pytest.approx(critical)
     assert recovered_fraction(noisy, base, base) is None  # a ceiling that gains nothing has no fraction
+    shaky = {0: 0.45, 1: 0.64, 2: 0.61}  # ceiling gains -5, 4, 6: not clear of zero, so no bound
+    r = recovered_fraction(noisy, shaky, base)
+    assert r["mean"] == pytest.approx(9 / 5) and r["low"] is None and r["high"] is None
+    proportional = {0: 0.60, 1: 0.64, 2: 0.61}  # gains 10, 4, 6, each exactly twice the student's: still no bound,
+    r = recovered_fraction(half_of(proportional, base), proportional, base)  # the ceiling's gain is not clear of 0
+    assert r["mean"] == pytest.approx(0.5) and r["low"] is None
     assert recovered_fraction({0: 0.6}, {0: 0.7}, {0: 0.5}) is None  # one seed: no interval
 
 
