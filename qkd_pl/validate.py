@@ -167,7 +167,7 @@ def _check_transfer(distill: DistillConfig, data: DataConfig) -> DistillConfig:
         raise QkdError("--teacher-outputs on-the-fly calls the teacher on every batch: it needs --teacher")
     if distill.transfer_labels == "true" and distill.teacher is not None:
         raise QkdError("--transfer-labels true is the ceiling control: the transfer set taught by its own labels, no "
-                       "teacher; leave --teacher out (or choose soft or hard to have the teacher label it)")
+                       "teacher; drop the teacher (in a grid: \"ceiling\" in [teacher] arch), or choose soft or hard")
     if distill.transfer == "none":
         if distill.transfer_labels == "true":
             raise QkdError("--transfer-labels true is the ceiling control, the transfer set with its own labels: it "

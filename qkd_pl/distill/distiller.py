@@ -111,7 +111,7 @@ class Distiller:
         train: epochs, batch size, learning rate, optimizer, schedule and seed.
         transfer_labels: how a transfer set's images teach: ``soft`` (the objective's teacher term),
             ``hard`` (the teacher's top class as a label), or ``true`` (their own labels, which the
-            transfer set then carries: the ceiling control, with or without a teacher).
+            transfer set then carries: the ceiling control, which has no teacher).
         teacher_outputs: ``cached`` (the teacher's logits computed once on the images as they are)
             or ``on-the-fly`` (the teacher called on every batch, on the student's augmented or
             mixed view: function matching, Beyer et al. 2022; pair it with ``train.augment``).
@@ -331,11 +331,9 @@ class Distiller:
         if x_transfer is None:
             return Rows(x, y, logits, teacher_fn=teacher_fn), accuracy_on_train
         n_labelled = len(y)
-        if self.transfer_labels == "true":  # the ceiling control: the pool's own labels, as labelled rows
+        if self.transfer_labels == "true":  # the ceiling control (no teacher): the pool's own labels, as labelled rows
             self._say(f"transfer set: {len(x_transfer)} images with their true labels (the ceiling control)")
-            logits_t = None if logits is None else self._logits(x_transfer, _split(record), record, device)[0]
-            return Rows(torch.cat([x, x_transfer.to(device)]), torch.cat([y, y_transfer.to(device)]),
-                        None if logits is None else torch.cat([logits, logits_t]), teacher_fn=teacher_fn), \
+            return Rows(torch.cat([x, x_transfer.to(device)]), torch.cat([y, y_transfer.to(device)])), \
                 accuracy_on_train
         self._say(f"transfer set: {len(x_transfer)} unlabelled images, learnt from the teacher's "
                   f"{'outputs' if self.transfer_labels == 'soft' else 'top class (pseudo-labels)'}")

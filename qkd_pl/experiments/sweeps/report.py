@@ -178,8 +178,9 @@ def recovered_fraction(distilled: dict[int, float], ceiling: dict[int, float], b
     """(distilled - baseline) / (ceiling - baseline), the ratio of the mean gains over the seeds all
     three have, with a 95 % Fieller interval: the fractions R for which the paired t-test of
     gain - R * ceiling's gain = 0 over those seeds does not reject, the same t-statistics as the
-    gains' intervals (a percentile bootstrap over five seeds is too narrow). ``high`` is None when the
-    interval is unbounded (the ceiling's own gain is not clear of zero). None below 2 seeds, or
+    gains' intervals (a percentile bootstrap over five seeds is too narrow). ``low`` and ``high`` are
+    None when that set is unbounded, which happens exactly when the ceiling's own gain is not clear
+    of zero (the set is then the whole line or the line less an interval). None below 2 seeds, or
     when the ceiling gains nothing on average (no fraction of nothing)."""
     import numpy as np
     from scipy.stats import t
@@ -253,7 +254,7 @@ def _pct(x: float) -> str:
 
 
 def format_fraction(r: dict[str, Any]) -> str:
-    """``0.95 [0.80, 1.10]``, or ``[0.80, unbounded]`` where the ceiling's gain may be zero."""
+    """``0.95 [0.80, 1.10]``, or ``0.95 [unbounded]`` where the ceiling's gain may be zero."""
     if r["low"] is None:
         return f"{r['mean']:.2f} [unbounded]"
     return f"{r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"

@@ -149,8 +149,8 @@ def image_digests(x: torch.Tensor) -> set[str]:
 
 
 @pytest.mark.parametrize("without_pool", [None, "20:5"])
-def test_the_pool_reaches_the_teachers_training_batches_only_when_it_was_not_left_out(tmp_path, monkeypatch,
-                                                                                     without_pool):
+def test_the_pool_is_among_the_teachers_training_rows_only_when_it_was_not_left_out(tmp_path, monkeypatch,
+                                                                               without_pool):
     calls = spy_on_fit(monkeypatch)
     cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1, 2], without_pool=without_pool),
                     train=TrainConfig(epochs=1, lr=1e-3), teacher=TeacherConfig("lenet5"))
