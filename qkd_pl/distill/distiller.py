@@ -216,7 +216,8 @@ class Distiller:
         if record is None:
             resuming = self._open(run_dir, student, x, y, x_val, y_val, x_transfer, y_transfer, resume, overwrite)
             config = json.loads((run_dir / "config.json").read_text())
-            meta = {"image_shape": list(x.shape[1:]), "classes": list(range(int(max(y.max(), y_val.max(), -1 if y_transfer is None else y_transfer.max())) + 1)),
+            labelled = [y, y_val] + ([] if y_transfer is None else [y_transfer])  # the ceiling's pool has labels too
+            meta = {"image_shape": list(x.shape[1:]), "classes": list(range(int(max(t.max() for t in labelled)) + 1)),
                     "trained_on": f"{device.type} (torch)"}
         else:
             resuming, config, meta = resume and (run_dir / "last.pt").exists(), record.config, record.meta
