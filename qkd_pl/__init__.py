@@ -31,7 +31,8 @@ __version__ = "0.1.0"
 # name -> module: imported on first use, so that reading a configuration (the CLI's start, a
 # grid file) does not import torch and PennyLane.
 _PUBLIC = {
-    "Distiller": "qkd_pl.distill", "FitResult": "qkd_pl.distill", "FrozenTeacher": "qkd_pl.distill",
+    "Distiller": "qkd_pl.distill", "FitJob": "qkd_pl.distill", "FitResult": "qkd_pl.distill",
+    "fit_together": "qkd_pl.distill", "FrozenTeacher": "qkd_pl.distill",
     "KD": "qkd_pl.losses", "Objective": "qkd_pl.losses", "register_objective": "qkd_pl.losses",
     "TrainConfig": "qkd_pl.config", "QuantumLayer": "qkd_pl.circuits", "accelerate": "qkd_pl.circuits",
     "count_parameters": "qkd_pl.students",

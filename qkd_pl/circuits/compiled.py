@@ -38,6 +38,7 @@ not earn back; the README's Performance section has both figures, measured.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
@@ -61,6 +62,15 @@ ALIASES = {"0": "off", "1": "trace"}
 # Inductor options, for these compilations only: a C++ rather than a Python wrapper around the
 # generated kernels (the graph's step is dozens of small kernels, so the per-kernel call matters).
 INDUCTOR_OPTIONS = {"cpp_wrapper": True}
+
+
+class NotBatchable(Exception):
+    """A layer asked to run many students at once (under ``vmap``) without a graph that can."""
+
+
+def batched(x: torch.Tensor) -> bool:
+    """Whether ``x`` is one student's view of a batch of students (inside ``torch.func.vmap``)."""
+    return torch._C._functorch.is_batchedtensor(x)
 
 
 def mode() -> str:
@@ -88,7 +98,7 @@ class Traced:
         self.compiled: Callable | None = None
 
     def __call__(self, *args: torch.Tensor) -> torch.Tensor:
-        if self.real is None or not torch.is_grad_enabled():
+        if self.real is None or not torch.is_grad_enabled() or batched(args[0]):  # stacked students: eager
             return self.graph(*args)
         if self.compiled is None:
             self.training_calls += 1
@@ -132,7 +142,13 @@ class CompiledLayer:
         if key in self._graphs:
             self._graphs.move_to_end(key)
             graph = self._graphs[key]
-            return self._direct(x) if graph is None else graph(x, *weights.values())
+            if graph is not None:
+                return graph(x, *weights.values())
+        if batched(x):  # many students at once (vmap): only a graph takes them; the QNode would not
+            raise NotBatchable(f"{_layer_name(self.layer)} has no traced graph for inputs of shape "
+                               f"{tuple(x.shape)}" + (f" ({self.untraceable})" if self.untraceable else ""))
+        if key in self._graphs:
+            return self._direct(x)
         self._calls[key] = self._calls.get(key, 0) + 1
         if self._calls[key] <= TRACE_AFTER or not enabled() or self.untraceable:
             return self._direct(x)
@@ -167,6 +183,15 @@ class CompiledLayer:
             finally:
                 self.layer.qnode_weights = saved
 
+        shared_key = _shared_key(self.layer, x, weights)
+        shared = SHARED.get(shared_key) if shared_key is not None else None
+        if shared is not None:  # the same circuit traced for another layer: trusted once it matches this QNode
+            try:
+                if _disagreement(shared.graph, call, x, weights) is None:
+                    SHARED.move_to_end(shared_key)
+                    return shared
+            except Exception:  # noqa: BLE001 - this QNode refused a probe: trace it for itself below
+                pass
         try:
             graph = make_fx(call)(x.detach(), *(v.detach() for v in weights.values()))
         except Exception as exc:  # noqa: BLE001 - e.g. a Python test on a tensor value, which tracing refuses
@@ -186,7 +211,12 @@ class CompiledLayer:
             return self._leave_on_qnode(f"its traced graph disagrees with its QNode on {differs}, so the circuit "
                                         f"takes a Python branch on input or weight values")
         self.traces += 1
-        return Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
+        traced = Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
+        if shared_key is not None:
+            SHARED[shared_key] = traced
+            if len(SHARED) > SHARED_SIZE:
+                SHARED.popitem(last=False)
+        return traced
 
     def _leave_on_qnode(self, why: str) -> None:
         self.untraceable = why
@@ -206,6 +236,35 @@ class CompiledLayer:
     def __getstate__(self) -> dict:  # graphs are remade after a copy or a trip to another process
         return {"layer": self.layer, "_direct": self._direct, "_graphs": OrderedDict(), "_calls": {}, "traces": 0,
                 "untraceable": self.untraceable, "_warned_real": False}
+
+
+# Graphs by circuit, for every layer in this process: a grid worker's students, a stacked fit's,
+# or a model's evaluation copies trace each circuit and shape once (tracing and its probes take
+# a fraction of a second to seconds). A graph found here is used for a layer only after it agrees
+# with that layer's own QNode on the probes, as a fresh trace is.
+SHARED: OrderedDict[tuple, Traced] = OrderedDict()
+SHARED_SIZE = 64
+
+
+def _shared_key(layer: nn.Module, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> tuple | None:
+    """What makes two layers' calls the same circuit: the circuit function's code and the values it
+    closes over, the device's kind, wires and shots, the shapes; None where a closed-over value
+    cannot be compared (the layer keeps its own graphs)."""
+    qnode = layer.qnode
+    func, device = qnode.func, qnode.device
+    cells = []
+    for cell in func.__closure__ or ():
+        value = cell.cell_contents
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            value = (type(value), repr(value))
+        try:
+            hash(value)
+        except TypeError:
+            return None
+        cells.append(value)
+    return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()),
+            func.__code__, tuple(cells), type(device), tuple(device.wires), str(getattr(device, "shots", None)),
+            qnode.diff_method, mode(), x.device)
 
 
 PROBE_SEED = 20231  # the probes' own generator: tracing must not move the global RNG a run is seeded with

@@ -5,7 +5,7 @@ teachers and their keys), ``describe`` (what config.json says of a module), ``sa
 rebuilt from run folders), ``run_folder`` (environment.json), ``plots`` (curves.png).
 """
 
-from .distiller import Distiller, FitResult, RunRecord
+from .distiller import Distiller, FitJob, FitResult, RunRecord, fit_together
 from .teacher import FrozenTeacher
 
-__all__ = ["Distiller", "FitResult", "FrozenTeacher", "RunRecord"]
+__all__ = ["Distiller", "FitJob", "FitResult", "FrozenTeacher", "RunRecord", "fit_together"]

@@ -20,6 +20,7 @@ The run lifecycle, in the order ``fit`` takes it:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import shutil
@@ -42,6 +43,7 @@ from ..losses.base import FunctionLoss
 from ..students.parameters import count_parameters, detect_circuit_parameters
 from ..training import Score, accuracy, atomic_write_json, load_checkpoint, predict_logits
 from ..training.loop import Rows, fit as train_loop, load_resume_state
+from ..training.stacked import Member, NotStackable, fit_stacked, stack_key
 from .data import as_images, as_tensors
 from .describe import check_fits, class_path, describe_module, source_digest
 from .plots import plot_history
@@ -196,7 +198,53 @@ class Distiller:
         Returns:
             The run folder, the selected epoch, the parameter counts, the history and the time.
         """
+        prepared = self._prepare(student, train_set, val_set, run_dir, transfer_set, resume, overwrite, on_epoch,
+                                 record)
+        m = prepared.member
+        # Ctrl-C propagates as KeyboardInterrupt: last.pt holds every finished epoch, and resume=True continues
+        result = train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
+                            resume_state=m.resume_state, progress=self.progress, on_epoch=m.on_epoch,
+                            start_best=m.start_best)
+        return self._finish(prepared, result)
+
+    def fit_many(self, students: list[nn.Module], train_set: Any, val_set: Any, run_dirs: list[str | Path],
+                 transfer_set: Any = None, *, seeds: list[int] | None = None, resume: bool = False,
+                 overwrite: bool = False, stack: bool = True) -> list[FitResult]:
+        """Fit several students on the same data at once: ``fit`` for each, in one batched model
+        where they share a structure (``training/stacked.py``), each with its own run folder.
+
+        Args:
+            students: the students (typically one architecture under several seeds).
+            train_set, val_set, transfer_set: as for ``fit``, shared by every student.
+            run_dirs: one run folder per student.
+            seeds: each student's training seed (its batches' order); default this Distiller's.
+            resume, overwrite: as for ``fit``, for every folder.
+            stack: False fits them one after another (the same results, to float rounding).
+
+        Returns:
+            One ``FitResult`` per student, in order.
+
+        Example:
+            >>> students = [make_student(seed=s) for s in range(5)]
+            >>> runs = distiller.fit_many(students, train, val, [f"runs/s{s}" for s in range(5)], seeds=range(5))
+        """
+        seeds = list(seeds) if seeds is not None else [self.train.seed] * len(students)
+        if not len(students) == len(run_dirs) == len(seeds):
+            raise QkdError(f"fit_many: {len(students)} students, {len(run_dirs)} run folders and {len(seeds)} seeds; "
+                           f"give one of each per student")
+        jobs = []
+        for student, run_dir, seed in zip(students, run_dirs, seeds):
+            distiller = copy.copy(self)  # the same teacher, loss and record of fits (test() finds each run)
+            distiller.train = dataclasses.replace(self.train, seed=seed)
+            jobs.append(FitJob(distiller, student, train_set, val_set, run_dir, transfer_set, resume, overwrite))
+        return fit_together(jobs, stack=stack)
+
+    def _prepare(self, student: nn.Module, train_set: Any, val_set: Any, run_dir: str | Path, transfer_set: Any,
+                 resume: bool, overwrite: bool, on_epoch: Callable[[dict[str, float]], None] | None,
+                 record: RunRecord | None) -> "_Prepared":
+        """Everything ``fit`` does before the loop: checks, the run folder, the teacher's logits, the rows."""
         t0 = time.perf_counter()
+        rng = torch.get_rng_state()  # what a lone run's last.pt records (nothing below draws from it)
         x, y = as_tensors(train_set, "train_set")
         x_val, y_val = as_tensors(val_set, "val_set")
         x_transfer, y_transfer = None, None
@@ -229,16 +277,21 @@ class Distiller:
                 raise QkdError(f"{run_dir} has trained {resume_state['epoch']} epochs already; resume it with epochs "
                                f"of at least {resume_state['epoch']}")
             self._say(f"resuming {run_dir} after epoch {resume_state['epoch']}")
-        # Ctrl-C propagates as KeyboardInterrupt: last.pt holds every finished epoch, and resume=True continues
-        result = train_loop(student, rows, (x_val.to(device), y_val.to(device)), self.train, self._loss_fn(),
-                            run_dir, {"config": config, "meta": meta}, resume_state=resume_state,
-                            progress=self.progress, on_epoch=on_epoch, start_best=record.start_best if record else None)
+        member = Member(student, rows, (x_val.to(device), y_val.to(device)), self.train, self._loss_fn(), run_dir,
+                        {"config": config, "meta": meta}, rng if resume_state is None else resume_state["rng"],
+                        resume_state, on_epoch,
+                        record.start_best if record else None)
+        return _Prepared(self, student, member, t0, teacher_accuracy)
+
+    def _finish(self, prepared: "_Prepared", result: dict[str, Any]) -> FitResult:
+        """Everything ``fit`` does after the loop: the best weights into the student, the curves, the result."""
+        student, run_dir = prepared.student, prepared.member.run_dir
         student.load_state_dict(load_checkpoint(run_dir / "best.pt")["state_dict"])
         plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
-        seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - prepared.t0
         self._runs[student] = (run_dir, result["best"], seconds)
         return FitResult(run_dir, result["best"], count_parameters(student), result["history"], seconds,
-                         teacher_accuracy)
+                         prepared.teacher_accuracy)
 
     def _check_data(self, x: torch.Tensor, x_val: torch.Tensor, x_transfer: torch.Tensor | None) -> None:
         if x_val.shape[1:] != x.shape[1:]:
@@ -431,6 +484,80 @@ class Distiller:
     def _say(self, text: str) -> None:
         if self.progress:
             print(text, flush=True)
+
+
+@dataclass
+class _Prepared:
+    distiller: Distiller
+    student: nn.Module
+    member: Member  # what the loop takes
+    t0: float
+    teacher_accuracy: float | None
+
+
+@dataclass
+class FitJob:
+    """One student's ``Distiller.fit`` call, for ``fit_together`` (the arguments ``fit`` takes)."""
+
+    distiller: Distiller
+    student: nn.Module
+    train_set: Any
+    val_set: Any
+    run_dir: str | Path
+    transfer_set: Any = None
+    resume: bool = False
+    overwrite: bool = False
+    on_epoch: Callable[[dict[str, float]], None] | None = None
+    record: RunRecord | None = None
+
+
+def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list[FitResult]:
+    """``job.distiller.fit(...)`` for every job, students of one shape trained as one model.
+
+    Students whose training settings agree but for the seed, with as many rows and the same
+    parameter shapes (their teachers, objectives and labels may differ), are stepped together
+    (``training/stacked.py``), up to ``most`` at once; any others, or a group that cannot be
+    stacked (the reason is printed with progress on), are fitted one after another. Every
+    student's run folder is the one its own ``fit`` would write.
+
+    Args:
+        jobs: the fits, each with its own Distiller (teacher, objective, seed) and run folder.
+        stack: False fits every job alone (what ``fit`` does, in order).
+        most: the largest number of students in one stacked step.
+
+    Returns:
+        One ``FitResult`` per job, in order.
+    """
+    prepared = [j.distiller._prepare(j.student, j.train_set, j.val_set, j.run_dir, j.transfer_set, j.resume,
+                                     j.overwrite, j.on_epoch, j.record) for j in jobs]
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(prepared):
+        groups.setdefault(stack_key(p.member) if stack else (i,), []).append(i)
+    results: list[FitResult | None] = [None] * len(jobs)
+    for members in groups.values():
+        for start in range(0, len(members), most):
+            chunk = members[start:start + most]
+            for i, result in zip(chunk, _fit_group([prepared[i] for i in chunk])):
+                results[i] = prepared[i].distiller._finish(prepared[i], result)
+    return results
+
+
+def _fit_group(prepared: list[_Prepared]) -> list[dict[str, Any]]:
+    members = [p.member for p in prepared]
+    progress = prepared[0].distiller.progress
+    if len(members) > 1:
+        try:
+            return fit_stacked(members, progress)
+        except NotStackable as exc:
+            if progress:
+                print(f"training {len(members)} students one by one: {exc}", flush=True)
+    done = []
+    for p, m in zip(prepared, members):
+        torch.set_rng_state(m.rng)  # as it was when this student's fit began
+        done.append(train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
+                               resume_state=m.resume_state, progress=p.distiller.progress, on_epoch=m.on_epoch,
+                               start_best=m.start_best))
+    return done
 
 
 def describe_loss(loss: Any) -> dict[str, Any]:

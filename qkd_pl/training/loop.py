@@ -94,29 +94,46 @@ def fit(model: nn.Module, rows: Rows, val: tuple[torch.Tensor, torch.Tensor], cf
         t0 = time.perf_counter()
         sums = _train_epoch(model, rows, cfg, loss_fn, optimizer, scheduler, epoch, run_dir, progress)
         train_seconds = time.perf_counter() - t0
-        score = accuracy(model, *val)
-        n, n_labelled = len(rows), rows.n_labelled or len(rows)
-        row = {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": _measured(sums["ce"] / n),
-               "train_kd": _measured(sums["kd"] / n), "train_accuracy": sums["correct"] / n_labelled,
-               "val_loss": score.loss, "val_accuracy": score.accuracy,
-               "seconds": time.perf_counter() - t0, "train_samples_per_s": n / train_seconds}
-        history.append(row)
-        if score.accuracy > best["val_accuracy"]:
-            best = {"val_accuracy": score.accuracy, "epoch": epoch}
-            save_checkpoint(run_dir / "best.pt", {**checkpoint_meta, "epoch": epoch,
-                                                  "state_dict": copy.deepcopy(model.state_dict())})
-        save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),
-                                              "optimizer": optimizer.state_dict(),
-                                              "scheduler": scheduler.state_dict() if scheduler else None,
-                                              "history": history, "best": best, "rng": torch.get_rng_state()})
-        atomic_write_json(run_dir / "metrics.json", history)
-        if on_epoch is not None:
-            on_epoch(row)
-        if progress:
-            tqdm.write(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  train acc {row['train_accuracy']:.4f}  "
-                       f"val acc {row['val_accuracy']:.4f}  ({row['seconds']:.1f}s, "
-                       f"{row['train_samples_per_s']:.0f} samples/s)")
+        row = epoch_row(epoch, sums, rows, accuracy(model, *val), t0, train_seconds)
+        best = end_epoch(model, row, history, best, run_dir, checkpoint_meta, optimizer.state_dict(),
+                         scheduler.state_dict() if scheduler else None, torch.get_rng_state(), on_epoch, progress)
     return {"history": history, "best": best}
+
+
+def epoch_row(epoch: int, sums: dict[str, float], rows: Rows, score, t0: float, train_seconds: float
+              ) -> dict[str, float]:
+    """An epoch's row of ``metrics.json`` from its training sums and its validation score."""
+    n, n_labelled = len(rows), rows.n_labelled or len(rows)
+    return {"epoch": epoch, "train_loss": sums["loss"] / n, "train_ce": _measured(sums["ce"] / n),
+            "train_kd": _measured(sums["kd"] / n), "train_accuracy": sums["correct"] / n_labelled,
+            "val_loss": score.loss, "val_accuracy": score.accuracy,
+            "seconds": time.perf_counter() - t0, "train_samples_per_s": n / train_seconds}
+
+
+def end_epoch(model: nn.Module, row: dict[str, float], history: list[dict[str, float]], best: dict[str, float],
+              run_dir: Path, checkpoint_meta: dict[str, Any], optimizer_state: dict[str, Any],
+              scheduler_state: dict[str, Any] | None, rng: torch.Tensor,
+              on_epoch: Callable[[dict[str, float]], None] | None, progress: bool) -> dict[str, float]:
+    """An epoch's files: ``best.pt`` when validation improved, ``last.pt`` and ``metrics.json``
+    always (a stacked fit writes each of its students' through here too, so their run folders are
+    a single fit's). Returns the best epoch so far."""
+    epoch = row["epoch"]
+    history.append(row)
+    if row["val_accuracy"] > best["val_accuracy"]:
+        best = {"val_accuracy": row["val_accuracy"], "epoch": epoch}
+        save_checkpoint(run_dir / "best.pt", {**checkpoint_meta, "epoch": epoch,
+                                              "state_dict": copy.deepcopy(model.state_dict())})
+    save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),
+                                          "optimizer": optimizer_state, "scheduler": scheduler_state,
+                                          "history": history, "best": best, "rng": rng})
+    atomic_write_json(run_dir / "metrics.json", history)
+    if on_epoch is not None:
+        on_epoch(row)
+    if progress:
+        tqdm.write(f"epoch {epoch:3d}  loss {row['train_loss']:.4f}  train acc {row['train_accuracy']:.4f}  "
+                   f"val acc {row['val_accuracy']:.4f}  ({row['seconds']:.1f}s, "
+                   f"{row['train_samples_per_s']:.0f} samples/s)")
+    return best
 
 
 def _measured(value: float) -> float | None:
@@ -144,49 +161,98 @@ def _train_epoch(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, 
                  run_dir: Path, progress: bool) -> dict[str, float]:
     """One pass over the rows in the epoch's seeded order; the sums of its losses and correct labels."""
     model.train()
-    draws = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-    order = torch.randperm(len(rows), generator=draws)
-    augment = AUGMENTATIONS[cfg.augment]
-    n_labelled = rows.n_labelled or len(rows)
-    sums = {"loss": 0.0, "ce": 0.0, "kd": 0.0, "correct": 0}
-    bar = tqdm(range(0, len(rows), cfg.batch_size), desc=f"epoch {epoch}/{cfg.epochs}", unit="batch",
-               leave=False, disable=None if progress else True)
-    for i in bar:
-        idx = order[i:i + cfg.batch_size]
-        x = rows.x[idx]
-        if augment is not None:
-            x = augment(x, draws)
-        y, teacher, hard, soft = rows.batch(idx)
-        partner = None
-        if cfg.mixup > 0:
-            x, partner, lam = mixup(x, cfg.mixup, draws)
-        if rows.teacher_fn is not None:  # the teacher sees the student's very view
-            teacher = rows.teacher_fn(x)
-            if n_labelled < len(rows):
-                y = torch.where(idx.to(y.device) < n_labelled, y, teacher.argmax(1))
-        logits = model(x)
-        loss, parts = loss_fn(logits, y, teacher, hard, soft)
-        if partner is not None:  # mixup: each row's loss with its partner's label, weighted as the images were
-            other, other_parts = loss_fn(logits, y[partner], teacher, *(None if m is None else m[partner]
-                                                                         for m in (hard, soft)))
-            loss = lam * loss + (1 - lam) * other
-            parts = {k: lam * parts[k] + (1 - lam) * other_parts[k] for k in parts}
-        if not torch.isfinite(loss):  # stop before the step: the weights and last.pt stay good
-            raise QkdError(f"the loss became {loss.item()} at epoch {epoch}, batch {i // cfg.batch_size + 1}; "
-                           f"{run_dir} keeps the last good epoch ({epoch - 1}): lower --lr, or check the "
-                           f"inputs, then start again")
+    epoch_batches = EpochBatches(rows, cfg, epoch)
+    sums = new_sums()
+    bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
+               disable=None if progress else True)
+    for i, batch in enumerate(bar):
+        logits = model(batch.x)
+        loss, parts = batch.loss(loss_fn, logits)
+        check_finite(loss, epoch, i, run_dir)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        k = len(idx)
+        batch.add_to(sums, loss, parts, logits)
+        bar.set_postfix(loss=f"{loss.item():.3f}")
+    return sums
+
+
+@dataclass
+class Batch:
+    """One batch as a student's loss sees it: the (augmented, mixed) images, and the loss's other arguments."""
+
+    idx: torch.Tensor
+    x: torch.Tensor
+    y: torch.Tensor
+    teacher: torch.Tensor | None
+    hard: torch.Tensor | None
+    soft: torch.Tensor | None
+    n_labelled: int
+    partner: torch.Tensor | None = None
+    lam: float = 1.0
+
+    def loss(self, loss_fn: Loss, logits: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        loss, parts = loss_fn(logits, self.y, self.teacher, self.hard, self.soft)
+        if self.partner is not None:  # mixup: each row's loss with its partner's label, weighted as the images were
+            other, other_parts = loss_fn(logits, self.y[self.partner], self.teacher,
+                                         *(None if m is None else m[self.partner] for m in (self.hard, self.soft)))
+            loss = self.lam * loss + (1 - self.lam) * other
+            parts = {k: self.lam * parts[k] + (1 - self.lam) * other_parts[k] for k in parts}
+        return loss, parts
+
+    def add_to(self, sums: dict[str, float], loss: torch.Tensor, parts: dict[str, float], logits: torch.Tensor) -> None:
+        k = len(self.idx)
         sums["loss"] += loss.item() * k
         sums["ce"] += parts["ce"] * k
         sums["kd"] += parts["kd"] * k
-        sums["correct"] += (logits.argmax(1) == y)[(idx < n_labelled).to(y.device)].sum().item()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
-    return sums
+        labelled = (self.idx < self.n_labelled).to(self.y.device)
+        sums["correct"] += (logits.argmax(1) == self.y)[labelled].sum().item()
+
+
+class EpochBatches:
+    """An epoch's batches of one student's rows, in the order its seed and the epoch fix (so a resumed
+    run, or a student trained beside others, sees what an uninterrupted lone run sees)."""
+
+    def __init__(self, rows: Rows, cfg: TrainConfig, epoch: int):
+        self.rows, self.cfg = rows, cfg
+        self.draws = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        self.order = torch.randperm(len(rows), generator=self.draws)
+        self.augment = AUGMENTATIONS[cfg.augment]
+
+    def __len__(self) -> int:
+        return -(-len(self.rows) // self.cfg.batch_size)
+
+    def __iter__(self):
+        rows, cfg = self.rows, self.cfg
+        n_labelled = rows.n_labelled or len(rows)
+        for i in range(0, len(rows), cfg.batch_size):
+            idx = self.order[i:i + cfg.batch_size]
+            x = rows.x[idx]
+            if self.augment is not None:
+                x = self.augment(x, self.draws)
+            y, teacher, hard, soft = rows.batch(idx)
+            partner, lam = None, 1.0
+            if cfg.mixup > 0:
+                x, partner, lam = mixup(x, cfg.mixup, self.draws)
+            if rows.teacher_fn is not None:  # the teacher sees the student's very view
+                teacher = rows.teacher_fn(x)
+                if n_labelled < len(rows):
+                    y = torch.where(idx.to(y.device) < n_labelled, y, teacher.argmax(1))
+            yield Batch(idx, x, y, teacher, hard, soft, n_labelled, partner, lam)
+
+
+def new_sums() -> dict[str, float]:
+    return {"loss": 0.0, "ce": 0.0, "kd": 0.0, "correct": 0}
+
+
+def check_finite(loss: torch.Tensor, epoch: int, i: int, run_dir: Path) -> None:
+    """Stop before the step: the weights and last.pt stay good."""
+    if not torch.isfinite(loss):
+        raise QkdError(f"the loss became {loss.item()} at epoch {epoch}, batch {i + 1}; "
+                       f"{run_dir} keeps the last good epoch ({epoch - 1}): lower --lr, or check the "
+                       f"inputs, then start again")
 
 
 def load_resume_state(run_dir: Path) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 from torch import nn
 
@@ -10,23 +12,24 @@ from ..config import TrainConfig
 WARMUP = 0.25  # fraction of the steps spent rising to the peak learning rate
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig,
+def make_optimizer(model: nn.Module | Iterable[torch.Tensor], cfg: TrainConfig,
                    steps_per_epoch: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
     """Adam (the paper's) or SGD with Nesterov momentum, and the schedule stepped after every batch.
 
     Args:
-        model: whose parameters to optimize.
+        model: whose parameters to optimize (or the parameters themselves: a stacked fit's).
         cfg: optimizer, learning rate, weight decay, schedule and epochs.
         steps_per_epoch: batches per epoch (the one-cycle schedule spans all of them).
 
     Returns:
         The optimizer, and the scheduler (``None`` for a constant learning rate).
     """
+    params = list(model.parameters() if isinstance(model, nn.Module) else model)
     if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, nesterov=True,
                               weight_decay=cfg.weight_decay)
     else:
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if cfg.schedule == "constant":
         return opt, None
     # momentum is not cycled: one schedule for both optimizers, and nothing else to explain

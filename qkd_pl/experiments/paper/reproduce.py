@@ -120,11 +120,11 @@ CONTRASTS = {"kd-study": [("setting", f"{kd_study.BEST}+{kd_study.TRANSFER}", f"
 def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[str] | None = None,
               workers: int = 1, executor: str = "processes", data_dir: str | None = None,
               progress: bool = True, torch_device: str = "auto", also: list[str | Path] = (), *,
-              part: str = "all", qubits: list[int] | None = None) -> Path:
+              part: str = "all", qubits: list[int] | None = None, stack: bool = True) -> Path:
     if which not in SPECS:
         raise QkdError(f"unknown protocol {which!r}; choose one of: {', '.join(SPECS)}")
     spec = SPECS[which](quick, datasets, part, qubits) if which == "kd-study" else SPECS[which](quick, datasets)
-    run_grid(spec, out, workers, executor, data_dir, progress, torch_device)
+    run_grid(spec, out, workers, executor, data_dir, progress, torch_device, stack)
     notes = NOTES[which] + (["--quick: a tiny smoke version of the protocol; its numbers mean nothing."] if quick else [])
     title = TITLES.get(which, f"qkd-pl reproduction of the paper's {which} results ({spec.name})")
     contrasts = [] if quick else CONTRASTS.get(which, [])

@@ -24,7 +24,7 @@ from ...data import DataBundle, load_data
 from ...data.bundle import load_transfer, teacher_data_report
 from ...devices import Backend, resolve_backend
 from ...devices.torch_device import resolve_torch_device, student_torch_device
-from ...distill import Distiller, RunRecord
+from ...distill import Distiller, FitJob, FitResult, RunRecord, fit_together
 from ...distill.saved import build_model, checkpoint_path, load_model, model_from_checkpoint, user_student
 from ...distill.teacher import FrozenTeacher, load_teacher_run
 from ...errors import QkdError, QkdInterrupted
@@ -35,7 +35,8 @@ from ...validate import validate
 from .runs import RunResult, open_run_dir, run_dir_for
 
 __all__ = ["StartFrom", "StudentPlan", "assemble_ensemble", "build_model", "checkpoint_path",
-           "load_model", "model_from_checkpoint", "plan_student", "train_student", "train_teacher"]
+           "load_model", "model_from_checkpoint", "plan_student", "train_student", "train_students",
+           "train_teacher"]
 
 def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resume: bool = False,
                   data_dir: str | None = None, progress: bool = True, overwrite: bool = False,
@@ -192,15 +193,90 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
         >>> r.test.accuracy > 0.9
         True
     """
+    job = _student_job(cfg, out, name, resume, data_dir, progress, overwrite, torch_device, on_epoch, test,
+                       start_from)
+    fit, t0 = _fit_job(job)
+    run = _fitted(job, lambda: job.distiller.fit(fit.student, fit.train_set, fit.val_set, fit.run_dir,
+                                                 fit.transfer_set, resume=fit.resume, on_epoch=fit.on_epoch,
+                                                 record=fit.record))
+    return _tested(job, run, t0)
+
+
+def train_students(cfgs: list[RunConfig], out: str | Path, names: list[str], resume: list[bool],
+                   data_dir: str | None = None, progress: bool = True, torch_device: str = "auto",
+                   stack: bool = True) -> list[RunResult]:
+    """Train several students, those of one shape as one stacked model (``distill.fit_together``).
+
+    Every student gets what ``train_student`` gives it alone (its run folder, checkpoints, resume
+    and test), to float rounding; the data each configuration names is read once.
+
+    Args:
+        cfgs: the students' configurations.
+        out: the parent folder of their run folders.
+        names: each run folder's name.
+        resume: per student, continue its folder's last checkpoint.
+        data_dir, progress, torch_device: as for ``train_student``.
+        stack: False trains them one after another.
+
+    Returns:
+        One ``RunResult`` per configuration, in order; ``seconds`` is each student's share of the
+        time they took together.
+    """
+    t_start = time.perf_counter()
+    loaded: dict[str, Any] = {}
+    jobs = [_student_job(c, out, n, r, data_dir, progress, False, torch_device, None, True, None, loaded)
+            for c, n, r in zip(cfgs, names, resume)]
+    fits = [_fit_job(j)[0] for j in jobs]
+    runs = _fitted(jobs[0], lambda: fit_together(fits, stack=stack)) if jobs else []
+    share = (time.perf_counter() - t_start) / max(1, len(jobs))
+    results = []
+    for job, run in zip(jobs, runs):
+        job.extra["trained_with"] = len(jobs)
+        results.append(_tested(job, run, time.perf_counter() - share))
+    return results
+
+
+@dataclass
+class _StudentJob:
+    """A student run's pieces, built from its configuration, for the Distiller's fit."""
+
+    cfg: RunConfig
+    distiller: Distiller
+    model: nn.Module
+    data: DataBundle
+    run_dir: Path
+    resuming: bool
+    backend: Backend | None
+    progress: bool
+    transfer: Any
+    extra: dict[str, Any]
+    on_epoch: Callable[[dict[str, float]], None] | None
+    test: bool
+    keep_start: bool
+
+
+def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool, data_dir: str | None,
+                 progress: bool, overwrite: bool, torch_device: str,
+                 on_epoch: Callable[[dict[str, float]], None] | None, test: bool, start_from: StartFrom | None,
+                 loaded: dict[str, Any] | None = None) -> _StudentJob:
+    """Everything ``train_student`` does before the Distiller's fit (``loaded``: data already read, by its
+    configuration, so students of one dataset read it once)."""
+    loaded = {} if loaded is None else loaded
     plan = plan_student(cfg, torch_device, data_dir, start_from is not None and bool(start_from.frozen))  # refuse first
     cfg, backend, teacher = plan.cfg, plan.backend, plan.teacher
     run_dir_for(out, name, cfg, resume, overwrite)
-    data = load_data(cfg.data, data_dir)
+    key = repr(cfg.data)
+    if key not in loaded:
+        loaded[key] = load_data(cfg.data, data_dir)
+    data = loaded[key]
     transfer, extra = None, {}
     ceiling = cfg.distill is not None and cfg.distill.transfer_labels == "true"
     if cfg.distill is not None and cfg.distill.transfer != "none" and (teacher is not None or ceiling):
         # before the run folder: a pool that leaves no image is refused without leaving one behind
-        transfer = load_transfer(cfg.data, cfg.distill.transfer, data_dir, labels=ceiling)
+        key = repr((cfg.data, cfg.distill.transfer, ceiling))
+        if key not in loaded:
+            loaded[key] = load_transfer(cfg.data, cfg.distill.transfer, data_dir, labels=ceiling)
+        transfer = loaded[key]
         extra["transfer_images"] = len(transfer[0] if ceiling else transfer)
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, backend)
@@ -226,8 +302,8 @@ def train_student(cfg: RunConfig, out: str | Path, name: str | None = None, resu
                           transfer_labels=cfg.distill.transfer_labels if teacher is not None or ceiling else "soft",
                           teacher_outputs=cfg.distill.teacher_outputs if teacher is not None else "cached",
                           progress=progress, teacher_device=plan.teacher_device)
-    return _train_and_test(distiller, cfg, model, data, run_dir, resuming, backend, progress, x_transfer=transfer,
-                           extra=extra, on_epoch=on_epoch, test=test, keep_start=start_from is not None)
+    return _StudentJob(cfg, distiller, model, data, run_dir, resuming, backend, progress, transfer, extra, on_epoch,
+                       test, start_from is not None)
 
 
 def _start_from(model: nn.Module, start: StartFrom) -> None:
@@ -252,43 +328,61 @@ def _load_teacher(cfg: RunConfig, data_dir: str | None) -> FrozenTeacher:
 
 
 def _train_and_test(distiller: Distiller, cfg: RunConfig, model: nn.Module, data: DataBundle, run_dir: Path,
-                    resuming: bool, backend: Backend | None, progress: bool, *, x_transfer: Any = None,
-                    extra: dict | None = None, on_epoch: Callable[[dict[str, float]], None] | None = None,
-                    test: bool = True, keep_start: bool = False) -> RunResult:
-    """A configuration's run through the Distiller: what the configuration adds is the run folder's
-    name and config.json (opened by the caller), the fine-tuning start, and the test fields."""
+                    resuming: bool, backend: Backend | None, progress: bool) -> RunResult:
+    """A teacher's run through the Distiller (a student's goes through ``_student_job``)."""
+    job = _StudentJob(cfg, distiller, model, data, run_dir, resuming, backend, progress, None, {}, None, True, False)
+    fit, t0 = _fit_job(job)
+    run = _fitted(job, lambda: distiller.fit(fit.student, fit.train_set, fit.val_set, fit.run_dir, resume=fit.resume,
+                                             record=fit.record))
+    return _tested(job, run, t0)
+
+
+def _fit_job(job: _StudentJob) -> tuple[FitJob, float]:
+    """The Distiller's fit of a configuration's run, and when it started: what the configuration adds
+    is the run folder's name and config.json (opened before), the fine-tuning start, the test fields."""
     t0 = time.perf_counter()
-    device = _where(model, backend)
+    cfg, model, data, run_dir = job.cfg, job.model, job.data, job.run_dir
+    device = _where(model, job.backend)
     meta = {"image_shape": list(data.image_shape), "classes": data.classes, "trained_on": device}
-    extra = dict(extra or {})
     start_best = None
-    if keep_start:  # the starting weights are epoch 0, the score to beat
-        if not resuming:
+    if job.keep_start:  # the starting weights are epoch 0, the score to beat
+        if not job.resuming:
             start_best = {"val_accuracy": accuracy(model, data.x_val, data.y_val).accuracy, "epoch": 0}
             save_checkpoint(run_dir / "best.pt", {"config": cfg.to_dict(), "meta": meta, "epoch": 0,
                                                   "state_dict": model.state_dict()})
             atomic_write_json(run_dir / "start.json", start_best)
-            _say(progress, f"starting weights: validation accuracy {start_best['val_accuracy']:.4f} on {device}")
-        extra["start_val_accuracy"] = json.loads((run_dir / "start.json").read_text())["val_accuracy"]
+            _say(job.progress, f"starting weights: validation accuracy {start_best['val_accuracy']:.4f} on {device}")
+        job.extra["start_val_accuracy"] = json.loads((run_dir / "start.json").read_text())["val_accuracy"]
     record = RunRecord(cfg.to_dict(), meta, cache_data=cfg.data, cache_source=data.source,
                        transfer_split=f"transfer-{cfg.distill.transfer}" if cfg.distill else "transfer",
                        start_best=start_best)
+    return FitJob(job.distiller, model, (data.x_train, data.y_train), (data.x_val, data.y_val), run_dir,
+                  job.transfer, job.resuming, on_epoch=job.on_epoch, record=record), t0
+
+
+def _fitted(job: _StudentJob, fit: Callable[[], Any]) -> Any:
+    """``fit()``, a Ctrl-C turned into the message that says how to continue."""
     try:
-        run = distiller.fit(model, (data.x_train, data.y_train), (data.x_val, data.y_val), run_dir, x_transfer,
-                            resume=resuming, on_epoch=on_epoch, record=record)
+        return fit()
     except KeyboardInterrupt:
+        run_dir = job.run_dir
         done = len(json.loads((run_dir / "metrics.json").read_text())) if (run_dir / "metrics.json").exists() else 0
         raise QkdInterrupted(f"stopped during epoch {done + 1}; {run_dir} keeps the {done} finished epoch(s): "
                              f"run the same command with --resume to continue") from None
+
+
+def _tested(job: _StudentJob, run: FitResult, t0: float) -> RunResult:
+    """After the fit: the test split's one look (or, for model selection, selection.json)."""
+    extra = job.extra
     if run.teacher_train_accuracy is not None:
         extra["teacher_train_accuracy"] = run.teacher_train_accuracy
-    if not test:  # model selection (qkd tune): the test split stays unseen
+    if not job.test:  # model selection (qkd tune): the test split stays unseen
         seconds = time.perf_counter() - t0
-        atomic_write_json(run_dir / "selection.json", {"best_epoch": run.best["epoch"],
-                                                       "best_val_accuracy": run.best["val_accuracy"],
-                                                       "seconds": seconds, **extra})
-        return RunResult(run_dir, None, run.best, run.parameters, seconds, device)
-    return _write_test(distiller, model, data, run_dir, run.best, backend, t0, extra)
+        atomic_write_json(job.run_dir / "selection.json", {"best_epoch": run.best["epoch"],
+                                                           "best_val_accuracy": run.best["val_accuracy"],
+                                                           "seconds": seconds, **extra})
+        return RunResult(job.run_dir, None, run.best, run.parameters, seconds, _where(job.model, job.backend))
+    return _write_test(job.distiller, job.model, job.data, job.run_dir, run.best, job.backend, t0, extra)
 
 
 def _write_test(distiller: Distiller, model: nn.Module, data: DataBundle, run_dir: Path, best: dict[str, Any],

@@ -530,6 +530,63 @@ def run_cell(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
     return row_for(cell, Path(out))
 
 
+def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | None = None
+              ) -> list[tuple[Cell, dict[str, Any] | None, str | None]]:
+    """Train (or resume) cells of one stack group as one stacked model (``train_students``);
+    ``(cell, row, error)`` for each. Where the group fails, its cells run alone (resuming), so one
+    cell's failure is that cell's alone."""
+    if len(cells) == 1:
+        return [_attempt(cells[0], out, data_dir, threads)]
+    import torch
+
+    from ..single.train import train_students
+
+    one_line_warnings()
+    if threads:
+        torch.set_num_threads(threads)
+    runs = Path(out) / "runs"
+    try:
+        train_students([c.config for c in cells], runs, [c.id for c in cells],
+                       [(runs / c.id / "config.json").exists() for c in cells], data_dir, progress=False,
+                       torch_device=cells[0].torch_device)
+        return [(c, row_for(c, Path(out)), None) for c in cells]
+    except QkdError:
+        return [_attempt(c, out, data_dir, threads) for c in cells]
+
+
+# Stacked students pay where a step is mostly overhead: up to 6 qubits (at batch 32, 5 students
+# stepped as one: 2.8x the samples/s of one by one at 4 qubits, 1.7x at 6, 1.1x at 7, 1.0x at 8;
+# docs/performance/README.md, "Many students in one step").
+STACK_QUBITS = 6
+STACK_MOST = 64  # students in one stacked step
+_LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_gamma", "dkd_beta", "kd_params",
+              "transfer_labels")
+
+
+def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
+    """The cells as tasks: students that can train as one stacked model (the same settings but for
+    the seed and the loss: teacher, objective, T, alpha, transfer labels) together, the rest alone."""
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        key = _stack_key(cell) if stack else None
+        groups.setdefault(key or cell.id, []).append(cell)
+    return [g[i:i + STACK_MOST] for g in groups.values() for i in range(0, len(g), STACK_MOST)]
+
+
+def _stack_key(cell: Cell) -> str | None:
+    cfg = cell.config
+    s, d = cfg.student, cfg.distill
+    if (cfg.kind != "student" or s.arch != "v2" or s.qubits > STACK_QUBITS or s.shots is not None
+            or s.noise is not None or s.device not in ("auto", "qkd.fused") or cfg.train.mixup > 0
+            or (d is not None and d.teacher_outputs != "cached")):
+        return None
+    raw = cfg.to_dict()
+    raw["train"].pop("seed")
+    for name in _LOSS_ONLY:
+        (raw.get("distill") or {}).pop(name, None)
+    return json.dumps([raw, cell.torch_device], sort_keys=True, default=str)
+
+
 def row_for(cell: Cell, out: Path) -> dict[str, Any]:
     """The results row of a finished cell; its paths are relative to the grid folder ``out``, so
     a grid folder can be moved or committed and still be reported on."""
@@ -591,7 +648,7 @@ def check_data(spec: GridSpec, data_dir: str | None) -> None:
 
 def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = "processes",
              data_dir: str | None = None, progress: bool = True,
-             torch_device: str = "auto") -> list[dict[str, Any]]:
+             torch_device: str = "auto", stack: bool = True) -> list[dict[str, Any]]:
     """Run every cell of a grid into ``out/runs/<cell>``, teachers first; finished cells are skipped,
     interrupted ones resume, and every cell is validated before the first one starts.
 
@@ -604,6 +661,9 @@ def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = 
         progress: progress bars.
         torch_device: where teachers (and teacher logits) run: ``auto`` (CUDA when available),
             ``cpu``, ``cuda[:N]``; students stay on the CPU (devices/torch_device.py).
+        stack: students of one shape (seeds, settings that change only the loss) train as one
+            stacked model (``stack_groups``); False trains every cell alone. Results agree to
+            float rounding.
 
     Returns:
         One results row per finished run (teachers included), as in results.json.
@@ -632,7 +692,7 @@ def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = 
                 todo.append(cell)
         bar = tqdm(total=len(todo), desc=["teachers", "ensembles", "students"][phase], unit="run",
                    disable=None if progress and todo else True)
-        for cell, row, error in run_many(todo, str(out), data_dir):
+        for cell, row, error in run_many(stack_groups(todo, stack), str(out), data_dir):
             bar.update()
             if error is None:
                 rows[cell.id] = row
@@ -653,7 +713,7 @@ def _spec_dict(spec: GridSpec) -> dict[str, Any]:
 
 def _executor(kind: str, workers: int) -> Callable:
     if kind == "processes":
-        return _local if workers == 1 else lambda cells, out, data_dir: _pool(cells, out, data_dir, workers)
+        return _local if workers == 1 else lambda groups, out, data_dir: _pool(groups, out, data_dir, workers)
     if kind == "ray":
         return _ray
     raise QkdError(f"unknown --executor {kind!r}; choose processes or ray")
@@ -667,9 +727,9 @@ def _attempt(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
         return cell, None, str(exc)
 
 
-def _local(cells, out, data_dir):
-    for cell in cells:
-        yield _attempt(cell, out, data_dir)
+def _local(groups, out, data_dir):
+    for group in groups:
+        yield from run_cells(group, out, data_dir)
 
 
 def worker_threads(workers: int) -> int:
@@ -678,20 +738,22 @@ def worker_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _pool(cells, out, data_dir, workers, task: Callable = _attempt):
+def _pool(groups, out, data_dir, workers, task: Callable = run_cells):
+    """Tasks (groups of cells) in ``workers`` processes that live as long as the grid, so what a
+    worker has read or traced serves its next task."""
     import multiprocessing
 
     threads = worker_threads(workers)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for future in [pool.submit(task, c, out, data_dir, threads) for c in cells]:
+        for future in [pool.submit(task, g, out, data_dir, threads) for g in groups]:
             try:
-                yield future.result()
+                yield from future.result()
             except BrokenProcessPool:
                 raise QkdError(f"a grid worker process was killed (out of memory, or a signal); finished cells are "
                                f"kept in {out}/runs and interrupted ones resume: run the same command again") from None
 
 
-def _ray(cells, out, data_dir):
+def _ray(groups, out, data_dir):
     try:
         import ray
     except ImportError:
@@ -700,9 +762,9 @@ def _ray(cells, out, data_dir):
         carried = {k: os.environ[k] for k in ("QKD_COMPILE",) if k in os.environ}  # also on a cluster's workers
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True, runtime_env={"env_vars": carried} if carried else None)
-    remote = ray.remote(num_cpus=1)(_attempt)
-    for ref in [remote.remote(c, out, data_dir, 1) for c in cells]:
-        yield ray.get(ref)
+    remote = ray.remote(num_cpus=1)(run_cells)
+    for ref in [remote.remote(g, out, data_dir, 1) for g in groups]:
+        yield from ray.get(ref)
 
 
 def write_results(out: Path, rows: list[dict[str, Any]]) -> None:

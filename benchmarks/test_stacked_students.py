@@ -1,0 +1,65 @@
+"""Many students in one step: a study's students stepped as one stacked model against one by one.
+
+    pytest benchmarks/test_stacked_students.py --benchmark-only --benchmark-columns=median
+
+Both arms train the same M students (the kd-study's v2 student: FC reduction, amplitude encoding,
+StronglyEntanglingLayers, 2 layers) on the same batches for one step each; ``extra_info`` holds
+the samples/s over all M students. Compare the two arms' ratio within one run (grid.py's
+``STACK_QUBITS`` follows it).
+"""
+
+import pytest
+import torch
+
+from qkd_pl.config import StudentConfig
+from qkd_pl.devices import resolve_backend
+from qkd_pl.students.quantum import QuantumStudent
+from qkd_pl.training.stacked import Stack
+
+CASES = [(4, 5, 32), (4, 40, 32), (5, 5, 32), (6, 5, 32), (7, 5, 32), (8, 5, 32), (4, 5, 256), (8, 5, 256)]
+
+
+def students(qubits, m):
+    backend = resolve_backend("qkd.fused", qubits, None, None, training=True)
+    out = []
+    for seed in range(m):
+        torch.manual_seed(seed)
+        out.append(QuantumStudent(StudentConfig(qubits=qubits, ansatz="strong"), backend, (1, 28, 28), 10,
+                                  torch.zeros(1), torch.ones(1)))
+    return out
+
+
+@pytest.mark.parametrize("arm", ["stacked", pytest.param("alone", marks=pytest.mark.smoke)])
+@pytest.mark.parametrize("qubits,m,batch", [pytest.param(*c, id=f"{c[0]}q-{c[1]}students-b{c[2]}",
+                                                         marks=[pytest.mark.smoke] if c == (4, 5, 32) else [])
+                                            for c in CASES])
+def test_students_step(benchmark, arm, qubits, m, batch):
+    torch.set_num_threads(1)
+    models = students(qubits, m)
+    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    ce = torch.nn.functional.cross_entropy
+    if arm == "stacked":
+        stack = Stack(models)
+        stack.check([x])
+        xs = x.expand(m, *x.shape)
+        opt = torch.optim.Adam(stack.params.values(), lr=1e-2)
+
+        def step():
+            logits = stack(xs)
+            opt.zero_grad(set_to_none=True)
+            torch.stack([ce(logits[j], y) for j in range(m)]).sum().backward()
+            opt.step()
+    else:
+        opts = [torch.optim.Adam(model.parameters(), lr=1e-2) for model in models]
+
+        def step():
+            for model, opt in zip(models, opts):
+                opt.zero_grad(set_to_none=True)
+                ce(model(x), y).backward()
+                opt.step()
+
+    for _ in range(3):  # the traced graphs (compiled.TRACE_AFTER) before timing
+        step()
+    benchmark.pedantic(step, rounds=10, warmup_rounds=2)
+    if benchmark.stats:
+        benchmark.extra_info["samples_per_s"] = m * batch / benchmark.stats.stats.median

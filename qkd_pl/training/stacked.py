@@ -1,0 +1,248 @@
+"""Many students trained as one model: parameters stacked along a model axis, one step for all.
+
+Why: a study is many students of one shape (seeds, and settings that change only the loss). At
+4 qubits and batch 32 a lone student's step is mostly per-call overhead, so M students stepped
+together cost little more than one (docs/performance: measured ratios). Each student keeps
+everything that makes it itself: its initial weights, its batches in its own seeded order
+(``EpochBatches``), its loss, its optimizer state (Adam and SGD act elementwise, so one optimizer
+over stacked tensors is M independent ones), its validation, ``best.pt``, ``last.pt`` and
+``metrics.json``, written through the same ``end_epoch`` as a lone fit. So its run folder is a
+lone run's, and a lone ``fit`` resumes it. What differs from a lone run is the summation order
+inside the batched kernels: outputs agree to float rounding, not bit for bit
+(tests/training/test_stacked.py).
+
+Stacking is refused (``NotStackable``, and the caller fits one by one) where it would not be the
+same training: other settings than the seed, other numbers of rows, mixup or a teacher called
+on every batch, modules that draw random numbers or update buffers while training (dropout,
+batch norm), or a circuit without a traced graph.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+from torch.func import stack_module_state, vmap
+from tqdm.auto import tqdm
+
+from ..circuits.compiled import NotBatchable
+from ..circuits.functional import functional_forward
+from ..config import TrainConfig
+from ..errors import QkdError
+from .evaluate import accuracy
+from .loop import EpochBatches, Loss, Rows, check_finite, end_epoch, epoch_row, new_sums
+from .optim import make_optimizer
+
+STATEFUL = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)  # draw or update in training
+
+
+class NotStackable(Exception):
+    """These students cannot be trained as one (the message says why); fit them one by one."""
+
+
+@dataclass
+class Member:
+    """One student of a stacked fit: what ``loop.fit`` takes for it alone.
+
+    ``rng``: the global RNG state its lone run would store in ``last.pt`` (the state when its fit
+    began; nothing in a stackable student draws from it while training).
+    """
+
+    model: nn.Module
+    rows: Rows
+    val: tuple[torch.Tensor, torch.Tensor]
+    cfg: TrainConfig
+    loss_fn: Loss
+    run_dir: Path
+    checkpoint_meta: dict[str, Any]
+    rng: torch.Tensor
+    resume_state: dict[str, Any] | None = None
+    on_epoch: Callable[[dict[str, float]], None] | None = None
+    start_best: dict[str, float] | None = None
+
+
+def why_not_stackable(members: list[Member]) -> str | None:
+    """None where ``members`` can train as one model, else the reason."""
+    if len(members) < 2:
+        return "one student"
+    first = members[0]
+    same = dataclasses.replace(first.cfg, seed=0)
+    for m in members[1:]:
+        if dataclasses.replace(m.cfg, seed=0) != same:
+            return "their training settings differ beyond the seed"
+        if len(m.rows) != len(first.rows) or m.rows.x.shape[1:] != first.rows.x.shape[1:]:
+            return "their training rows differ in number or shape"
+    if first.cfg.mixup > 0 or any(m.rows.teacher_fn is not None for m in members):
+        return "mixup or a teacher called on every batch"
+    shapes = _shapes(first.model)
+    for m in members:
+        if any(isinstance(module, STATEFUL) for module in m.model.modules()):
+            return "a module draws random numbers or updates buffers while training (dropout, batch norm)"
+        if _shapes(m.model) != shapes:
+            return "their parameters differ in names or shapes"
+        if any(p.device.type != "cpu" for p in m.model.parameters()):
+            return "a student is not on the CPU"
+    epochs = {m.resume_state["epoch"] if m.resume_state else 0 for m in members}
+    if len(epochs) > 1:
+        return "they resume from different epochs"
+    return None
+
+
+def stack_key(member: Member) -> tuple:
+    """What students must share to be stacked (``why_not_stackable`` checks the rest)."""
+    return (repr(dataclasses.replace(member.cfg, seed=0)), len(member.rows), tuple(member.rows.x.shape[1:]),
+            tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
+
+
+def _shapes(model: nn.Module) -> list[tuple]:
+    return [(n, tuple(t.shape), t.dtype, getattr(t, "requires_grad", False))
+            for n, t in [*model.named_parameters(), *model.named_buffers()]]
+
+
+class Stack:
+    """The students' parameters stacked (``torch.func.stack_module_state``) and one batched forward.
+
+    Args:
+        models: modules of one structure; the first is the one whose forward (and traced
+            circuit graphs) the batch runs through.
+    """
+
+    def __init__(self, models: list[nn.Module]):
+        self.models = models
+        self.params, self.buffers = stack_module_state(models)
+        self.one = functional_forward(models[0])
+        self.many = vmap(self.one)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """(models, batch, ...) inputs -> (models, batch, classes) logits."""
+        return self.many(self.params, self.buffers, x)
+
+    def check(self, xs: list[torch.Tensor]) -> None:
+        """Trace the circuits for these batch shapes, and refuse a batched forward that differs from
+        the students' own beyond float rounding (a batching rule the circuit's graph lacks)."""
+        base = self.models[0]
+        try:
+            with torch.no_grad():
+                for x in xs:
+                    for _ in range(3):  # compiled.TRACE_AFTER calls, then the graph exists
+                        base(x)
+                    many = self(x.expand(len(self.models), *x.shape))
+                    for j in (0, len(self.models) - 1):
+                        one = self.one({k: v[j] for k, v in self.params.items()},
+                                       {k: v[j] for k, v in self.buffers.items()}, x)
+                        if not torch.allclose(many[j], one, rtol=1e-5, atol=1e-6):
+                            raise NotStackable(f"the batched forward differs from student {j}'s own by "
+                                               f"{(many[j] - one).abs().max().item():.1e}")
+        except NotBatchable as exc:
+            raise NotStackable(str(exc)) from None
+
+    def unstack_into_models(self) -> None:
+        with torch.no_grad():
+            for j, model in enumerate(self.models):
+                for name, t in [*model.named_parameters(), *model.named_buffers()]:
+                    t.copy_((self.params.get(name) if name in self.params else self.buffers[name])[j])
+
+
+def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, Any]]:
+    """Train ``members`` as one model; each ends as ``loop.fit`` leaves a lone student.
+
+    Args:
+        members: the students, their rows, validation data, settings and run folders.
+        progress: progress bars and per-epoch lines.
+
+    Returns:
+        Each student's ``{"history", "best"}``, in order.
+
+    Raises:
+        NotStackable: they cannot train as one (``why_not_stackable``, or their circuits have no
+            graph that takes a batch of students); nothing has been written.
+    """
+    why = why_not_stackable(members)
+    if why:
+        raise NotStackable(why)
+    cfg, n = members[0].cfg, len(members[0].rows)
+    histories, bests, start = [], [], 1
+    for m in members:
+        best = dict(m.start_best) if m.start_best is not None else {"val_accuracy": -1.0, "epoch": 0}
+        history = []
+        if m.resume_state is not None:
+            m.model.load_state_dict(m.resume_state["state_dict"])
+            history, best, start = list(m.resume_state["history"]), dict(m.resume_state["best"]), \
+                m.resume_state["epoch"] + 1
+        histories.append(history)
+        bests.append(best)
+    stack = Stack([m.model for m in members])
+    last = n % cfg.batch_size or cfg.batch_size
+    x0 = members[0].rows.x
+    stack.check([x0[:cfg.batch_size]] + ([x0[:last]] if last != min(cfg.batch_size, n) else []))
+    params = list(stack.params.values())
+    optimizer, scheduler = make_optimizer(params, cfg, steps_per_epoch=-(-n // cfg.batch_size))
+    if start > 1:
+        _restore(optimizer, scheduler, [m.resume_state for m in members], params, members[0].run_dir)
+    for epoch in range(start, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        sums = _train_epoch(stack, members, optimizer, scheduler, epoch, progress)
+        stack.unstack_into_models()
+        share = (time.perf_counter() - t0) / len(members)  # each student's part of the step time
+        for j, m in enumerate(members):
+            t_eval = time.perf_counter()
+            score = accuracy(m.model, *m.val)
+            row = epoch_row(epoch, sums[j], m.rows, score, t_eval - share, share)
+            bests[j] = end_epoch(m.model, row, histories[j], bests[j], m.run_dir, m.checkpoint_meta,
+                                 _member_state(optimizer.state_dict(), params, j),
+                                 scheduler.state_dict() if scheduler else None, m.rng, m.on_epoch,
+                                 progress and j == 0)
+    return [{"history": h, "best": b} for h, b in zip(histories, bests)]
+
+
+def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoch: int,
+                 progress: bool) -> list[dict[str, float]]:
+    for m in members:
+        m.model.train()
+    epochs = [EpochBatches(m.rows, m.cfg, epoch) for m in members]
+    sums = [new_sums() for _ in members]
+    cfg = members[0].cfg
+    bar = tqdm(zip(*epochs), total=len(epochs[0]), desc=f"epoch {epoch}/{cfg.epochs} ({len(members)} students)",
+               unit="batch", leave=False, disable=None if progress else True)
+    for i, batches in enumerate(bar):
+        logits = stack(torch.stack([b.x for b in batches]))
+        losses = []
+        for j, (b, m) in enumerate(zip(batches, members)):
+            loss, parts = b.loss(m.loss_fn, logits[j])
+            check_finite(loss, epoch, i, m.run_dir)
+            losses.append((loss, parts))
+        optimizer.zero_grad(set_to_none=True)
+        torch.stack([loss for loss, _ in losses]).sum().backward()  # each student's gradient is its own loss's
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        for j, (b, (loss, parts)) in enumerate(zip(batches, losses)):
+            b.add_to(sums[j], loss, parts, logits[j].detach())
+    return sums
+
+
+def _member_state(state: dict[str, Any], params: list[torch.Tensor], j: int) -> dict[str, Any]:
+    """Student ``j``'s optimizer state, as its lone optimizer's ``state_dict`` would be."""
+    return {"state": {i: {k: v if k == "step" else v[j].clone() for k, v in s.items()}
+                      for i, s in state["state"].items()},
+            "param_groups": state["param_groups"]}
+
+
+def _restore(optimizer, scheduler, states: list[dict[str, Any]], params: list[torch.Tensor], run_dir: Path) -> None:
+    """The stacked optimizer and schedule from the students' ``last.pt`` (all at the same epoch)."""
+    first = states[0]["optimizer"]
+    stacked = {"state": {i: {k: v if k == "step" else torch.stack([s["optimizer"]["state"][i][k] for s in states])
+                             for k, v in first["state"][i].items()} for i in first["state"]},
+               "param_groups": first["param_groups"]}
+    optimizer.load_state_dict(stacked)
+    if scheduler is not None:
+        saved = states[0].get("scheduler") or {}
+        if saved.get("total_steps") != scheduler.total_steps:
+            raise QkdError(f"{run_dir} follows a one-cycle schedule planned for another number of epochs; "
+                           f"resume it with the epochs it was started with, or start a new run")
+        scheduler.load_state_dict(saved)

@@ -1,0 +1,150 @@
+"""Students stacked into one model train as each would alone: same batches, losses, weights,
+optimizer state and files, to float rounding; a stacked run resumes stacked or alone."""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from qkd_pl.config import DataConfig, DistillConfig, StudentConfig, TrainConfig
+from qkd_pl.data import load_data
+from qkd_pl.devices import resolve_backend
+from qkd_pl.losses import objective_from_config
+from qkd_pl.students.quantum import QuantumStudent
+from qkd_pl.teachers import build_teacher
+from qkd_pl.training import load_checkpoint, loop
+from qkd_pl.training.stacked import Member, NotStackable, fit_stacked, stack_key, why_not_stackable
+
+DATA = DataConfig("digits", classes=[0, 1, 2, 3], per_class=30)
+TOL = dict(rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_data(DATA)
+
+
+def student(data, seed, qubits=2):
+    torch.manual_seed(seed)
+    backend = resolve_backend("auto", qubits, None, None, training=True)
+    return QuantumStudent(StudentConfig(qubits=qubits, ansatz="strong"), backend, data.image_shape, data.n_classes,
+                          data.mean, data.std)
+
+
+def loss_of(distill):
+    objective = objective_from_config(distill)
+    return lambda logits, y, t, hard, soft: objective(logits, t, y, hard, soft)
+
+
+def members(data, run_root, cfg, teacher_logits, seeds=(0, 1, 2)):
+    """A baseline, a Hinton and a DKD student (other seeds, losses and teacher rows), as a study has them."""
+    settings = [(None, DistillConfig()), (teacher_logits, DistillConfig(kd_loss="hinton", temperature=2.0, alpha=0.5)),
+                (teacher_logits, DistillConfig(kd_loss="dkd", temperature=4.0, alpha=0.8))]
+    out = []
+    for seed, (teacher, distill) in zip(seeds, settings):
+        model = student(data, seed)
+        rows = loop.Rows(data.x_train, data.y_train, teacher)
+        out.append(Member(model, rows, (data.x_val, data.y_val), dataclasses.replace(cfg, seed=seed), loss_of(distill),
+                          run_root / f"s{seed}", {"meta": {}}, torch.get_rng_state()))
+        (run_root / f"s{seed}").mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def alone(m: Member, **kw):
+    torch.set_rng_state(m.rng)
+    return loop.fit(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def teacher_logits(data):
+    torch.manual_seed(0)
+    teacher = build_teacher("lenet5", data.image_shape, data.n_classes, data.mean, data.std)
+    with torch.no_grad():
+        return teacher.eval()(data.x_train) * 3
+
+
+def assert_same_run(a, b):
+    """Two run folders hold the same training, to float rounding."""
+    ha, hb = (json.loads((d / "metrics.json").read_text()) for d in (a, b))
+    assert [r["epoch"] for r in ha] == [r["epoch"] for r in hb]
+    for ra, rb in zip(ha, hb):
+        for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+            assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-6), key
+    la, lb = (load_checkpoint(d / "last.pt") for d in (a, b))
+    for k in la["state_dict"]:
+        assert torch.allclose(la["state_dict"][k], lb["state_dict"][k], **TOL), k
+    assert la["optimizer"]["param_groups"] == lb["optimizer"]["param_groups"]
+    assert la["optimizer"]["state"].keys() == lb["optimizer"]["state"].keys()
+    for i, state in lb["optimizer"]["state"].items():
+        for k, v in state.items():
+            assert torch.allclose(la["optimizer"]["state"][i][k], v, **TOL), (i, k)
+    assert torch.equal(la["rng"], lb["rng"]) and la["best"] == lb["best"] and la["scheduler"] == lb["scheduler"]
+    assert load_checkpoint(a / "best.pt")["epoch"] == load_checkpoint(b / "best.pt")["epoch"]
+
+
+@pytest.mark.parametrize("cfg", [TrainConfig(epochs=3, batch_size=16, lr=1e-2),
+                                 TrainConfig(epochs=3, batch_size=16, lr=1e-2, optimizer="sgd", schedule="onecycle",
+                                             weight_decay=1e-3, augment="shift-rotate")],
+                         ids=["adam", "sgd-onecycle-augmented"])
+def test_stacked_students_train_as_each_would_alone(tmp_path, data, teacher_logits, cfg):
+    stacked = members(data, tmp_path / "stacked", cfg, teacher_logits)
+    lone = members(data, tmp_path / "alone", cfg, teacher_logits)
+    out = fit_stacked(stacked, progress=False)
+    for m, s, result in zip(lone, stacked, out):
+        expected = alone(m)
+        assert result["best"] == expected["best"]
+        assert_same_run(s.run_dir, m.run_dir)
+        for p, q in zip(s.model.parameters(), m.model.parameters()):  # the modules hold the last weights too
+            assert torch.allclose(p, q, **TOL)
+
+
+def test_a_stacked_run_resumes_stacked_and_alone(tmp_path, data, teacher_logits):
+    short, full = TrainConfig(epochs=2, batch_size=16, lr=1e-2), TrainConfig(epochs=4, batch_size=16, lr=1e-2)
+    reference = members(data, tmp_path / "reference", full, teacher_logits)
+    for m in reference:
+        alone(m)
+    first = members(data, tmp_path / "first", short, teacher_logits)
+    fit_stacked(first, progress=False)
+    # stacked again from last.pt, with more epochs
+    again = members(data, tmp_path / "first", full, teacher_logits)
+    for m in again:
+        m.resume_state = loop.load_resume_state(m.run_dir)
+        m.rng = m.resume_state["rng"]
+    fit_stacked(again, progress=False)
+    for m, r in zip(again, reference):
+        assert_same_run(m.run_dir, r.run_dir)
+    # one of them alone, from a stacked run's last.pt
+    second = members(data, tmp_path / "second", short, teacher_logits)
+    fit_stacked(second, progress=False)
+    m = members(data, tmp_path / "second", full, teacher_logits)[1]
+    alone(m, resume_state=loop.load_resume_state(m.run_dir))
+    assert_same_run(m.run_dir, reference[1].run_dir)
+
+
+def test_what_cannot_train_as_one_is_refused_with_the_reason(tmp_path, data, teacher_logits):
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-2)
+    group = members(data, tmp_path, cfg, teacher_logits)
+    assert why_not_stackable(group) is None
+    assert why_not_stackable(group[:1]) == "one student"
+    other_lr = [group[0], dataclasses.replace(group[1], cfg=dataclasses.replace(group[1].cfg, lr=1e-3))]
+    assert "settings differ" in why_not_stackable(other_lr)
+    assert stack_key(other_lr[0]) != stack_key(other_lr[1])
+    fewer = [group[0], dataclasses.replace(group[1], rows=loop.Rows(data.x_train[:-1], data.y_train[:-1]))]
+    assert "rows differ" in why_not_stackable(fewer)
+    mixed = [dataclasses.replace(m, cfg=dataclasses.replace(m.cfg, mixup=0.2)) for m in group]
+    assert "mixup" in why_not_stackable(mixed)
+    bigger = [group[0], dataclasses.replace(group[1], model=student(data, 1, qubits=3))]
+    assert "parameters differ" in why_not_stackable(bigger)
+    dropout = [dataclasses.replace(m, model=torch.nn.Sequential(m.model, torch.nn.Dropout(0.1))) for m in group]
+    assert "dropout" in why_not_stackable(dropout)
+    with pytest.raises(NotStackable, match="dropout"):
+        fit_stacked(dropout, progress=False)
+    assert not any((m.run_dir / "last.pt").exists() for m in group)  # refused before anything was written
+
+
+def test_a_circuit_without_a_graph_is_not_stacked(tmp_path, data, teacher_logits, monkeypatch):
+    monkeypatch.setenv("QKD_COMPILE", "off")  # every call through the QNode, which cannot take many students
+    group = members(data, tmp_path, TrainConfig(epochs=1, batch_size=16, lr=1e-2), teacher_logits)
+    with pytest.raises(NotStackable, match="no traced graph"):
+        fit_stacked(group, progress=False)
