@@ -132,7 +132,8 @@ class CompiledLayer:
         self._direct = direct or layer  # the QNode's own call (accelerate.py: the layer's unpatched forward)
         self._graphs: OrderedDict[tuple, Traced | None] = OrderedDict()
         self._calls: dict[tuple, int] = {}
-        self.traces = 0  # graphs made and trusted: lets tests see that a change of key retraced
+        self.traces = 0  # graphs made (or found in SHARED) and trusted: lets tests see that a change of key retraced
+        self.shared = 0  # of those, graphs another layer of the same circuit had traced
         self.untraceable: str | None = None  # why this layer's calls stay on the QNode, once a probe disagreed
         self._warned_real = False
 
@@ -187,9 +188,11 @@ class CompiledLayer:
         shared = SHARED.get(shared_key) if shared_key is not None else None
         if shared is not None:  # the same circuit traced for another layer: trusted once it matches this QNode
             try:
-                if _disagreement(shared.graph, call, x, weights) is None:
+                if _disagreement(shared, call, x, weights) is None:
                     SHARED.move_to_end(shared_key)
-                    return shared
+                    self.traces += 1
+                    self.shared += 1
+                    return Traced(shared, self._real(shared, x, weights) if mode() == "inductor" else None)
             except Exception:  # noqa: BLE001 - this QNode refused a probe: trace it for itself below
                 pass
         try:
@@ -211,12 +214,11 @@ class CompiledLayer:
             return self._leave_on_qnode(f"its traced graph disagrees with its QNode on {differs}, so the circuit "
                                         f"takes a Python branch on input or weight values")
         self.traces += 1
-        traced = Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
         if shared_key is not None:
-            SHARED[shared_key] = traced
+            SHARED[shared_key] = graph
             if len(SHARED) > SHARED_SIZE:
                 SHARED.popitem(last=False)
-        return traced
+        return Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
 
     def _leave_on_qnode(self, why: str) -> None:
         self.untraceable = why
@@ -235,6 +237,7 @@ class CompiledLayer:
 
     def __getstate__(self) -> dict:  # graphs are remade after a copy or a trip to another process
         return {"layer": self.layer, "_direct": self._direct, "_graphs": OrderedDict(), "_calls": {}, "traces": 0,
+                "shared": 0,
                 "untraceable": self.untraceable, "_warned_real": False}
 
 
@@ -242,7 +245,7 @@ class CompiledLayer:
 # or a model's evaluation copies trace each circuit and shape once (tracing and its probes take
 # a fraction of a second to seconds). A graph found here is used for a layer only after it agrees
 # with that layer's own QNode on the probes, as a fresh trace is.
-SHARED: OrderedDict[tuple, Traced] = OrderedDict()
+SHARED: OrderedDict[tuple, fx.GraphModule] = OrderedDict()
 SHARED_SIZE = 64
 
 
@@ -252,19 +255,26 @@ def _shared_key(layer: nn.Module, x: torch.Tensor, weights: dict[str, torch.Tens
     cannot be compared (the layer keeps its own graphs)."""
     qnode = layer.qnode
     func, device = qnode.func, qnode.device
-    cells = []
-    for cell in func.__closure__ or ():
-        value = cell.cell_contents
+    values = [cell.cell_contents for cell in func.__closure__ or ()]
+    values += [func.__defaults__, tuple(sorted((func.__kwdefaults__ or {}).items()))]
+    compared = []
+    for value in values:
         if dataclasses.is_dataclass(value) and not isinstance(value, type):
             value = (type(value), repr(value))
         try:
             hash(value)
         except TypeError:
             return None
-        cells.append(value)
+        compared.append(value)
     return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()),
-            func.__code__, tuple(cells), type(device), tuple(device.wires), str(getattr(device, "shots", None)),
-            qnode.diff_method, mode(), x.device)
+            func.__code__, tuple(compared), type(device), tuple(device.wires), str(getattr(device, "shots", None)),
+            str(getattr(device, "c_dtype", None)), str(getattr(device, "R_DTYPE", None)), qnode.interface,
+            qnode.diff_method, repr(_pipeline(qnode)), mode(), x.device)
+
+
+def _pipeline(qnode) -> object:
+    """The QNode's transforms (``compile_pipeline`` from PennyLane 0.45, ``transform_program`` before)."""
+    return qnode.compile_pipeline if hasattr(type(qnode), "compile_pipeline") else qnode.transform_program
 
 
 PROBE_SEED = 20231  # the probes' own generator: tracing must not move the global RNG a run is seeded with

@@ -34,7 +34,7 @@ def v2_circuit(cfg: StudentConfig) -> Callable:
         raise QkdError(f"unknown --rotation {cfg.rotation!r}; choose one of: {', '.join(ROTATIONS)}")
     encode, ansatz = ENCODINGS[cfg.encoding].template, ANSATZES[cfg.ansatz].template
     measure = READOUTS[cfg.readout].measure
-    wires = list(range(cfg.qubits))
+    wires = tuple(range(cfg.qubits))  # hashable: layers of one circuit share traced graphs (compiled.py)
 
     def circuit(inputs, weights):
         encode(inputs, wires, cfg.rotation)

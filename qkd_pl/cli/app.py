@@ -417,7 +417,7 @@ def grid_run_options(f):
         click.option("--stack/--no-stack", default=True, show_default=True,
                      help="Students of one shape (seeds, and settings that change only the loss) train together as "
                           "one stacked model, each with its own run folder; results agree with --no-stack to float "
-                          "rounding. Up to 6 qubits, where it pays."),
+                          "rounding. Where it pays: up to 7 qubits, or batches up to 32."),
         TORCH_DEVICE,
     ]):
         f = option(f)

@@ -45,13 +45,48 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("qkd-pl")) / "data"
 
 
+# The built-in datasets' folders under the data root: what a loaded split is remembered by (below).
+FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "cifar-10-batches-py", "digits": None}
+_SPLITS: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}  # this process's loaded splits (a grid worker's)
+SPLITS_KEPT = 4
+
+
 def load_split(name: str, root: Path, train: bool, verify: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Images (N, C, H, W) float32 in [0, 1] and labels (N,) int64 of one official split.
 
     ``verify=False`` skips the md5 checks of CIFAR10 files (they are still read safely); it
     exists so tests can exercise the loader on a small fixture written in the format.
+
+    A built-in dataset's split is read once per process and kept (a grid worker's next cells
+    reuse it), keyed on the path, size and modification time of every file in its folder, so
+    files replaced in between are read again. Callers get their own copies (the kept tensors
+    stay as read).
     """
-    return DATASETS[canonical_name(name)].load(root, train, verify)
+    name = canonical_name(name)
+    key = _split_key(name, root, train, verify)
+    if key is None:
+        return DATASETS[name].load(root, train, verify)
+    if key not in _SPLITS:
+        if len(_SPLITS) >= SPLITS_KEPT:
+            _SPLITS.pop(next(iter(_SPLITS)))
+        _SPLITS[key] = DATASETS[name].load(root, train, verify)
+    images, labels = _SPLITS[key]
+    return images.clone(), labels.clone()
+
+
+def _split_key(name: str, root: Path, train: bool, verify: bool) -> tuple | None:
+    """What a kept split is keyed on; None for a dataset of the user's own (its loader may read anything)."""
+    if name not in FOLDERS or name not in DATASETS:
+        return None
+    folder = FOLDERS[name]
+    files: tuple = ()
+    if folder is not None:
+        base = Path(root) / folder
+        if not base.is_dir():
+            return None  # missing: the loader says so (or downloads)
+        files = tuple(sorted((str(p.relative_to(base)), st.st_size, st.st_mtime_ns)
+                             for p in base.rglob("*") if p.is_file() for st in [p.stat()]))
+    return (name, str(Path(root).resolve()), train, verify, files)
 
 
 def _greyscale(name: str, root: Path, train: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:

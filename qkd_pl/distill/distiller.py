@@ -64,6 +64,7 @@ class FitResult:
         history: one row per epoch (``metrics.json``).
         seconds: wall time of this call.
         teacher_train_accuracy: the teacher's accuracy on the training images (None without one).
+        stacked_with: how many students (this one included) trained as one stacked model (1: alone).
     """
 
     run_dir: Path
@@ -72,6 +73,7 @@ class FitResult:
     history: list[dict[str, float]]
     seconds: float
     teacher_train_accuracy: float | None = None
+    stacked_with: int = 1
 
 
 @dataclass(frozen=True)
@@ -241,10 +243,11 @@ class Distiller:
 
     def _prepare(self, student: nn.Module, train_set: Any, val_set: Any, run_dir: str | Path, transfer_set: Any,
                  resume: bool, overwrite: bool, on_epoch: Callable[[dict[str, float]], None] | None,
-                 record: RunRecord | None) -> "_Prepared":
-        """Everything ``fit`` does before the loop: checks, the run folder, the teacher's logits, the rows."""
+                 record: RunRecord | None, rng: torch.Tensor | None = None) -> "_Prepared":
+        """Everything ``fit`` does before the loop: checks, the run folder, the teacher's logits, the rows.
+        ``rng``: the global RNG state a lone fit would start from (default: now)."""
         t0 = time.perf_counter()
-        rng = torch.get_rng_state()  # what a lone run's last.pt records (nothing below draws from it)
+        rng = torch.get_rng_state() if rng is None else rng  # what a lone run's last.pt records
         x, y = as_tensors(train_set, "train_set")
         x_val, y_val = as_tensors(val_set, "val_set")
         x_transfer, y_transfer = None, None
@@ -509,6 +512,7 @@ class FitJob:
     overwrite: bool = False
     on_epoch: Callable[[dict[str, float]], None] | None = None
     record: RunRecord | None = None
+    rng: torch.Tensor | None = None  # the global RNG state its lone fit would start from (default: when prepared)
 
 
 def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list[FitResult]:
@@ -529,7 +533,7 @@ def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list
         One ``FitResult`` per job, in order.
     """
     prepared = [j.distiller._prepare(j.student, j.train_set, j.val_set, j.run_dir, j.transfer_set, j.resume,
-                                     j.overwrite, j.on_epoch, j.record) for j in jobs]
+                                     j.overwrite, j.on_epoch, j.record, j.rng) for j in jobs]
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(prepared):
         groups.setdefault(stack_key(p.member) if stack else (i,), []).append(i)
@@ -537,17 +541,20 @@ def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list
     for members in groups.values():
         for start in range(0, len(members), most):
             chunk = members[start:start + most]
-            for i, result in zip(chunk, _fit_group([prepared[i] for i in chunk])):
-                results[i] = prepared[i].distiller._finish(prepared[i], result)
+            done, stacked_with = _fit_group([prepared[i] for i in chunk])
+            for i, result in zip(chunk, done):
+                results[i] = dataclasses.replace(prepared[i].distiller._finish(prepared[i], result),
+                                                 stacked_with=stacked_with)
     return results
 
 
-def _fit_group(prepared: list[_Prepared]) -> list[dict[str, Any]]:
+def _fit_group(prepared: list[_Prepared]) -> tuple[list[dict[str, Any]], int]:
+    """The loop's results for these students, and how many trained as one (1: one by one)."""
     members = [p.member for p in prepared]
     progress = prepared[0].distiller.progress
     if len(members) > 1:
         try:
-            return fit_stacked(members, progress)
+            return fit_stacked(members, progress), len(members)
         except NotStackable as exc:
             if progress:
                 print(f"training {len(members)} students one by one: {exc}", flush=True)
@@ -557,7 +564,7 @@ def _fit_group(prepared: list[_Prepared]) -> list[dict[str, Any]]:
         done.append(train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
                                resume_state=m.resume_state, progress=p.distiller.progress, on_epoch=m.on_epoch,
                                start_best=m.start_best))
-    return done
+    return done, 1
 
 
 def describe_loss(loss: Any) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 
 Why: a study is many students of one shape (seeds, and settings that change only the loss). At
 4 qubits and batch 32 a lone student's step is mostly per-call overhead, so M students stepped
-together cost little more than one (docs/performance: measured ratios). Each student keeps
+together cost little more than one (the README's "Many students in one step" has the measured
+ratios, from benchmarks/test_stacked_students.py). Each student keeps
 everything that makes it itself: its initial weights, its batches in its own seeded order
 (``EpochBatches``), its loss, its optimizer state (Adam and SGD act elementwise, so one optimizer
 over stacked tensors is M independent ones), its validation, ``best.pt``, ``last.pt`` and
@@ -80,7 +81,11 @@ def why_not_stackable(members: list[Member]) -> str | None:
     if first.cfg.mixup > 0 or any(m.rows.teacher_fn is not None for m in members):
         return "mixup or a teacher called on every batch"
     shapes = _shapes(first.model)
+    if len({id(m.model) for m in members}) < len(members):
+        return "one module is given twice"
     for m in members:
+        if type(m.model) is not type(first.model) or m.rows.x.dtype != first.rows.x.dtype:
+            return "their classes or input types differ"
         if any(isinstance(module, STATEFUL) for module in m.model.modules()):
             return "a module draws random numbers or updates buffers while training (dropout, batch norm)"
         if _shapes(m.model) != shapes:
@@ -96,7 +101,7 @@ def why_not_stackable(members: list[Member]) -> str | None:
 def stack_key(member: Member) -> tuple:
     """What students must share to be stacked (``why_not_stackable`` checks the rest)."""
     return (repr(dataclasses.replace(member.cfg, seed=0)), len(member.rows), tuple(member.rows.x.shape[1:]),
-            tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
+            member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
 
 
 def _shapes(model: nn.Module) -> list[tuple]:
@@ -120,26 +125,38 @@ class Stack:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """(models, batch, ...) inputs -> (models, batch, classes) logits."""
-        return self.many(self.params, self.buffers, x)
+        try:
+            return self.many(self.params, self.buffers, x)
+        except NotBatchable:  # a graph dropped from a layer's cache since (evaluation shapes): trace it again
+            self.warm(x[0].detach())
+            return self.many(self.params, self.buffers, x)
 
     def check(self, xs: list[torch.Tensor]) -> None:
-        """Trace the circuits for these batch shapes, and refuse a batched forward that differs from
-        the students' own beyond float rounding (a batching rule the circuit's graph lacks)."""
-        base = self.models[0]
+        """Trace the circuits for these batch shapes, and refuse a batched forward that fails or differs
+        from any student's own forward beyond float rounding (another structure behind the same
+        parameter shapes, a batching rule the circuit's graph lacks, data-dependent control flow or
+        random draws in a forward)."""
         try:
             with torch.no_grad():
                 for x in xs:
-                    for _ in range(3):  # compiled.TRACE_AFTER calls, then the graph exists
-                        base(x)
+                    self.warm(x)
                     many = self(x.expand(len(self.models), *x.shape))
-                    for j in (0, len(self.models) - 1):
-                        one = self.one({k: v[j] for k, v in self.params.items()},
-                                       {k: v[j] for k, v in self.buffers.items()}, x)
-                        if not torch.allclose(many[j], one, rtol=1e-5, atol=1e-6):
-                            raise NotStackable(f"the batched forward differs from student {j}'s own by "
-                                               f"{(many[j] - one).abs().max().item():.1e}")
-        except NotBatchable as exc:
-            raise NotStackable(str(exc)) from None
+                    for j, model in enumerate(self.models):
+                        own = model(x)
+                        if own.shape != many[j].shape or not torch.allclose(many[j], own, rtol=1e-5, atol=1e-6):
+                            raise NotStackable(f"student {j}'s own forward differs from the batched one (another "
+                                               f"structure behind the same parameter shapes?)")
+        except NotStackable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever vmap cannot run is run one by one
+            text = (str(exc).strip().splitlines() or [""])[0][:200]
+            raise NotStackable(f"the batched forward fails ({type(exc).__name__}: {text})") from None
+
+    def warm(self, x: torch.Tensor) -> None:
+        """Calls enough for the first student's circuits to have traced graphs for ``x``'s shape."""
+        with torch.no_grad():
+            for _ in range(3):  # compiled.TRACE_AFTER calls, then the graph exists
+                self.models[0](x)
 
     def unstack_into_models(self) -> None:
         with torch.no_grad():
@@ -186,7 +203,7 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
         _restore(optimizer, scheduler, [m.resume_state for m in members], params, members[0].run_dir)
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
-        sums = _train_epoch(stack, members, optimizer, scheduler, epoch, progress)
+        sums = _train_epoch(stack, members, optimizer, scheduler, epoch, progress, first=epoch == start)
         stack.unstack_into_models()
         share = (time.perf_counter() - t0) / len(members)  # each student's part of the step time
         for j, m in enumerate(members):
@@ -201,7 +218,7 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
 
 
 def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoch: int,
-                 progress: bool) -> list[dict[str, float]]:
+                 progress: bool, first: bool) -> list[dict[str, float]]:
     for m in members:
         m.model.train()
     epochs = [EpochBatches(m.rows, m.cfg, epoch) for m in members]
@@ -209,7 +226,9 @@ def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoc
     cfg = members[0].cfg
     bar = tqdm(zip(*epochs), total=len(epochs[0]), desc=f"epoch {epoch}/{cfg.epochs} ({len(members)} students)",
                unit="batch", leave=False, disable=None if progress else True)
+    rng = torch.get_rng_state()  # a lone student's draws would be its own: stacked, they would mix
     for i, batches in enumerate(bar):
+        first_step = first and i == 0
         logits = stack(torch.stack([b.x for b in batches]))
         losses = []
         for j, (b, m) in enumerate(zip(batches, members)):
@@ -218,12 +237,24 @@ def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoc
             losses.append((loss, parts))
         optimizer.zero_grad(set_to_none=True)
         torch.stack([loss for loss, _ in losses]).sum().backward()  # each student's gradient is its own loss's
+        if not torch.equal(rng, torch.get_rng_state()):
+            raise _drew(first_step, members)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
         for j, (b, (loss, parts)) in enumerate(zip(batches, losses)):
             b.add_to(sums[j], loss, parts, logits[j].detach())
     return sums
+
+
+def _drew(first_step: bool, members: list[Member]) -> Exception:
+    """A step drew random numbers (a loss or module that samples): stacked students would share one
+    stream where lone ones have their own. Before anything is written, they are fitted one by one."""
+    why = "a student's forward or loss draws random numbers while training"
+    if first_step:
+        return NotStackable(why)
+    return QkdError(f"{why} (first seen after the first step, so {members[0].run_dir.parent} holds stacked "
+                    f"epochs): train these students one by one (--no-stack, or stack=False)")
 
 
 def _member_state(state: dict[str, Any], params: list[torch.Tensor], j: int) -> dict[str, Any]:

@@ -230,3 +230,48 @@ def test_a_failed_compilation_leaves_the_traced_graph(monkeypatch):
         assert torch.equal(a, b)
     (traced,) = layer.compiled._graphs.values()
     assert traced.real is None and traced.compiled is None
+
+
+def test_layers_of_one_circuit_share_a_traced_graph_and_other_circuits_do_not():
+    from qkd_pl.circuits import compiled
+    from qkd_pl.config import StudentConfig
+    from qkd_pl.devices import resolve_backend
+    from qkd_pl.students.quantum import QuantumStudent
+
+    backend = resolve_backend("auto", 3, None, None, training=True)
+
+    def layer(seed, **cfg):
+        torch.manual_seed(seed)
+        return QuantumStudent(StudentConfig(qubits=3, **cfg), backend, (1, 8, 8), 4, torch.zeros(1), torch.ones(1))
+
+    compiled.SHARED.clear()  # no graph of an earlier test
+    x = torch.rand(7, 1, 8, 8)
+    first, same, rotated = layer(0, ansatz="basic"), layer(1, ansatz="basic"), layer(2, ansatz="basic", rotation="X")
+    for model in (first, same, rotated):
+        for _ in range(3):
+            model(x)
+    assert [m.quantum.compiled.traces for m in (first, same, rotated)] == [1, 1, 1]
+    assert same.quantum.compiled.shared == 1 and rotated.quantum.compiled.shared == 0
+    with torch.no_grad():  # the shared graph with the second layer's own weights is its own QNode's call
+        layer_of = same.quantum
+        direct = layer_of.compiled._direct(x.flatten(1)[:, :8].double())
+        traced = layer_of.compiled(x.flatten(1)[:, :8].double())
+    assert torch.allclose(direct, traced, atol=1e-12)
+    assert compiled._shared_key(same.quantum.layer, x.flatten(1)[:, :8].double(), dict(same.quantum.layer.qnode_weights)) \
+        == compiled._shared_key(first.quantum.layer, x.flatten(1)[:, :8].double(), dict(first.quantum.layer.qnode_weights))
+
+
+def test_a_shared_graph_is_keyed_on_the_devices_precision():
+    from qkd_pl.circuits import compiled
+    from qkd_pl.devices.fused import FusedQubit
+
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(2))
+        qml.StronglyEntanglingLayers(weights, wires=range(2))
+        return [qml.expval(qml.PauliZ(i)) for i in range(2)]
+
+    layers = [qml.qnn.TorchLayer(qml.QNode(circuit, FusedQubit(wires=2, c_dtype=dtype), interface="torch"),
+                                 {"weights": (1, 2, 3)}) for dtype in (torch.complex64, torch.complex128)]
+    x = torch.rand(5, 2, dtype=torch.float64)
+    keys = [compiled._shared_key(l, x, dict(l.qnode_weights)) for l in layers]
+    assert keys[0] != keys[1]

@@ -28,7 +28,7 @@ def student(data, seed, qubits=2):
 
 
 def history(run_dir):
-    return [(r["epoch"], round(r["train_loss"], 5), r["val_accuracy"])
+    return [(r["epoch"], pytest.approx(r["train_loss"], rel=1e-5), r["val_accuracy"])
             for r in json.loads((run_dir / "metrics.json").read_text())]
 
 
@@ -40,8 +40,16 @@ def test_fit_many_equals_fitting_one_by_one_and_each_student_tests_its_own_run(t
     train, val = (data.x_train, data.y_train), (data.x_val, data.y_val)
     together = [student(data, s) for s in range(3)]
     runs = distiller.fit_many(together, train, val, [tmp_path / f"t{s}" for s in range(3)], seeds=range(3))
+    assert [r.stacked_with for r in runs] == [3, 3, 3]  # they did train as one
     lone = [student(data, s) for s in range(3)]
     alone = distiller.fit_many(lone, train, val, [tmp_path / f"a{s}" for s in range(3)], seeds=range(3), stack=False)
+    assert [r.stacked_with for r in alone] == [1, 1, 1]
+    plain = student(data, 2)  # and as a plain fit would
+    torch.set_rng_state(torch.get_rng_state())
+    seeded = Distiller(teacher, KD("hinton", temperature=2.0, alpha=0.5),
+                       TrainConfig(epochs=2, batch_size=16, seed=2), progress=False)
+    seeded.fit(plain, train, val, tmp_path / "plain")
+    assert history(tmp_path / "plain") == history(tmp_path / "t2")
     for s in range(3):
         assert history(tmp_path / f"t{s}") == history(tmp_path / f"a{s}")
         assert runs[s].best == alone[s].best and runs[s].run_dir == (tmp_path / f"t{s}").absolute()
@@ -57,17 +65,18 @@ def test_students_that_cannot_stack_are_fitted_one_by_one_and_say_why(tmp_path, 
     distiller = Distiller(None, None, TrainConfig(epochs=1, batch_size=16))
     runs = distiller.fit_many([student(data, s) for s in range(2)], (data.x_train, data.y_train),
                               (data.x_val, data.y_val), [tmp_path / "a", tmp_path / "b"], seeds=[0, 1])
-    assert [r.best["epoch"] for r in runs] == [1, 1]
+    assert [r.best["epoch"] for r in runs] == [1, 1] and [r.stacked_with for r in runs] == [1, 1]
     assert "training 2 students one by one" in capsys.readouterr().out
 
 
 def test_fit_together_groups_students_by_shape(tmp_path, data):
     train, val = (data.x_train, data.y_train), (data.x_val, data.y_val)
     cfg = TrainConfig(epochs=1, batch_size=16)
-    jobs = [FitJob(Distiller(None, None, cfg, progress=False), student(data, 0, qubits), train, val, tmp_path / f"q{qubits}")
-            for qubits in (2, 3)]
+    jobs = [FitJob(Distiller(None, None, cfg, progress=False), student(data, seed, qubits), train, val,
+                   tmp_path / f"q{qubits}-{seed}") for qubits, seed in ((2, 0), (3, 0), (2, 1))]
     results = fit_together(jobs)
-    assert [r.parameters["quantum"] for r in results] == [12, 18]  # each its own shape, both trained
+    assert [r.parameters["quantum"] for r in results] == [12, 18, 12]
+    assert [r.stacked_with for r in results] == [2, 1, 2]  # the two 2-qubit students as one, the other alone
 
 
 def test_fit_many_wants_one_run_folder_and_seed_per_student(tmp_path, data):

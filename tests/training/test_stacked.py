@@ -148,3 +148,68 @@ def test_a_circuit_without_a_graph_is_not_stacked(tmp_path, data, teacher_logits
     group = members(data, tmp_path, TrainConfig(epochs=1, batch_size=16, lr=1e-2), teacher_logits)
     with pytest.raises(NotStackable, match="no traced graph"):
         fit_stacked(group, progress=False)
+
+
+class Branchy(torch.nn.Module):
+    """Takes a Python branch on a value: vmap cannot batch it."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+
+    def forward(self, x):
+        out = self.net(x)
+        return out if out.sum() > -1e9 else -out
+
+
+class Dropping(torch.nn.Module):
+    """Draws random numbers in its forward without a Dropout module."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+
+    def forward(self, x):
+        return torch.nn.functional.dropout(self.net(x), 0.5, self.training)
+
+
+def mlp(activation):
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 8), activation, torch.nn.Linear(8, 4))
+
+
+def plain_members(data, tmp_path, models, loss_fn=None):
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-2)
+    loss_fn = loss_fn or loss_of(DistillConfig())
+    out = []
+    for j, model in enumerate(models):
+        (tmp_path / f"m{j}").mkdir(parents=True, exist_ok=True)
+        out.append(Member(model, loop.Rows(data.x_train, data.y_train), (data.x_val, data.y_val),
+                          dataclasses.replace(cfg, seed=j), loss_fn, tmp_path / f"m{j}", {"meta": {}},
+                          torch.get_rng_state()))
+    return out
+
+
+@pytest.mark.parametrize("models,why", [
+    (lambda: [mlp(torch.nn.ReLU()), mlp(torch.nn.Tanh())], "own forward differs"),  # same shapes, other function
+    (lambda: [Branchy(), Branchy()], "batched forward fails"),
+    (lambda: [Dropping(), Dropping()], "batched forward fails"),
+], ids=["another-structure", "data-dependent-branch", "functional-dropout"])
+def test_students_the_batched_forward_cannot_reproduce_are_refused(tmp_path, data, models, why):
+    group = plain_members(data, tmp_path, models())
+    assert why_not_stackable(group) is None  # nothing in their shapes tells
+    with pytest.raises(NotStackable, match=why):
+        fit_stacked(group, progress=False)
+    assert not any((m.run_dir / "last.pt").exists() for m in group)
+
+
+def test_a_loss_that_draws_random_numbers_is_refused_before_anything_is_written(tmp_path, data):
+    base = loss_of(DistillConfig())
+
+    def noisy(logits, y, t, hard, soft):
+        return base(logits + 0.01 * torch.randn_like(logits), y, t, hard, soft)
+
+    group = plain_members(data, tmp_path, [mlp(torch.nn.ReLU()), mlp(torch.nn.ReLU())], noisy)
+    with pytest.raises(NotStackable, match="draws random numbers"):
+        fit_stacked(group, progress=False)
+    assert not any((m.run_dir / "last.pt").exists() for m in group)

@@ -130,4 +130,5 @@ def reproduce(which: str, out: str | Path, quick: bool = False, datasets: list[s
     contrasts = [] if quick else CONTRASTS.get(which, [])
     if part == "pool":  # its rows have no readout, teacher or variant to contrast
         contrasts = [c for c in contrasts if c[0] in ("setting", "pool")]
-    return write_report(out, title, PUBLISHED[which](), notes, also=also, contrasts=contrasts)
+    return write_report(out, title, PUBLISHED[which](), notes, also=also, contrasts=contrasts,
+                        contrasts_where_run=True)

@@ -208,7 +208,8 @@ def train_students(cfgs: list[RunConfig], out: str | Path, names: list[str], res
     """Train several students, those of one shape as one stacked model (``distill.fit_together``).
 
     Every student gets what ``train_student`` gives it alone (its run folder, checkpoints, resume
-    and test), to float rounding; the data each configuration names is read once.
+    and test), to float rounding; the data each configuration names is read once. Its
+    ``test_metrics.json`` records ``stacked_with``: how many students trained as one with it.
 
     Args:
         cfgs: the students' configurations.
@@ -231,7 +232,7 @@ def train_students(cfgs: list[RunConfig], out: str | Path, names: list[str], res
     share = (time.perf_counter() - t_start) / max(1, len(jobs))
     results = []
     for job, run in zip(jobs, runs):
-        job.extra["trained_with"] = len(jobs)
+        job.extra["stacked_with"] = run.stacked_with
         results.append(_tested(job, run, time.perf_counter() - share))
     return results
 
@@ -253,6 +254,7 @@ class _StudentJob:
     on_epoch: Callable[[dict[str, float]], None] | None
     test: bool
     keep_start: bool
+    rng: torch.Tensor | None = None  # the global RNG state after its model was built: where its lone fit starts
 
 
 def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool, data_dir: str | None,
@@ -303,7 +305,7 @@ def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool
                           teacher_outputs=cfg.distill.teacher_outputs if teacher is not None else "cached",
                           progress=progress, teacher_device=plan.teacher_device)
     return _StudentJob(cfg, distiller, model, data, run_dir, resuming, backend, progress, transfer, extra, on_epoch,
-                       test, start_from is not None)
+                       test, start_from is not None, torch.get_rng_state())
 
 
 def _start_from(model: nn.Module, start: StartFrom) -> None:
@@ -357,7 +359,7 @@ def _fit_job(job: _StudentJob) -> tuple[FitJob, float]:
                        transfer_split=f"transfer-{cfg.distill.transfer}" if cfg.distill else "transfer",
                        start_best=start_best)
     return FitJob(job.distiller, model, (data.x_train, data.y_train), (data.x_val, data.y_val), run_dir,
-                  job.transfer, job.resuming, on_epoch=job.on_epoch, record=record), t0
+                  job.transfer, job.resuming, on_epoch=job.on_epoch, record=record, rng=job.rng), t0
 
 
 def _fitted(job: _StudentJob, fit: Callable[[], Any]) -> Any:

@@ -77,7 +77,7 @@ from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, Teach
 from ...data.sources import canonical_name, slug
 from ...parsing import parse_classes
 from ...devices.torch_device import resolve_torch_device
-from ...errors import QkdError, one_line_warnings
+from ...errors import QkdError, QkdInterrupted, one_line_warnings
 from ...registry import is_import_path
 from ...teachers import ENSEMBLE, TEACHERS
 from ...training import atomic_write_json
@@ -550,14 +550,16 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
                        [(runs / c.id / "config.json").exists() for c in cells], data_dir, progress=False,
                        torch_device=cells[0].torch_device)
         return [(c, row_for(c, Path(out)), None) for c in cells]
+    except QkdInterrupted:
+        raise
     except QkdError:
         return [_attempt(c, out, data_dir, threads) for c in cells]
 
 
-# Stacked students pay where a step is mostly overhead: up to 6 qubits (at batch 32, 5 students
-# stepped as one: 2.8x the samples/s of one by one at 4 qubits, 1.7x at 6, 1.1x at 7, 1.0x at 8;
-# docs/performance/README.md, "Many students in one step").
-STACK_QUBITS = 6
+# Stacked students pay where a step is mostly per-call overhead: small circuits, small batches
+# (benchmarks/test_stacked_students.py; the README's "Many students in one step" has the table).
+STACK_QUBITS = 7  # up to this many qubits at any batch size ...
+STACK_BATCH = 32  # ... and any qubits at batches up to this
 STACK_MOST = 64  # students in one stacked step
 _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_gamma", "dkd_beta", "kd_params",
               "transfer_labels")
@@ -576,7 +578,9 @@ def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
 def _stack_key(cell: Cell) -> str | None:
     cfg = cell.config
     s, d = cfg.student, cfg.distill
-    if (cfg.kind != "student" or s.arch != "v2" or s.qubits > STACK_QUBITS or s.shots is not None
+    if (cfg.kind != "student" or s.arch != "v2" or (s.qubits > STACK_QUBITS and cfg.train.batch_size > STACK_BATCH)
+            or s.encoding != "amplitude"  # rotation encodings' inputs pass a batch norm (students/angle_inputs.py)
+            or s.shots is not None
             or s.noise is not None or s.device not in ("auto", "qkd.fused") or cfg.train.mixup > 0
             or (d is not None and d.teacher_outputs != "cached")):
         return None

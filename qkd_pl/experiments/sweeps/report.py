@@ -431,7 +431,8 @@ def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
 
 def write_report(folder: str | Path, title: str | None = None,
                  published: list[dict[str, Any]] | None = None, notes: list[str] | None = None,
-                 also: list[str | Path] = (), contrasts: list[tuple[str, str, str]] = ()) -> Path:
+                 also: list[str | Path] = (), contrasts: list[tuple[str, str, str]] = (),
+                 contrasts_where_run: bool = False) -> Path:
     """report.md and plots/ in ``folder``, from its results.json.
 
     Args:
@@ -442,6 +443,8 @@ def write_report(folder: str | Path, title: str | None = None,
         also: other grids' results.json / results.csv whose rows are reported beside the folder's
             own (a run id in both is refused).
         contrasts: (column, a, b): a table of the paired gain of column = a over column = b.
+        contrasts_where_run: a preset's contrasts (``qkd reproduce``): one that no configuration of
+            these results ran (a restricted --datasets, --part or --qubits) is left out, not refused.
 
     Returns:
         The path of report.md.
@@ -507,7 +510,11 @@ def write_report(folder: str | Path, title: str | None = None,
     lines += recovered_table(summary["configs"], shown)
     lines += settings_table(summary["configs"], shown)
     for key, a, b in contrasts:
-        lines += contrast_table(summary["configs"], key, a, b, shown, _bundle_fields(folder, key))
+        try:
+            lines += contrast_table(summary["configs"], key, a, b, shown, _bundle_fields(folder, key))
+        except QkdError:
+            if not contrasts_where_run:
+                raise
     if published is not None:
         lines += ["", "## Beside the published numbers", ""]
         matched = [(pub, c) for pub in published for c in summary["configs"]

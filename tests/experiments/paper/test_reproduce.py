@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
+from qkd_pl.errors import QkdError
 from qkd_pl.experiments.paper import published
 from qkd_pl.experiments.paper.reproduce import v1_notebooks_spec, v1_spec, v2_spec
 from qkd_pl.experiments.sweeps.grid import expand
@@ -120,6 +121,11 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     assert [line.split(" | ")[0] for line in contrast if line.startswith("| digits")] == [
         "| digits, 2q, pool=seen, regime=few, variant=circuit, teacher lenet5",
         "| digits, 2q, pool=unseen, regime=few, variant=circuit, teacher lenet5"]
+    # a preset's contrast that these rows never ran (kd-study --datasets mnist: no compact-cnn) is left out
+    never = [("teacher", "compact-cnn", "lenet5")]
+    with pytest.raises(QkdError, match="no configuration was run with both values"):
+        write_report(tmp_path, contrasts=never)
+    assert "compact-cnn" not in write_report(tmp_path, contrasts=never, contrasts_where_run=True).read_text()
 
 
 def test_the_kd_study_grid_is_the_designed_study(tmp_path):

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from qkd_pl.cli import cli
 from qkd_pl.experiments.paper.kd_study import kd_study_spec
-from qkd_pl.experiments.sweeps.grid import STACK_QUBITS, expand, run_cells, stack_groups
+from qkd_pl.experiments.sweeps.grid import STACK_BATCH, STACK_QUBITS, expand, run_cells, stack_groups
 
 GRID = """
 name = "stacked"
@@ -36,12 +36,14 @@ def test_seeds_and_loss_settings_stack_and_other_shapes_do_not():
     for group in groups:
         configs = [c.config for c in group]
         if len(group) > 1:
-            assert len({c.student.qubits for c in configs}) == 1 and configs[0].student.qubits <= STACK_QUBITS
+            assert len({c.student.qubits for c in configs}) == 1
+            assert configs[0].student.qubits <= STACK_QUBITS or configs[0].train.batch_size <= STACK_BATCH
             assert len({repr(c.data) for c in configs}) == 1 and len({repr(c.student) for c in configs}) == 1
             assert len({c.distill.transfer for c in configs}) == 1
             assert len({(c.train.epochs, c.train.batch_size, c.train.lr) for c in configs}) == 1
     stacked = [g for g in groups if len(g) > 1]
-    assert stacked and all(c.config.student.qubits == 4 for g in stacked for c in g)  # the 8-qubit ones alone
+    alone = [g[0].config for g in groups if len(g) == 1]
+    assert {(c.student.qubits, c.train.batch_size) for c in alone} == {(8, 256)}  # 8 qubits, all the data: alone
     biggest = max(stacked, key=len)
     assert len({c.config.train.seed for c in biggest}) == 5  # seeds ...
     assert len({c.config.distill.kd_loss for c in biggest}) > 1  # ... and objectives
@@ -64,7 +66,7 @@ def test_a_stacked_grid_gives_the_numbers_of_an_unstacked_one(tmp_path):
     for cell, row in stacked.items():
         assert row["test_accuracy"] == pytest.approx(alone[cell]["test_accuracy"], abs=1e-6), cell
         assert row["best_epoch"] == alone[cell]["best_epoch"], cell
-    together = {json.loads((tmp_path / "stacked" / r["run_dir"] / "test_metrics.json").read_text()).get("trained_with")
+    together = {json.loads((tmp_path / "stacked" / r["run_dir"] / "test_metrics.json").read_text()).get("stacked_with")
                 for r in stacked.values() if r["role"] != "teacher"}
     assert together == {9}  # per qubit count: 3 seeds x (baseline, hinton, dkd)
 
