@@ -16,7 +16,8 @@ from qkd_pl.devices import resolve_backend
 from qkd_pl.students.quantum import QuantumStudent
 from qkd_pl.training.stacked import Stack
 
-CASES = [(4, 5, 32), (4, 40, 32), (5, 5, 32), (6, 5, 32), (7, 5, 32), (8, 5, 32), (4, 5, 256), (8, 5, 256)]
+CASES = [(4, 5, 32), (4, 40, 32), (5, 5, 32), (6, 5, 32), (7, 5, 32), (8, 5, 32), (10, 5, 32), (4, 5, 256), (6, 5, 128),
+         (7, 5, 128), (7, 5, 256), (8, 5, 256)]
 
 
 def students(qubits, m):

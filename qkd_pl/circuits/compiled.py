@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import types
 import warnings
 from collections import OrderedDict
 from typing import Callable
@@ -250,11 +251,23 @@ SHARED_SIZE = 64
 
 
 def _shared_key(layer: nn.Module, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> tuple | None:
-    """What makes two layers' calls the same circuit: the circuit function's code and the values it
-    closes over, the device's kind, wires and shots, the shapes; None where a closed-over value
-    cannot be compared (the layer keeps its own graphs)."""
-    qnode = layer.qnode
+    """What makes two layers' calls the same circuit: ``circuit_signature`` and the call's shapes;
+    None where the circuit cannot be compared (the layer keeps its own graphs)."""
+    circuit = circuit_signature(layer.qnode)
+    if circuit is None:
+        return None
+    return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()), circuit,
+            mode(), x.device)
+
+
+def circuit_signature(qnode) -> tuple | None:
+    """The circuit function's code and the values it closes over or defaults to, the device's kind,
+    wires, shots and precision, the interface, differentiation method and transforms; None where the
+    function is not a plain one (a partial, a callable object) or closes over a value that cannot
+    be compared."""
     func, device = qnode.func, qnode.device
+    if not isinstance(func, types.FunctionType):
+        return None
     values = [cell.cell_contents for cell in func.__closure__ or ()]
     values += [func.__defaults__, tuple(sorted((func.__kwdefaults__ or {}).items()))]
     compared = []
@@ -266,10 +279,9 @@ def _shared_key(layer: nn.Module, x: torch.Tensor, weights: dict[str, torch.Tens
         except TypeError:
             return None
         compared.append(value)
-    return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()),
-            func.__code__, tuple(compared), type(device), tuple(device.wires), str(getattr(device, "shots", None)),
+    return (func.__code__, tuple(compared), type(device), tuple(device.wires), str(getattr(device, "shots", None)),
             str(getattr(device, "c_dtype", None)), str(getattr(device, "R_DTYPE", None)), qnode.interface,
-            qnode.diff_method, repr(_pipeline(qnode)), mode(), x.device)
+            qnode.diff_method, repr(_pipeline(qnode)))
 
 
 def _pipeline(qnode) -> object:

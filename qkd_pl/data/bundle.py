@@ -11,13 +11,14 @@ import dataclasses
 import math
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..config import DataConfig
 from ..errors import QkdError, QkdWarning
-from .sources import DATASETS, canonical_name, data_root, load_split
+from .sources import DATASETS, FOLDERS, canonical_name, data_root, files_signature, load_split
 from .splits import cap_per_class, select_classes, stratified_split
 
 
@@ -94,9 +95,26 @@ def load_data(cfg: DataConfig, data_dir: str | None = None) -> DataBundle:
     x_test, y_test = take(x_te, y_te, test_idx)
     mean = x_fit.mean(dim=(0, 2, 3))
     std = x_fit.std(dim=(0, 2, 3)).clamp_min(1e-6)
-    describe = DATASETS[name].source
-    source = describe(root) if describe else None
+    source = describe_source(name, root)
     return DataBundle(x_fit, y_fit, x_val, y_val, x_test, y_test, classes, mean, std, source)
+
+
+_SOURCES: dict[tuple, dict | None] = {}  # this process's descriptions of built-in datasets' files
+
+
+def describe_source(name: str, root: Path) -> dict | None:
+    """What a dataset's files are (a declared copy of CIFAR-10, say; None for the originals), worked
+    out once per process for the same files (it reads them whole: CIFAR-10's MD5 sums)."""
+    describe = DATASETS[name].source
+    if describe is None:
+        return None
+    files = files_signature(root, name) if name in FOLDERS else None
+    if files is None:
+        return describe(root)
+    key = (name, describe, str(Path(root).resolve()), files)
+    if key not in _SOURCES:
+        _SOURCES[key] = describe(root)
+    return None if _SOURCES[key] is None else dict(_SOURCES[key])
 
 
 def _remap(cfg: DataConfig, n_all: int) -> tuple[list[int], torch.Tensor]:

@@ -78,15 +78,29 @@ def _split_key(name: str, root: Path, train: bool, verify: bool) -> tuple | None
     """What a kept split is keyed on; None for a dataset of the user's own (its loader may read anything)."""
     if name not in FOLDERS or name not in DATASETS:
         return None
-    folder = FOLDERS[name]
-    files: tuple = ()
-    if folder is not None:
-        base = Path(root) / folder
-        if not base.is_dir():
-            return None  # missing: the loader says so (or downloads)
-        files = tuple(sorted((str(p.relative_to(base)), st.st_size, st.st_mtime_ns)
-                             for p in base.rglob("*") if p.is_file() for st in [p.stat()]))
-    return (name, str(Path(root).resolve()), train, verify, files)
+    files = files_signature(Path(root), name)
+    if files is None:
+        return None
+    return (name, DATASETS[name].load, str(Path(root).resolve()), train, verify, files)
+
+
+def files_signature(root: Path, name: str) -> tuple | None:
+    """Every file in a built-in dataset's folder (links followed) with its size, modification and
+    change times and inode: what says the files are still the ones read. () for digits (scikit-learn's
+    own), None where the folder is missing (the loader says so, or downloads)."""
+    folder = FOLDERS.get(name)
+    if folder is None:
+        return ()
+    base = Path(root) / folder
+    if not base.is_dir():
+        return None
+    files = []
+    for parent, _, names in os.walk(base, followlinks=True):
+        for file in names:
+            path = Path(parent) / file
+            st = path.stat()
+            files.append((str(path.relative_to(base)), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+    return tuple(sorted(files))
 
 
 def _greyscale(name: str, root: Path, train: bool, verify: bool) -> tuple[torch.Tensor, torch.Tensor]:

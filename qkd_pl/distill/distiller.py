@@ -286,12 +286,15 @@ class Distiller:
                         record.start_best if record else None)
         return _Prepared(self, student, member, t0, teacher_accuracy)
 
-    def _finish(self, prepared: "_Prepared", result: dict[str, Any]) -> FitResult:
-        """Everything ``fit`` does after the loop: the best weights into the student, the curves, the result."""
+    def _finish(self, prepared: "_Prepared", result: dict[str, Any], seconds: float | None = None) -> FitResult:
+        """Everything ``fit`` does after the loop: the best weights into the student, the curves, the
+        result. ``seconds``: the student's own time so far (its share of a stacked fit's); default
+        since its fit began."""
+        t0 = time.perf_counter()
         student, run_dir = prepared.student, prepared.member.run_dir
         student.load_state_dict(load_checkpoint(run_dir / "best.pt")["state_dict"])
         plot_history(result["history"], run_dir / "curves.png", title=run_dir.name)
-        seconds = time.perf_counter() - prepared.t0
+        seconds = (time.perf_counter() - prepared.t0) if seconds is None else seconds + time.perf_counter() - t0
         self._runs[student] = (run_dir, result["best"], seconds)
         return FitResult(run_dir, result["best"], count_parameters(student), result["history"], seconds,
                          prepared.teacher_accuracy)
@@ -532,8 +535,12 @@ def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list
     Returns:
         One ``FitResult`` per job, in order.
     """
-    prepared = [j.distiller._prepare(j.student, j.train_set, j.val_set, j.run_dir, j.transfer_set, j.resume,
-                                     j.overwrite, j.on_epoch, j.record, j.rng) for j in jobs]
+    prepared, own = [], []  # own: each student's time in its preparation
+    for j in jobs:
+        t0 = time.perf_counter()
+        prepared.append(j.distiller._prepare(j.student, j.train_set, j.val_set, j.run_dir, j.transfer_set, j.resume,
+                                             j.overwrite, j.on_epoch, j.record, j.rng))
+        own.append(time.perf_counter() - t0)
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(prepared):
         groups.setdefault(stack_key(p.member) if stack else (i,), []).append(i)
@@ -541,9 +548,11 @@ def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list
     for members in groups.values():
         for start in range(0, len(members), most):
             chunk = members[start:start + most]
+            t0 = time.perf_counter()
             done, stacked_with = _fit_group([prepared[i] for i in chunk])
+            share = (time.perf_counter() - t0) / len(chunk)  # FitResult.seconds: each student's part of the time
             for i, result in zip(chunk, done):
-                results[i] = dataclasses.replace(prepared[i].distiller._finish(prepared[i], result),
+                results[i] = dataclasses.replace(prepared[i].distiller._finish(prepared[i], result, own[i] + share),
                                                  stacked_with=stacked_with)
     return results
 

@@ -90,6 +90,8 @@ def why_not_stackable(members: list[Member]) -> str | None:
             return "a module draws random numbers or updates buffers while training (dropout, batch norm)"
         if _shapes(m.model) != shapes:
             return "their parameters differ in names or shapes"
+        if structure(m.model) != structure(first.model):
+            return "their modules differ in kind or settings"
         if any(p.device.type != "cpu" for p in m.model.parameters()):
             return "a student is not on the CPU"
     epochs = {m.resume_state["epoch"] if m.resume_state else 0 for m in members}
@@ -102,6 +104,29 @@ def stack_key(member: Member) -> tuple:
     """What students must share to be stacked (``why_not_stackable`` checks the rest)."""
     return (repr(dataclasses.replace(member.cfg, seed=0)), len(member.rows), tuple(member.rows.x.shape[1:]),
             member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
+
+
+SIMPLE = (int, float, str, bool, type(None), torch.dtype, torch.device)
+
+
+def structure(model: nn.Module) -> list[tuple]:
+    """What a forward's function is, beyond its parameters: every submodule's class and plain
+    settings (numbers, strings, flags, tuples of them), and the circuit of a layer that holds a
+    QNode. Students stepped as one run through the first one's forward, so these must agree."""
+    from ..circuits.compiled import circuit_signature
+
+    out = []
+    for name, module in model.named_modules():
+        settings = []
+        for key, value in sorted(vars(module).items()):
+            if key.startswith("_") or key == "training":
+                continue
+            if isinstance(value, SIMPLE) or (isinstance(value, tuple) and all(isinstance(v, SIMPLE) for v in value)):
+                settings.append((key, value))
+            elif hasattr(value, "func") and hasattr(value, "device") and key == "qnode":
+                settings.append((key, circuit_signature(value) or id(value)))
+        out.append((name, type(module), tuple(settings)))
+    return out
 
 
 def _shapes(model: nn.Module) -> list[tuple]:
@@ -136,6 +161,8 @@ class Stack:
         from any student's own forward beyond float rounding (another structure behind the same
         parameter shapes, a batching rule the circuit's graph lacks, data-dependent control flow or
         random draws in a forward)."""
+        for model in self.models:
+            model.train()  # as they will step: a forward that depends on the mode is checked in it
         try:
             with torch.no_grad():
                 for x in xs:
@@ -203,7 +230,17 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
         _restore(optimizer, scheduler, [m.resume_state for m in members], params, members[0].run_dir)
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
-        sums = _train_epoch(stack, members, optimizer, scheduler, epoch, progress, first=epoch == start)
+        try:
+            sums = _train_epoch(stack, members, optimizer, scheduler, epoch, progress, first=epoch == start)
+        except (QkdError, NotStackable):
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the batched step cannot run
+            text = f"the batched step fails ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]})"
+            if epoch == start:  # nothing written yet, the modules untouched: fit them one by one
+                raise NotStackable(text) from None
+            raise QkdError(f"{text} in epoch {epoch}; {members[0].run_dir.parent} holds the {epoch - 1} stacked "
+                           f"epochs before it: continue these students one by one (--no-stack, or stack=False)"
+                           ) from None
         stack.unstack_into_models()
         share = (time.perf_counter() - t0) / len(members)  # each student's part of the step time
         for j, m in enumerate(members):
@@ -228,7 +265,6 @@ def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoc
                unit="batch", leave=False, disable=None if progress else True)
     rng = torch.get_rng_state()  # a lone student's draws would be its own: stacked, they would mix
     for i, batches in enumerate(bar):
-        first_step = first and i == 0
         logits = stack(torch.stack([b.x for b in batches]))
         losses = []
         for j, (b, m) in enumerate(zip(batches, members)):
@@ -238,7 +274,7 @@ def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoc
         optimizer.zero_grad(set_to_none=True)
         torch.stack([loss for loss, _ in losses]).sum().backward()  # each student's gradient is its own loss's
         if not torch.equal(rng, torch.get_rng_state()):
-            raise _drew(first_step, members)
+            raise _drew(first, epoch, members)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -247,14 +283,15 @@ def _train_epoch(stack: Stack, members: list[Member], optimizer, scheduler, epoc
     return sums
 
 
-def _drew(first_step: bool, members: list[Member]) -> Exception:
+def _drew(first: bool, epoch: int, members: list[Member]) -> Exception:
     """A step drew random numbers (a loss or module that samples): stacked students would share one
-    stream where lone ones have their own. Before anything is written, they are fitted one by one."""
+    stream where lone ones have their own. In the fit's first epoch nothing is written yet, so they
+    are fitted one by one; later, the epochs before (which drew nothing) are kept and the fit stops."""
     why = "a student's forward or loss draws random numbers while training"
-    if first_step:
+    if first:
         return NotStackable(why)
-    return QkdError(f"{why} (first seen after the first step, so {members[0].run_dir.parent} holds stacked "
-                    f"epochs): train these students one by one (--no-stack, or stack=False)")
+    return QkdError(f"{why} (from epoch {epoch}); {members[0].run_dir.parent} holds the {epoch - 1} epochs before, "
+                    f"which drew none: continue these students one by one (--no-stack, or stack=False)")
 
 
 def _member_state(state: dict[str, Any], params: list[torch.Tensor], j: int) -> dict[str, Any]:

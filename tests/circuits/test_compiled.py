@@ -246,7 +246,8 @@ def test_layers_of_one_circuit_share_a_traced_graph_and_other_circuits_do_not():
 
     compiled.SHARED.clear()  # no graph of an earlier test
     x = torch.rand(7, 1, 8, 8)
-    first, same, rotated = layer(0, ansatz="basic"), layer(1, ansatz="basic"), layer(2, ansatz="basic", rotation="X")
+    first, same, rotated = (layer(0, encoding="angle", ansatz="basic"), layer(1, encoding="angle", ansatz="basic"),
+                            layer(2, encoding="angle", ansatz="basic", rotation="X"))  # rotation: another circuit
     for model in (first, same, rotated):
         for _ in range(3):
             model(x)
@@ -254,15 +255,27 @@ def test_layers_of_one_circuit_share_a_traced_graph_and_other_circuits_do_not():
     assert same.quantum.compiled.shared == 1 and rotated.quantum.compiled.shared == 0
     with torch.no_grad():  # the shared graph with the second layer's own weights is its own QNode's call
         layer_of = same.quantum
-        direct = layer_of.compiled._direct(x.flatten(1)[:, :8].double())
-        traced = layer_of.compiled(x.flatten(1)[:, :8].double())
-    assert torch.allclose(direct, traced, atol=1e-12)
-    assert compiled._shared_key(same.quantum.layer, x.flatten(1)[:, :8].double(), dict(same.quantum.layer.qnode_weights)) \
-        == compiled._shared_key(first.quantum.layer, x.flatten(1)[:, :8].double(), dict(first.quantum.layer.qnode_weights))
+        inputs = torch.rand(7, 3, dtype=torch.float64)
+        for _ in range(3):
+            traced = layer_of.compiled(inputs)
+        direct = layer_of.compiled._direct(inputs)
+    assert layer_of.compiled.shared == 1 and torch.allclose(direct, traced, atol=1e-12)  # the shared graph ran
 
 
-def test_a_shared_graph_is_keyed_on_the_devices_precision():
-    from qkd_pl.circuits import compiled
+class ScaledCircuit:
+    """A circuit as a callable object (not a plain function): its graphs are its own."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __call__(self, inputs, weights):
+        qml.AngleEmbedding(inputs * self.scale, wires=range(2))
+        qml.StronglyEntanglingLayers(weights, wires=range(2))
+        return [qml.expval(qml.PauliZ(i)) for i in range(2)]
+
+
+def test_a_shared_graph_is_keyed_on_the_devices_precision_and_odd_circuits_keep_their_own():
+    from qkd_pl.circuits import accelerate
     from qkd_pl.devices.fused import FusedQubit
 
     def circuit(inputs, weights):
@@ -270,8 +283,20 @@ def test_a_shared_graph_is_keyed_on_the_devices_precision():
         qml.StronglyEntanglingLayers(weights, wires=range(2))
         return [qml.expval(qml.PauliZ(i)) for i in range(2)]
 
-    layers = [qml.qnn.TorchLayer(qml.QNode(circuit, FusedQubit(wires=2, c_dtype=dtype), interface="torch"),
-                                 {"weights": (1, 2, 3)}) for dtype in (torch.complex64, torch.complex128)]
+    compiled.SHARED.clear()
     x = torch.rand(5, 2, dtype=torch.float64)
-    keys = [compiled._shared_key(l, x, dict(l.qnode_weights)) for l in layers]
-    assert keys[0] != keys[1]
+
+    def run(func, dtype):
+        layer = qml.qnn.TorchLayer(qml.QNode(func, FusedQubit(wires=2, c_dtype=dtype), interface="torch"),
+                                   {"weights": (1, 2, 3)})
+        accelerate(layer)
+        for _ in range(3):
+            out = layer(x)
+        assert layer.forward.traces == 1
+        assert torch.allclose(out, type(layer).forward(layer, x), atol=1e-12 if dtype == torch.complex128 else 1e-6)
+        return layer.forward
+
+    assert run(circuit, torch.complex64).shared == 0
+    assert run(circuit, torch.complex128).shared == 0  # another precision: its own graph
+    assert run(circuit, torch.complex128).shared == 1
+    assert [run(ScaledCircuit(s), torch.complex128).shared for s in (2.0, 3.0)] == [0, 0]  # traced, never shared

@@ -53,3 +53,16 @@ def test_a_users_own_dataset_is_not_kept(tmp_path, monkeypatch):
     assert sources._split_key("py:mine:load", tmp_path, True, True) is None
     sources.load_split("digits", tmp_path, train=True)
     assert len(sources._SPLITS) == 1  # the built-in digits are
+
+
+def test_files_behind_a_linked_folder_are_keyed_too(tmp_path, monkeypatch):
+    reads = fake_mnist(tmp_path / "real", monkeypatch)
+    root = tmp_path / "root"
+    (root / "MNIST").mkdir(parents=True)
+    (root / "MNIST" / "raw").symlink_to(tmp_path / "real" / "MNIST" / "raw")
+    key = sources._split_key("mnist", root, True, True)
+    assert [f[0] for f in key[-1]] == ["raw/train-images"]
+    sources.load_split("mnist", root, train=True)
+    (tmp_path / "real" / "MNIST" / "raw" / "train-images").write_bytes(b"22")  # replaced behind the link
+    sources.load_split("mnist", root, train=True)
+    assert len(reads) == 2

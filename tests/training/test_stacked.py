@@ -10,6 +10,7 @@ import torch
 from qkd_pl.config import DataConfig, DistillConfig, StudentConfig, TrainConfig
 from qkd_pl.data import load_data
 from qkd_pl.devices import resolve_backend
+from qkd_pl.errors import QkdError
 from qkd_pl.losses import objective_from_config
 from qkd_pl.students.quantum import QuantumStudent
 from qkd_pl.teachers import build_teacher
@@ -190,26 +191,62 @@ def plain_members(data, tmp_path, models, loss_fn=None):
     return out
 
 
+class Capped(torch.nn.Module):
+    def __init__(self, cap):
+        super().__init__()
+        self.cap = cap
+        self.net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4))
+
+    def forward(self, x):
+        return self.net(x).clamp(-self.cap, self.cap)
+
+
+def test_students_of_other_structures_behind_the_same_shapes_are_not_stacked(tmp_path, data):
+    for models in ([mlp(torch.nn.ReLU()), mlp(torch.nn.Tanh())], [Capped(2.0), Capped(1000.0)]):
+        group = plain_members(data, tmp_path, models)
+        assert why_not_stackable(group) == "their modules differ in kind or settings"
+        assert stack_key(group[0]) == stack_key(group[1])  # grouped by shape, refused by structure
+    same = plain_members(data, tmp_path, [Capped(2.0), Capped(2.0)])
+    assert why_not_stackable(same) is None
+
+
 @pytest.mark.parametrize("models,why", [
-    (lambda: [mlp(torch.nn.ReLU()), mlp(torch.nn.Tanh())], "own forward differs"),  # same shapes, other function
     (lambda: [Branchy(), Branchy()], "batched forward fails"),
     (lambda: [Dropping(), Dropping()], "batched forward fails"),
-], ids=["another-structure", "data-dependent-branch", "functional-dropout"])
+    (lambda: [Dropping().eval(), Dropping().eval()], "batched forward fails"),  # checked as they will train
+], ids=["data-dependent-branch", "functional-dropout", "functional-dropout-handed-over-in-eval-mode"])
 def test_students_the_batched_forward_cannot_reproduce_are_refused(tmp_path, data, models, why):
     group = plain_members(data, tmp_path, models())
-    assert why_not_stackable(group) is None  # nothing in their shapes tells
+    assert why_not_stackable(group) is None  # nothing in their shapes or settings tells
     with pytest.raises(NotStackable, match=why):
         fit_stacked(group, progress=False)
     assert not any((m.run_dir / "last.pt").exists() for m in group)
 
 
-def test_a_loss_that_draws_random_numbers_is_refused_before_anything_is_written(tmp_path, data):
-    base = loss_of(DistillConfig())
+def drawing_from(step_number):
+    """A loss that starts drawing random numbers at its ``step_number``-th call."""
+    base, calls = loss_of(DistillConfig()), []
 
-    def noisy(logits, y, t, hard, soft):
-        return base(logits + 0.01 * torch.randn_like(logits), y, t, hard, soft)
+    def loss(logits, y, t, hard, soft):
+        calls.append(1)
+        noise = 0.01 * torch.randn_like(logits) if len(calls) >= step_number else 0
+        return base(logits + noise, y, t, hard, soft)
+    return loss
 
-    group = plain_members(data, tmp_path, [mlp(torch.nn.ReLU()), mlp(torch.nn.ReLU())], noisy)
+
+@pytest.mark.parametrize("step_number", [1, 5])  # the first call, or a later one of the first epoch
+def test_a_loss_that_draws_in_the_first_epoch_is_refused_before_anything_is_written(tmp_path, data, step_number):
+    group = plain_members(data, tmp_path, [mlp(torch.nn.ReLU()), mlp(torch.nn.ReLU())], drawing_from(step_number))
     with pytest.raises(NotStackable, match="draws random numbers"):
         fit_stacked(group, progress=False)
     assert not any((m.run_dir / "last.pt").exists() for m in group)
+
+
+def test_a_loss_that_starts_drawing_later_stops_the_fit_and_keeps_the_epochs_before(tmp_path, data):
+    calls_an_epoch = 2 * -(-len(data.y_train) // 16)  # two students' losses a step
+    group = plain_members(data, tmp_path, [mlp(torch.nn.ReLU()), mlp(torch.nn.ReLU())],
+                          drawing_from(calls_an_epoch + 1))
+    group = [dataclasses.replace(m, cfg=dataclasses.replace(m.cfg, epochs=3)) for m in group]
+    with pytest.raises(QkdError, match="from epoch 2.* holds the 1 epochs before.*one by one"):
+        fit_stacked(group, progress=False)
+    assert all(load_checkpoint(m.run_dir / "last.pt")["epoch"] == 1 for m in group)

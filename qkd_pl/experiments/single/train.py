@@ -232,7 +232,6 @@ def train_students(cfgs: list[RunConfig], out: str | Path, names: list[str], res
     share = (time.perf_counter() - t_start) / max(1, len(jobs))
     results = []
     for job, run in zip(jobs, runs):
-        job.extra["stacked_with"] = run.stacked_with
         results.append(_tested(job, run, time.perf_counter() - share))
     return results
 
@@ -376,6 +375,7 @@ def _fitted(job: _StudentJob, fit: Callable[[], Any]) -> Any:
 def _tested(job: _StudentJob, run: FitResult, t0: float) -> RunResult:
     """After the fit: the test split's one look (or, for model selection, selection.json)."""
     extra = job.extra
+    extra["stacked_with"] = run.stacked_with
     if run.teacher_train_accuracy is not None:
         extra["teacher_train_accuracy"] = run.teacher_train_accuracy
     if not job.test:  # model selection (qkd tune): the test split stays unseen

@@ -556,10 +556,11 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
         return [_attempt(c, out, data_dir, threads) for c in cells]
 
 
-# Stacked students pay where a step is mostly per-call overhead: small circuits, small batches
-# (benchmarks/test_stacked_students.py; the README's "Many students in one step" has the table).
-STACK_QUBITS = 7  # up to this many qubits at any batch size ...
-STACK_BATCH = 32  # ... and any qubits at batches up to this
+# Stacked students pay where a step is mostly per-call overhead: small circuits, small batches.
+# Measured (benchmarks/test_stacked_students.py; the README's "Many students in one step"): 1.5x
+# to 5.7x up to 2^qubits x batch = 8,192 amplitudes per student and step (8 qubits at batch 32,
+# 4 at 256), slower beyond (8 qubits at 256: 0.62x; 7 at 256 and 10 at 32 below 1 too).
+STACK_WORK = 8192
 STACK_MOST = 64  # students in one stacked step
 _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_gamma", "dkd_beta", "kd_params",
               "transfer_labels")
@@ -578,8 +579,9 @@ def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
 def _stack_key(cell: Cell) -> str | None:
     cfg = cell.config
     s, d = cfg.student, cfg.distill
-    if (cfg.kind != "student" or s.arch != "v2" or (s.qubits > STACK_QUBITS and cfg.train.batch_size > STACK_BATCH)
+    if (cfg.kind != "student" or s.arch != "v2" or 2**s.qubits * cfg.train.batch_size > STACK_WORK
             or s.encoding != "amplitude"  # rotation encodings' inputs pass a batch norm (students/angle_inputs.py)
+            or s.reducer == "pca"  # its forward tests whether it was fitted: a branch vmap cannot batch
             or s.shots is not None
             or s.noise is not None or s.device not in ("auto", "qkd.fused") or cfg.train.mixup > 0
             or (d is not None and d.teacher_outputs != "cached")):
@@ -727,6 +729,8 @@ def _attempt(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
     one_line_warnings()  # in a worker process too
     try:
         return cell, run_cell(cell, out, data_dir, threads), None
+    except QkdInterrupted:  # Ctrl-C stops the grid, not the cell
+        raise
     except QkdError as exc:
         return cell, None, str(exc)
 

@@ -393,6 +393,10 @@ def _gain_map(folder: Path, configs: list[dict[str, Any]], shown: Callable[[str]
     return True
 
 
+class NoPairs(QkdError):
+    """A contrast no configuration of the results ran with both of its values."""
+
+
 def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
                    shown: Callable[[str], str] = str, bundled: frozenset[str] = frozenset()) -> list[str]:
     """``key = a`` against ``key = b`` in every configuration that has both, all else equal: the
@@ -425,7 +429,7 @@ def contrast_table(configs: list[dict[str, Any]], key: str, a: Any, b: Any,
         text = format_gain(g)
         lines.append(f"| {label}, teacher {c['teacher']} | {f'**{text}**' if g and g['n'] > 1 and g['low'] > 0 else text} |")
     if not n:
-        raise QkdError(f"--contrast {key}={a},{b}: no configuration was run with both values")
+        raise NoPairs(f"--contrast {key}={a},{b}: no configuration was run with both values")
     return lines
 
 
@@ -444,7 +448,8 @@ def write_report(folder: str | Path, title: str | None = None,
             own (a run id in both is refused).
         contrasts: (column, a, b): a table of the paired gain of column = a over column = b.
         contrasts_where_run: a preset's contrasts (``qkd reproduce``): one that no configuration of
-            these results ran (a restricted --datasets, --part or --qubits) is left out, not refused.
+            these results ran with both values (a restricted --datasets, --part or --qubits) gets a
+            line saying so rather than refusing the report (a column that does not exist still does).
 
     Returns:
         The path of report.md.
@@ -512,9 +517,12 @@ def write_report(folder: str | Path, title: str | None = None,
     for key, a, b in contrasts:
         try:
             lines += contrast_table(summary["configs"], key, a, b, shown, _bundle_fields(folder, key))
-        except QkdError:
+        except NoPairs:
             if not contrasts_where_run:
                 raise
+            lines += ["", f"## {key.split('.')[-1]} = {a} against {b}", "",
+                      f"Not run here: no configuration of these results has both (a restricted --datasets, "
+                      f"--part or --qubits)."]
     if published is not None:
         lines += ["", "## Beside the published numbers", ""]
         matched = [(pub, c) for pub in published for c in summary["configs"]

@@ -125,7 +125,10 @@ def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(t
     never = [("teacher", "compact-cnn", "lenet5")]
     with pytest.raises(QkdError, match="no configuration was run with both values"):
         write_report(tmp_path, contrasts=never)
-    assert "compact-cnn" not in write_report(tmp_path, contrasts=never, contrasts_where_run=True).read_text()
+    text = write_report(tmp_path, contrasts=never, contrasts_where_run=True).read_text()
+    assert "## teacher = compact-cnn against lenet5\n\nNot run here" in text
+    with pytest.raises(QkdError, match="no such column"):  # a misspelled column is still refused
+        write_report(tmp_path, contrasts=[("techer", "compact-cnn", "lenet5")], contrasts_where_run=True)
 
 
 def test_the_kd_study_grid_is_the_designed_study(tmp_path):

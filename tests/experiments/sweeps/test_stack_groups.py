@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from qkd_pl.cli import cli
 from qkd_pl.experiments.paper.kd_study import kd_study_spec
-from qkd_pl.experiments.sweeps.grid import STACK_BATCH, STACK_QUBITS, expand, run_cells, stack_groups
+from qkd_pl.errors import QkdInterrupted
+from qkd_pl.experiments.sweeps.grid import STACK_WORK, expand, run_cells, stack_groups
 
 GRID = """
 name = "stacked"
@@ -37,7 +38,7 @@ def test_seeds_and_loss_settings_stack_and_other_shapes_do_not():
         configs = [c.config for c in group]
         if len(group) > 1:
             assert len({c.student.qubits for c in configs}) == 1
-            assert configs[0].student.qubits <= STACK_QUBITS or configs[0].train.batch_size <= STACK_BATCH
+            assert 2 ** configs[0].student.qubits * configs[0].train.batch_size <= STACK_WORK
             assert len({repr(c.data) for c in configs}) == 1 and len({repr(c.student) for c in configs}) == 1
             assert len({c.distill.transfer for c in configs}) == 1
             assert len({(c.train.epochs, c.train.batch_size, c.train.lr) for c in configs}) == 1
@@ -95,3 +96,27 @@ def expand_tiny(tmp_path):
         if c.config.distill and c.config.distill.teacher:
             c.config.distill.teacher = str(tmp_path / "out" / "runs" / Path(c.config.distill.teacher).name)
     return cells
+
+
+def test_ctrl_c_in_a_cell_stops_the_grid(tmp_path, monkeypatch):
+    from qkd_pl.experiments.sweeps import grid
+
+    def interrupted(*args, **kwargs):
+        raise QkdInterrupted("stopped during epoch 1")
+
+    monkeypatch.setattr(grid, "run_cell", interrupted)
+    (tmp_path / "grid.toml").write_text(GRID)
+    cell = next(c for c in expand(grid.load_spec(tmp_path / "grid.toml"), tmp_path) if c.config.kind == "student")
+    with pytest.raises(QkdInterrupted):
+        run_cells([cell], str(tmp_path), None)
+
+
+def test_pca_and_rotation_encodings_are_not_stacked():
+    from qkd_pl.experiments.sweeps.grid import GridSpec
+
+    spec = GridSpec(datasets=["digits"], classes=["0-3"], teachers=["none"], seeds=[0, 1, 2],
+                    axes={"student.reducer": ["fc", "pca"], "student.encoding": ["amplitude", "angle"]})
+    groups = stack_groups([c for c in expand(spec, Path("g")) if c.config.kind == "student"])
+    stacked = [g for g in groups if len(g) > 1]
+    assert len(stacked) == 1 and {(c.config.student.reducer, c.config.student.encoding) for c in stacked[0]} == {
+        ("fc", "amplitude")}
