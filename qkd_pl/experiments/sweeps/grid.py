@@ -573,7 +573,21 @@ def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
     for cell in cells:
         key = _stack_key(cell) if stack else None
         groups.setdefault(key or cell.id, []).append(cell)
-    return [g[i:i + STACK_MOST] for g in groups.values() for i in range(0, len(g), STACK_MOST)]
+    tasks = [g[i:i + STACK_MOST] for g in groups.values() for i in range(0, len(g), STACK_MOST)]
+    # the longest first, so that workers do not finish on one long task while the others wait
+    return sorted(tasks, key=lambda task: -sum(_work(c) for c in task) / (len(task) ** 0.5 if len(task) > 1 else 1))
+
+
+def _work(cell: Cell) -> float:
+    """A rough size of a cell's training, only to order tasks: images per epoch x epochs x 2^qubits,
+    x (256 / batch)^0.6 for the per-step overhead of small batches (a cap of all the images counts
+    as 5,000 per class; a stacked task as its size over sqrt(n))."""
+    cfg = cell.config
+    per_class = cfg.data.per_class or 5000
+    transfer = cfg.distill.transfer if cfg.distill is not None else "none"
+    per_class += int(transfer) if transfer.isdigit() else 0
+    qubits = cfg.student.qubits if cfg.student is not None else 0
+    return per_class * cfg.train.epochs * 2.0 ** qubits * (256 / cfg.train.batch_size) ** 0.6
 
 
 def _stack_key(cell: Cell) -> str | None:

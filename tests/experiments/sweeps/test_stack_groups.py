@@ -120,3 +120,12 @@ def test_pca_and_rotation_encodings_are_not_stacked():
     stacked = [g for g in groups if len(g) > 1]
     assert len(stacked) == 1 and {(c.config.student.reducer, c.config.student.encoding) for c in stacked[0]} == {
         ("fc", "amplitude")}
+
+
+def test_tasks_are_ordered_longest_first_and_keep_every_cell():
+    cells = [c for c in expand(kd_study_spec(), Path("g")) if c.config.kind == "student"]
+    groups = stack_groups(cells)
+    assert sorted(c.id for g in groups for c in g) == sorted(c.id for c in cells)
+    first, last = groups[0][0].config, groups[-1][0].config
+    assert first.student.qubits == 8 and first.distill.transfer == "500"  # 8 qubits with a transfer set, stacked
+    assert last.student.qubits == 4 and last.data.per_class == 50  # 4 qubits on 50 images per class
