@@ -16,28 +16,31 @@ from qkd_pl.devices import resolve_backend
 from qkd_pl.students.quantum import QuantumStudent
 from qkd_pl.training.stacked import Stack
 
-CASES = [(4, 5, 32), (4, 40, 32), (5, 5, 32), (6, 5, 32), (7, 5, 32), (8, 5, 32), (10, 5, 32), (4, 5, 256), (6, 5, 128),
-         (7, 5, 128), (7, 5, 256), (8, 5, 256)]
+MNIST, CIFAR = (1, 28, 28), (3, 32, 32)
+CASES = [(q, m, b, MNIST) for q, m, b in [(4, 5, 32), (4, 40, 32), (5, 5, 32), (6, 5, 32), (7, 5, 32), (8, 5, 32),
+                                         (8, 30, 32), (10, 5, 32), (4, 5, 256), (6, 5, 128), (7, 5, 128), (7, 5, 256),
+                                         (8, 5, 256)]]
+CASES += [(4, 30, 32, CIFAR), (6, 5, 32, CIFAR), (6, 30, 32, CIFAR), (8, 5, 32, CIFAR), (8, 30, 32, CIFAR)]
 
 
-def students(qubits, m):
+def students(qubits, m, shape):
     backend = resolve_backend("qkd.fused", qubits, None, None, training=True)
     out = []
     for seed in range(m):
         torch.manual_seed(seed)
-        out.append(QuantumStudent(StudentConfig(qubits=qubits, ansatz="strong"), backend, (1, 28, 28), 10,
+        out.append(QuantumStudent(StudentConfig(qubits=qubits, ansatz="strong"), backend, shape, 10,
                                   torch.zeros(1), torch.ones(1)))
     return out
 
 
-@pytest.mark.parametrize("arm", ["stacked", pytest.param("alone", marks=pytest.mark.smoke)])
-@pytest.mark.parametrize("qubits,m,batch", [pytest.param(*c, id=f"{c[0]}q-{c[1]}students-b{c[2]}",
-                                                         marks=[pytest.mark.smoke] if c == (4, 5, 32) else [])
-                                            for c in CASES])
-def test_students_step(benchmark, arm, qubits, m, batch):
+@pytest.mark.parametrize("arm", ["stacked", "alone"])
+@pytest.mark.parametrize("qubits,m,batch,shape", [
+    pytest.param(*c, id=f"{c[0]}q-{c[1]}students-b{c[2]}-{'x'.join(map(str, c[3]))}",
+                 marks=[pytest.mark.smoke] if c == (4, 5, 32, MNIST) else []) for c in CASES])
+def test_students_step(benchmark, arm, qubits, m, batch, shape):
     torch.set_num_threads(1)
-    models = students(qubits, m)
-    x, y = torch.rand(batch, 1, 28, 28), torch.randint(0, 10, (batch,))
+    models = students(qubits, m, shape)
+    x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
     ce = torch.nn.functional.cross_entropy
     if arm == "stacked":
         stack = Stack(models)

@@ -417,7 +417,8 @@ def grid_run_options(f):
         click.option("--stack/--no-stack", default=True, show_default=True,
                      help="Students of one shape (seeds, and settings that change only the loss) train together as "
                           "one stacked model, each with its own run folder; results agree with --no-stack to float "
-                          "rounding. Where it pays: 2^qubits x batch up to 8192 (8 qubits at batch 32, 4 at 256)."),
+                          "rounding. Where it pays: 2^qubits x batch up to 8192 (8 qubits at batch 32, 4 at 256) and "
+                          "pixels x 2^qubits of FC weights up to 262144."),
         TORCH_DEVICE,
     ]):
         f = option(f)

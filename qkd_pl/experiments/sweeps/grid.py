@@ -556,11 +556,16 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
         return [_attempt(c, out, data_dir, threads) for c in cells]
 
 
-# Stacked students pay where a step is mostly per-call overhead: small circuits, small batches.
-# Measured (benchmarks/test_stacked_students.py; the README's "Many students in one step"): 1.5x
-# to 5.7x up to 2^qubits x batch = 8,192 amplitudes per student and step (8 qubits at batch 32,
-# 4 at 256), slower beyond (8 qubits at 256: 0.62x; 7 at 256 and 10 at 32 below 1 too).
+# Stacked students pay where a step is mostly per-call overhead: small circuits, small batches
+# (benchmarks/test_stacked_students.py, three runs; the README's "Many students in one step"):
+# 1.1x to 5.7x up to 2^qubits x batch = 8,192 amplitudes per student and step (8 qubits at batch
+# 32, 4 at 256); beyond it mixed or slower (8 qubits at 256: 0.62x to 1.01x; 10 at 32: 0.7x).
 STACK_WORK = 8192
+# ... and whose FC reduction holds at most this many weights (features x 2^qubits): stacked, a big
+# one's per-step copies cost more than the overhead saved (8 qubits on CIFAR-10, 786,432 weights:
+# 0.77x at 5 students, 0.53x at 30; MNIST at 8 qubits, 200,704: 1.65x and 1.30x; CIFAR-10 at 6
+# qubits, 196,608: 1.42x and 1.66x).
+STACK_WEIGHTS = 262_144
 STACK_MOST = 64  # students in one stacked step
 _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_gamma", "dkd_beta", "kd_params",
               "transfer_labels")
@@ -576,6 +581,17 @@ def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
     tasks = [g[i:i + STACK_MOST] for g in groups.values() for i in range(0, len(g), STACK_MOST)]
     # the longest first, so that workers do not finish on one long task while the others wait
     return sorted(tasks, key=lambda task: -sum(_work(c) for c in task) / (len(task) ** 0.5 if len(task) > 1 else 1))
+
+
+def _features(dataset: str) -> float:
+    """Pixels per image of a dataset (infinite where the registry cannot say without reading it)."""
+    from ...data.sources import DATASETS
+
+    try:
+        c, h, w = DATASETS[canonical_name(dataset)].image_shape
+    except Exception:  # noqa: BLE001 - a family member or a user's dataset: do not stack
+        return float("inf")
+    return c * h * w
 
 
 def _work(cell: Cell) -> float:
@@ -596,6 +612,7 @@ def _stack_key(cell: Cell) -> str | None:
     if (cfg.kind != "student" or s.arch != "v2" or 2**s.qubits * cfg.train.batch_size > STACK_WORK
             or s.encoding != "amplitude"  # rotation encodings' inputs pass a batch norm (students/angle_inputs.py)
             or s.reducer == "pca"  # its forward tests whether it was fitted: a branch vmap cannot batch
+            or (s.reducer == "fc" and _features(cfg.data.dataset) * 2**s.qubits > STACK_WEIGHTS)
             or s.shots is not None
             or s.noise is not None or s.device not in ("auto", "qkd.fused") or cfg.train.mixup > 0
             or (d is not None and d.teacher_outputs != "cached")):

@@ -44,7 +44,9 @@ def test_seeds_and_loss_settings_stack_and_other_shapes_do_not():
             assert len({(c.train.epochs, c.train.batch_size, c.train.lr) for c in configs}) == 1
     stacked = [g for g in groups if len(g) > 1]
     alone = [g[0].config for g in groups if len(g) == 1]
-    assert {(c.student.qubits, c.train.batch_size) for c in alone} == {(8, 256)}  # 8 qubits, all the data: alone
+    assert {(c.student.qubits, c.train.batch_size, c.data.dataset) for c in alone} == {
+        (8, 256, "mnist"), (8, 256, "fashion-mnist"), (8, 32, "cifar10")}  # all the data at 8 qubits; CIFAR-10's
+    # 3,072 pixels x 256 amplitudes of FC weights: alone
     biggest = max(stacked, key=len)
     assert len({c.config.train.seed for c in biggest}) == 5  # seeds ...
     assert len({c.config.distill.kd_loss for c in biggest}) > 1  # ... and objectives
@@ -127,5 +129,5 @@ def test_tasks_are_ordered_longest_first_and_keep_every_cell():
     groups = stack_groups(cells)
     assert sorted(c.id for g in groups for c in g) == sorted(c.id for c in cells)
     first, last = groups[0][0].config, groups[-1][0].config
-    assert first.student.qubits == 8 and first.distill.transfer == "500"  # 8 qubits with a transfer set, stacked
+    assert first.student.qubits == 8 and first.distill.transfer == "500" and len(groups[0]) > 1  # stacked
     assert last.student.qubits == 4 and last.data.per_class == 50  # 4 qubits on 50 images per class
