@@ -202,12 +202,8 @@ class Distiller:
         """
         prepared = self._prepare(student, train_set, val_set, run_dir, transfer_set, resume, overwrite, on_epoch,
                                  record)
-        m = prepared.member
         # Ctrl-C propagates as KeyboardInterrupt: last.pt holds every finished epoch, and resume=True continues
-        result = train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
-                            resume_state=m.resume_state, progress=self.progress, on_epoch=m.on_epoch,
-                            start_best=m.start_best)
-        return self._finish(prepared, result)
+        return self._finish(prepared, _fit_alone(prepared.member, self.progress))
 
     def fit_many(self, students: list[nn.Module], train_set: Any, val_set: Any, run_dirs: list[str | Path],
                  transfer_set: Any = None, *, seeds: list[int] | None = None, resume: bool = False,
@@ -570,10 +566,14 @@ def _fit_group(prepared: list[_Prepared]) -> tuple[list[dict[str, Any]], int]:
     done = []
     for p, m in zip(prepared, members):
         torch.set_rng_state(m.rng)  # as it was when this student's fit began
-        done.append(train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
-                               resume_state=m.resume_state, progress=p.distiller.progress, on_epoch=m.on_epoch,
-                               start_best=m.start_best))
+        done.append(_fit_alone(m, p.distiller.progress))
     return done, 1
+
+
+def _fit_alone(m: Member, progress: bool) -> dict[str, Any]:
+    """The loop for one student, as ``fit`` runs it."""
+    return train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
+                      resume_state=m.resume_state, progress=progress, on_epoch=m.on_epoch, start_best=m.start_best)
 
 
 def describe_loss(loss: Any) -> dict[str, Any]:

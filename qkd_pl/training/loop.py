@@ -147,14 +147,20 @@ def _restore(model: nn.Module, optimizer, scheduler, state: dict[str, Any], run_
     """Weights, optimizer, schedule and RNG as ``last.pt`` left them: (history, best, next epoch)."""
     model.load_state_dict(state["state_dict"])
     optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        saved = state.get("scheduler") or {}
-        if saved.get("total_steps") != scheduler.total_steps:
-            raise QkdError(f"{run_dir} follows a one-cycle schedule planned for another number of epochs; "
-                           f"resume it with the epochs it was started with, or start a new run")
-        scheduler.load_state_dict(saved)
+    restore_schedule(scheduler, state, run_dir)
     torch.set_rng_state(state["rng"])  # dropout draws continue where they stopped
     return list(state["history"]), dict(state["best"]), state["epoch"] + 1
+
+
+def restore_schedule(scheduler, state: dict[str, Any], run_dir: Path) -> None:
+    """The learning-rate schedule as ``last.pt`` left it, refused if planned for other epochs."""
+    if scheduler is None:
+        return
+    saved = state.get("scheduler") or {}
+    if saved.get("total_steps") != scheduler.total_steps:
+        raise QkdError(f"{run_dir} follows a one-cycle schedule planned for another number of epochs; "
+                       f"resume it with the epochs it was started with, or start a new run")
+    scheduler.load_state_dict(saved)
 
 
 def _train_epoch(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, optimizer, scheduler, epoch: int,

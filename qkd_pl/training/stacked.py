@@ -36,7 +36,7 @@ from ..circuits.functional import functional_forward
 from ..config import TrainConfig
 from ..errors import QkdError
 from .evaluate import accuracy
-from .loop import EpochBatches, Loss, Rows, check_finite, end_epoch, epoch_row, new_sums
+from .loop import EpochBatches, Loss, Rows, check_finite, end_epoch, epoch_row, new_sums, restore_schedule
 from .optim import make_optimizer
 
 STATEFUL = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)  # draw or update in training
@@ -308,9 +308,4 @@ def _restore(optimizer, scheduler, states: list[dict[str, Any]], params: list[to
                              for k, v in first["state"][i].items()} for i in first["state"]},
                "param_groups": first["param_groups"]}
     optimizer.load_state_dict(stacked)
-    if scheduler is not None:
-        saved = states[0].get("scheduler") or {}
-        if saved.get("total_steps") != scheduler.total_steps:
-            raise QkdError(f"{run_dir} follows a one-cycle schedule planned for another number of epochs; "
-                           f"resume it with the epochs it was started with, or start a new run")
-        scheduler.load_state_dict(saved)
+    restore_schedule(scheduler, states[0], run_dir)
