@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from ..circuits.compiled import NotBatchable
 from ..circuits.functional import functional_forward
 from ..config import TrainConfig
-from ..errors import QkdError
+from ..errors import QkdError, first_line
 from .evaluate import accuracy
 from .loop import EpochBatches, Loss, Rows, check_finite, end_epoch, epoch_row, new_sums, restore_schedule
 from .optim import make_optimizer
@@ -176,8 +176,7 @@ class Stack:
         except NotStackable:
             raise
         except Exception as exc:  # noqa: BLE001 - whatever vmap cannot run is run one by one
-            text = (str(exc).strip().splitlines() or [""])[0][:200]
-            raise NotStackable(f"the batched forward fails ({type(exc).__name__}: {text})") from None
+            raise NotStackable(f"the batched forward fails ({type(exc).__name__}: {first_line(exc)})") from None
 
     def warm(self, x: torch.Tensor) -> None:
         """Calls enough for the first student's circuits to have traced graphs for ``x``'s shape."""
@@ -227,7 +226,7 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
     params = list(stack.params.values())
     optimizer, scheduler = make_optimizer(params, cfg, steps_per_epoch=-(-n // cfg.batch_size))
     if start > 1:
-        _restore(optimizer, scheduler, [m.resume_state for m in members], params, members[0].run_dir)
+        _restore(optimizer, scheduler, [m.resume_state for m in members], members[0].run_dir)
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
         try:
@@ -235,7 +234,7 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
         except (QkdError, NotStackable):
             raise
         except Exception as exc:  # noqa: BLE001 - whatever the batched step cannot run
-            text = f"the batched step fails ({type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:160]})"
+            text = f"the batched step fails ({type(exc).__name__}: {first_line(exc, 160)})"
             if epoch == start:  # nothing written yet, the modules untouched: fit them one by one
                 raise NotStackable(text) from None
             raise QkdError(f"{text} in epoch {epoch}; {members[0].run_dir.parent} holds the {epoch - 1} stacked "
@@ -243,12 +242,13 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
                            ) from None
         stack.unstack_into_models()
         share = (time.perf_counter() - t0) / len(members)  # each student's part of the step time
+        state = optimizer.state_dict()
         for j, m in enumerate(members):
             t_eval = time.perf_counter()
             score = accuracy(m.model, *m.val)
             row = epoch_row(epoch, sums[j], m.rows, score, t_eval - share, share)
             bests[j] = end_epoch(m.model, row, histories[j], bests[j], m.run_dir, m.checkpoint_meta,
-                                 _member_state(optimizer.state_dict(), params, j),
+                                 _member_state(state, j),
                                  scheduler.state_dict() if scheduler else None, m.rng, m.on_epoch,
                                  progress and j == 0)
     return [{"history": h, "best": b} for h, b in zip(histories, bests)]
@@ -294,14 +294,14 @@ def _drew(first: bool, epoch: int, members: list[Member]) -> Exception:
                     f"which drew none: continue these students one by one (--no-stack, or stack=False)")
 
 
-def _member_state(state: dict[str, Any], params: list[torch.Tensor], j: int) -> dict[str, Any]:
+def _member_state(state: dict[str, Any], j: int) -> dict[str, Any]:
     """Student ``j``'s optimizer state, as its lone optimizer's ``state_dict`` would be."""
     return {"state": {i: {k: v if k == "step" else v[j].clone() for k, v in s.items()}
                       for i, s in state["state"].items()},
             "param_groups": state["param_groups"]}
 
 
-def _restore(optimizer, scheduler, states: list[dict[str, Any]], params: list[torch.Tensor], run_dir: Path) -> None:
+def _restore(optimizer, scheduler, states: list[dict[str, Any]], run_dir: Path) -> None:
     """The stacked optimizer and schedule from the students' ``last.pt`` (all at the same epoch)."""
     first = states[0]["optimizer"]
     stacked = {"state": {i: {k: v if k == "step" else torch.stack([s["optimizer"]["state"][i][k] for s in states])
