@@ -10,7 +10,10 @@ round, so a slow spell on a shared machine hits all of them; the table reports t
 rounds. Every contender's logits on reference.py's shared weights and inputs are checked against
 a float64 NumPy model of the circuit before it is timed. JAX's first step compiles; its seconds
 are reported apart (an end-to-end comparison must add them once per process and input shape);
-so is qkd-pl's with QKD_COMPILE=inductor, compiled from an empty cache each time.
+so is qkd-pl's with QKD_COMPILE=inductor, compiled from an empty cache each time, and its whole
+compiled step's (QKD_COMPILE_STEP=on: from the user's inductor cache, and from an empty one).
+``--only 'LABEL|LABEL'`` keeps those contenders (``--list`` prints the labels); the first kept is
+the "x qkd-pl" base.
 A contender whose venv is missing is skipped with a note.
 """
 
@@ -32,6 +35,10 @@ ROOT = HERE.parents[1]
 # label, venv (None: this interpreter), script, arguments before qubits, arguments after steps, environment
 CONTENDERS = [
     ("qkd-pl qkd.fused", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"], {}),
+    ("qkd-pl qkd.fused, whole step compiled (QKD_COMPILE_STEP=on)", None, "step_timer.py", ["qkd-pl"],
+     ["qkd.fused"], {"QKD_COMPILE_STEP": "on"}),
+    ("qkd-pl qkd.fused, whole step compiled, cold cache", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"],
+     {"QKD_COMPILE_STEP": "on", "TORCHINDUCTOR_CACHE_DIR": FRESH}),
     ("qkd-pl qkd.fused32 (complex64)", None, "step_timer.py", ["qkd-pl"], ["qkd.fused32"], {}),
     ("qkd-pl qkd.fused, every call through the QNode", None, "step_timer.py", ["qkd-pl"], ["qkd.fused"],
      {"QKD_COMPILE": "off"}),
@@ -69,9 +76,20 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=20, help="timed steps per measurement (median taken)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--only", default=None, help="'|'-separated contender labels to keep (see --list)")
+    ap.add_argument("--list", action="store_true", help="print the contenders' labels and stop")
     args = ap.parse_args()
+    if args.list:
+        print("\n".join(c[0] for c in CONTENDERS))
+        return
+    labels = [label.strip() for label in args.only.split("|")] if args.only else None
+    unknown = set(labels or ()) - {c[0] for c in CONTENDERS}
+    if unknown:
+        sys.exit(f"--only: no contender labelled {sorted(unknown)}; see --list")
     contenders = []
     for c in CONTENDERS:
+        if labels and c[0] not in labels:
+            continue
         python = sys.executable if c[1] is None else str(HERE / c[1] / "bin" / "python")
         if Path(python).exists():
             contenders.append((c[0], python, *c[2:]))

@@ -38,12 +38,14 @@ not earn back; the README's Performance section has both figures, measured.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
 import types
 import warnings
 from collections import OrderedDict
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -63,6 +65,43 @@ ALIASES = {"0": "off", "1": "trace"}
 # Inductor options, for these compilations only: a C++ rather than a Python wrapper around the
 # generated kernels (the graph's step is dozens of small kernels, so the per-kernel call matters).
 INDUCTOR_OPTIONS = {"cpp_wrapper": True}
+
+
+def cache_folder() -> Path:
+    """Where inductor keeps what it compiled, set just before qkd-pl compiles: a folder the user
+    chose (``TORCHINDUCTOR_CACHE_DIR``), else one per torch version in the user cache
+    (``$QKD_CACHE_DIR/inductor`` or platformdirs' ``qkd-pl``), so a graph compiled once on a
+    machine loads in seconds afterwards (torch's own default is under /tmp, lost on a restart)."""
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    global _CHOSEN
+    current = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if current and current not in (_CHOSEN, os.path.abspath(default_cache_dir())):
+        return Path(current)  # the user's (torch writes its default there when Dynamo is imported)
+    root = os.environ.get("QKD_CACHE_DIR")
+    if not root:
+        from platformdirs import user_cache_dir
+        root = user_cache_dir("qkd-pl")
+    folder = Path(root) / "inductor" / f"torch-{torch.__version__}"
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = _CHOSEN = str(folder)
+    return folder
+
+
+_CHOSEN: str | None = None  # the folder cache_folder set, told apart from one the user set
+
+_REAL_ARITHMETIC = False  # set while a whole training step is traced: graphs answer in real arithmetic
+
+
+@contextlib.contextmanager
+def real_arithmetic():
+    """Within: every traced circuit graph runs in its real-arithmetic form (``NotBatchable`` where it
+    has none), so a trace of a whole training step holds no complex value inductor cannot fuse."""
+    global _REAL_ARITHMETIC
+    saved, _REAL_ARITHMETIC = _REAL_ARITHMETIC, True
+    try:
+        yield
+    finally:
+        _REAL_ARITHMETIC = saved
 
 
 class NotBatchable(Exception):
@@ -93,13 +132,27 @@ class Traced:
     has run ``COMPILE_AFTER`` training calls (so an epoch's last, smaller batch, or a shape used
     for a few steps, never pays a compilation it would not earn back)."""
 
-    def __init__(self, graph: fx.GraphModule, real: fx.GraphModule | None = None):
+    def __init__(self, graph: fx.GraphModule, real: fx.GraphModule | None = None,
+                 make_real: Callable[[], fx.GraphModule | None] | None = None):
         self.graph, self.real = graph, real
         self.training_calls = 0
         self.compiled: Callable | None = None
+        self._make_real = make_real
+        self._real_made = self.inductor = real is not None  # inductor mode: the circuit alone compiled
+
+    def real_graph(self) -> fx.GraphModule | None:
+        """The graph in real arithmetic (made once, on first ask), or None where the rewrite does not apply."""
+        if not self._real_made and self._make_real is not None:
+            self.real, self._real_made = self._make_real(), True
+        return self.real
 
     def __call__(self, *args: torch.Tensor) -> torch.Tensor:
-        if self.real is None or not torch.is_grad_enabled() or batched(args[0]):  # stacked students: eager
+        if _REAL_ARITHMETIC:  # a whole step being traced for compilation (training/compiled_step.py)
+            real = self.real_graph()
+            if real is None:
+                raise NotBatchable("the circuit's graph has no real-arithmetic form")
+            return real(*args)
+        if not self.inductor or self.real is None or not torch.is_grad_enabled() or batched(args[0]):
             return self.graph(*args)
         if self.compiled is None:
             self.training_calls += 1
@@ -107,6 +160,7 @@ class Traced:
                 return self.graph(*args)
             # inductor's C++ toolchain lookup warns that a CPU-only machine has no CUDA runtime: noise here
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+            cache_folder()
             compiled = torch.compile(self.real, fullgraph=True, dynamic=False, options=INDUCTOR_OPTIONS)
             try:  # compiles now: a machine without a C++ compiler, say, keeps the eager graph
                 out = compiled(*args)
@@ -146,7 +200,7 @@ class CompiledLayer:
             graph = self._graphs[key]
             if graph is not None:
                 return graph(x, *weights.values())
-        if batched(x):  # many students at once (vmap): only a graph takes them; the QNode would not
+        if batched(x) or _REAL_ARITHMETIC:  # many students at once (vmap), or a step traced whole: graphs only
             raise NotBatchable(f"{_layer_name(self.layer)} has no traced graph for inputs of shape "
                                f"{tuple(x.shape)}" + (f" ({self.untraceable})" if self.untraceable else ""))
         if key in self._graphs:
@@ -193,7 +247,7 @@ class CompiledLayer:
                     SHARED.move_to_end(shared_key)
                     self.traces += 1
                     self.shared += 1
-                    return Traced(shared, self._real(shared, x, weights) if mode() == "inductor" else None)
+                    return self._traced(shared, x, weights)
             except Exception:  # noqa: BLE001 - this QNode refused a probe: trace it for itself below
                 pass
         try:
@@ -219,7 +273,14 @@ class CompiledLayer:
             SHARED[shared_key] = graph
             if len(SHARED) > SHARED_SIZE:
                 SHARED.popitem(last=False)
-        return Traced(graph, self._real(graph, x, weights) if mode() == "inductor" else None)
+        return self._traced(graph, x, weights)
+
+    def _traced(self, graph: fx.GraphModule, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> Traced:
+        """A trusted graph; its real form made now in inductor mode, else on first ask (a compiled step's)."""
+        if mode() == "inductor":
+            return Traced(graph, self._real(graph, x, weights))
+        x, weights = x.detach().clone(), {k: v.detach().clone() for k, v in weights.items()}
+        return Traced(graph, make_real=lambda: self._real(graph, x, weights))
 
     def _leave_on_qnode(self, why: str) -> None:
         self.untraceable = why

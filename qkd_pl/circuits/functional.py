@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from .compiled import circuit_signature
+
 
 def functional_forward(model: nn.Module) -> Callable[[dict, dict, torch.Tensor], torch.Tensor]:
     """``f(params, buffers, x)``: ``model(x)`` with those parameters and buffers (named as in the model).
@@ -44,3 +46,24 @@ def functional_forward(model: nn.Module) -> Callable[[dict, dict, torch.Tensor],
                 m.qnode_weights = weights
 
     return forward
+
+
+SIMPLE = (int, float, str, bool, type(None), torch.dtype, torch.device)
+
+
+def structure(model: nn.Module) -> list[tuple]:
+    """What a forward's function is, beyond its parameters: every submodule's class and plain
+    settings (numbers, strings, flags, tuples of them), and the circuit of a layer that holds a
+    QNode. Students stepped as one run through the first one's forward, so these must agree."""
+    out = []
+    for name, module in model.named_modules():
+        settings = []
+        for key, value in sorted(vars(module).items()):
+            if key.startswith("_") or key == "training":
+                continue
+            if isinstance(value, SIMPLE) or (isinstance(value, tuple) and all(isinstance(v, SIMPLE) for v in value)):
+                settings.append((key, value))
+            elif hasattr(value, "func") and hasattr(value, "device") and key == "qnode":
+                settings.append((key, circuit_signature(value) or id(value)))
+        out.append((name, type(module), tuple(settings)))
+    return out

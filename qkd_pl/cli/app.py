@@ -105,7 +105,14 @@ def _print_result(result) -> None:
                    "for 50 steps: faster steps for a one-off compilation per shape that only long runs earn "
                    "back; README, Performance), off (every call through the QNode). Sets QKD_COMPILE, which "
                    "also works on its own (and reaches grid workers).")
-def cli(compile_mode):
+@click.option("--compile-step", "step_mode", type=click.Choice(["auto", "on", "off"]), default=None,
+              help="Whether a student's whole training step (forward, loss, backward, optimizer) on qkd.fused is "
+                   "compiled by inductor as one function: auto (the default: a batch shape is compiled when the "
+                   "run plans enough steps of it to pay for a first compilation, 16-43 s; decided from the plan "
+                   "alone, so a command always trains the same way), on "
+                   "(every batch shape, from its fourth step), off. A compiled step is used only after it "
+                   "agreed with the eager step on a batch. Sets QKD_COMPILE_STEP (README, Performance).")
+def cli(compile_mode, step_mode):
     """Knowledge distillation from classical CNN teachers into quantum neural network students.
 
     Typical use: `qkd train-teacher` once, then `qkd train-student` without and with
@@ -118,6 +125,12 @@ def cli(compile_mode):
         from qkd_pl.circuits.compiled import mode
 
         mode()  # a mistyped QKD_COMPILE: one line and exit status 2, before any work
+    if step_mode is not None:
+        os.environ["QKD_COMPILE_STEP"] = step_mode
+    elif os.environ.get("QKD_COMPILE_STEP"):
+        from qkd_pl.training.compiled_step import step_mode as check_step_mode
+
+        check_step_mode()
 
 
 @cli.command("train-teacher")

@@ -433,10 +433,7 @@ class Distiller:
         return logits.to(device), hit
 
     def _loss_fn(self) -> Callable:
-        objective = self.loss
-        if self.teacher is None:  # labels alone: the objective's cross-entropy part
-            return lambda logits, y, teacher, hard, soft: objective(logits, None, y, hard, soft)
-        return lambda logits, y, teacher, hard, soft: objective(logits, teacher, y, hard, soft)
+        return BatchLoss(self.loss, with_teacher=self.teacher is not None)
 
     # -- test --------------------------------------------------------------------------------
 
@@ -574,6 +571,27 @@ def _fit_alone(m: Member, progress: bool) -> dict[str, Any]:
     """The loop for one student, as ``fit`` runs it."""
     return train_loop(m.model, m.rows, m.val, m.cfg, m.loss_fn, m.run_dir, m.checkpoint_meta,
                       resume_state=m.resume_state, progress=progress, on_epoch=m.on_epoch, start_best=m.start_best)
+
+
+@dataclass(frozen=True)
+class BatchLoss:
+    """The loop's loss of a batch, ``(logits, y, teacher, hard, soft) -> (loss, parts)``, from an
+    objective; without a teacher, the objective's cross-entropy part. ``terms`` gives the same as
+    tensors (a compiled step's form), where the objective has one."""
+
+    objective: Any
+    with_teacher: bool
+
+    def __call__(self, logits, y, teacher, hard, soft):
+        return self.objective(logits, teacher if self.with_teacher else None, y, hard, soft)
+
+    @property
+    def terms(self) -> Callable | None:
+        terms = getattr(self.objective, "terms", None)
+        if terms is None:
+            return None
+        return lambda logits, y, teacher, hard, soft: terms(logits, teacher if self.with_teacher else None, y,
+                                                             hard, soft)
 
 
 def describe_loss(loss: Any) -> dict[str, Any]:

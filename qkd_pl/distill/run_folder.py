@@ -39,5 +39,6 @@ def record_session(run_dir: Path, seed: int, resuming: bool, split_seed: int | N
     sessions = json.loads(path.read_text()) if resuming and path.exists() else []
     sessions.append({"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resuming, "seed": seed,
                      "split_seed": split_seed, "argv": sys.argv, "torch_threads": torch.get_num_threads(),
-                     "compile": os.environ.get("QKD_COMPILE", "trace"), "versions": library_versions()})
+                     "compile": os.environ.get("QKD_COMPILE", "trace"),
+                     "compile_step": os.environ.get("QKD_COMPILE_STEP", "auto"), "versions": library_versions()})
     atomic_write_json(path, sessions)

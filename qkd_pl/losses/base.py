@@ -101,23 +101,37 @@ class Objective(ABC):
             The loss (a scalar tensor) and its parts ``{"ce": ..., "kd": ...}`` per image, as
             floats for logging.
         """
+        loss, ce, kd = self.terms(student_logits, teacher_logits, labels, hard, soft)
+        return loss, {"ce": ce.item(), "kd": kd.item()}
+
+    def terms(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor | None, labels: torch.Tensor,
+              hard: torch.Tensor | None = None, soft: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(loss, ce, kd)`` as tensors: what ``__call__`` returns, before its parts become floats.
+
+        Why apart: a compiled training step (training/compiled_step.py) keeps the whole batch in
+        tensors; a ``.item()`` would read a value back into Python in the middle of it. Without
+        masks no branch here depends on a tensor's value, so one trace serves every batch.
+        """
         ce = cross_entropy(student_logits, labels, hard)
         if teacher_logits is None:
-            return ce, {"ce": ce.item(), "kd": 0.0}
+            return ce, ce, ce.new_zeros(())
         b = len(student_logits)
         if soft is None:
-            soft = torch.ones(b, dtype=torch.bool, device=student_logits.device)
-        kd = (self.teacher_term(student_logits[soft], teacher_logits[soft], labels[soft]) / b if soft.any()
-              else student_logits.new_zeros(()))
+            kd = self.teacher_term(student_logits, teacher_logits, labels) / b
+        elif soft.any():
+            kd = self.teacher_term(student_logits[soft], teacher_logits[soft], labels[soft]) / b
+        else:
+            kd = student_logits.new_zeros(())
         loss = self.ce_weight() * ce + self.alpha * self.temperature ** 2 * kd
-        return loss, {"ce": ce.item(), "kd": kd.item()}
+        return loss, ce, kd
 
 
 def cross_entropy(student_logits: torch.Tensor, labels: torch.Tensor, hard: torch.Tensor | None) -> torch.Tensor:
     """CE summed over the ``hard`` rows (default all) over the batch size: a transfer row adds nothing."""
     b = len(student_logits)
     if hard is None:
-        hard = torch.ones(b, dtype=torch.bool, device=student_logits.device)
+        return F.cross_entropy(student_logits, labels, reduction="sum") / b
     return (F.cross_entropy(student_logits[hard], labels[hard], reduction="sum") / b if hard.any()
             else student_logits.new_zeros(()))
 

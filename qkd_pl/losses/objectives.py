@@ -104,7 +104,7 @@ class DKD(Objective):
 
     def teacher_term(self, s: torch.Tensor, t: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         temp = self.temperature
-        gt = F.one_hot(target, s.shape[1]).bool()
+        gt = torch.arange(s.shape[1], device=s.device) == target[:, None]  # one-hot, with no value check (traceable)
         ps, pt = F.softmax(s / temp, dim=1), F.softmax(t / temp, dim=1)
         # target vs the rest, as two-class distributions
         bs = torch.stack([(ps * gt).sum(1), (ps * ~gt).sum(1)], 1).clamp_min(EPS)

@@ -25,6 +25,7 @@ from ..config import TrainConfig
 from ..errors import QkdError
 from .augment import AUGMENTATIONS, mixup
 from .checkpoint import atomic_write_json, load_checkpoint, save_checkpoint
+from .compiled_step import CompiledSteps, why_not_compiled
 from .evaluate import accuracy
 from .optim import make_optimizer
 
@@ -90,9 +91,10 @@ def fit(model: nn.Module, rows: Rows, val: tuple[torch.Tensor, torch.Tensor], cf
     start_epoch = 1
     if resume_state is not None:
         history, best, start_epoch = _restore(model, optimizer, scheduler, resume_state, run_dir)
+    steps = compiled_steps(model, rows, cfg, loss_fn, optimizer, start_epoch)
     for epoch in range(start_epoch, cfg.epochs + 1):
         t0 = time.perf_counter()
-        sums = _train_epoch(model, rows, cfg, loss_fn, optimizer, scheduler, epoch, run_dir, progress)
+        sums = _train_epoch(model, rows, cfg, loss_fn, optimizer, scheduler, epoch, run_dir, progress, steps)
         train_seconds = time.perf_counter() - t0
         row = epoch_row(epoch, sums, rows, accuracy(model, *val), t0, train_seconds)
         best = end_epoch(model, row, history, best, run_dir, checkpoint_meta, optimizer.state_dict(),
@@ -163,8 +165,20 @@ def restore_schedule(scheduler, state: dict[str, Any], run_dir: Path) -> None:
     scheduler.load_state_dict(saved)
 
 
+def compiled_steps(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, optimizer, start_epoch: int
+                   ) -> CompiledSteps | None:
+    """The fit's compiled steps (compiled_step.py), or None where its steps stay eager."""
+    if why_not_compiled(model, rows, cfg, loss_fn, optimizer) is not None:
+        return None
+    epochs = cfg.epochs - start_epoch + 1
+    planned = {cfg.batch_size: epochs * (len(rows) // cfg.batch_size)}
+    if len(rows) % cfg.batch_size:
+        planned[len(rows) % cfg.batch_size] = epochs  # the epoch's last, smaller batch
+    return CompiledSteps(model, loss_fn, optimizer, planned)
+
+
 def _train_epoch(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, optimizer, scheduler, epoch: int,
-                 run_dir: Path, progress: bool) -> dict[str, float]:
+                 run_dir: Path, progress: bool, steps: CompiledSteps | None = None) -> dict[str, float]:
     """One pass over the rows in the epoch's seeded order; the sums of its losses and correct labels."""
     model.train()
     epoch_batches = EpochBatches(rows, cfg, epoch)
@@ -172,12 +186,22 @@ def _train_epoch(model: nn.Module, rows: Rows, cfg: TrainConfig, loss_fn: Loss, 
     bar = tqdm(epoch_batches, desc=f"epoch {epoch}/{cfg.epochs}", unit="batch", leave=False,
                disable=None if progress else True)
     for i, batch in enumerate(bar):
-        logits = model(batch.x)
-        loss, parts = batch.loss(loss_fn, logits)
-        check_finite(loss, epoch, i, run_dir)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        done = steps.step(batch) if steps is not None else None
+        if done is not None:  # one compiled call did forward, loss, backward and the optimizer's step
+            loss, parts, logits = done.loss, done.parts, done.logits
+            check_finite(loss, epoch, i, run_dir)
+            done.commit()
+        else:
+            logits = model(batch.x)
+            loss, parts = batch.loss(loss_fn, logits)
+            check_finite(loss, epoch, i, run_dir)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if steps is not None:
+                steps.check_gradients(batch, loss, logits)  # a newly compiled step is checked on this batch
+            optimizer.step()
+            if steps is not None:
+                steps.check_update(batch)
         if scheduler is not None:
             scheduler.step()
         batch.add_to(sums, loss, parts, logits)

@@ -32,7 +32,7 @@ from torch.func import stack_module_state, vmap
 from tqdm.auto import tqdm
 
 from ..circuits.compiled import NotBatchable
-from ..circuits.functional import functional_forward
+from ..circuits.functional import functional_forward, structure
 from ..config import TrainConfig
 from ..errors import QkdError, first_line
 from .evaluate import accuracy
@@ -104,29 +104,6 @@ def stack_key(member: Member) -> tuple:
     """What students must share to be stacked (``why_not_stackable`` checks the rest)."""
     return (repr(dataclasses.replace(member.cfg, seed=0)), len(member.rows), tuple(member.rows.x.shape[1:]),
             member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
-
-
-SIMPLE = (int, float, str, bool, type(None), torch.dtype, torch.device)
-
-
-def structure(model: nn.Module) -> list[tuple]:
-    """What a forward's function is, beyond its parameters: every submodule's class and plain
-    settings (numbers, strings, flags, tuples of them), and the circuit of a layer that holds a
-    QNode. Students stepped as one run through the first one's forward, so these must agree."""
-    from ..circuits.compiled import circuit_signature
-
-    out = []
-    for name, module in model.named_modules():
-        settings = []
-        for key, value in sorted(vars(module).items()):
-            if key.startswith("_") or key == "training":
-                continue
-            if isinstance(value, SIMPLE) or (isinstance(value, tuple) and all(isinstance(v, SIMPLE) for v in value)):
-                settings.append((key, value))
-            elif hasattr(value, "func") and hasattr(value, "device") and key == "qnode":
-                settings.append((key, circuit_signature(value) or id(value)))
-        out.append((name, type(module), tuple(settings)))
-    return out
 
 
 def _shapes(model: nn.Module) -> list[tuple]:

@@ -798,7 +798,8 @@ def _ray(groups, out, data_dir):
     except ImportError:
         raise QkdError("--executor ray needs Ray: pip install 'qkd-pl[ray]' (or pip install ray)") from None
     if not ray.is_initialized():
-        carried = {k: os.environ[k] for k in ("QKD_COMPILE",) if k in os.environ}  # also on a cluster's workers
+        carried = {k: os.environ[k] for k in ("QKD_COMPILE", "QKD_COMPILE_STEP")  # also on a cluster's workers
+                   if k in os.environ}
         ray.init(address=os.environ.get("RAY_ADDRESS"), include_dashboard=False, log_to_driver=False,
                  ignore_reinit_error=True, runtime_env={"env_vars": carried} if carried else None)
     remote = ray.remote(num_cpus=1)(run_cells)
