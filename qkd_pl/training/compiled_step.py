@@ -57,7 +57,6 @@ from ..circuits.compiled import INDUCTOR_OPTIONS, CompiledLayer, NotBatchable, c
 from ..circuits.functional import functional_forward
 from ..errors import QkdError, QkdWarning, first_line
 
-aten = torch.ops.aten
 MODES = ("auto", "on", "off")
 EAGER_FIRST = 3  # eager steps of a shape before it may be compiled: the circuit is traced on its third call
 # auto: the fraction of an eager step a compiled one saves, at least, and the eager step's seconds at
@@ -180,7 +179,6 @@ class CompiledSteps:
         self.single = any("complex64" in str(getattr(layer.layer.qnode.device, "c_dtype", ""))
                           for layer in _compiled_layers(model))
         self.qubits = max((len(layer.layer.qnode.device.wires) for layer in _compiled_layers(model)), default=0)
-        self.compiles = 0  # compiled functions made or found in this process (tests)
         self.runs = 0  # steps taken by a compiled function (tests)
 
     def step(self, batch) -> StepResult | None:
@@ -338,7 +336,6 @@ class CompiledSteps:
                           stacklevel=3)
             return None
         COMPILED[key] = compiled
-        self.compiles += 1
         shape.pending = (compiled, out)
         return None  # this batch steps eagerly; ``check_gradients`` and ``check_update`` compare the two
 
