@@ -552,8 +552,8 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
     teachers, trained on the whole class subsets rather than on the students' 150 images per class.
     kd-study is the distillation study (docs/kd-study): 50 and 150 labels per class and all the
     data, each objective at its tuned setting, a transfer set, both readouts, the controls; 5 seeds,
-    on 2 cores with --workers 2 its 4-qubit cells take about 10 minutes (students stacked); its
-    8-qubit ones took about 50 minutes one by one, and stacking gains little there. noise evaluates the best students of MNIST,
+    on 2 cores with --workers 2 its 4-qubit cells take about 10 minutes and its 8-qubit ones about
+    37 (students stacked where they share a shape; measured 2026-12-03). noise evaluates the best students of MNIST,
     FashionMNIST and CIFAR-10 (4 and 8 qubits, labels only and distilled) exactly and on fake
     backends of three IBM generations (docs/noise)."""
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
