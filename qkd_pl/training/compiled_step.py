@@ -72,7 +72,7 @@ BATCH_SHARE = {4: 0.03, 8: 0.34}  # 4 qubits: 1.24x the time at 8x the batch; 8 
 COLD_SECONDS = 30.0  # auto: a first compiled step's cost (measured 16-43 s from an empty cache, 8-25 s from a warm one)
 DATA_DEPENDENT = ("aten::_local_scalar_dense", "aten::is_nonzero", "aten::nonzero", "aten::item")
 RANDOM = ("rand", "bernoulli", "normal", "dropout", "multinomial", "uniform", "exponential")
-STATEFUL = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)
+STATEFUL = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)  # draw or update in training
 
 
 def step_mode() -> str:
@@ -469,16 +469,13 @@ def compile_graph(graph: fx.GraphModule, inputs: list[torch.Tensor]) -> Callable
 
 
 def _graph_key(graph: fx.GraphModule) -> str:
+    """The graph's code and every constant it reads (index tables, fixed gates), by name, dtype, shape and bytes."""
     h = hashlib.sha256(graph.code.encode())
-    for name, value in sorted(list(graph.named_buffers()) + list(graph.named_parameters())):
-        h.update(name.encode())
-        h.update(str((value.dtype, tuple(value.shape))).encode())
-        h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-    for node in graph.graph.nodes:  # constants make_fx keeps as plain attributes
-        if node.op == "get_attr":
-            value = getattr(graph, node.target)
-            if isinstance(value, torch.Tensor):
-                h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    for node in graph.graph.nodes:
+        value = getattr(graph, node.target) if node.op == "get_attr" else None
+        if isinstance(value, torch.Tensor):
+            h.update(f"{node.target}{value.dtype}{tuple(value.shape)}".encode())
+            h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     h.update(torch.__version__.encode())
     return h.hexdigest()
 

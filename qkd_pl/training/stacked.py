@@ -35,11 +35,11 @@ from ..circuits.compiled import NotBatchable
 from ..circuits.functional import functional_forward, structure
 from ..config import TrainConfig
 from ..errors import QkdError, first_line
+from .compiled_step import STATEFUL
 from .evaluate import accuracy
 from .loop import EpochBatches, Loss, Rows, check_finite, end_epoch, epoch_row, new_sums, restore_schedule
 from .optim import make_optimizer
 
-STATEFUL = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._NormBase)  # draw or update in training
 
 
 class NotStackable(Exception):
