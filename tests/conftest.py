@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from qkd_pl.data.sources import data_root
 
@@ -30,3 +31,10 @@ def _private_cache_and_no_downloads(tmp_path_factory):
     download path itself is tested with a fake dataset class). Subprocesses inherit both."""
     os.environ["QKD_CACHE_DIR"] = str(tmp_path_factory.mktemp("qkd-cache"))
     os.environ["QKD_OFFLINE"] = "1"
+
+
+@pytest.fixture
+def one_gpu(monkeypatch):
+    """A machine where torch reports one CUDA device (nothing is run on it)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -10,8 +10,9 @@ no-op aliases tracing leaves are dropped. Calling the graph gives the same outpu
 ordinary autograd, the same gradients as the QNode, bit for bit
 (tests/circuits/test_compiled.py).
 
-What a trace bakes in, and so what keys it: the input's shape and dtype, the weights' shapes and
-dtypes, the device and the QNode's circuit function. A trace also bakes in every Python branch
+What a trace bakes in, and so what keys it: the input's shape, dtype and torch device (its
+constants are made there: a student on CUDA traces its own graph), the weights' shapes, dtypes
+and torch devices, the circuit's device and the QNode's circuit function. A trace also bakes in every Python branch
 the call took on input or weight values (PennyLane's ``AmplitudeEmbedding(normalize=True)``
 divides only when the norm is not already 1; a user's circuit may test a value), which no key
 can see. So a new graph is trusted only after it agrees with the QNode on probes unlike the
@@ -216,7 +217,8 @@ class CompiledLayer:
 
     def _key(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> tuple:
         qnode = self.layer.qnode
-        return (tuple(x.shape), x.dtype, tuple((k, tuple(v.shape), v.dtype) for k, v in weights.items()),
+        return (tuple(x.shape), x.dtype, x.device, tuple((k, tuple(v.shape), v.dtype, v.device)
+                                                         for k, v in weights.items()),
                 id(qnode.device), qnode.func, qnode.diff_method)
 
     def _trace(self, x: torch.Tensor, weights: dict[str, torch.Tensor]) -> Traced | None:

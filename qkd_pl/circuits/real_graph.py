@@ -73,6 +73,9 @@ class _Lowering:
         self.g = self.module.graph
         self.env: dict[fx.Node, Any] = {}
         self.constants = 0
+        inputs = [n.meta.get("val") for n in graph.graph.nodes if n.op == "placeholder"]
+        # where the constants it makes belong: the traced call's device (a student on CUDA traces there)
+        self.device = next((v.device for v in inputs if isinstance(v, torch.Tensor)), torch.device("cpu"))
 
     def run(self) -> fx.GraphModule:
         for node in self.source.graph.nodes:
@@ -118,7 +121,7 @@ class _Lowering:
         if part is None and pair.like is not None:
             part = self._op(aten.zeros_like.default, pair.like)
         elif part is None:
-            part = self._buffer(torch.zeros(pair.shape, dtype=pair.dtype))
+            part = self._buffer(torch.zeros(pair.shape, dtype=pair.dtype, device=self.device))
         return part
 
     def _op(self, target, *args, **kwargs) -> fx.Node:
@@ -207,7 +210,7 @@ class _Lowering:
         """exp(a + ib) = e^a (cos b + i sin b)."""
         if x.im is None:
             return Pair(self._op(aten.exp.default, x.re) if x.re is not None else self._buffer(
-                torch.ones(shape, dtype=dtype)), None, shape, dtype)
+                torch.ones(shape, dtype=dtype, device=self.device)), None, shape, dtype)
         cos, sin = self._op(aten.cos.default, x.im), self._op(aten.sin.default, x.im)
         if x.re is None:
             return Pair(cos, sin, shape, dtype)

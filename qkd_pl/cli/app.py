@@ -59,8 +59,9 @@ def data_options(f=None, *, teacher: bool = False):
 
 TORCH_DEVICE = click.option(
     "--torch-device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]",
-    help="Where teachers and teacher logits run: auto takes CUDA when torch sees it, else the CPU. Students train "
-         "on the CPU, where their circuits are simulated (cuda is refused for a student).")
+    help="Where the classical networks run. auto: teachers and teacher logits on CUDA when torch sees it, students "
+         "on the CPU. cuda[:N]: teachers there, and students too when their circuit simulates in torch (qkd.fused, "
+         "qkd.fused32; a student on another device is refused). cpu: everything on the CPU.")
 
 
 def train_options(single_run: bool = True, **defaults):

@@ -35,11 +35,47 @@ import torch
 CHUNK_QUBITS = 4
 CDTYPE = torch.complex128  # the default; a device may run its plans in complex64 (``run_plan``)
 _PRECISION: contextvars.ContextVar[torch.dtype] = contextvars.ContextVar("qkd_fused_cdtype", default=CDTYPE)
+_CPU = torch.device("cpu")
+# The torch device of the plan being run: its tape's parameters' (a student on CUDA runs its circuit
+# there); the plan's tables and fixed matrices are made on the CPU and copied over once per device.
+_DEVICE: contextvars.ContextVar[torch.device] = contextvars.ContextVar("qkd_fused_device", default=_CPU)
 
 
 def _cdtype() -> torch.dtype:
     """The complex dtype of the plan being run (set by ``run_plan`` for the length of one run)."""
     return _PRECISION.get()
+
+
+def _device() -> torch.device:
+    return _DEVICE.get()
+
+
+_MOVED: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
+MOVED_SIZE = 4096
+
+
+def _here(t: torch.Tensor) -> torch.Tensor:
+    """A plan's constant on the device being run on: itself on the CPU, else its copy there, made once
+    (kept beside the original, so that an id is never reused while its copy is remembered)."""
+    device = _device()
+    if t.device == device:
+        return t
+    key = (id(t), device)
+    hit = _MOVED.get(key)
+    if hit is None or hit[0] is not t:
+        if len(_MOVED) >= MOVED_SIZE:
+            _MOVED.clear()
+        hit = _MOVED[key] = (t, t.to(device))
+    return hit[1]
+
+
+def _tape_device(tape) -> torch.device:
+    """Where a tape's torch parameters are (the first one found); the CPU when it has none."""
+    for op in tape.operations:
+        for d in op.data:
+            if isinstance(d, torch.Tensor):
+                return d.device
+    return _CPU
 
 
 # --------------------------------------------------------------------------- gate matrices
@@ -140,7 +176,8 @@ class PermStep:
     inverse: torch.Tensor
 
     def apply(self, state: torch.Tensor | None, run: _Run) -> torch.Tensor:
-        return _Permute.apply(_zero_state(run.n, run.b) if state is None else state, self.gather, self.inverse)
+        return _Permute.apply(_zero_state(run.n, run.b) if state is None else state, _here(self.gather),
+                              _here(self.inverse))
 
 
 @dataclass
@@ -153,10 +190,10 @@ class DenseStep:
 
     def apply(self, state: torch.Tensor | None, run: _Run) -> torch.Tensor:
         if isinstance(self.source, torch.Tensor):
-            matrix = self.source
+            matrix = _here(self.source)
         else:
             op = run.ops[self.source]
-            matrix = torch.as_tensor(qml.matrix(op, wire_order=op.wires))
+            matrix = torch.as_tensor(qml.matrix(op, wire_order=op.wires), device=_device())
         return _apply_dense(_zero_state(run.n, run.b) if state is None else state, run.n, matrix, self.wires)
 
 
@@ -434,14 +471,16 @@ _CONST: dict[tuple, torch.Tensor] = {}
 
 def _const_matrix(op) -> torch.Tensor:
     """A parameter-free gate's matrix on its own wires, computed once per kind of gate."""
-    key = (type(op), op.name, len(op.wires), _freeze(op.hyperparameters), _cdtype())
+    key = (type(op), op.name, len(op.wires), _freeze(op.hyperparameters), _cdtype(), _device())
     if key not in _CONST:
-        _CONST[key] = torch.as_tensor(np.asarray(qml.matrix(op, wire_order=op.wires)), dtype=_cdtype())
+        _CONST[key] = torch.as_tensor(np.asarray(qml.matrix(op, wire_order=op.wires)), dtype=_cdtype(),
+                                      device=_device())
     return _CONST[key]
 
 
 def _real(d) -> torch.Tensor:
-    return d.to(torch.float64) if isinstance(d, torch.Tensor) else torch.as_tensor(d, dtype=torch.float64)
+    return d.to(torch.float64) if isinstance(d, torch.Tensor) else torch.as_tensor(d, dtype=torch.float64,
+                                                                                     device=_device())
 
 
 def _single_matrix(op) -> torch.Tensor:
@@ -450,7 +489,7 @@ def _single_matrix(op) -> torch.Tensor:
         return PARAMETRIC_1Q[op.name][1](torch.stack([_real(d) for d in op.data], -1))
     if op.num_params == 0:
         return _const_matrix(op)
-    return torch.as_tensor(qml.matrix(op, wire_order=op.wires)).to(_cdtype())
+    return torch.as_tensor(qml.matrix(op, wire_order=op.wires), device=_device()).to(_cdtype())
 
 
 class _Rows:
@@ -503,8 +542,9 @@ def _fused_chunks(plan: Plan, ops, rows: _Rows) -> list[torch.Tensor]:
     """For every chunk of wires, (S, 2^c, 2^c): the Kronecker product of the fused per-wire
     matrices of each unbatched local step, all steps computed together."""
     table = _matrix_table(plan, ops, rows)
-    prod = table[plan.products[0]]
-    for idx in plan.products[1:]:
+    products = _here(plan.products)
+    prod = table[products[0]]
+    for idx in products[1:]:
         prod = table[idx] @ prod
     prod = prod.reshape(plan.n_local, plan.n_wires, 2, 2)
     out = []
@@ -547,7 +587,7 @@ _EYES = {dtype: torch.eye(2, dtype=dtype) for dtype in (torch.complex128, torch.
 
 
 def _eye() -> torch.Tensor:
-    return _EYES[_cdtype()]
+    return _here(_EYES[_cdtype()])
 
 
 class _Permute(torch.autograd.Function):
@@ -620,7 +660,7 @@ class _Local:
 
 
 def _basis_zero(size: int) -> torch.Tensor:
-    col = torch.zeros(2**size, 1, dtype=_cdtype())
+    col = torch.zeros(2**size, 1, dtype=_cdtype(), device=_device())
     col[0, 0] = 1
     return col
 
@@ -641,10 +681,11 @@ def _apply_dense(state: torch.Tensor, n: int, matrix: torch.Tensor, wires: list[
 def run_plan(plan: Plan, tape, cdtype: torch.dtype = CDTYPE) -> tuple:
     """Execute a compiled plan on a tape's current parameters in ``cdtype`` (complex128, or
     complex64 for qkd.fused32); returns PennyLane-shaped results (float64, or float32)."""
-    token = _PRECISION.set(cdtype)
+    token, where = _PRECISION.set(cdtype), _DEVICE.set(_tape_device(tape))
     try:
         return _run(plan, tape)
     finally:
+        _DEVICE.reset(where)
         _PRECISION.reset(token)
 
 
@@ -654,7 +695,7 @@ def _run(plan: Plan, tape) -> tuple:
     b = batch or 1
     state = None
     if plan.prep is not None:
-        state = torch.as_tensor(ops[plan.prep].data[0]).to(_cdtype()).reshape(-1, 2**n)
+        state = torch.as_tensor(ops[plan.prep].data[0], device=_device()).to(_cdtype()).reshape(-1, 2**n)
         if state.shape[0] != b:
             state = state.expand(b, -1)
     run = _Run(plan, ops, b)
@@ -663,7 +704,7 @@ def _run(plan: Plan, tape) -> tuple:
     if state is None:
         state = _zero_state(n, b)
     probs = state.real**2 + state.imag**2
-    z = probs @ plan.z_signs.to(probs.dtype) if plan.z_signs is not None else None
+    z = probs @ _here(plan.z_signs).to(probs.dtype) if plan.z_signs is not None else None
     results = []
     for m in plan.measurements:
         r = z[:, m.column] if isinstance(m, ZProduct) else m.of(probs, n)
@@ -672,6 +713,6 @@ def _run(plan: Plan, tape) -> tuple:
 
 
 def _zero_state(n: int, b: int) -> torch.Tensor:
-    state = torch.zeros(b, 2**n, dtype=_cdtype())
+    state = torch.zeros(b, 2**n, dtype=_cdtype(), device=_device())
     state[:, 0] = 1
     return state

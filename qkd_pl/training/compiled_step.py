@@ -34,7 +34,8 @@ times the measured fraction saved, ``saved_fraction``). The rule reads the plan 
 only, never timings or the cache, so the same command trains the same way on every run (a
 compiled step agrees with the eager one to rounding, not to the bit). ``on`` compiles every
 batch shape on its fourth step (studies of many short fits, whose shape the cache already holds;
-tests; benchmarks); ``off`` never. Inductor's cache is kept in the user cache folder
+tests; benchmarks); ``off`` never. The constants are measured on a CPU, so on a GPU ``auto`` steps
+eagerly and ``on`` compiles (for CUDA, through Triton). Inductor's cache is kept in the user cache folder
 (``circuits.compiled.cache_folder``), so a shape compiled once on a machine compiles in seconds
 afterwards. The README's Performance section has the measured figures behind the constants.
 """
@@ -200,6 +201,9 @@ class CompiledSteps:
         """``auto``: compile when the fit's planned steps of this shape reach the break-even count.
         Decided from the plan and measured constants only, never from timings or the cache's
         contents, so the same command takes the same steps (compiled or eager) on every run."""
+        if batch.x.device.type != "cpu":  # the constants are this CPU's; a GPU's are not measured yet
+            shape.refused = "auto compiles on the CPU only (QKD_COMPILE_STEP=on compiles on a GPU too)"
+            return False
         if self.planned.get(len(batch.x), 0) >= break_even_steps(self.qubits, len(batch.x)):
             return True
         shape.refused = "it would not pay for its compilation"
@@ -474,7 +478,7 @@ def _graph_key(graph: fx.GraphModule) -> str:
     for node in graph.graph.nodes:
         value = getattr(graph, node.target) if node.op == "get_attr" else None
         if isinstance(value, torch.Tensor):
-            h.update(f"{node.target}{value.dtype}{tuple(value.shape)}".encode())
+            h.update(f"{node.target}{value.dtype}{tuple(value.shape)}{value.device}".encode())
             h.update(value.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
     h.update(torch.__version__.encode())
     return h.hexdigest()

@@ -1,5 +1,6 @@
-"""--torch-device: teachers and teacher logits go where torch can run them; students stay on
-the CPU; anything else is refused in one line before any work."""
+"""--torch-device: teachers and teacher logits go where torch can run them; students follow an
+explicit cuda only where their circuit simulates in torch; anything else is refused in one line
+before any work."""
 
 import pytest
 import torch
@@ -8,15 +9,9 @@ from click.testing import CliRunner
 from qkd_pl.cli import cli
 from qkd_pl.config import DataConfig
 from qkd_pl.data import load_data
+from qkd_pl.devices import resolve_backend
 from qkd_pl.devices.torch_device import resolve_torch_device, student_torch_device
 from qkd_pl.errors import QkdError
-
-
-@pytest.fixture
-def one_gpu(monkeypatch):
-    """A machine where torch reports one CUDA device (nothing is run on it)."""
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
 
 
 @pytest.fixture
@@ -44,10 +39,25 @@ def test_impossible_devices_are_refused(no_gpu, name, needle):
         resolve_torch_device(name)
 
 
-def test_students_stay_on_the_cpu_even_with_a_gpu(one_gpu):
-    assert student_torch_device("auto") == torch.device("cpu")
-    with pytest.raises(QkdError, match="students train on the CPU"):
-        student_torch_device("cuda")
+def test_auto_keeps_students_on_the_cpu_even_with_a_gpu(one_gpu):
+    fused = resolve_backend("qkd.fused", 4, training=True)
+    assert student_torch_device("auto", fused) == torch.device("cpu")
+    assert student_torch_device("cpu", fused) == torch.device("cpu")
+
+
+def test_cuda_takes_a_student_whose_circuit_simulates_in_torch(one_gpu):
+    for name in ("auto", "qkd.fused", "qkd.fused32"):
+        assert student_torch_device("cuda", resolve_backend(name, 4, training=True)) == torch.device("cuda")
+    assert student_torch_device("cuda:0", resolve_backend("qkd.fused", 4)) == torch.device("cuda:0")
+
+
+@pytest.mark.parametrize("backend,needle", [
+    (lambda: resolve_backend("lightning.qubit", 4, training=True), "lightning.qubit runs its circuit outside torch"),
+    (lambda: resolve_backend("qiskit.aer", 4, shots=100), "without shots"),
+    (lambda: None, "your own student runs on the device of its parameters")])
+def test_cuda_is_refused_for_a_student_whose_circuit_cannot_follow(one_gpu, backend, needle):
+    with pytest.raises(QkdError, match=needle):
+        student_torch_device("cuda", backend())
 
 
 def test_a_data_bundle_moves_whole():

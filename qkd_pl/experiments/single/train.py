@@ -120,7 +120,7 @@ class StudentPlan:
     cfg: RunConfig
     backend: Backend | None  # None for a user's own student (--student module.path:factory)
     teacher: FrozenTeacher | None  # its key is the SHA-256 of its checkpoint file
-    device: torch.device  # the student's (the CPU, where its circuit runs)
+    device: torch.device  # the student's: the CPU, or CUDA for a qkd.fused student given --torch-device cuda
     teacher_device: torch.device  # where the teacher computes its logits
 
 
@@ -130,8 +130,9 @@ def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | Non
 
     Args:
         cfg: a student run's configuration.
-        torch_device: ``auto`` or ``cpu`` for the student; the teacher's logits are computed on
-            CUDA when ``auto`` finds it (``cuda`` itself is refused: see devices/torch_device.py).
+        torch_device: ``auto`` (the student on the CPU, the teacher's logits on CUDA when there is
+            one), ``cpu``, or ``cuda[:N]`` (both on that GPU; for students on qkd.fused only, see
+            devices/torch_device.py).
         data_dir: where the datasets live (the teacher's images are checked against the student's).
         frozen_inputs: the classical front end will be frozen (fine-tuning), for the memory check.
 
@@ -148,7 +149,7 @@ def plan_student(cfg: RunConfig, torch_device: str = "auto", data_dir: str | Non
     s = cfg.student
     # A user's own student runs where its parameters are; qkd-pl's --device does not reach it.
     backend = None if user_student(cfg) else resolve_backend(s.device, s.qubits, s.shots, s.noise, training=True)
-    device = student_torch_device(torch_device)
+    device = student_torch_device(torch_device, backend)
     teacher = _load_teacher(cfg, data_dir) if cfg.distill and cfg.distill.teacher else None
     return StudentPlan(cfg, backend, teacher, device, resolve_torch_device(torch_device))
 
@@ -285,6 +286,8 @@ def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool
         model.fit_reduction(data.x_train)
     if start_from is not None:
         _start_from(model, start_from)
+    if backend is not None:  # qkd-pl's students (a user's stays where its factory put it)
+        model = model.to(plan.device)
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}" if backend else f"student {cfg.student.arch}: your own module, "
@@ -400,9 +403,9 @@ def _write_test(distiller: Distiller, model: nn.Module, data: DataBundle, run_di
 
 def _where(model: nn.Module, backend: Backend | None) -> str:
     """What trained a model: the student's circuit device, or the torch device of a teacher."""
-    if backend is not None:
-        return backend.device
     first = next(model.parameters(), None)
+    if backend is not None:  # the circuit's device, and the GPU where a qkd.fused student ran on one
+        return backend.device + (f" ({first.device})" if first is not None and first.device.type != "cpu" else "")
     return f"{first.device.type if first is not None else 'cpu'} (torch)"
 
 

@@ -76,7 +76,8 @@ from tqdm.auto import tqdm
 from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig, normalized, with_field
 from ...data.sources import canonical_name, slug
 from ...parsing import parse_classes
-from ...devices.torch_device import resolve_torch_device
+from ...devices.backends import AUTO_BACKPROP_MAX_QUBITS
+from ...devices.torch_device import TORCH_SIMULATORS, resolve_torch_device
 from ...errors import QkdError, QkdInterrupted, one_line_warnings
 from ...registry import is_import_path
 from ...teachers import ENSEMBLE, TEACHERS
@@ -571,6 +572,19 @@ _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_g
               "transfer_labels")
 
 
+def follows_to_gpu(student: StudentConfig) -> bool:
+    """Whether a grid's student may train on CUDA (``--torch-device cuda``): qkd-pl's own student
+    whose circuit runs on qkd.fused or qkd.fused32 (as ``auto`` picks up to 16 qubits), without
+    shots or noise; the others train on the CPU (devices/torch_device.py)."""
+    from ...students.registry import STUDENTS
+
+    if is_import_path(student.arch) or student.arch not in STUDENTS or STUDENTS[student.arch].user:
+        return False
+    fused = student.device in TORCH_SIMULATORS or (student.device == "auto"
+                                                   and student.qubits <= AUTO_BACKPROP_MAX_QUBITS)
+    return fused and not student.shots and not student.noise
+
+
 def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
     """The cells as tasks: students that can train as one stacked model (the same settings but for
     the seed and the loss: teacher, objective, T, alpha, transfer labels) together, the rest alone."""
@@ -713,8 +727,9 @@ def run_grid(spec: GridSpec, out: str | Path, workers: int = 1, executor: str = 
     cells = check_cells(expand(spec, out))
     resolve_torch_device(torch_device)
     check_data(spec, data_dir)
-    for cell in cells:  # students: the CPU, their teachers' logits where the teachers run
-        cell.torch_device = torch_device if cell.config.kind == "teacher" or torch_device == "cpu" else "auto"
+    for cell in cells:  # students: the CPU unless cuda is asked for and their circuit simulates in torch
+        cell.torch_device = torch_device if cell.config.kind == "teacher" or torch_device == "cpu" \
+            or follows_to_gpu(cell.config.student) else "auto"
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "grid.json", {"spec": _spec_dict(spec), "cells": [c.id for c in cells]})
     rows: dict[str, dict[str, Any]] = {}
