@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -50,23 +51,22 @@ def _device() -> torch.device:
     return _DEVICE.get()
 
 
-_MOVED: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
-MOVED_SIZE = 4096
+_MOVED: dict[tuple[int, torch.device], torch.Tensor] = {}  # (id of a plan's constant, device) -> its copy there
 
 
 def _here(t: torch.Tensor) -> torch.Tensor:
     """A plan's constant on the device being run on: itself on the CPU, else its copy there, made once
-    (kept beside the original, so that an id is never reused while its copy is remembered)."""
+    and dropped with the original (so a copy lives as long as the plan that holds the constant, and
+    an id is never reused while its entry stands)."""
     device = _device()
     if t.device == device:
         return t
     key = (id(t), device)
-    hit = _MOVED.get(key)
-    if hit is None or hit[0] is not t:
-        if len(_MOVED) >= MOVED_SIZE:
-            _MOVED.clear()
-        hit = _MOVED[key] = (t, t.to(device))
-    return hit[1]
+    moved = _MOVED.get(key)
+    if moved is None:
+        moved = _MOVED[key] = t.to(device)
+        weakref.finalize(t, _MOVED.pop, key, None)
+    return moved
 
 
 def _tape_device(tape) -> torch.device:

@@ -240,13 +240,15 @@ class CompiledSteps:
     def _scalars(self) -> list[torch.Tensor]:
         """The step's numbers that change every step, computed as torch's optimizer does (in Python floats)."""
         g = self.optimizer.param_groups[0]
+        where = self.params[0].device  # beside the parameters: a GPU graph then reads no host scalar
         if not self.adam:
-            return [torch.tensor(float(g["lr"]), dtype=torch.float64)]
+            return [torch.tensor(float(g["lr"]), dtype=torch.float64, device=where)]
         step = float(self.optimizer.state[self.params[0]]["step"]) + 1
         beta1, beta2 = g["betas"]
         step_size = g["lr"] / (1 - beta1 ** step)
         bc2_sqrt = (1 - beta2 ** step) ** 0.5
-        return [torch.tensor(step_size, dtype=torch.float64), torch.tensor(bc2_sqrt, dtype=torch.float64)]
+        return [torch.tensor(step_size, dtype=torch.float64, device=where),
+                torch.tensor(bc2_sqrt, dtype=torch.float64, device=where)]
 
     def _inputs(self, batch) -> list[torch.Tensor]:
         buffers = [getattr(module, name) for module, name in self.buffers]  # read now: a buffer may be reassigned

@@ -127,7 +127,7 @@ def end_epoch(model: nn.Module, row: dict[str, float], history: list[dict[str, f
                                               "state_dict": copy.deepcopy(model.state_dict())})
     save_checkpoint(run_dir / "last.pt", {**checkpoint_meta, "epoch": epoch, "state_dict": model.state_dict(),
                                           "optimizer": optimizer_state, "scheduler": scheduler_state,
-                                          "history": history, "best": best, "rng": rng})
+                                          "history": history, "best": best, "rng": rng, **_cuda_rng(model)})
     atomic_write_json(run_dir / "metrics.json", history)
     if on_epoch is not None:
         on_epoch(row)
@@ -151,7 +151,21 @@ def _restore(model: nn.Module, optimizer, scheduler, state: dict[str, Any], run_
     optimizer.load_state_dict(state["optimizer"])
     restore_schedule(scheduler, state, run_dir)
     torch.set_rng_state(state["rng"])  # dropout draws continue where they stopped
+    device = _device(model)
+    if device.type == "cuda" and "cuda_rng" in state:  # on a GPU, dropout draws from the GPU's generator
+        torch.cuda.set_rng_state(state["cuda_rng"], device)
     return list(state["history"]), dict(state["best"]), state["epoch"] + 1
+
+
+def _device(model: nn.Module) -> torch.device:
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
+def _cuda_rng(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A student on CUDA: its GPU's generator state too (its dropout draws from that one), for ``last.pt``."""
+    device = _device(model)
+    return {"cuda_rng": torch.cuda.get_rng_state(device)} if device.type == "cuda" else {}
 
 
 def restore_schedule(scheduler, state: dict[str, Any], run_dir: Path) -> None:

@@ -1,7 +1,8 @@
 """qkd.fused on CUDA tensors, checked on a machine without a GPU: torch's fake tensors carry a
 device and refuse to mix two, so a plan run on fake CUDA parameters fails wherever one of its own
-tables or fixed matrices stayed on the CPU. Numbers on a real GPU are checked by
-benchmarks/gpu_students.py (outputs and gradients against the CPU)."""
+tables or fixed matrices stayed on the CPU. Forward passes only: the backward pass, the traced
+graph and the compiled step need a real GPU, where benchmarks/gpu_students.py checks outputs and
+gradients against the CPU."""
 
 import pennylane as qml
 import pytest
@@ -13,6 +14,18 @@ from qkd_pl.circuits.qlayer import v2_circuit
 from qkd_pl.config import StudentConfig
 from qkd_pl.devices import fused_sim, resolve_backend
 from qkd_pl.students import build_student
+
+
+@pytest.fixture(autouse=True)
+def _no_fakes_left_behind():
+    """The simulator's process-wide caches of constants per device must not keep fake CUDA copies
+    (a real GPU run later in the same process would get them)."""
+    moved, const = dict(fused_sim._MOVED), dict(fused_sim._CONST)
+    yield
+    fused_sim._MOVED.clear()
+    fused_sim._MOVED.update(moved)
+    fused_sim._CONST.clear()
+    fused_sim._CONST.update(const)
 
 
 def _on_fake_cuda(t: torch.Tensor) -> torch.Tensor:
@@ -35,11 +48,35 @@ def _student_circuit(encoding, ansatz, qubits=5):
     return v2_circuit(cfg), features, ansatz_weight_shape(ansatz, 2, qubits), qubits
 
 
+def _cnot_first(inputs, weights):  # a permutation of |0...0>: the zero state is made on the run's device
+    qml.CNOT(wires=[0, 1])
+    qml.AngleEmbedding(inputs, wires=range(3))
+    qml.RX(0.3, wires=2)  # a Python float: its angle is made on the run's device too
+    qml.RY(weights[0], wires=1)
+    return [qml.expval(qml.PauliZ(w)) for w in range(3)]
+
+
+def _untouched_chunk(inputs, weights):  # 7 wires in chunks of 4 and 3; the first step leaves the second alone
+    qml.RY(weights[0], wires=0)
+    qml.CNOT(wires=[0, 5])
+    qml.AngleEmbedding(inputs, wires=range(4))
+    return [qml.expval(qml.PauliZ(w)) for w in range(7)]
+
+
+def _strong_cz(inputs, weights):  # a fixed two-qubit gate inside a template: a dense step's own matrix
+    qml.AngleEmbedding(inputs, wires=range(3))
+    qml.StronglyEntanglingLayers(weights, wires=range(3), imprimitive=qml.CZ)
+    return [qml.expval(qml.PauliZ(w)) for w in range(3)]
+
+
 CIRCUITS = {
     "amplitude-ring": lambda: _student_circuit("amplitude", "ring"),
     "angle-strong": lambda: _student_circuit("angle", "strong"),
     "qubit-basic": lambda: _student_circuit("qubit", "basic"),
     "generic gates": lambda: (_generic, 3, (2,), 3),
+    "CNOT first, a float angle": lambda: (_cnot_first, 3, (1,), 3),
+    "an untouched chunk": lambda: (_untouched_chunk, 4, (1,), 7),
+    "StronglyEntanglingLayers with CZ": lambda: (_strong_cz, 3, (2, 3, 3), 3),
 }
 
 

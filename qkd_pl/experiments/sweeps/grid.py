@@ -76,7 +76,7 @@ from tqdm.auto import tqdm
 from ...config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig, normalized, with_field
 from ...data.sources import canonical_name, slug
 from ...parsing import parse_classes
-from ...devices.backends import AUTO_BACKPROP_MAX_QUBITS
+from ...devices import resolve_backend
 from ...devices.torch_device import TORCH_SIMULATORS, resolve_torch_device
 from ...errors import QkdError, QkdInterrupted, one_line_warnings
 from ...registry import is_import_path
@@ -573,16 +573,18 @@ _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_g
 
 
 def follows_to_gpu(student: StudentConfig) -> bool:
-    """Whether a grid's student may train on CUDA (``--torch-device cuda``): qkd-pl's own student
-    whose circuit runs on qkd.fused or qkd.fused32 (as ``auto`` picks up to 16 qubits), without
-    shots or noise; the others train on the CPU (devices/torch_device.py)."""
+    """Whether a grid's student may train on CUDA (``--torch-device cuda``): qkd-pl's own student whose
+    resolved circuit device simulates in torch (``student_torch_device``'s rule); the others train on
+    the CPU."""
     from ...students.registry import STUDENTS
 
     if is_import_path(student.arch) or student.arch not in STUDENTS or STUDENTS[student.arch].user:
         return False
-    fused = student.device in TORCH_SIMULATORS or (student.device == "auto"
-                                                   and student.qubits <= AUTO_BACKPROP_MAX_QUBITS)
-    return fused and not student.shots and not student.noise
+    try:
+        backend = resolve_backend(student.device, student.qubits, student.shots, student.noise, training=True)
+    except QkdError:
+        return False
+    return backend.device in TORCH_SIMULATORS and not backend.shots and not backend.noise
 
 
 def stack_groups(cells: list[Cell], stack: bool = True) -> list[list[Cell]]:
@@ -629,7 +631,8 @@ def _stack_key(cell: Cell) -> str | None:
             or (s.reducer == "fc" and _features(cfg.data.dataset) * 2**s.qubits > STACK_WEIGHTS)
             or s.shots is not None
             or s.noise is not None or s.device not in ("auto", "qkd.fused") or cfg.train.mixup > 0
-            or (d is not None and d.teacher_outputs != "cached")):
+            or (d is not None and d.teacher_outputs != "cached")
+            or cell.torch_device not in ("auto", "cpu")):  # students on a GPU train one by one (stacked.py)
         return None
     raw = cfg.to_dict()
     raw["train"].pop("seed")

@@ -16,9 +16,7 @@ def test_which_student_configurations_follow_to_the_gpu():
 
 
 def test_a_grid_sends_students_to_cuda_only_where_they_can_follow(one_gpu, tmp_path, monkeypatch):
-    from qkd_pl.experiments.sweeps import grid
-
-    seen = {}
+    seen, grouped = {}, []
 
     class Stop(Exception):
         pass
@@ -26,14 +24,16 @@ def test_a_grid_sends_students_to_cuda_only_where_they_can_follow(one_gpu, tmp_p
     def executor(executor, workers):
         def run_many(groups, out, data_dir):  # records where each cell would train, trains nothing
             seen.update({c.id: c.torch_device for g in groups for c in g})
+            grouped.extend(len(g) for g in groups)
             if seen:
                 raise Stop
             return iter(())
         return run_many
 
     monkeypatch.setattr(grid, "_executor", executor)
-    spec = grid.GridSpec(datasets=["digits"], classes=["0-1"], teachers=["none"], seeds=[0],
+    spec = grid.GridSpec(datasets=["digits"], classes=["0-1"], teachers=["none"], seeds=[0, 1],
                          axes={"student.device": ["qkd.fused", "lightning.qubit"]})
     with pytest.raises(Stop):
         grid.run_grid(spec, tmp_path, torch_device="cuda", progress=False)
-    assert sorted(seen.values()) == ["auto", "cuda"], seen
+    assert sorted(seen.values()) == ["auto", "auto", "cuda", "cuda"], seen
+    assert grouped == [1, 1, 1, 1]  # seeds on the GPU train one by one, each its own task (stacking is for the CPU)
