@@ -268,6 +268,28 @@ def test_draw_prints_the_circuit_and_saves_a_png(tmp_path):
     assert r.exit_code == 0 and "RY" in r.output
 
 
+def test_draw_says_what_the_circuit_costs_on_an_ibm_device():
+    from qkd_pl.errors import QkdWarning
+
+    with pytest.warns(QkdWarning, match="outputs would be mostly noise") as seen:
+        r = invoke("draw", "--qubits", 8, "--encoding", "amplitude", "--device", "ibm:fake_brisbane")
+    assert r.exit_code == 0, r.output
+    assert sum(issubclass(w.category, QkdWarning) for w in seen) == 1  # the CLI prints it as one line
+    cost = [line for line in r.stdout.splitlines() if line.startswith("circuit on fake_brisbane")]
+    assert len(cost) == 1 and "two-qubit gates" in cost[0] and "estimated fidelity" in cost[0]
+    r = invoke("draw", "--qubits", 4, "--encoding", "angle", "--ansatz", "line", "--device", "noisy:fake_torino")
+    assert r.exit_code == 0 and "circuit on fake_torino: depth" in r.stdout and "mostly noise" not in r.output
+
+
+@pytest.mark.parametrize("device,needle", [("lightning.qubit", "ibm:<backend> or noisy:<fake backend>"),
+                                           ("ibm:fake_manila", "fake_manila has 5 qubits"),
+                                           ("ibm:fake_nowhere", "unknown IBM fake backend")])
+def test_draw_refuses_a_device_it_cannot_cost_before_drawing(device, needle):
+    r = invoke("draw", "--qubits", 8, "--device", device)
+    assert_one_line_error(r, needle)
+    assert "<Z>" not in r.stdout
+
+
 def test_draw_a_saved_student(runs):
     r = invoke("draw", "--run", runs / "baseline")
     assert r.exit_code == 0 and r.output.count("<Z>") == 3

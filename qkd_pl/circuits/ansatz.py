@@ -10,6 +10,10 @@
 - ``basic``: qml.BasicEntanglerLayers (one RY per qubit, then a CNOT ring).
 - ``ring``: RX RY RZ on each qubit, then a CNOT ring (as BasicEntanglerLayers wires it):
   the layer TorchQuantum's examples use, so ``benchmarks/peers`` times the same circuit on both.
+- ``line``: for hardware. RY RZ on each qubit, then CNOTs between neighbours on a line (0-1,
+  1-2, ...), never closing the ring: a line of Q qubits is a path of any IBM coupling map
+  (heavy-hex included), so the transpiler places it with no SWAP and each layer costs Q - 1
+  two-qubit gates (devices/hardware_cost.py, ``qkd draw --device ibm:<backend>``).
 """
 
 from __future__ import annotations
@@ -68,6 +72,15 @@ def ring(weights, wires: Sequence[int]) -> None:
                 qml.CNOT(wires=[wires[i], wires[(i + 1) % n]])
 
 
+def line(weights, wires: Sequence[int]) -> None:
+    n = len(wires)
+    for w in weights:  # (qubits, 2) per layer
+        qml.AngleEmbedding(w[:, 0], wires=wires, rotation="Y")
+        qml.AngleEmbedding(w[:, 1], wires=wires, rotation="Z")
+        for i in range(n - 1):
+            qml.CNOT(wires=[wires[i], wires[i + 1]])
+
+
 @dataclass(frozen=True)
 class Ansatz:
     """A trainable circuit: its template (one weight tensor) and that tensor's shape for (layers, qubits)."""
@@ -88,6 +101,8 @@ ANSATZES.add(Ansatz("strong-local", "StronglyEntanglingLayers without its CNOTs 
 ANSATZES.add(Ansatz("basic", "qml.BasicEntanglerLayers (RY)", basic,
                     lambda layers, q: qml.BasicEntanglerLayers.shape(n_layers=layers, n_wires=q)))
 ANSATZES.add(Ansatz("ring", "RX RY RZ per qubit, then a CNOT ring", ring, lambda layers, q: (layers, q, 3)))
+ANSATZES.add(Ansatz("line", "for hardware: RY RZ per qubit, then CNOTs between neighbours on a line (no SWAP on IBM "
+                            "devices)", line, lambda layers, q: (layers, q, 2)))
 
 
 def ansatz_weight_shape(ansatz: str, layers: int, n_qubits: int) -> tuple[int, ...]:

@@ -12,13 +12,14 @@ import functools
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
 
 from qkd_pl.cli.options import config_options, distill_from_options, from_options, paper_kd_option
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
-from qkd_pl.errors import QkdError, QkdInterrupted, one_line_warnings
+from qkd_pl.errors import QkdError, QkdInterrupted, QkdWarning, one_line_warnings
 from qkd_pl.registry import registry
 
 
@@ -349,8 +350,13 @@ def compare_cmd(seeds, **o):
               "(its configuration; options above are then ignored).")
 @click.option("--expand", is_flag=True, help="Show the gates the device runs (templates decomposed).")
 @click.option("--png", default=None, metavar="FILE", help="Also save the drawing as a PNG.")
-def draw_cmd(run, expand, png, **o):
+@click.option("--device", "target", default=None, metavar="ibm:BACKEND",
+              help="Also say what the circuit costs on an IBM device (ibm:fake_brisbane, noisy:fake_torino, or a real "
+                   "ibm:<backend> with your credentials; nothing is submitted): its transpiled depth, two-qubit "
+                   "gates and estimated fidelity, with a warning when its outputs would be mostly noise.")
+def draw_cmd(run, expand, png, target, **o):
     """Print a student's circuit (encoding, ansatz, measurements) as text, optionally save a PNG."""
+    from qkd_pl.experiments.single.hardware import hardware_target, student_cost
     from qkd_pl.experiments.tools.draw import draw_png, draw_text
 
     if run:
@@ -363,9 +369,15 @@ def draw_cmd(run, expand, png, **o):
         student = cfg.student
     else:
         student = from_options(StudentConfig, "student", o)
+    backend = hardware_target(target, student.qubits) if target else None  # refused before any drawing
     click.echo(draw_text(student, expand))
     if png:
         click.echo(f"saved {draw_png(student, png, expand)}")
+    if backend is not None:
+        cost = student_cost(student, *backend)
+        click.echo(f"circuit {cost.describe()}")
+        if cost.warning():
+            warnings.warn(cost.warning(), QkdWarning)
 
 
 @cli.command("backends")

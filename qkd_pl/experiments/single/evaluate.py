@@ -21,6 +21,7 @@ from ...distill.saved import checkpoint_path, model_from_checkpoint, run_config,
 from ...errors import QkdError
 from ...training import accuracy, atomic_write_json
 from ...training.checkpoint import read_run_checkpoint
+from .hardware import say_hardware_cost
 from .remote_eval import batched_devices, remote_accuracy
 
 
@@ -102,6 +103,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                        "(a resumed run submits unfinished images again): add --yes to accept that, or leave "
                        "--per-circuit out")
     model, cfg, meta = model_from_checkpoint(ckpt, ckpt_file, backend)
+    if backend is not None:  # a fake IBM device: the circuit's cost there, warned if its outputs are mostly noise
+        say_hardware_cost(cfg.student, backend.device)
     data = load_data(cfg.data, data_dir)
     x, y = data.x_test, data.y_test
     if limit is not None:  # the first N test images: for hardware, where every circuit costs

@@ -32,6 +32,7 @@ from ...losses import objective_from_config
 from ...teachers import ENSEMBLE, Ensemble
 from ...training import accuracy, atomic_write_json, load_checkpoint, save_checkpoint
 from ...validate import validate
+from .hardware import say_hardware_cost
 from .runs import RunResult, open_run_dir, run_dir_for
 
 __all__ = ["StartFrom", "StudentPlan", "assemble_ensemble", "build_model", "checkpoint_path",
@@ -292,6 +293,8 @@ def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}" if backend else f"student {cfg.student.arch}: your own module, "
                                                                       f"on the torch device of its parameters")
+    if backend is not None:  # on a fake IBM device's noise: what the circuit costs there, warned if mostly noise
+        say_hardware_cost(cfg.student, backend.device, progress)
     if teacher is not None:
         seen = teacher.data
         _say(progress, f"teacher {cfg.distill.teacher}: T={cfg.distill.temperature}, alpha={cfg.distill.alpha}; "

@@ -1,0 +1,80 @@
+"""A student's circuit on an IBM device, before any training or submission: what it costs there.
+
+The transpiled depth, two-qubit gates and estimated fidelity (devices/hardware_cost.py) of a
+student configuration on ``ibm:<backend>`` or ``noisy:<fake backend>``: ``qkd draw --device``
+prints them, and a run on such a device says them (and warns in one line when its outputs would
+be mostly noise) before its first batch.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pennylane as qml
+import torch
+
+from ...config import StudentConfig
+from ...devices import Backend
+from ...devices.hardware_cost import HardwareCost
+from ...errors import QkdError, QkdWarning
+
+
+def student_circuit(cfg: StudentConfig):
+    """(qnode, example inputs, weights) for drawing: inputs are ones, weights as initialized."""
+    from ...circuits import QuantumLayer, n_features
+    from ...students.hybrid_cnn import v1_circuit
+    from ...circuits.qlayer import qnode_for
+
+    from ...registry import is_import_path
+
+    if is_import_path(cfg.arch):
+        raise QkdError(f"--student {cfg.arch} is your own module, whose circuit qkd-pl does not know: draw it "
+                       f"with qml.draw on its QNode")
+    backend = Backend("default.qubit", "backprop", "drawing")
+    if cfg.arch == "hybrid-cnn":
+        return qnode_for(v1_circuit(cfg.qubits), cfg.qubits, backend), (torch.ones(cfg.qubits),)
+    layer = QuantumLayer.v2(cfg, backend)
+    inputs = torch.ones(n_features(cfg.encoding, cfg.qubits), dtype=torch.float64)
+    return layer.qnode, (inputs, layer.layer.weights.detach())
+
+
+def hardware_target(device: str, n_qubits: int):
+    """(backend, its name) for ``ibm:<fake or real backend>`` or ``noisy:<fake backend>``; nothing is submitted."""
+    from ...devices.ibm import check_fits, fake_backend, is_fake, real_backend
+
+    kind, _, name = device.partition(":")
+    if kind not in ("ibm", "noisy") or not name:
+        raise QkdError(f"--device {device!r}: qkd draw reports the cost on an IBM device, ibm:<backend> or "
+                       f"noisy:<fake backend> (e.g. ibm:fake_brisbane)")
+    if is_fake(name):
+        backend = fake_backend(name)
+        check_fits(backend, n_qubits)
+        return backend, name
+    if kind == "noisy":
+        raise QkdError(f"noisy:<backend> emulates an IBM fake backend (e.g. noisy:fake_brisbane), not {name!r}")
+    return real_backend(name, n_qubits)[1], name
+
+
+def student_cost(cfg: StudentConfig, backend, name: str):
+    """The student's circuit transpiled for ``backend``: depth, two-qubit gates, estimated fidelity."""
+    from ...devices.hardware_cost import hardware_cost
+    from ...devices.parametric import to_parametric
+
+    qnode, args = student_circuit(cfg)
+    tape = qml.workflow.construct_tape(qnode)(*args)
+    return hardware_cost(to_parametric(tape, list(range(cfg.qubits))).structure, backend, name)
+
+
+def say_hardware_cost(cfg: StudentConfig, device: str, progress: bool = True) -> HardwareCost | None:
+    """For a fake IBM backend (``ibm:fake_*``, ``noisy:fake_*``): the student's cost there, printed, and
+    one warning when its outputs would be mostly noise; None for any other device (a real backend's cost
+    comes with its submission plan, from the transpilation it submits)."""
+    kind, _, name = device.partition(":")
+    if kind not in ("ibm", "noisy") or not name.startswith("fake_"):
+        return None
+    cost = student_cost(cfg, *hardware_target(device, cfg.qubits))
+    if progress:
+        print(f"circuit {cost.describe()}", flush=True)
+    if cost.warning():
+        warnings.warn(cost.warning(), QkdWarning, stacklevel=2)
+    return cost

@@ -1,0 +1,53 @@
+"""A circuit's cost on an IBM device before anything runs: the estimate's arithmetic on a hand-made
+target, and what the transpiler makes of the students on real fake backends."""
+
+import math
+
+import pytest
+from qiskit import QuantumCircuit
+from qiskit.circuit import Measure
+from qiskit.circuit.library import CXGate, RZGate
+from qiskit.circuit import Parameter
+from qiskit.transpiler import InstructionProperties, Target
+
+from qkd_pl.config import StudentConfig
+from qkd_pl.devices.hardware_cost import MOSTLY_NOISE, HardwareCost, estimated_fidelity
+from qkd_pl.experiments.single.hardware import hardware_target, student_cost
+
+
+def test_the_estimate_is_the_product_of_the_reported_gate_and_readout_successes():
+    target = Target(num_qubits=2)
+    target.add_instruction(CXGate(), {(0, 1): InstructionProperties(error=0.1)})
+    target.add_instruction(RZGate(Parameter("a")), {(0,): InstructionProperties(error=0.0), (1,): None})
+    target.add_instruction(Measure(), {(0,): InstructionProperties(error=0.2), (1,): InstructionProperties(error=0.05)})
+    qc = QuantumCircuit(2, 2)
+    qc.rz(0.3, 0)
+    qc.rz(0.3, 1)  # no reported error: perfect
+    qc.cx(0, 1)
+    qc.cx(0, 1)
+    qc.barrier()
+    qc.measure([0, 1], [0, 1])
+    assert estimated_fidelity(qc, target) == pytest.approx(0.9 * 0.9 * 0.8 * 0.95, rel=1e-12)
+
+
+def test_mostly_noise_below_the_threshold_and_one_line_that_says_what_to_do():
+    low, high = (HardwareCost("fake_x", 100, 50, 300, MOSTLY_NOISE * f) for f in (0.99, 1.01))
+    assert low.mostly_noise and not high.mostly_noise and high.warning() is None
+    assert "\n" not in low.warning() and "--ansatz line" in low.warning() and "50 two-qubit gates" in low.warning()
+
+
+@pytest.mark.parametrize("backend", ["fake_brisbane", "fake_torino"])
+@pytest.mark.parametrize("encoding", ["angle", "qubit"])
+def test_the_line_ansatz_is_placed_without_a_swap(backend, encoding):
+    cfg = StudentConfig(qubits=8, layers=3, encoding=encoding, ansatz="line")
+    cost = student_cost(cfg, *hardware_target(f"ibm:{backend}", 8))
+    assert cost.two_qubit_gates == 3 * 7  # layers x (Q - 1) CNOTs, each one native two-qubit gate
+    assert not cost.mostly_noise, cost.describe()
+
+
+def test_the_amplitude_student_of_the_noise_study_is_mostly_noise_at_8_qubits():
+    cost = student_cost(StudentConfig(qubits=8, encoding="amplitude", ansatz="strong"),
+                        *hardware_target("noisy:fake_brisbane", 8))
+    assert cost.two_qubit_gates > 500 and cost.mostly_noise and cost.fidelity < 0.05  # docs/noise/report.md: 774
+    line = student_cost(StudentConfig(qubits=8, encoding="angle", ansatz="line"), *hardware_target("ibm:fake_brisbane", 8))
+    assert line.fidelity > 10 * cost.fidelity and math.isfinite(line.fidelity)

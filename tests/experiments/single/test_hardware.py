@@ -1,0 +1,43 @@
+"""A run on a fake IBM device says what its circuit costs there before its first batch, and warns
+in one line when the outputs would be mostly noise; other devices say nothing of it."""
+
+import warnings
+
+import pytest
+from click.testing import CliRunner
+
+from qkd_pl.cli import cli
+from qkd_pl.config import StudentConfig
+from qkd_pl.errors import QkdWarning
+from qkd_pl.experiments.single.hardware import say_hardware_cost
+
+
+def test_only_fake_ibm_devices_are_costed_up_front(capsys):
+    cfg = StudentConfig(qubits=3, encoding="angle", ansatz="line")
+    for device in ("qkd.fused", "lightning.qubit", "qiskit.aer", "ibm:ibm_brisbane", "ibm:least_busy"):
+        assert say_hardware_cost(cfg, device) is None  # a real backend's cost comes with its submission plan
+    assert capsys.readouterr().out == ""
+    cost = say_hardware_cost(cfg, "noisy:fake_manila")
+    assert cost.two_qubit_gates == 2 * 2 and f"circuit {cost.describe()}" in capsys.readouterr().out
+
+
+def test_a_circuit_that_would_be_mostly_noise_is_warned_once():
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        cost = say_hardware_cost(StudentConfig(qubits=5, encoding="amplitude", ansatz="strong", layers=3),
+                                 "ibm:fake_manila", progress=False)
+    assert cost.mostly_noise, cost.describe()
+    mine = [w for w in seen if issubclass(w.category, QkdWarning)]
+    assert len(mine) == 1 and "mostly noise" in str(mine[0].message)
+
+
+@pytest.mark.parametrize("device", ["noisy:fake_manila"])
+def test_training_on_a_fake_device_says_the_cost_before_the_first_epoch(tmp_path, device):
+    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-1", "--per-class", "20",
+                                 "--qubits", "2", "--encoding", "angle", "--ansatz", "line", "--epochs", "1",
+                                 "--device", device, "--out", str(tmp_path), "--name", "s"])
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    cost = [i for i, line in enumerate(lines) if line.startswith("circuit on fake_manila: depth")]
+    epoch = [i for i, line in enumerate(lines) if "epoch" in line.lower()]
+    assert len(cost) == 1 and (not epoch or cost[0] < epoch[0]), r.stdout
