@@ -56,6 +56,21 @@ def test_run_folders_hold_config_metrics_checkpoint_and_plot(runs):
     assert len(metrics) == 2 and all(r["train_kd"] > 0 for r in metrics)
 
 
+def test_evaluate_with_readout_mitigation_and_another_transpiler_level_writes_its_own_file(runs):
+    r = invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--limit", 24)
+    assert r.exit_code == 0, r.output
+    r = invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--limit", 24, "--mitigation", "readout",
+               "--optimization-level", 2)
+    assert r.exit_code == 0, r.output
+    assert "readout mitigation" in r.stdout and "circuit on fake_manila" in r.stdout
+    raw = json.loads((runs / "baseline" / "evaluation-noisy-fake_manila.json").read_text())
+    fixed = json.loads((runs / "baseline" / "evaluation-noisy-fake_manila-readout-o2.json").read_text())
+    assert raw["mitigation"] == "none" and raw["optimization_level"] is None
+    assert fixed["mitigation"] == "readout" and fixed["optimization_level"] == 2 and fixed["n_test"] == 24
+    assert_one_line_error(invoke("evaluate", runs / "baseline", "--mitigation", "readout"), "noisy:<fake backend>")
+    assert_one_line_error(invoke("evaluate", runs / "baseline", "--optimization-level", 2), "transpiles")
+
+
 def test_evaluate_on_another_simulator_gives_the_same_accuracy(runs):
     r = invoke("evaluate", runs / "baseline", "--device", "lightning.qubit")
     assert r.exit_code == 0, r.output
@@ -271,14 +286,25 @@ def test_draw_prints_the_circuit_and_saves_a_png(tmp_path):
 def test_draw_says_what_the_circuit_costs_on_an_ibm_device():
     from qkd_pl.errors import QkdWarning
 
-    with pytest.warns(QkdWarning, match="outputs would be mostly noise") as seen:
+    with pytest.warns(QkdWarning, match="less than half of its outputs") as seen:
         r = invoke("draw", "--qubits", 8, "--encoding", "amplitude", "--device", "ibm:fake_brisbane")
     assert r.exit_code == 0, r.output
-    assert sum(issubclass(w.category, QkdWarning) for w in seen) == 1  # the CLI prints it as one line
+    assert sum(issubclass(w.category, QkdWarning) for w in seen) == 1
     cost = [line for line in r.stdout.splitlines() if line.startswith("circuit on fake_brisbane")]
     assert len(cost) == 1 and "two-qubit gates" in cost[0] and "estimated fidelity" in cost[0]
     r = invoke("draw", "--qubits", 4, "--encoding", "angle", "--ansatz", "line", "--device", "noisy:fake_torino")
-    assert r.exit_code == 0 and "circuit on fake_torino: depth" in r.stdout and "mostly noise" not in r.output
+    assert r.exit_code == 0 and "circuit on fake_torino: depth" in r.stdout and "less than half" not in r.output
+
+
+def test_the_installed_command_prints_the_noise_warning_as_one_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(Path(__file__).parents[1] / "cli.py"), "draw", "--qubits", "8", "--device", "ibm:fake_brisbane"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Warning: on fake_brisbane") and "angle or qubit" in lines[0]
 
 
 @pytest.mark.parametrize("device,needle", [("lightning.qubit", "ibm:<backend> or noisy:<fake backend>"),

@@ -10,7 +10,7 @@
 - ``basic``: qml.BasicEntanglerLayers (one RY per qubit, then a CNOT ring).
 - ``ring``: RX RY RZ on each qubit, then a CNOT ring (as BasicEntanglerLayers wires it):
   the layer TorchQuantum's examples use, so ``benchmarks/peers`` times the same circuit on both.
-- ``line``: for hardware. RY RZ on each qubit, then CNOTs between neighbours on a line (0-1,
+- ``line``: for hardware. RZ RY on each qubit, then CNOTs between neighbours on a line (0-1,
   1-2, ...), never closing the ring: a line of Q qubits is a path of any IBM coupling map
   (heavy-hex included), so the transpiler places it with no SWAP and each layer costs Q - 1
   two-qubit gates (devices/hardware_cost.py, ``qkd draw --device ibm:<backend>``).
@@ -75,8 +75,9 @@ def ring(weights, wires: Sequence[int]) -> None:
 def line(weights, wires: Sequence[int]) -> None:
     n = len(wires)
     for w in weights:  # (qubits, 2) per layer
-        qml.AngleEmbedding(w[:, 0], wires=wires, rotation="Y")
-        qml.AngleEmbedding(w[:, 1], wires=wires, rotation="Z")
+        # RZ before RY: an RZ last would only add phases that the CNOTs permute and a Z readout never sees
+        qml.AngleEmbedding(w[:, 0], wires=wires, rotation="Z")
+        qml.AngleEmbedding(w[:, 1], wires=wires, rotation="Y")
         for i in range(n - 1):
             qml.CNOT(wires=[wires[i], wires[i + 1]])
 
@@ -101,7 +102,7 @@ ANSATZES.add(Ansatz("strong-local", "StronglyEntanglingLayers without its CNOTs 
 ANSATZES.add(Ansatz("basic", "qml.BasicEntanglerLayers (RY)", basic,
                     lambda layers, q: qml.BasicEntanglerLayers.shape(n_layers=layers, n_wires=q)))
 ANSATZES.add(Ansatz("ring", "RX RY RZ per qubit, then a CNOT ring", ring, lambda layers, q: (layers, q, 3)))
-ANSATZES.add(Ansatz("line", "for hardware: RY RZ per qubit, then CNOTs between neighbours on a line (no SWAP on IBM "
+ANSATZES.add(Ansatz("line", "for hardware: RZ RY per qubit, then CNOTs between neighbours on a line (no SWAP on IBM "
                             "devices)", line, lambda layers, q: (layers, q, 2)))
 
 

@@ -203,9 +203,16 @@ def train_student_cmd(**o):
 @click.option("--resubmit-lost", is_flag=True,
               help="Submit again the images of jobs IBM Quantum no longer knows (marked lost in the ledger); "
                    "without it the evaluation stops at the first lost job.")
+@click.option("--mitigation", type=click.Choice(["none", "readout"]), default="none", show_default=True,
+              help="noisy:<fake backend>: readout corrects the read probabilities by the inverse of each qubit's "
+                   "readout matrix (the device's calibration), so what remains of a drop is the gates'; written to "
+                   "evaluation-<device>-readout.json.")
+@click.option("--optimization-level", type=click.IntRange(0, 3), default=None, metavar="0-3",
+              help="noisy:, qiskit.aer and ibm: devices: the transpiler's preset level (default 1, as pennylane-qiskit). "
+                   "From 2 the layout weighs the qubits' calibrated errors; qkd draw --device shows what it changes.")
 @click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (as for training).")
 def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode, yes, new_evaluation, resubmit_lost,
-                 data_dir):
+                 mitigation, optimization_level, data_dir):
     """Test a saved run (folder or .pt) on its test split; writes evaluation-<device>.json beside it.
 
     On shot-based devices each batch of images is one job; every job id is written to
@@ -223,10 +230,11 @@ def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode
     ask = (lambda q: click.confirm(q, default=False, err=True)) if sys.stdin.isatty() else None
     r = evaluate_run(run, device, shots, noise, data_dir, limit, per_circuit=per_circuit, mode=mode,
                      batch_size=batch_size, yes=yes, ask=ask, new_evaluation=new_evaluation,
-                     resubmit_lost=resubmit_lost)
+                     resubmit_lost=resubmit_lost, mitigation=mitigation, optimization_level=optimization_level)
     jobs = f"; {r.jobs_submitted} job(s) submitted" if r.jobs_submitted is not None else ""
     jobs += f", {r.jobs_retrieved} retrieved by id" if r.jobs_retrieved else ""
-    click.echo(f"test accuracy {r.test_accuracy:.4f} (n={r.n_test}) on {r.evaluated_on} "
+    mitigated = f", {r.mitigation} mitigation" if r.mitigation != "none" else ""
+    click.echo(f"test accuracy {r.test_accuracy:.4f} (n={r.n_test}) on {r.evaluated_on}{mitigated} "
                f"(trained on {r.trained_on}); {r.seconds:.1f} s{jobs}")
 
 
@@ -354,9 +362,11 @@ def compare_cmd(seeds, **o):
               help="Also say what the circuit costs on an IBM device (ibm:fake_brisbane, noisy:fake_torino, or a real "
                    "ibm:<backend> with your credentials; nothing is submitted): its transpiled depth, two-qubit "
                    "gates and estimated fidelity, with a warning when its outputs would be mostly noise.")
-def draw_cmd(run, expand, png, target, **o):
+@click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True, metavar="0-3",
+              help="With --device: the transpiler's preset level (as qkd evaluate --optimization-level).")
+def draw_cmd(run, expand, png, target, optimization_level, **o):
     """Print a student's circuit (encoding, ansatz, measurements) as text, optionally save a PNG."""
-    from qkd_pl.experiments.single.hardware import hardware_target, student_cost
+    from qkd_pl.experiments.single.hardware import hardware_target, student_cost, warn_if_noise
     from qkd_pl.experiments.tools.draw import draw_png, draw_text
 
     if run:
@@ -374,10 +384,9 @@ def draw_cmd(run, expand, png, target, **o):
     if png:
         click.echo(f"saved {draw_png(student, png, expand)}")
     if backend is not None:
-        cost = student_cost(student, *backend)
+        cost = student_cost(student, *backend, optimization_level)
         click.echo(f"circuit {cost.describe()}")
-        if cost.warning():
-            warnings.warn(cost.warning(), QkdWarning)
+        warn_if_noise(cost, student)
 
 
 @cli.command("backends")

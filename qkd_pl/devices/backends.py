@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from ..errors import QkdError
 from .ibm import is_fake
+from .mitigation import MITIGATIONS
+from .parametric import OPTIMIZATION_LEVEL
 from .registry import DEVICES
 
 # Exact simulators: name -> differentiation method used for training.
@@ -47,6 +49,8 @@ class Backend:
     options: dict = field(default_factory=dict, compare=False)
     per_circuit: bool = False  # shot-based: pennylane-qiskit's own path, one circuit and one job per sample
     mode: str = "batch"  # IBM Quantum: jobs in a Batch, a Session, or each alone ("job")
+    mitigation: str = "none"  # noisy:<fake>: "readout" corrects the readouts (devices/mitigation.py)
+    optimization_level: int = OPTIMIZATION_LEVEL  # the transpiler's, for noisy:, qiskit.aer and ibm: circuits
 
     @property
     def remote(self) -> bool:
@@ -62,7 +66,10 @@ class Backend:
         shots = f", {self.shots} shots" if self.shots else ""
         noise = f", noise of {self.noise}" if self.noise else ""
         path = ", per circuit" if self.per_circuit else (", one job per batch" if self.remote else "")
-        return f"{self.device} ({self.diff_method}{shots}{noise}{path}): {self.reason}"
+        mitigated = f", {self.mitigation} mitigation" if self.mitigation != "none" else ""
+        level = f", optimization level {self.optimization_level}" \
+            if self.optimization_level != OPTIMIZATION_LEVEL else ""
+        return f"{self.device} ({self.diff_method}{shots}{noise}{path}{mitigated}{level}): {self.reason}"
 
 
 def installed(device: str) -> bool:
@@ -81,7 +88,8 @@ def installed(device: str) -> bool:
 
 
 def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise: str | None = None,
-                    training: bool = False, per_circuit: bool = False, mode: str = "batch") -> Backend:
+                    training: bool = False, per_circuit: bool = False, mode: str = "batch",
+                    mitigation: str = "none", optimization_level: int | None = None) -> Backend:
     """Turn ``--device`` (+ ``--shots``, ``--noise``) into a Backend, or refuse up front with the reason.
 
     Args:
@@ -93,6 +101,11 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         per_circuit: on a shot-based device, run pennylane-qiskit's path (one circuit, one
             transpilation and one job per sample: the reference) instead of one job per batch.
         mode: on IBM Quantum, ``batch`` (default), ``session`` or ``job``.
+        mitigation: ``none``, or ``readout`` on ``noisy:<fake backend>`` for evaluation
+            (devices/mitigation.py).
+        optimization_level: the transpiler's preset level (0-3) for circuits that are transpiled
+            (noisy:, qiskit.aer, ibm:); default 1. From 2 the layout weighs the qubits' calibrated
+            errors, where 1 takes the first placement that needs no SWAP.
 
     Returns:
         The resolved device with its differentiation method and the reason it was chosen.
@@ -105,6 +118,18 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         raise QkdError("--noise applies to --device qiskit.aer only (ibm:<fake backend> carries its own noise)")
     if mode not in MODES:
         raise QkdError(f"unknown --mode {mode!r}; choose one of: {', '.join(MODES)}")
+    if optimization_level is not None and optimization_level not in (0, 1, 2, 3):
+        raise QkdError(f"--optimization-level {optimization_level}: the transpiler's levels are 0, 1, 2 and 3")
+    if optimization_level is not None and (device == "auto" or device in EXACT or per_circuit):
+        raise QkdError(f"--optimization-level applies to circuits qkd-pl transpiles (noisy:, qiskit.aer and ibm: "
+                       f"devices, without --per-circuit); {'--per-circuit' if per_circuit else device} takes none")
+    level = OPTIMIZATION_LEVEL if optimization_level is None else optimization_level
+    if mitigation not in MITIGATIONS:
+        raise QkdError(f"unknown --mitigation {mitigation!r}; choose one of: {', '.join(MITIGATIONS)}")
+    if mitigation != "none" and (training or not device.startswith("noisy:")):
+        raise QkdError(f"--mitigation {mitigation} corrects evaluations in the noisy:<fake backend> emulation "
+                       f"(e.g. qkd evaluate RUN --device noisy:fake_brisbane --mitigation {mitigation}); "
+                       f"{'training' if training else device} does not take it yet")
     if device == "auto" or device in EXACT:
         if per_circuit:
             raise QkdError(f"--per-circuit applies to shot-based devices (qiskit.aer, ibm:...); {device} "
@@ -116,10 +141,11 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
     if device.startswith("noisy:"):
         if per_circuit:
             raise QkdError("--per-circuit applies to qiskit.aer and ibm:... devices; noisy:... runs a whole batch at once")
-        return _noisy(device, n_qubits, shots, training)
+        return dataclasses.replace(_noisy(device, n_qubits, shots, training), mitigation=mitigation,
+                                   optimization_level=level)
     if device == "qiskit.aer" or device.startswith("ibm:"):
         backend = dataclasses.replace(_shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise),
-                                      per_circuit=per_circuit, mode=mode)
+                                      per_circuit=per_circuit, mode=mode, optimization_level=level)
         if training:
             raise QkdError(f"{device} is for evaluation: its shot-based parameter-shift gradients cannot "
                            f"differentiate a batch of trainable inputs; train on default.qubit or "
@@ -196,7 +222,8 @@ def make_device(backend: Backend, n_qubits: int):
     if backend.device.startswith("noisy:"):
         from .noisy import NoisyEmulator
 
-        return NoisyEmulator(n_qubits, ibm.fake_backend(backend.device.split(":", 1)[1]), shots=backend.shots)
+        return NoisyEmulator(n_qubits, ibm.fake_backend(backend.device.split(":", 1)[1]), shots=backend.shots,
+                             mitigation=backend.mitigation, optimization_level=backend.optimization_level)
     if backend.device == "qiskit.aer":
         if backend.per_circuit and backend.noise is None:
             return qml.device("qiskit.aer", wires=n_qubits)
@@ -215,4 +242,5 @@ def make_device(backend: Backend, n_qubits: int):
         return qml.device("qiskit.remote", wires=n_qubits, backend=hw)
     from .qiskit_batched import BatchedQiskitDevice
 
-    return BatchedQiskitDevice(wires=n_qubits, backend=hw, shots=backend.shots, runner=runner)
+    return BatchedQiskitDevice(wires=n_qubits, backend=hw, shots=backend.shots, runner=runner,
+                               optimization_level=backend.optimization_level)

@@ -9,10 +9,12 @@ signal survives, from the backend's own calibration data.
 
 The estimate: the probability that no reported error happens, the product over the transpiled
 circuit's gates of (1 - the gate's error on its qubits) times the product over the measured
-qubits of (1 - their readout error), from the backend's ``Target``. It leaves out idle
-decoherence (T1/T2 during other qubits' gates) and crosstalk, so it is an upper bound; under a
-depolarizing picture an expectation value shrinks towards 0 by about this factor. Below
-``MOSTLY_NOISE`` (0.5) the outputs are mostly noise, and qkd-pl says so in one line.
+qubits of (1 - their readout error), from the backend's ``Target``, with the readouts' share
+given apart (readout mitigation, devices/mitigation.py, takes that share out). It counts only
+the errors the calibration reports per gate and readout: idle decoherence during other qubits'
+gates and crosstalk are not in it. Below ``MOSTLY_NOISE`` (0.5) less than half of the runs are
+free of a reported error, and qkd-pl warns in one line. It is a measure of the circuit, not an
+accuracy: an argmax over outputs can survive a low estimate (docs/noise).
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from .parametric import Structure, size, transpile
-from .qiskit_batched import OPTIMIZATION_LEVEL
+from .parametric import OPTIMIZATION_LEVEL, Structure, size, transpile
 
 MOSTLY_NOISE = 0.5  # estimated fidelity below which the outputs are more noise than signal
 
@@ -36,6 +37,7 @@ class HardwareCost:
     two_qubit_gates: int
     gates: int
     fidelity: float  # estimated probability that no reported gate or readout error happens
+    readout: float = 1.0  # the readouts' factor of it
 
     @property
     def mostly_noise(self) -> bool:
@@ -43,28 +45,31 @@ class HardwareCost:
 
     def describe(self) -> str:
         return (f"on {self.backend}: depth {self.depth}, {self.two_qubit_gates} two-qubit gates, {self.gates} gates "
-                f"in all; estimated fidelity {_percent(self.fidelity)} (gate and readout errors of its calibration)")
+                f"in all; estimated fidelity {_percent(self.fidelity)} from its calibration's gate and readout errors "
+                f"(readouts {_percent(self.readout)}, gates {_percent(self.fidelity / max(self.readout, 1e-300))})")
 
-    def warning(self) -> str | None:
-        """One line when the outputs would be mostly noise, else None."""
+    def warning(self, hint: str = "fewer two-qubit gates or measured qubits cost less") -> str | None:
+        """One line when the outputs would be mostly noise (with ``hint``: what to change), else None."""
         if not self.mostly_noise:
             return None
         return (f"on {self.backend} this circuit's estimated fidelity is {_percent(self.fidelity)} "
-                f"({self.two_qubit_gates} two-qubit gates, depth {self.depth}): its outputs would be mostly noise; "
-                f"a student with angle or qubit encoding and --ansatz line transpiles to far fewer gates")
+                f"({self.two_qubit_gates} two-qubit gates, depth {self.depth}): less than half of its outputs' "
+                f"signal would survive the device's noise; {hint}")
 
 
 def _percent(p: float) -> str:
-    return f"{100 * p:.2g} %" if p >= 1e-3 else f"{p:.1e}"
+    return f"{100 * p:.3g} %" if p >= 1e-3 else f"{p:.1e}"
 
 
-def hardware_cost(structure: Structure, backend, name: str | None = None) -> HardwareCost:
+def hardware_cost(structure: Structure, backend, name: str | None = None,
+                  optimization_level: int = OPTIMIZATION_LEVEL) -> HardwareCost:
     """Transpile ``structure`` (every wire measured, as the devices run it) for ``backend`` and estimate its fidelity.
 
     Args:
         structure: a circuit's structure (``parametric.to_parametric(tape, wires).structure``).
         backend: a Qiskit backend with a ``target`` (an IBM fake backend, or a real one: nothing is submitted).
         name: how to name the backend in messages (default its own name).
+        optimization_level: the transpiler's level, as the device that will run it uses.
 
     Returns:
         The transpiled circuit's depth, two-qubit gates, all gates and estimated fidelity.
@@ -74,19 +79,20 @@ def hardware_cost(structure: Structure, backend, name: str | None = None) -> Har
         >>> cost.two_qubit_gates, cost.mostly_noise
     """
     measured = dataclasses.replace(structure, measurement=("probs", tuple(range(structure.n_qubits))))
-    isa, _ = transpile(measured, backend, OPTIMIZATION_LEVEL)
+    isa, _ = transpile(measured, backend, optimization_level)
     depth, two = size(isa)
     return HardwareCost(name or backend.name, depth, two, sum(1 for i in isa.data if i.operation.name != "barrier"),
-                        estimated_fidelity(isa, backend.target))
+                        estimated_fidelity(isa, backend.target), estimated_fidelity(isa, backend.target, ("measure",)))
 
 
-def estimated_fidelity(isa, target) -> float:
-    """Product of (1 - error) over a transpiled circuit's gates and measurements, from ``target``'s calibration
-    (an operation or qubit without a reported error counts as perfect)."""
+def estimated_fidelity(isa, target, only: tuple[str, ...] | None = None) -> float:
+    """Product of (1 - error) over a transpiled circuit's gates and measurements (or only the operations
+    named in ``only``), from ``target``'s calibration (an operation or qubit without a reported error
+    counts as perfect)."""
     log = 0.0
     for inst in isa.data:
         op = inst.operation.name
-        if op in ("barrier", "delay") or op not in target.operation_names:
+        if op in ("barrier", "delay") or op not in target.operation_names or (only and op not in only):
             continue
         qargs = tuple(isa.find_bit(q).index for q in inst.qubits)
         props = target[op].get(qargs)

@@ -25,9 +25,9 @@ from pennylane.devices.preprocess import validate_device_wires, validate_measure
 from pennylane.tape import QuantumScript
 
 from ..errors import QkdError
+from .mitigation import MITIGATIONS, unconfuse
 from .noisy_dm import NoisyCircuit, sample, z_signs
-from .parametric import Structure, size, to_parametric, transpile
-from .qiskit_batched import OPTIMIZATION_LEVEL
+from .parametric import OPTIMIZATION_LEVEL, Structure, size, to_parametric, transpile
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,21 @@ class NoisyEmulator(Device):
         seed: seeds the shot sampling (so an evaluation with shots is repeatable).
         noiseless: the same transpiled circuit without its noise (to separate the noise from
             the transpilation, which changes nothing exactly).
+        mitigation: ``none``, or ``readout``: the read probabilities corrected by the inverse of
+            each qubit's readout matrix (devices/mitigation.py).
+        optimization_level: the transpiler's preset level (1, as pennylane-qiskit; from 2 the
+            layout weighs the qubits' calibrated errors).
         compute: the torch device of the density matrices; default a GPU where torch sees one
             (an 8-qubit circuit routed on a 127-qubit backend is ~770 noisy two-qubit steps on
             a 256 x 256 matrix per image), else the CPU. Outputs come back to the inputs' device.
     """
 
     def __init__(self, wires, backend, shots: int | None = None, seed: int = 0, noiseless: bool = False,
-                 compute: str | None = None):
+                 compute: str | None = None, mitigation: str = "none", optimization_level: int = OPTIMIZATION_LEVEL):
         super().__init__(wires=wires)
+        if mitigation not in MITIGATIONS:
+            raise QkdError(f"unknown --mitigation {mitigation!r}; choose one of: {', '.join(MITIGATIONS)}")
+        self.mitigation, self.optimization_level = mitigation, optimization_level
         self.compute = torch.device(compute or ("cuda" if torch.cuda.is_available() else "cpu"))
         from .ibm import noise_model
 
@@ -90,7 +97,7 @@ class NoisyEmulator(Device):
         """The structure transpiled (every wire measured) and compiled to density-matrix steps, once."""
         if structure.digest not in self._emulations:
             measured = dataclasses.replace(structure, measurement=("probs", tuple(range(structure.n_qubits))))
-            isa, columns = transpile(measured, self.backend, OPTIMIZATION_LEVEL)
+            isa, columns = transpile(measured, self.backend, self.optimization_level)
             index = {p: i for i, p in enumerate(isa.parameters)}
             self._emulations[structure.digest] = Emulation(NoisyCircuit(isa, self.noise_model, index).to(self.compute),
                                                            torch.as_tensor(columns), *size(isa))
@@ -113,6 +120,8 @@ class NoisyEmulator(Device):
         shots = int(tape.shots.total_shots) if tape.shots else self.default_shots
         if shots:
             probs = sample(probs, shots, self.generator)
+        if self.mitigation == "readout":  # the readout errors taken out, as the counts' assignment correction
+            probs = unconfuse(probs, [m.to(probs.device) for m in emu.circuit.confusion()])
         kind, what = par.structure.measurement
         if kind == "probs":  # PennyLane's index over ``what``: the first wire most significant
             full = probs.reshape((-1,) + (2,) * n)  # axes: wire 0 first (index bit n-1 first)

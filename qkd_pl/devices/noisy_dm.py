@@ -183,6 +183,11 @@ class NoisyCircuit:
         both = torch.einsum("...ijkl,...mnop->...minjokpl", a, b).reshape(a.shape[:-4] + (16, 16))
         return step.superop @ both
 
+    def confusion(self) -> list[torch.Tensor]:
+        """Each classical bit's readout matrix ``M[true, read]``, in classical-bit order (as ``probabilities``
+        indexes them): what a calibration of the device's readouts would measure."""
+        return [self.readout[self.measured[c]] for c in sorted(self.measured)]
+
     def probabilities(self, values: torch.Tensor) -> torch.Tensor:
         """(batch, 2^m) probabilities of the m measured classical bits, readout errors included,
         indexed so that classical bit j is bit j of the index (Qiskit's integer of a bitstring)."""

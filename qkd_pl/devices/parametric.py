@@ -32,6 +32,9 @@ NATIVE = {"RX": "RXGate", "RY": "RYGate", "RZ": "RZGate", "PhaseShift": "PhaseGa
           "CZ": "CZGate", "SWAP": "SwapGate", "Hadamard": "HGate", "PauliX": "XGate", "PauliY": "YGate",
           "PauliZ": "ZGate", "S": "SGate", "T": "TGate", "SX": "SXGate"}
 STATE_PREPS = ("AmplitudeEmbedding", "StatePrep")
+# The preset pass manager's level, what pennylane-qiskit's transpile call used by default. Its layout
+# is the first placement that needs no SWAP where there is one, whatever the qubits' calibration.
+OPTIMIZATION_LEVEL = 1
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from pennylane_qiskit.qiskit_device import QiskitDevice, accepted_sample_measure
 
 from ..errors import QkdError
 from . import jobs
-from .parametric import Structure, observables, probabilities_from_bits, size, to_parametric, transpile
+from .parametric import (OPTIMIZATION_LEVEL, Structure, observables, probabilities_from_bits, size, to_parametric,
+                         transpile)
 
-OPTIMIZATION_LEVEL = 1  # the preset pass manager's; what pennylane-qiskit's transpile call used by default
 
 
 @dataclass(frozen=True)

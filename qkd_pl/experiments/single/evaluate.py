@@ -47,13 +47,16 @@ class Evaluation:
     depth: int | None = None  # of the transpiled circuit
     two_qubit_gates: int | None = None
     ledger: str | None = None  # the job ids, as submitted
+    mitigation: str = "none"  # noisy:<fake>: "readout" corrected the readouts (devices/mitigation.py)
+    optimization_level: int | None = None  # the transpiler's level, where it was not the default (1)
 
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
                  data_dir: str | None = None, limit: int | None = None, per_circuit: bool = False,
                  mode: str = "batch", batch_size: int | None = None, yes: bool = False,
                  ask: Callable[[str], bool] | None = None, new_evaluation: bool = False,
-                 resubmit_lost: bool = False) -> Evaluation:
+                 resubmit_lost: bool = False, mitigation: str = "none",
+                 optimization_level: int | None = None) -> Evaluation:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on.
 
     Shot-based and remote devices are evaluated batch by batch with retries, and their progress
@@ -77,6 +80,10 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         new_evaluation: begin another job ledger beside one that records other work (another
             checkpoint, batch size, backend, shots or images), instead of being refused.
         resubmit_lost: submit again the images of jobs the service no longer knows (marked lost).
+        mitigation: ``none``, or ``readout`` on ``noisy:<fake backend>``: the readouts corrected by
+            the inverse of each qubit's readout matrix (``evaluation-<device>-readout.json``).
+        optimization_level: the transpiler's level for noisy:, qiskit.aer and ibm: devices (default
+            1; 2 and 3 choose the qubits by their calibrated errors); ``-o<level>`` in the file names.
 
     Returns:
         The evaluation, also written to ``evaluation-<device>.json`` beside the checkpoint.
@@ -95,7 +102,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                            f"circuit students only: evaluate it without --device")
     elif saved.kind == "student":
         s = saved.student
-        backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode)
+        backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode,
+                                  mitigation=mitigation, optimization_level=optimization_level)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
     if backend is not None and per_circuit and backend.paid and not yes:
@@ -104,7 +112,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                        "--per-circuit out")
     model, cfg, meta = model_from_checkpoint(ckpt, ckpt_file, backend)
     if backend is not None:  # a fake IBM device: the circuit's cost there, warned if its outputs are mostly noise
-        say_hardware_cost(cfg.student, backend.device)
+        say_hardware_cost(cfg.student, backend.device, per_circuit=per_circuit,
+                          optimization_level=backend.optimization_level)
     data = load_data(cfg.data, data_dir)
     x, y = data.x_test, data.y_test
     if limit is not None:  # the first N test images: for hardware, where every circuit costs
@@ -120,7 +129,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
             work_device = f"ibm:{names[0]}"
             print(f"ibm:least_busy is {names[0]} now; --device {work_device} continues this evaluation", flush=True)
     tag = (work_device.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
-           + ("-per-circuit" if per_circuit else ""))
+           + ("-per-circuit" if per_circuit else "") + (f"-{mitigation}" if mitigation != "none" else "")
+           + (f"-o{optimization_level}" if optimization_level not in (None, 1) else ""))
     remote = None
     if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
         # What the work is, never how it was named (the path as typed, the working folder): a rerun
@@ -129,6 +139,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         context = {"sha256": digest, "device": work_device, "shots": backend.shots, "noise": backend.noise,
                    "per_circuit": per_circuit, "data": cfg.data.dataset, "source": data.source,
                    "images": tensor_digest(data.x_test)}
+        if optimization_level not in (None, 1):  # other circuits, other work (absent at the default: old ledgers match)
+            context["optimization_level"] = optimization_level
         if work_device != backend.device and not new_evaluation:
             _refuse_unfinished_elsewhere(ckpt_file.parent, context)
         remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,
@@ -139,7 +151,9 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,
-                        **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}))
+                        **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}),
+                        mitigation=mitigation,
+                        optimization_level=optimization_level if optimization_level not in (None, 1) else None)
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
 

@@ -9,14 +9,17 @@ be mostly noise) before its first batch.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import pennylane as qml
 import torch
 
 from ...config import StudentConfig
 from ...devices import Backend
-from ...devices.hardware_cost import HardwareCost
 from ...errors import QkdError, QkdWarning
+
+if TYPE_CHECKING:  # its module imports Qiskit, which a run on qkd.fused never needs
+    from ...devices.hardware_cost import HardwareCost
 
 
 def student_circuit(cfg: StudentConfig):
@@ -52,29 +55,45 @@ def hardware_target(device: str, n_qubits: int):
         return backend, name
     if kind == "noisy":
         raise QkdError(f"noisy:<backend> emulates an IBM fake backend (e.g. noisy:fake_brisbane), not {name!r}")
-    return real_backend(name, n_qubits)[1], name
+    backend = real_backend(name, n_qubits)[1]
+    return backend, backend.name  # ibm:least_busy: the backend it picked
 
 
-def student_cost(cfg: StudentConfig, backend, name: str):
+def student_cost(cfg: StudentConfig, backend, name: str, optimization_level: int = 1):
     """The student's circuit transpiled for ``backend``: depth, two-qubit gates, estimated fidelity."""
     from ...devices.hardware_cost import hardware_cost
     from ...devices.parametric import to_parametric
 
-    qnode, args = student_circuit(cfg)
+    with torch.random.fork_rng(devices=[]):  # its example weights must not move the run's random state
+        qnode, args = student_circuit(cfg)
     tape = qml.workflow.construct_tape(qnode)(*args)
-    return hardware_cost(to_parametric(tape, list(range(cfg.qubits))).structure, backend, name)
+    return hardware_cost(to_parametric(tape, list(range(cfg.qubits))).structure, backend, name, optimization_level)
 
 
-def say_hardware_cost(cfg: StudentConfig, device: str, progress: bool = True) -> HardwareCost | None:
+def say_hardware_cost(cfg: StudentConfig, device: str, progress: bool = True, per_circuit: bool = False,
+                      optimization_level: int = 1) -> HardwareCost | None:
     """For a fake IBM backend (``ibm:fake_*``, ``noisy:fake_*``): the student's cost there, printed, and
     one warning when its outputs would be mostly noise; None for any other device (a real backend's cost
-    comes with its submission plan, from the transpilation it submits)."""
+    comes with its submission plan, from the transpilation it submits; ``per_circuit``: pennylane-qiskit
+    transpiles each circuit its own way, so no estimate is made)."""
     kind, _, name = device.partition(":")
-    if kind not in ("ibm", "noisy") or not name.startswith("fake_"):
+    if kind not in ("ibm", "noisy") or not name.startswith("fake_") or per_circuit:
         return None
-    cost = student_cost(cfg, *hardware_target(device, cfg.qubits))
+    cost = student_cost(cfg, *hardware_target(device, cfg.qubits), optimization_level)
     if progress:
         print(f"circuit {cost.describe()}", flush=True)
-    if cost.warning():
-        warnings.warn(cost.warning(), QkdWarning, stacklevel=2)
+    warn_if_noise(cost, cfg)
     return cost
+
+
+def warn_if_noise(cost: HardwareCost, cfg: StudentConfig) -> None:
+    """One QkdWarning when the outputs would be mostly noise, saying what of this student to change."""
+    if cfg.encoding == "amplitude":
+        hint = "angle or qubit encoding with --ansatz line transpiles to far fewer two-qubit gates"
+    elif cfg.ansatz != "line":
+        hint = "--ansatz line places its two-qubit gates on the coupling map without a SWAP"
+    else:
+        hint = ("fewer --layers or --qubits cost less, and qkd evaluate --mitigation readout takes the readout "
+                "errors out")
+    if cost.warning(hint):
+        warnings.warn(cost.warning(hint), QkdWarning, stacklevel=3)

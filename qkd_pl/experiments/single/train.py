@@ -294,7 +294,7 @@ def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool
     _say(progress, f"device {backend.describe()}" if backend else f"student {cfg.student.arch}: your own module, "
                                                                       f"on the torch device of its parameters")
     if backend is not None:  # on a fake IBM device's noise: what the circuit costs there, warned if mostly noise
-        say_hardware_cost(cfg.student, backend.device, progress)
+        say_hardware_cost(cfg.student, backend.device, progress, optimization_level=backend.optimization_level)
     if teacher is not None:
         seen = teacher.data
         _say(progress, f"teacher {cfg.distill.teacher}: T={cfg.distill.temperature}, alpha={cfg.distill.alpha}; "

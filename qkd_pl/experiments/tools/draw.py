@@ -29,4 +29,3 @@ def draw_png(cfg: StudentConfig, path: str | Path, expand: bool = False) -> Path
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return path
-
