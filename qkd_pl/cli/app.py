@@ -362,8 +362,8 @@ def compare_cmd(seeds, **o):
               help="Also say what the circuit costs on an IBM device (ibm:fake_brisbane, noisy:fake_torino, or a real "
                    "ibm:<backend> with your credentials; nothing is submitted): its transpiled depth, two-qubit "
                    "gates and estimated fidelity, with a warning when its outputs would be mostly noise.")
-@click.option("--optimization-level", type=click.IntRange(0, 3), default=1, show_default=True, metavar="0-3",
-              help="With --device: the transpiler's preset level (as qkd evaluate --optimization-level).")
+@click.option("--optimization-level", type=click.IntRange(0, 3), default=None, metavar="0-3",
+              help="With --device: the transpiler's preset level (default 1; as qkd evaluate --optimization-level).")
 def draw_cmd(run, expand, png, target, optimization_level, **o):
     """Print a student's circuit (encoding, ansatz, measurements) as text, optionally save a PNG."""
     from qkd_pl.experiments.single.hardware import hardware_target, student_cost, warn_if_noise
@@ -379,12 +379,14 @@ def draw_cmd(run, expand, png, target, optimization_level, **o):
         student = cfg.student
     else:
         student = from_options(StudentConfig, "student", o)
+    if optimization_level is not None and not target:
+        raise QkdError("--optimization-level says how qkd draw --device transpiles; add --device ibm:<backend>")
     backend = hardware_target(target, student.qubits) if target else None  # refused before any drawing
     click.echo(draw_text(student, expand))
     if png:
         click.echo(f"saved {draw_png(student, png, expand)}")
     if backend is not None:
-        cost = student_cost(student, *backend, optimization_level)
+        cost = student_cost(student, *backend, 1 if optimization_level is None else optimization_level)
         click.echo(f"circuit {cost.describe()}")
         warn_if_noise(cost, student)
 

@@ -8,8 +8,12 @@ at a time (2^m x m work, never a 2^m x 2^m matrix). The matrices are the backend
 (in the ``noisy:`` emulation, the noise model's own readout errors, as a calibration of the
 device would measure them). With exact probabilities the correction removes readout errors
 exactly; with shots it is unbiased but adds variance, and the corrected probabilities can dip
-slightly below zero, which is left as it is (an expectation value of them is still unbiased).
-Gate errors are untouched: what remains of a drop after ``readout`` is the gates'.
+slightly below zero. Expectation values are taken from them as they are (still unbiased);
+probabilities a model reads as such (``--readout probs``, a log of them) are first moved to the
+nearest distribution (``nearest_distribution``). Gate errors are untouched: what remains of a
+drop after ``readout`` is the gates'. In the emulation the correction inverts exactly the readout
+errors the noise model applies, so its gains there are an upper bound: a real device's
+calibration carries its own shot noise and drifts between calibration and job.
 """
 
 from __future__ import annotations
@@ -40,3 +44,15 @@ def unconfuse(probs: torch.Tensor, confusion: list[torch.Tensor]) -> torch.Tenso
         inverse = torch.linalg.inv(matrix.to(p.dtype))
         p = torch.movedim(torch.movedim(p, axis, -1) @ inverse, -1, axis)  # p_true = p_read M^-1
     return p.reshape(probs.shape)
+
+
+def nearest_distribution(probs: torch.Tensor) -> torch.Tensor:
+    """Each row's nearest probability vector in Euclidean distance (the projection onto the simplex:
+    negative entries go to zero, the rest shift by one amount so the row sums to 1; Smolin, Gambetta
+    and Smith, PRL 108, 070502, do the same for density matrices)."""
+    u, _ = torch.sort(probs, dim=1, descending=True)
+    cumulative = u.cumsum(dim=1) - 1
+    k = torch.arange(1, probs.shape[1] + 1, dtype=probs.dtype, device=probs.device)
+    support = (u - cumulative / k > 0).sum(dim=1, keepdim=True)  # entries that stay positive
+    shift = cumulative.gather(1, support - 1) / support
+    return (probs - shift).clamp_min(0)

@@ -25,7 +25,7 @@ from pennylane.devices.preprocess import validate_device_wires, validate_measure
 from pennylane.tape import QuantumScript
 
 from ..errors import QkdError
-from .mitigation import MITIGATIONS, unconfuse
+from .mitigation import MITIGATIONS, nearest_distribution, unconfuse
 from .noisy_dm import NoisyCircuit, sample, z_signs
 from .parametric import OPTIMIZATION_LEVEL, Structure, size, to_parametric, transpile
 
@@ -120,9 +120,11 @@ class NoisyEmulator(Device):
         shots = int(tape.shots.total_shots) if tape.shots else self.default_shots
         if shots:
             probs = sample(probs, shots, self.generator)
+        kind, what = par.structure.measurement
         if self.mitigation == "readout":  # the readout errors taken out, as the counts' assignment correction
             probs = unconfuse(probs, [m.to(probs.device) for m in emu.circuit.confusion()])
-        kind, what = par.structure.measurement
+            if kind == "probs" and shots:  # sampled: a probability read out must stay one (a log of it, say)
+                probs = nearest_distribution(probs)
         if kind == "probs":  # PennyLane's index over ``what``: the first wire most significant
             full = probs.reshape((-1,) + (2,) * n)  # axes: wire 0 first (index bit n-1 first)
             rest = [1 + w for w in range(n) if w not in what]

@@ -33,7 +33,8 @@ NATIVE = {"RX": "RXGate", "RY": "RYGate", "RZ": "RZGate", "PhaseShift": "PhaseGa
           "PauliZ": "ZGate", "S": "SGate", "T": "TGate", "SX": "SXGate"}
 STATE_PREPS = ("AmplitudeEmbedding", "StatePrep")
 # The preset pass manager's level, what pennylane-qiskit's transpile call used by default. Its layout
-# is the first placement that needs no SWAP where there is one, whatever the qubits' calibration.
+# keeps qubits 0..Q-1 when they need no SWAP, whatever their calibration (else VF2Layout, which
+# weighs it); from level 2 the calibration is weighed always.
 OPTIMIZATION_LEVEL = 1
 
 

@@ -153,7 +153,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,
                         **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}),
                         mitigation=mitigation,
-                        optimization_level=optimization_level if optimization_level not in (None, 1) else None)
+                        optimization_level=backend.optimization_level if backend is not None and (
+                            backend.remote or backend.device.startswith("noisy:")) and not per_circuit else None)
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
 
@@ -164,14 +165,15 @@ def _refuse_unfinished_elsewhere(folder: Path, context: dict[str, Any]) -> None:
     images are paid for again on whichever backend is least busy now."""
     from ...devices.jobs import read_ledger
 
-    same = ("sha256", "shots", "noise", "per_circuit", "images")
+    same = ("sha256", "shots", "noise", "per_circuit", "images", "optimization_level")
     for path in sorted(folder.glob("evaluation-ibm-*.jobs.json")):
         saved, records = read_ledger(path)
         if saved.get("device") != context["device"] and all(saved.get(k) == context.get(k) for k in same) \
                 and any(r.status == "submitted" for r in records):
+            level = f" --optimization-level {saved['optimization_level']}" if "optimization_level" in saved else ""
             raise QkdError(f"{path} holds unfinished jobs of this evaluation on {saved.get('device')}: rerun with "
-                           f"--device {saved.get('device')} to retrieve them, or add --new-evaluation to evaluate "
-                           f"on {context['device']}, which ibm:least_busy picks now")
+                           f"--device {saved.get('device')}{level} to retrieve them, or add --new-evaluation to "
+                           f"evaluate on {context['device']}, which ibm:least_busy picks now")
 
 
 REMOTE_FIELDS = ("batch_size", "jobs_submitted", "jobs_retrieved", "transpilations", "depth", "two_qubit_gates",
