@@ -71,6 +71,38 @@ def test_evaluate_with_readout_mitigation_and_another_transpiler_level_writes_it
     assert_one_line_error(invoke("evaluate", runs / "baseline", "--optimization-level", 2), "transpiles")
 
 
+def test_evaluate_with_zne_stores_the_raw_readouts_and_another_fit_can_be_refitted_from_them(runs):
+    import numpy as np
+
+    from qkd_pl.experiments.single.evaluate import refit_zne
+
+    r = invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--limit", 24, "--mitigation", "zne",
+               "--extrapolator", "linear")
+    assert r.exit_code == 0, r.output
+    assert "zne mitigation (linear extrapolation" in r.stdout
+    report = json.loads((runs / "baseline" / "evaluation-noisy-fake_manila-zne-linear.json").read_text())
+    assert report["mitigation"] == "zne" and report["zne"]["factors"] == [1, 3, 5]
+    stored = runs / "baseline" / report["zne"]["values"]
+    with np.load(stored) as z:
+        assert z["values"].shape == (24, 3, 3) and str(z["extrapolator"]) == "linear"  # images, factors, <Z_q>
+    assert refit_zne(stored, "linear") == pytest.approx(report["test_accuracy"], abs=1e-6)  # the stored readouts are the evaluated ones
+    assert 0 <= refit_zne(stored, "richardson") <= 1
+    assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--extrapolator",
+                                 "linear"), "add --mitigation zne")
+
+
+def test_evaluate_with_a_recalibrated_head_records_it_and_refuses_where_it_cannot(runs):
+    r = invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--limit", 24, "--recalibrate", 30)
+    assert r.exit_code == 0, r.output
+    assert "head recalibrated on 30 validation images" in r.stdout
+    report = json.loads((runs / "baseline" / "evaluation-noisy-fake_manila-recal30.json").read_text())
+    assert report["recalibrated"]["images"] == 30 and report["n_test"] == 24
+    assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "ibm:fake_manila", "--recalibrate", 30),
+                          "no ledger records")
+    assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--recalibrate",
+                                 100000), "the validation split holds")
+
+
 def test_evaluate_on_another_simulator_gives_the_same_accuracy(runs):
     r = invoke("evaluate", runs / "baseline", "--device", "lightning.qubit")
     assert r.exit_code == 0, r.output

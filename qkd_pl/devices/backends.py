@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..errors import QkdError
 from .ibm import is_fake
-from .mitigation import MITIGATIONS
+from .mitigation import EXTRAPOLATORS, MITIGATIONS
 from .parametric import OPTIMIZATION_LEVEL
 from .registry import DEVICES
 
@@ -49,8 +49,9 @@ class Backend:
     options: dict = field(default_factory=dict, compare=False)
     per_circuit: bool = False  # shot-based: pennylane-qiskit's own path, one circuit and one job per sample
     mode: str = "batch"  # IBM Quantum: jobs in a Batch, a Session, or each alone ("job")
-    mitigation: str = "none"  # noisy:<fake>: "readout" corrects the readouts (devices/mitigation.py)
+    mitigation: str = "none"  # noisy:<fake>: "readout" corrects the readouts, "zne" extrapolates too (mitigation.py)
     optimization_level: int = OPTIMIZATION_LEVEL  # the transpiler's, for noisy:, qiskit.aer and ibm: circuits
+    extrapolator: str = "exponential"  # zne's fit
 
     @property
     def remote(self) -> bool:
@@ -67,6 +68,7 @@ class Backend:
         noise = f", noise of {self.noise}" if self.noise else ""
         path = ", per circuit" if self.per_circuit else (", one job per batch" if self.remote else "")
         mitigated = f", {self.mitigation} mitigation" if self.mitigation != "none" else ""
+        mitigated += f" ({self.extrapolator} extrapolation)" if self.mitigation == "zne" else ""
         level = f", optimization level {self.optimization_level}" \
             if self.optimization_level != OPTIMIZATION_LEVEL else ""
         return f"{self.device} ({self.diff_method}{shots}{noise}{path}{mitigated}{level}): {self.reason}"
@@ -89,7 +91,8 @@ def installed(device: str) -> bool:
 
 def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise: str | None = None,
                     training: bool = False, per_circuit: bool = False, mode: str = "batch",
-                    mitigation: str = "none", optimization_level: int | None = None) -> Backend:
+                    mitigation: str = "none", optimization_level: int | None = None,
+                    extrapolator: str | None = None) -> Backend:
     """Turn ``--device`` (+ ``--shots``, ``--noise``) into a Backend, or refuse up front with the reason.
 
     Args:
@@ -101,8 +104,9 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         per_circuit: on a shot-based device, run pennylane-qiskit's path (one circuit, one
             transpilation and one job per sample: the reference) instead of one job per batch.
         mode: on IBM Quantum, ``batch`` (default), ``session`` or ``job``.
-        mitigation: ``none``, or ``readout`` on ``noisy:<fake backend>`` for evaluation
+        mitigation: ``none``, ``readout`` or ``zne`` on ``noisy:<fake backend>`` for evaluation
             (devices/mitigation.py).
+        extrapolator: with ``zne``: ``exponential`` (default), ``linear`` or ``richardson``.
         optimization_level: the transpiler's preset level (0-3) for circuits that are transpiled
             (noisy:, qiskit.aer, ibm:); default 1. From 2 the layout weighs the qubits' calibrated
             errors, where 1 takes the first placement that needs no SWAP.
@@ -130,6 +134,10 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         raise QkdError(f"--mitigation {mitigation} corrects evaluations in the noisy:<fake backend> emulation "
                        f"(e.g. qkd evaluate RUN --device noisy:fake_brisbane --mitigation {mitigation}); "
                        f"{'training' if training else device} does not take it yet")
+    if extrapolator is not None and mitigation != "zne":
+        raise QkdError("--extrapolator is zero-noise extrapolation's fit: add --mitigation zne, or leave it out")
+    if extrapolator is not None and extrapolator not in EXTRAPOLATORS:
+        raise QkdError(f"unknown --extrapolator {extrapolator!r}; choose one of: {', '.join(EXTRAPOLATORS)}")
     if device == "auto" or device in EXACT:
         if per_circuit:
             raise QkdError(f"--per-circuit applies to shot-based devices (qiskit.aer, ibm:...); {device} "
@@ -142,7 +150,7 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         if per_circuit:
             raise QkdError("--per-circuit applies to qiskit.aer and ibm:... devices; noisy:... runs a whole batch at once")
         return dataclasses.replace(_noisy(device, n_qubits, shots, training), mitigation=mitigation,
-                                   optimization_level=level)
+                                   optimization_level=level, extrapolator=extrapolator or "exponential")
     if device == "qiskit.aer" or device.startswith("ibm:"):
         backend = dataclasses.replace(_shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise),
                                       per_circuit=per_circuit, mode=mode, optimization_level=level)
@@ -223,7 +231,8 @@ def make_device(backend: Backend, n_qubits: int):
         from .noisy import NoisyEmulator
 
         return NoisyEmulator(n_qubits, ibm.fake_backend(backend.device.split(":", 1)[1]), shots=backend.shots,
-                             mitigation=backend.mitigation, optimization_level=backend.optimization_level)
+                             mitigation=backend.mitigation, optimization_level=backend.optimization_level,
+                             extrapolator=backend.extrapolator)
     if backend.device == "qiskit.aer":
         if backend.per_circuit and backend.noise is None:
             return qml.device("qiskit.aer", wires=n_qubits)

@@ -85,9 +85,13 @@ class NoisyCircuit:
             None for a noiseless run of the same circuit.
         index: each circuit parameter's column in the values passed to ``probabilities``.
         dtype: complex128 (default) or complex64.
+        fold: the noise factor of zero-noise extrapolation (odd): each two-qubit gate G runs as
+            G (G^-1 G)^k, k = (fold - 1) / 2, each with its error (devices/mitigation.py).
     """
 
-    def __init__(self, circuit, noise_model, index: dict, dtype: torch.dtype = torch.complex128):
+    def __init__(self, circuit, noise_model, index: dict, dtype: torch.dtype = torch.complex128, fold: int = 1):
+        if fold < 1 or fold % 2 == 0:
+            raise ValueError(f"a folding noise factor is odd and at least 1, not {fold}")
         from qiskit.quantum_info import Operator
 
         self.dtype = dtype
@@ -118,9 +122,14 @@ class NoisyCircuit:
                 self.steps.append(Step(qubits, gate=name, coeffs=torch.as_tensor(coeffs), offset=offset,
                                        error=None if error is None else torch.as_tensor(error, dtype=dtype)))
                 continue
-            s = _superop_of_unitary(_unitary(op, Operator))
+            u = _unitary(op, Operator)
+            s = _superop_of_unitary(u)
             if error is not None:
                 s = error @ s
+            if fold > 1 and len(qubits) > 1:  # G (G^-1 G)^k: the same gate, its noise amplified
+                back = _superop_of_unitary(u.conj().T)
+                back = error @ back if error is not None else back
+                s = s @ np.linalg.matrix_power(back @ s, (fold - 1) // 2)
             self.steps.append(Step(qubits, superop=torch.as_tensor(s, dtype=dtype)))
         # readout[q][true, measured]: the probability of reading ``measured`` when the qubit is ``true``
         self.readout = {q: torch.as_tensor(m, dtype=torch.float64) for q, m in readout.items()}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import torch
+
 from ...data import load_data
 from ...data.digest import tensor_digest
 from ...devices import resolve_backend
@@ -47,8 +49,10 @@ class Evaluation:
     depth: int | None = None  # of the transpiled circuit
     two_qubit_gates: int | None = None
     ledger: str | None = None  # the job ids, as submitted
-    mitigation: str = "none"  # noisy:<fake>: "readout" corrected the readouts (devices/mitigation.py)
+    mitigation: str = "none"  # noisy:<fake>: "readout" corrected the readouts, "zne" extrapolated too (mitigation.py)
     optimization_level: int | None = None  # the transpiler's level, where it was not the default (1)
+    zne: dict | None = None  # zne: factors, extrapolator and the file of the raw per-factor readouts
+    recalibrated: dict | None = None  # the head refitted on the device's readouts of validation images
 
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
@@ -56,7 +60,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                  mode: str = "batch", batch_size: int | None = None, yes: bool = False,
                  ask: Callable[[str], bool] | None = None, new_evaluation: bool = False,
                  resubmit_lost: bool = False, mitigation: str = "none",
-                 optimization_level: int | None = None) -> Evaluation:
+                 optimization_level: int | None = None, extrapolator: str | None = None,
+                 recalibrate: int | None = None) -> Evaluation:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on.
 
     Shot-based and remote devices are evaluated batch by batch with retries, and their progress
@@ -80,8 +85,13 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         new_evaluation: begin another job ledger beside one that records other work (another
             checkpoint, batch size, backend, shots or images), instead of being refused.
         resubmit_lost: submit again the images of jobs the service no longer knows (marked lost).
-        mitigation: ``none``, or ``readout`` on ``noisy:<fake backend>``: the readouts corrected by
-            the inverse of each qubit's readout matrix (``evaluation-<device>-readout.json``).
+        mitigation: ``none``, or on ``noisy:<fake backend>``: ``readout``, the readouts corrected by
+            the inverse of each qubit's readout matrix (``evaluation-<device>-readout.json``); ``zne``,
+            that at noise factors 1, 3 and 5, extrapolated to zero noise; the raw per-factor
+            readouts go to ``evaluation-<device>-zne.npz`` (``refit_zne`` fits another extrapolator).
+        extrapolator: with ``zne``: ``exponential`` (default), ``linear`` or ``richardson``.
+        recalibrate: refit the student's head on the device's readouts of the first N images of
+            its validation split (``recalibrate.py``) before testing; ``-recal<N>`` in the file names.
         optimization_level: the transpiler's level for noisy:, qiskit.aer and ibm: devices (default
             1; 2 and 3 choose the qubits by their calibrated errors); ``-o<level>`` in the file names.
 
@@ -103,13 +113,19 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     elif saved.kind == "student":
         s = saved.student
         backend = resolve_backend(device or s.device, s.qubits, shots, noise, per_circuit=per_circuit, mode=mode,
-                                  mitigation=mitigation, optimization_level=optimization_level)
+                                  mitigation=mitigation, optimization_level=optimization_level,
+                                  extrapolator=extrapolator)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
     if backend is not None and per_circuit and backend.paid and not yes:
         raise QkdError("--per-circuit on IBM Quantum hardware submits one job per image and records none of them "
                        "(a resumed run submits unfinished images again): add --yes to accept that, or leave "
                        "--per-circuit out")
+    if recalibrate is not None and (backend is None or backend.remote):
+        raise QkdError("--recalibrate refits a circuit student's head on a simulated device's readouts (noisy:<fake "
+                       "backend>, or an exact one); on qiskit.aer and ibm: its calibration images would be jobs no "
+                       "ledger records yet" if backend is not None else
+                       "--recalibrate applies to qkd-pl's circuit students, evaluated with --device")
     model, cfg, meta = model_from_checkpoint(ckpt, ckpt_file, backend)
     if backend is not None:  # a fake IBM device: the circuit's cost there, warned if its outputs are mostly noise
         say_hardware_cost(cfg.student, backend.device, per_circuit=per_circuit,
@@ -119,6 +135,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     if limit is not None:  # the first N test images: for hardware, where every circuit costs
         x, y = x[:limit], y[:limit]
     t0 = time.perf_counter()
+    recalibrated = _recalibrate(model, data, recalibrate) if recalibrate is not None else None
     evaluated_on = backend.device if backend else "cpu (torch)"
     work_device = evaluated_on
     if backend is not None and backend.device == "ibm:least_busy":
@@ -130,6 +147,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
             print(f"ibm:least_busy is {names[0]} now; --device {work_device} continues this evaluation", flush=True)
     tag = (work_device.split(" ")[0].replace(":", "-") + (f"-noise-{noise}" if noise else "")
            + ("-per-circuit" if per_circuit else "") + (f"-{mitigation}" if mitigation != "none" else "")
+           + (f"-{extrapolator}" if extrapolator not in (None, "exponential") else "")
+           + (f"-recal{recalibrate}" if recalibrate is not None else "")
            + (f"-o{optimization_level}" if optimization_level not in (None, 1) else ""))
     remote = None
     if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
@@ -148,15 +167,92 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
         test = remote.score
     else:
         test = accuracy(model, x, y, batch_size=1000 if backend is not None and backend.shots else 256)
+    zne = _save_zne(model, ckpt_file.parent / f"evaluation-{tag}.npz", y) if mitigation == "zne" else None
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,
                         **({k: getattr(remote, k) for k in REMOTE_FIELDS} if remote else {}),
                         mitigation=mitigation,
                         optimization_level=backend.optimization_level if backend is not None and (
-                            backend.remote or backend.device.startswith("noisy:")) and not per_circuit else None)
+                            backend.remote or backend.device.startswith("noisy:")) and not per_circuit else None,
+                        zne=zne, recalibrated=recalibrated)
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
+
+
+def _recalibrate(model, data, n: int) -> dict:
+    """The head refitted on the first ``n`` validation images, as the device reads them out."""
+    from .recalibrate import recalibrate_head
+
+    if n > len(data.x_val):
+        raise QkdError(f"--recalibrate {n}: the validation split holds {len(data.x_val)} images")
+    done = recalibrate_head(model, data.x_val[:n], data.y_val[:n])
+    for device in _emulators(model):
+        device.zne_values.clear()  # the calibration's readouts are not the test's
+    print(f"head recalibrated on {n} validation images on this device: their accuracy {done.accuracy_before:.4f} "
+          f"-> {done.accuracy_after:.4f} (fitted on them)", flush=True)
+    return dataclasses.asdict(done)
+
+
+def _emulators(model) -> list:
+    from ...circuits import QuantumLayer
+    from ...devices.noisy import NoisyEmulator
+
+    return [m.qnode.device for m in model.modules()
+            if isinstance(m, QuantumLayer) and isinstance(m.qnode.device, NoisyEmulator)]
+
+
+def _save_zne(model, path: Path, labels) -> dict:
+    """The raw per-factor readouts of a zne evaluation, in test order, with what they were fitted with."""
+    import numpy as np
+
+    emulators = _emulators(model)
+    if len(emulators) != 1:
+        raise QkdError(f"zne keeps the readouts of one quantum layer; this student has {len(emulators)}")
+    device = emulators[0]
+    values = torch.cat(device.zne_values).numpy()
+    device.zne_values.clear()
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, values=values, factors=np.asarray(device.factors), labels=labels.numpy(),
+                 extrapolator=np.asarray(device.extrapolator))
+    tmp.replace(path)
+    return {"factors": list(device.factors), "extrapolator": device.extrapolator, "values": path.name}
+
+
+def refit_zne(path: str | Path, extrapolator: str) -> float:
+    """The accuracy of a zne evaluation with another extrapolator fitted to its stored raw readouts
+    (no circuit runs again).
+
+    Args:
+        path: an ``evaluation-<device>-zne.npz`` beside its run's ``best.pt``.
+        extrapolator: ``exponential``, ``linear`` or ``richardson``.
+
+    Returns:
+        The test accuracy with the student's own head on the refitted readouts.
+
+    Example:
+        >>> refit_zne("runs/hw/mnist-8q/evaluation-noisy-fake_brisbane-zne.npz", "linear")
+        0.89...
+    """
+    import numpy as np
+
+    from ...devices.mitigation import extrapolate
+
+    path = Path(path)
+    with np.load(path, allow_pickle=False) as z:
+        values, factors, labels = torch.from_numpy(z["values"]), tuple(int(f) for f in z["factors"]), z["labels"]
+    ckpt_file = checkpoint_path(path.parent)
+    ckpt, _ = read_run_checkpoint(ckpt_file)
+    model, cfg, _ = model_from_checkpoint(ckpt, ckpt_file, None)
+    readouts = extrapolate(values, factors, extrapolator, bound=1.0)
+    if cfg.student.readout == "probs":
+        from ...devices.mitigation import nearest_distribution
+
+        readouts = nearest_distribution(readouts)
+    with torch.no_grad():
+        logits = model.head(readouts.to(model.head.weight.dtype))
+    return float((logits.argmax(1).numpy() == labels).mean())
 
 
 def _refuse_unfinished_elsewhere(folder: Path, context: dict[str, Any]) -> None:

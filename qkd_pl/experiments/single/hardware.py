@@ -93,7 +93,7 @@ def warn_if_noise(cost: HardwareCost, cfg: StudentConfig) -> None:
     elif cfg.ansatz != "line":
         hint = "--ansatz line places its two-qubit gates on the coupling map without a SWAP"
     else:
-        hint = ("fewer --layers or --qubits cost less, and qkd evaluate --mitigation readout takes the readout "
-                "errors out")
+        hint = ("fewer --layers or --qubits cost less; qkd evaluate --mitigation readout takes the readout errors "
+                "out, and --mitigation zne extrapolates the gates' to zero")
     if cost.warning(hint):
         warnings.warn(cost.warning(hint), QkdWarning, stacklevel=3)
