@@ -207,8 +207,11 @@ def train_student_cmd(**o):
               help="noisy:<fake backend>: readout corrects the read probabilities by the inverse of each qubit's "
                    "readout matrix (the device's calibration), so what remains of a drop is the gates'; zne does that "
                    "at noise factors 1, 3 and 5 (each two-qubit gate folded: G, G^-1 G, ...) and extrapolates every "
-                   "readout to zero noise: 3 circuits per image. Written to evaluation-<device>-<mitigation>.json; "
-                   "zne's raw per-factor readouts to evaluation-<device>-zne.npz.")
+                   "readout to zero noise: 3 circuits per image. ibm:<backend>: qiskit-ibm-runtime's TREX (readout) "
+                   "and TREX + ZNE (zne) on the Estimator (readouts z, zz); for probabilities (the Sampler) readout "
+                   "corrects the counts by the backend's reported calibration. The plan shows what it adds. Written "
+                   "to evaluation-<device>-<mitigation>.json; zne's raw per-factor readouts to "
+                   "evaluation-<device>-zne.npz.")
 @click.option("--extrapolator", type=click.Choice(["exponential", "linear", "richardson"]), default=None,
               help="--mitigation zne: the fit to zero noise: exponential (default; a <Z> word decays so under "
                    "depolarizing noise; linear where the values change sign), linear (least squares), or richardson "
@@ -245,7 +248,9 @@ def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode
     jobs = f"; {r.jobs_submitted} job(s) submitted" if r.jobs_submitted is not None else ""
     jobs += f", {r.jobs_retrieved} retrieved by id" if r.jobs_retrieved else ""
     mitigated = f", {r.mitigation} mitigation" if r.mitigation != "none" else ""
-    mitigated += f" ({r.zne['extrapolator']} extrapolation; raw readouts in {r.zne['values']})" if r.zne else ""
+    if r.zne:
+        mitigated += f" ({r.zne['extrapolator']} extrapolation; " + (
+            f"raw readouts in {r.zne['values']})" if r.zne["values"] else f"{r.zne['values_missing']})")
     mitigated += f", head recalibrated on {r.recalibrated['images']} validation images" if r.recalibrated else ""
     click.echo(f"test accuracy {r.test_accuracy:.4f} (n={r.n_test}) on {r.evaluated_on}{mitigated} "
                f"(trained on {r.trained_on}); {r.seconds:.1f} s{jobs}")

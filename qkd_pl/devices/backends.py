@@ -104,8 +104,9 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
         per_circuit: on a shot-based device, run pennylane-qiskit's path (one circuit, one
             transpilation and one job per sample: the reference) instead of one job per batch.
         mode: on IBM Quantum, ``batch`` (default), ``session`` or ``job``.
-        mitigation: ``none``, ``readout`` or ``zne`` on ``noisy:<fake backend>`` for evaluation
-            (devices/mitigation.py).
+        mitigation: ``none``, ``readout`` or ``zne`` for evaluation on ``noisy:<fake backend>``
+            (devices/mitigation.py) or ``ibm:<backend>`` (qiskit-ibm-runtime's TREX and ZNE on the
+            Estimator; the Sampler's readouts corrected by the backend's reported calibration).
         extrapolator: with ``zne``: ``exponential`` (default), ``linear`` or ``richardson``.
         optimization_level: the transpiler's preset level (0-3) for circuits that are transpiled
             (noisy:, qiskit.aer, ibm:); default 1. From 2 the layout weighs the qubits' calibrated
@@ -130,10 +131,12 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
     level = OPTIMIZATION_LEVEL if optimization_level is None else optimization_level
     if mitigation not in MITIGATIONS:
         raise QkdError(f"unknown --mitigation {mitigation!r}; choose one of: {', '.join(MITIGATIONS)}")
-    if mitigation != "none" and (training or not device.startswith("noisy:")):
+    if mitigation != "none" and (training or not (device.startswith("noisy:") or device.startswith("ibm:"))
+                                 or per_circuit):
         raise QkdError(f"--mitigation {mitigation} corrects evaluations in the noisy:<fake backend> emulation "
-                       f"(e.g. qkd evaluate RUN --device noisy:fake_brisbane --mitigation {mitigation}); "
-                       f"{'training' if training else device} does not take it yet")
+                       f"(e.g. qkd evaluate RUN --device noisy:fake_brisbane --mitigation {mitigation}) and on IBM "
+                       f"Quantum (ibm:<backend>, one job per batch); "
+                       f"{'training' if training else '--per-circuit' if per_circuit else device} does not take it")
     if extrapolator is not None and mitigation != "zne":
         raise QkdError("--extrapolator is zero-noise extrapolation's fit: add --mitigation zne, or leave it out")
     if extrapolator is not None and extrapolator not in EXTRAPOLATORS:
@@ -153,7 +156,8 @@ def resolve_backend(device: str, n_qubits: int, shots: int | None = None, noise:
                                    optimization_level=level, extrapolator=extrapolator or "exponential")
     if device == "qiskit.aer" or device.startswith("ibm:"):
         backend = dataclasses.replace(_shot_based(device, n_qubits, shots or DEFAULT_SHOTS, noise),
-                                      per_circuit=per_circuit, mode=mode, optimization_level=level)
+                                      per_circuit=per_circuit, mode=mode, optimization_level=level,
+                                      mitigation=mitigation, extrapolator=extrapolator or "exponential")
         if training:
             raise QkdError(f"{device} is for evaluation: its shot-based parameter-shift gradients cannot "
                            f"differentiate a batch of trainable inputs; train on default.qubit or "
@@ -252,4 +256,5 @@ def make_device(backend: Backend, n_qubits: int):
     from .qiskit_batched import BatchedQiskitDevice
 
     return BatchedQiskitDevice(wires=n_qubits, backend=hw, shots=backend.shots, runner=runner,
-                               optimization_level=backend.optimization_level)
+                               optimization_level=backend.optimization_level, mitigation=backend.mitigation,
+                               extrapolator=backend.extrapolator)

@@ -114,3 +114,43 @@ def _line_at_zero(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     xc = x - x.mean()
     slope = torch.einsum("f,bfo->bo", xc, values - values.mean(dim=1, keepdim=True)) / (xc * xc).sum()
     return values.mean(dim=1) - slope * x.mean()
+
+
+def fold_two_qubit_gates(circuit, fold: int):
+    """``circuit`` with each two-qubit gate G run as G (G^-1 G)^k, k = (fold - 1) / 2: the same
+    computation with that gate's noise amplified (what the ``noisy:`` emulation computes as
+    density matrices, and what QPU-time estimates of folded circuits are taken from)."""
+    if fold < 1 or fold % 2 == 0:
+        raise ValueError(f"a folding noise factor is odd and at least 1, not {fold}")
+    out = circuit.copy_empty_like()
+    for inst in circuit.data:
+        out.append(inst)
+        if inst.operation.num_qubits == 2 and inst.operation.name != "barrier":
+            for _ in range((fold - 1) // 2):
+                out.append(inst.operation.inverse(), inst.qubits)
+                out.append(inst.operation, inst.qubits)
+    return out
+
+
+def readout_confusion(backend, circuit) -> list[torch.Tensor]:
+    """Each classical bit's readout matrix ``M[true, read]`` as ``backend`` reports its calibration, for the
+    qubit ``circuit`` (transpiled for it) measures into that bit, in classical-bit order.
+
+    IBM backends report P(read 1 | prepared 0) and P(read 0 | prepared 1) per qubit in their
+    properties (the numbers a fake backend's noise model is built from); where a backend reports only
+    its target's measurement error, that error is taken as symmetric.
+    """
+    measured = {circuit.find_bit(inst.clbits[0]).index: circuit.find_bit(inst.qubits[0]).index
+                for inst in circuit.data if inst.operation.name == "measure"}
+    props = backend.properties() if hasattr(backend, "properties") else None
+    out = []
+    for clbit in sorted(measured):
+        q = measured[clbit]
+        try:
+            p01 = props.qubit_property(q, "prob_meas1_prep0")[0]
+            p10 = props.qubit_property(q, "prob_meas0_prep1")[0]
+        except Exception:  # noqa: BLE001 - no properties, or none for these: the target's error, symmetric
+            error = backend.target["measure"][(q,)].error or 0.0
+            p01 = p10 = error
+        out.append(torch.tensor([[1 - p01, p01], [p10, 1 - p10]], dtype=torch.float64))
+    return out

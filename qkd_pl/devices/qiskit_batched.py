@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
+import torch
 from pennylane import CompilePipeline
 from pennylane.devices import ExecutionConfig
 from pennylane.devices.preprocess import validate_device_wires, validate_measurements
@@ -47,6 +48,8 @@ class Compiled:
     seconds_per_shot: float
     depth: int
     two_qubit_gates: int
+    folded_seconds_per_shot: tuple[float, ...] = ()  # zne: at each noise factor (two-qubit gates folded)
+    readout_seconds_per_shot: float = 0.0  # a measurement-only circuit: TREX's calibration
 
 
 @dataclass(frozen=True)
@@ -61,14 +64,26 @@ class SubmissionPlan:
     shots: int
     qpu_seconds: float
     retrieved: int = 0  # planned jobs the ledger already holds: retrieved by id, not submitted
+    mitigation: str = "none"
+    mitigation_seconds: float = 0.0  # of qpu_seconds: what mitigation adds
 
     def describe(self) -> str:
         again = (f"; {self.retrieved} job(s) submitted before are retrieved by id, not submitted again"
                  if self.retrieved else "")
+        cost = ""
+        if self.mitigation == "zne":
+            cost = (f"; zne runs each image at noise factors 1, 3 and 5 (3 circuits, the folded ones longer) and TREX "
+                    f"calibrates the readouts ({jobs.TREX_RANDOMIZATIONS} randomizations per job): about "
+                    f"{self.mitigation_seconds:,.0f} of those seconds are mitigation's")
+        elif self.mitigation == "readout" and self.primitive == "estimator":
+            cost = (f"; TREX calibrates the readouts ({jobs.TREX_RANDOMIZATIONS} randomizations per job): about "
+                    f"{self.mitigation_seconds:,.0f} of those seconds are mitigation's")
+        elif self.mitigation == "readout":
+            cost = "; readout correction from the backend's reported calibration: no extra circuits"
         return (f"{self.backend}: {self.jobs} {self.primitive} job(s) in {self.mode} mode, {self.circuits:,} "
                 f"circuit executions (parameter sets) x {self.shots} shots, about {self.qpu_seconds:,.0f} QPU "
                 f"seconds (estimated: {jobs.REP_DELAY_S * 1e6:.0f} us repetition delay + the circuit's duration "
-                f"per shot){again}")
+                f"per shot){cost}{again}")
 
 
 class BatchedQiskitDevice(QiskitDevice):
@@ -87,12 +102,15 @@ class BatchedQiskitDevice(QiskitDevice):
     short_name = "qkd.qiskit-batched"
 
     def __init__(self, wires, backend, shots=1024, runner=None, limits: jobs.Limits | None = None,
-                 optimization_level: int = OPTIMIZATION_LEVEL):
+                 optimization_level: int = OPTIMIZATION_LEVEL, mitigation: str = "none",
+                 extrapolator: str = "exponential"):
         super().__init__(wires=wires, backend=backend)  # shots come with each tape (the QNode's)
         self._kwargs["default_shots"] = shots
         self.runner = runner or jobs.LocalRunner(backend)
         self.limits = limits or jobs.Limits()
         self.optimization_level = optimization_level
+        self.mitigation, self.extrapolator = mitigation, extrapolator
+        self.zne_values: list = []  # zne on the Estimator: the service's per-factor values, (batch, factors, outputs)
         self.ledger: jobs.JobLedger | None = None
         self.batch_tag: str | None = None  # names the work of the next execution in the ledger
         self.confirm: Callable[[SubmissionPlan], None] | None = None
@@ -140,7 +158,15 @@ class BatchedQiskitDevice(QiskitDevice):
             duration = float(isa.estimate_duration(self.compile_backend.target, unit="s"))
         except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
             duration = 0.0
-        compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, *size(isa))
+        folded, readout = (), 0.0
+        if self.mitigation != "none" and primitive == "estimator":  # what the plan shows mitigation to cost
+            from .mitigation import ZNE_FACTORS, fold_two_qubit_gates
+
+            target = self.compile_backend.target
+            folded = tuple(jobs.REP_DELAY_S + _duration(fold_two_qubit_gates(isa, f), target)
+                           for f in (ZNE_FACTORS if self.mitigation == "zne" else ()))
+            readout = jobs.REP_DELAY_S + _duration(_measurements_only(isa), target)
+        compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, *size(isa), folded, readout)
         self._compiled[key] = compiled
         return compiled
 
@@ -149,7 +175,7 @@ class BatchedQiskitDevice(QiskitDevice):
         """The jobs an evaluation of ``batches`` ((tag, images) each) submits, and those it retrieves:
         a planned job whose key the ledger holds (and can retrieve) is not submitted. Without a
         structure (a throughput estimate) nothing is looked up: every job is submitted."""
-        per_job = self.limits.rows_per_job(shots, n_params, compiled.seconds_per_shot)
+        per_job = self._rows_per_job(compiled, shots, n_params)
         submit = retrieve = rows = 0
         for tag, n in batches:
             chunks = jobs.split_rows(n, per_job)
@@ -161,8 +187,27 @@ class BatchedQiskitDevice(QiskitDevice):
                 else:
                     submit, rows = submit + 1, rows + len(chunk)
         mode = getattr(self.runner, "mode", "local")
-        return SubmissionPlan(self.runner.name, mode, compiled.primitive, submit, rows, shots,
-                              rows * shots * compiled.seconds_per_shot, retrieve)
+        circuits, seconds, extra = self._cost(compiled, rows, shots, submit)
+        return SubmissionPlan(self.runner.name, mode, compiled.primitive, submit, circuits, shots, seconds, retrieve,
+                              self.mitigation, extra)
+
+    def _cost(self, compiled: Compiled, rows: int, shots: int, n_jobs: int) -> tuple[int, float, float]:
+        """(circuit executions, QPU seconds, of which mitigation's) of ``rows`` images in ``n_jobs`` jobs."""
+        plain = rows * shots * compiled.seconds_per_shot
+        if compiled.primitive != "estimator" or self.mitigation == "none":
+            return rows, plain, 0.0
+        calibration = n_jobs * jobs.TREX_RANDOMIZATIONS * shots * compiled.readout_seconds_per_shot
+        if self.mitigation == "zne":
+            total = rows * shots * sum(compiled.folded_seconds_per_shot) + calibration
+            return rows * len(compiled.folded_seconds_per_shot), total, total - plain
+        return rows, plain + calibration, calibration
+
+    def _rows_per_job(self, compiled: Compiled, shots: int, n_params: int) -> int:
+        """Images per job: with zne each image is 3 circuits, longer ones folded."""
+        factors = len(compiled.folded_seconds_per_shot) if self.mitigation == "zne" else 0
+        if not factors:
+            return self.limits.rows_per_job(shots, n_params, compiled.seconds_per_shot)
+        return self.limits.rows_per_job(shots * factors, n_params, sum(compiled.folded_seconds_per_shot) / factors)
 
     def _keys(self, tag: str, structure: Structure, compiled: Compiled, shots: int, n_rows: int,
               per_job: int) -> list[str]:
@@ -187,7 +232,7 @@ class BatchedQiskitDevice(QiskitDevice):
             if plan.jobs:  # nothing to pay for where every job is retrieved
                 self.confirm(plan)
             self._approved = plan.jobs
-        per_job = self.limits.rows_per_job(shots, values.shape[1], compiled.seconds_per_shot)
+        per_job = self._rows_per_job(compiled, shots, values.shape[1])
         chunks = jobs.split_rows(len(values), per_job)
         keys = self._keys(tag, par.structure, compiled, shots, len(values), per_job)
         submitted = [self._job(key, compiled, values[rows.start:rows.stop], shots)
@@ -213,12 +258,13 @@ class BatchedQiskitDevice(QiskitDevice):
                                     f"{record.rows} image(s) again, at their cost")
         if self.confirm is not None and self.jobs_submitted >= (self._approved or 0):
             # beyond the approved plan (a job it meant to retrieve failed, or a failed job's retry): ask for it alone
+            circuits, seconds, extra = self._cost(compiled, len(values), shots, 1)
             self.confirm(SubmissionPlan(self.runner.name, getattr(self.runner, "mode", "local"), compiled.primitive,
-                                        1, len(values), shots, len(values) * shots * compiled.seconds_per_shot))
+                                        1, circuits, shots, seconds, 0, self.mitigation, extra))
             self._approved = (self._approved or 0) + 1
         pub = ((compiled.circuit, compiled.observables, values) if compiled.primitive == "estimator"
                else (compiled.circuit, values))
-        job = self.runner.submit(compiled.primitive, [pub], shots)
+        job = self.runner.submit(compiled.primitive, [pub], shots, self.mitigation, self.extrapolator)
         self.jobs_submitted += 1
         record = jobs.JobRecord(key, job.job_id(), self.runner.name, compiled.primitive, len(values), shots,
                                 jobs.now(), retrievable=self.runner.retrievable)
@@ -254,8 +300,34 @@ class BatchedQiskitDevice(QiskitDevice):
             self.ledger.mark(record, "done")
         data = result[0].data
         if compiled.primitive == "estimator":
-            return np.asarray(data.evs, dtype=np.float64).reshape(len(compiled.observables), -1)
-        return probabilities_from_bits(data.c, len(structure.measurement[1]))
+            evs = np.asarray(data.evs, dtype=np.float64).reshape(len(compiled.observables), -1)
+            if self.mitigation == "zne" and hasattr(data, "evs_noise_factors"):  # the service's raw per-factor values
+                raw = np.asarray(data.evs_noise_factors, dtype=np.float64).reshape(evs.shape + (-1,))
+                self.zne_values.append(torch.from_numpy(raw.transpose(1, 2, 0).copy()))
+            return evs
+        probs = probabilities_from_bits(data.c, len(structure.measurement[1]))
+        if self.mitigation == "readout":  # the Sampler: an assignment-matrix correction from the reported calibration
+            from .mitigation import nearest_distribution, readout_confusion, unconfuse
+
+            fixed = unconfuse(torch.from_numpy(probs), readout_confusion(self.compile_backend, compiled.circuit))
+            probs = nearest_distribution(fixed).numpy()
+        return probs
+
+
+def _duration(circuit, target) -> float:
+    try:
+        return float(circuit.estimate_duration(target, unit="s"))
+    except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
+        return 0.0
+
+
+def _measurements_only(isa):
+    """The circuit's measurements alone (what a readout calibration runs)."""
+    out = isa.copy_empty_like()
+    for inst in isa.data:
+        if inst.operation.name == "measure":
+            out.append(inst)
+    return out
 
 
 def _not_found(exc: BaseException) -> bool:

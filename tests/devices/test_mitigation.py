@@ -105,14 +105,16 @@ def test_mitigation_and_the_level_reach_the_emulation():
 def test_mitigation_is_refused_where_it_does_not_run():
     from qkd_pl.devices import make_device
 
-    with pytest.raises(QkdError, match="does not take it yet"):
+    with pytest.raises(QkdError, match="qkd.fused does not take it"):
         resolve_backend("qkd.fused", 3, mitigation="readout")
     with pytest.raises(QkdError, match="training does not take it"):
         resolve_backend("noisy:fake_manila", 3, training=True, mitigation="readout")
     with pytest.raises(QkdError, match="unknown --mitigation 'pec'"):
         resolve_backend("noisy:fake_manila", 3, mitigation="pec")
-    with pytest.raises(QkdError, match="ibm:fake_manila does not take it"):
-        resolve_backend("ibm:fake_manila", 3, mitigation="zne")
+    with pytest.raises(QkdError, match="qiskit.aer does not take it"):
+        resolve_backend("qiskit.aer", 3, mitigation="zne")
+    with pytest.raises(QkdError, match="--per-circuit does not take it"):
+        resolve_backend("ibm:fake_manila", 3, per_circuit=True, mitigation="readout")
     with pytest.raises(QkdError, match="add --mitigation zne"):
         resolve_backend("noisy:fake_manila", 3, mitigation="readout", extrapolator="linear")
     with pytest.raises(QkdError, match="unknown --extrapolator 'cubic'"):
@@ -258,3 +260,27 @@ def test_zne_in_the_emulation_agrees_with_aers_folded_counts_mitigated_the_same_
     assert ((aer - mine).abs() <= 6 * sigma + 2e-3).all(), (aer, mine, sigma)
     unfolded, _ = _emulated(layer, x, backend, "readout")  # what the bound tells apart: an unfolded "zne"
     assert ((aer - unfolded).abs() > 6 * sigma + 2e-3).any()
+
+
+def test_the_samplers_readout_correction_on_aer_agrees_with_the_emulations():
+    """ibm:fake_manila's Sampler counts (Aer, the fake backend's noise) corrected by the backend's reported
+    calibration, against the noisy: emulation's exact readout-mitigated probabilities."""
+    cfg = StudentConfig(qubits=3, layers=1, readout="probs")
+    shots = 40_000
+    torch.manual_seed(2)
+    x = torch.randn(4, 8)
+    outs, layers = {}, {}
+    for name, device, kw in (("emulated", "noisy:fake_manila", {}), ("aer", "ibm:fake_manila", {"shots": shots}),
+                             ("aer raw", "ibm:fake_manila", {"shots": shots})):
+        torch.manual_seed(0)
+        mitigation = "none" if name == "aer raw" else "readout"
+        layers[name] = QuantumLayer.v2(cfg, resolve_backend(device, 3, mitigation=mitigation, **kw))
+        with torch.no_grad():
+            outs[name] = layers[name](x).double()
+    e = outs["emulated"]
+    # the inverse of each bit's readout matrix widens the spread by at most 1 / (1 - 2 * its larger error)
+    confusion = layers["emulated"].qnode.device.transpiled[0].circuit.confusion()
+    widen = float(np.prod([1 / (1 - 2 * max(m[0, 1].item(), m[1, 0].item())) for m in confusion]))
+    bound = 6 * widen * torch.sqrt(e * (1 - e) / shots) + 2e-3
+    assert ((outs["aer"] - e).abs() <= bound).all()
+    assert ((outs["aer raw"] - e).abs() > bound).any()  # the bound tells corrected from raw counts apart

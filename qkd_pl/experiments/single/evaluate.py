@@ -117,6 +117,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                                   extrapolator=extrapolator)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
+    if backend is not None and backend.remote and mitigation != "none":
+        _check_remote_mitigation(backend, saved.student, mitigation)
     if backend is not None and per_circuit and backend.paid and not yes:
         raise QkdError("--per-circuit on IBM Quantum hardware submits one job per image and records none of them "
                        "(a resumed run submits unfinished images again): add --yes to accept that, or leave "
@@ -160,6 +162,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                    "images": tensor_digest(data.x_test)}
         if optimization_level not in (None, 1):  # other circuits, other work (absent at the default: old ledgers match)
             context["optimization_level"] = optimization_level
+        if mitigation != "none":
+            context["mitigation"] = mitigation + (f"/{extrapolator}" if extrapolator else "")
         if work_device != backend.device and not new_evaluation:
             _refuse_unfinished_elsewhere(ckpt_file.parent, context)
         remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,
@@ -180,6 +184,24 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
     return report
 
 
+def _check_remote_mitigation(backend, student, mitigation: str) -> None:
+    """Refuse, before any work, mitigation that would not run as asked: ZNE of sampled probabilities
+    (the Sampler has none), and the Estimator's TREX or ZNE on a local fake backend (local mode drops
+    qiskit-ibm-runtime's resilience options without a word)."""
+    from ...devices.ibm import is_fake
+
+    sampled = student.arch == "hybrid-cnn" or student.readout == "probs"
+    target = backend.device.split(":", 1)[1]
+    if mitigation == "zne" and sampled:
+        raise QkdError("--mitigation zne extrapolates expectation values, and a student reading probabilities runs "
+                       "on qiskit-ibm-runtime's Sampler, which has none: use --mitigation readout, or a student with "
+                       "--readout z or zz")
+    if not sampled and is_fake(target):
+        raise QkdError(f"{target} runs locally, where qiskit-ibm-runtime ignores the Estimator's error mitigation; "
+                       f"evaluate on noisy:{target} with --mitigation {mitigation} (the same device emulated, "
+                       f"mitigated the same way)")
+
+
 def _recalibrate(model, data, n: int) -> dict:
     """The head refitted on the first ``n`` validation images, as the device reads them out."""
     from .recalibrate import recalibrate_head
@@ -195,11 +217,11 @@ def _recalibrate(model, data, n: int) -> dict:
 
 
 def _emulators(model) -> list:
+    """The model's devices that keep zne's raw per-factor readouts (the emulation, or IBM's Estimator)."""
     from ...circuits import QuantumLayer
-    from ...devices.noisy import NoisyEmulator
 
     return [m.qnode.device for m in model.modules()
-            if isinstance(m, QuantumLayer) and isinstance(m.qnode.device, NoisyEmulator)]
+            if isinstance(m, QuantumLayer) and hasattr(m.qnode.device, "zne_values")]
 
 
 def _save_zne(model, path: Path, labels) -> dict:
@@ -209,15 +231,24 @@ def _save_zne(model, path: Path, labels) -> dict:
     emulators = _emulators(model)
     if len(emulators) != 1:
         raise QkdError(f"zne keeps the readouts of one quantum layer; this student has {len(emulators)}")
+    from ...devices.mitigation import ZNE_FACTORS
+
     device = emulators[0]
-    values = torch.cat(device.zne_values).numpy()
+    record = {"factors": list(ZNE_FACTORS), "extrapolator": device.extrapolator, "values": None}
+    values = torch.cat(device.zne_values).numpy() if device.zne_values else None
     device.zne_values.clear()
+    if values is None or len(values) != len(labels):
+        # IBM's service returned no per-factor values, or a resumed evaluation ran only some batches here
+        record["values_missing"] = (f"per-factor values of {0 if values is None else len(values)} of "
+                                    f"{len(labels)} images came back in this run")
+        return record
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, values=values, factors=np.asarray(device.factors), labels=labels.numpy(),
+        np.savez(f, values=values, factors=np.asarray(ZNE_FACTORS), labels=labels.numpy(),
                  extrapolator=np.asarray(device.extrapolator))
     tmp.replace(path)
-    return {"factors": list(device.factors), "extrapolator": device.extrapolator, "values": path.name}
+    record["values"] = path.name
+    return record
 
 
 def refit_zne(path: str | Path, extrapolator: str) -> float:
@@ -261,7 +292,7 @@ def _refuse_unfinished_elsewhere(folder: Path, context: dict[str, Any]) -> None:
     images are paid for again on whichever backend is least busy now."""
     from ...devices.jobs import read_ledger
 
-    same = ("sha256", "shots", "noise", "per_circuit", "images", "optimization_level")
+    same = ("sha256", "shots", "noise", "per_circuit", "images", "optimization_level", "mitigation")
     for path in sorted(folder.glob("evaluation-ibm-*.jobs.json")):
         saved, records = read_ledger(path)
         if saved.get("device") != context["device"] and all(saved.get(k) == context.get(k) for k in same) \

@@ -8,6 +8,7 @@ while the process waits on a job (after it was submitted and recorded).
 
 import itertools
 import json
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -58,7 +59,7 @@ class FakeService:
 
     def __init__(self, backend="fake_manila"):
         self.hw = ibm.fake_backend(backend)
-        self.jobs, self.submitted = {}, []
+        self.jobs, self.submitted, self.options = {}, [], []
         self.kill_on_wait, self.waits, self.fail_next, self.fail, self.hiccup = None, 0, 0, set(), set()
         self._ids = itertools.count(1)
 
@@ -76,13 +77,18 @@ class FakeService:
 
         class Primitive:
             def __init__(self, mode):
-                self.mode, self.options = mode, SimpleNamespace(default_shots=None)
+                from qiskit_ibm_runtime.options import EstimatorOptions, SamplerOptions
+
+                # the service's own options classes: a misspelt option fails here as it would there
+                self.mode, self.options = mode, (EstimatorOptions() if kind == "estimator" else SamplerOptions())
 
             def run(self, pubs, shots=None):
+                service.options.append(self.options)
                 if kind == "estimator":
                     local = LOCAL_ESTIMATOR(mode=service.hw)
                     local.options.default_shots = self.options.default_shots
-                    result = local.run(pubs).result()
+                    zne = self.options.resilience.zne_mitigation is True
+                    result = _zne_result(local, pubs, self.options.resilience.zne) if zne else local.run(pubs).result()
                 else:
                     result = LOCAL_SAMPLER(mode=service.hw).run(pubs, shots=shots).result()
                 job = FakeJob(service, f"job-{next(service._ids)}", result)
@@ -94,6 +100,25 @@ class FakeService:
                 return job
 
         return Primitive
+
+
+def _zne_result(local, pubs, zne):
+    """What IBM's Estimator returns with ZNE, computed here: each pub's folded circuits run locally under the
+    fake backend's noise, extrapolated by qkd-pl's fit of the same name (the service's own fits differ in
+    detail), with the per-factor values beside them as ``evs_noise_factors``."""
+    import numpy as np
+    import torch
+
+    from qkd_pl.devices.mitigation import extrapolate, fold_two_qubit_gates
+
+    (circuit, observables, values), = pubs
+    factors = [int(f) for f in zne.noise_factors]
+    per = [local.run([(fold_two_qubit_gates(circuit, f), observables, values)]).result()[0].data.evs for f in factors]
+    raw = np.stack([np.asarray(e, dtype=np.float64) for e in per], axis=-1)  # (observables, batch, factors)
+    how = {"linear": "linear", "polynomial_degree_2": "richardson"}.get(zne.extrapolator, "exponential")
+    flat = torch.from_numpy(raw.reshape(-1, raw.shape[-1]))[:, :, None]  # (all values, factors, 1)
+    evs = extrapolate(flat, tuple(factors), how).numpy().reshape(raw.shape[:-1])
+    return [SimpleNamespace(data=SimpleNamespace(evs=evs, evs_noise_factors=raw))]
 
 
 @pytest.fixture
@@ -217,3 +242,53 @@ def test_the_per_circuit_path_on_hardware_needs_yes(student, service):
                                  "--limit", "2"])
     assert r.exit_code == 2 and "records none of them" in r.stderr and "--yes" in r.stderr
     assert service.submitted == []
+
+
+def test_mitigation_reaches_the_service_and_its_cost_is_in_the_plan(student, service):
+    clean(student)
+    args = ["--device", "ibm:ibm_hardware", "--limit", "20", "--batch-size", "20", "--yes"]
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *args])
+    assert r.exit_code == 0, r.output
+    plans = re.findall(r"plan: ([^\n]*)", r.output)  # after the progress bar, on its line
+    raw = service.options[-1].resilience_level
+    assert raw == 0  # raw means raw: the service's default level 1 would apply TREX unasked
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *args, "--mitigation", "readout"])
+    assert r.exit_code == 0, r.output
+    trex = service.options[-1].resilience
+    assert trex.measure_mitigation is True and trex.zne_mitigation is False
+    assert "TREX calibrates the readouts" in r.output
+    plans += re.findall(r"plan: ([^\n]*)", r.output)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *args, "--mitigation", "zne", "--extrapolator", "linear"])
+    assert r.exit_code == 0, r.output
+    zne = service.options[-1].resilience
+    assert zne.zne_mitigation is True and zne.measure_mitigation is True
+    assert tuple(zne.zne.noise_factors) == (1.0, 3.0, 5.0) and zne.zne.extrapolator == "linear"
+    plans += re.findall(r"plan: ([^\n]*)", r.output)
+    assert len(plans) == 3, r.output
+    assert "20 circuit executions" in plans[1] and "60 circuit executions" in plans[2]  # 3 noise factors
+    seconds = [float(p.split("about ")[1].split(" QPU")[0].replace(",", "")) for p in plans]
+    assert seconds[1] > seconds[0]  # TREX's calibration
+    assert seconds[2] - seconds[1] > 2 * seconds[0]  # two more circuits per image, the folded ones longer
+    report = json.loads((student / "evaluation-ibm-ibm_hardware-zne-linear.json").read_text())
+    import numpy as np
+
+    with np.load(student / report["zne"]["values"]) as z:  # the service's per-factor values, kept
+        assert z["values"].shape == (20, 3, 3)
+    assert len(service.submitted) == 3
+
+
+def test_mitigation_that_would_not_run_as_asked_is_refused_before_any_work(student, tmp_path):
+    clean(student)
+    r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:fake_manila", "--mitigation", "readout"])
+    assert r.exit_code == 2 and "noisy:fake_manila" in r.output and "Traceback" not in r.output
+    probs = train_digits_student_probs(tmp_path)
+    r = CliRunner().invoke(cli, ["evaluate", str(probs), "--device", "ibm:fake_manila", "--mitigation", "zne"])
+    assert r.exit_code == 2 and "Sampler, which has none" in r.output
+
+
+def train_digits_student_probs(out):
+    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-3", "--per-class", "20",
+                                 "--qubits", "3", "--epochs", "1", "--readout", "probs", "--quiet", "--out", str(out),
+                                 "--name", "probs"])
+    assert r.exit_code == 0, r.output
+    return out / "probs"
