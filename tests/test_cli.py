@@ -86,7 +86,16 @@ def test_evaluate_with_zne_stores_the_raw_readouts_and_another_fit_can_be_refitt
     with np.load(stored) as z:
         assert z["values"].shape == (24, 3, 3) and str(z["extrapolator"]) == "linear"  # images, factors, <Z_q>
     assert refit_zne(stored, "linear") == pytest.approx(report["test_accuracy"], abs=1e-6)  # the stored readouts are the evaluated ones
-    assert 0 <= refit_zne(stored, "richardson") <= 1
+    r = invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--limit", 24, "--mitigation", "zne",
+               "--recalibrate", 30)
+    assert r.exit_code == 0, r.output
+    report = json.loads((runs / "baseline" / "evaluation-noisy-fake_manila-zne-recal30.json").read_text())
+    stored = runs / "baseline" / report["zne"]["values"]
+    with np.load(stored) as z:
+        assert z["values"].shape == (24, 3, 3)  # the test images' values only: the calibration's are not kept
+    # read by the head that read them at the time: the recalibrated one, stored beside them
+    assert refit_zne(stored, "exponential") == pytest.approx(report["test_accuracy"], abs=1e-6)
+    assert_one_line_error(invoke("evaluate", runs / "teacher", "--mitigation", "zne"), "this run is a teacher")
     assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--extrapolator",
                                  "linear"), "add --mitigation zne")
 
@@ -97,6 +106,7 @@ def test_evaluate_with_a_recalibrated_head_records_it_and_refuses_where_it_canno
     assert "head recalibrated on 30 validation images" in r.stdout
     report = json.loads((runs / "baseline" / "evaluation-noisy-fake_manila-recal30.json").read_text())
     assert report["recalibrated"]["images"] == 30 and report["n_test"] == 24
+    assert len(report["correct"]) == 24 and report["correct"].count("1") / 24 == pytest.approx(report["test_accuracy"])
     assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "ibm:fake_manila", "--recalibrate", 30),
                           "no ledger records")
     assert_one_line_error(invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--recalibrate",

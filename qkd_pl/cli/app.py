@@ -256,6 +256,24 @@ def evaluate_cmd(run, device, shots, noise, limit, batch_size, per_circuit, mode
                f"(trained on {r.trained_on}); {r.seconds:.1f} s{jobs}")
 
 
+@cli.command("evaluations")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--against", default=None, metavar="NAME",
+              help="Pair every evaluation with this one (its name in the table, e.g. qkd.fused): the difference in "
+                   "points over the same test images, with a 95 % interval.")
+def evaluations_cmd(paths, against):
+    """A run's evaluations side by side (run folders or evaluation-*.json files), as a markdown table.
+
+    Example: qkd evaluate RUN --device qkd.fused --limit 1000, then qkd evaluate RUN --device
+    noisy:fake_brisbane --limit 1000 [--mitigation zne], then qkd evaluations RUN --against qkd.fused.
+    """
+    from pathlib import Path
+
+    from qkd_pl.experiments.tools.evaluations import evaluations_table, read_evaluations
+
+    click.echo(evaluations_table(read_evaluations([Path(p) for p in paths]), against))
+
+
 @cli.command("finetune")
 @click.argument("run", type=click.Path())
 @click.option("--noise", required=True, metavar="FAKE_BACKEND",

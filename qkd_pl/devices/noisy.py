@@ -25,7 +25,8 @@ from pennylane.devices.preprocess import validate_device_wires, validate_measure
 from pennylane.tape import QuantumScript
 
 from ..errors import QkdError
-from .mitigation import EXTRAPOLATORS, MITIGATIONS, ZNE_FACTORS, extrapolate, nearest_distribution, unconfuse
+from .mitigation import (EXTRAPOLATORS, MITIGATIONS, ZNE_FACTORS, extrapolate_readouts, nearest_distribution,
+                         unconfuse)
 from .noisy_dm import NoisyCircuit, sample, z_signs
 from .parametric import OPTIMIZATION_LEVEL, Structure, size, to_parametric, transpile
 
@@ -131,10 +132,7 @@ class NoisyEmulator(Device):
         else:  # zne: each output extrapolated to zero noise from its values at the factors
             values = torch.stack(per_factor, dim=1)
             self.zne_values.append(values.detach().cpu())
-            kind = par.structure.measurement[0]
-            out = extrapolate(values, self.factors, self.extrapolator)
-            if kind == "probs":
-                out = nearest_distribution(out)
+            out = extrapolate_readouts(values, par.structure.measurement[0], self.factors, self.extrapolator)
         out = out if par.batched else out[0]
         if par.structure.measurement[0] == "probs":
             return out

@@ -153,6 +153,9 @@ class BatchedQiskitDevice(QiskitDevice):
         isa, columns = transpile(structure, self.compile_backend, self.optimization_level)
         self.transpilations += 1
         primitive = "sampler" if structure.measurement[0] == "probs" else "estimator"
+        if primitive == "sampler" and self.mitigation == "zne":
+            raise QkdError("--mitigation zne extrapolates expectation values, and a circuit reading probabilities runs "
+                           "on qiskit-ibm-runtime's Sampler, which has none: use --mitigation readout")
         obs = None if primitive == "sampler" else [[o.apply_layout(isa.layout)] for o in observables(structure)]
         try:
             duration = float(isa.estimate_duration(self.compile_backend.target, unit="s"))

@@ -253,7 +253,7 @@ def test_zne_in_the_emulation_agrees_with_aers_folded_counts_mitigated_the_same_
         words = [(2 - q,) for q in range(3)]  # <Z> of wire q is index bit 2 - q
         per_factor.append(unconfuse(probs, confusion) @ z_signs(3, words))
     aer = extrapolate(torch.stack(per_factor, 1), (1, 3, 5), "linear")
-    weights = torch.tensor([4 / 3, 1 / 3, -2 / 3], dtype=torch.float64)  # the linear fit's weights at 0
+    weights = torch.tensor([13 / 12, 1 / 3, -5 / 12], dtype=torch.float64)  # the linear fit's weights at 0
     # the correction's inverse widens each factor's spread by at most 1 / (1 - 2 * max readout error)
     widen = max(1 / (1 - 2 * max(m[0, 1].item(), m[1, 0].item())) for m in confusion)
     sigma = widen * torch.sqrt((weights**2).sum() / shots)  # var(<Z>) <= 1 per shot
@@ -284,3 +284,25 @@ def test_the_samplers_readout_correction_on_aer_agrees_with_the_emulations():
     bound = 6 * widen * torch.sqrt(e * (1 - e) / shots) + 2e-3
     assert ((outs["aer"] - e).abs() <= bound).all()
     assert ((outs["aer raw"] - e).abs() > bound).any()  # the bound tells corrected from raw counts apart
+
+
+def test_the_reported_calibration_follows_each_classical_bit_to_its_physical_qubit():
+    from qiskit import QuantumCircuit, transpile
+
+    from qkd_pl.devices.ibm import noise_model
+    from qkd_pl.devices.mitigation import readout_confusion
+    from qkd_pl.devices.noisy_dm import NoisyCircuit
+
+    fake = fake_backend("fake_brisbane")
+    qc = QuantumCircuit(4, 4)
+    qc.h(range(4))  # no two-qubit gate: no routing moves the qubits from their layout
+    qc.measure([0, 1, 2, 3], [2, 0, 3, 1])  # classical bits in another order than the qubits
+    isa = transpile(qc, fake, initial_layout=[40, 13, 77, 101], seed_transpiler=0)
+    mine = readout_confusion(fake, isa)
+    props = fake.properties()
+    for clbit, logical in ((2, 0), (0, 1), (3, 2), (1, 3)):
+        q = [40, 13, 77, 101][logical]
+        assert mine[clbit][0, 1].item() == pytest.approx(props.qubit_property(q, "prob_meas1_prep0")[0])
+        assert mine[clbit][1, 0].item() == pytest.approx(props.qubit_property(q, "prob_meas0_prep1")[0])
+    emulated = NoisyCircuit(isa, noise_model(fake), {}).confusion()  # what the noise model applies
+    assert all(torch.allclose(a, b) for a, b in zip(mine, emulated))

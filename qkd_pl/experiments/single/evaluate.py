@@ -21,7 +21,7 @@ from ...data.digest import tensor_digest
 from ...devices import resolve_backend
 from ...distill.saved import checkpoint_path, model_from_checkpoint, run_config, user_student
 from ...errors import QkdError
-from ...training import accuracy, atomic_write_json
+from ...training import atomic_write_json, predict_logits, score
 from ...training.checkpoint import read_run_checkpoint
 from .hardware import say_hardware_cost
 from .remote_eval import batched_devices, remote_accuracy
@@ -53,6 +53,7 @@ class Evaluation:
     optimization_level: int | None = None  # the transpiler's level, where it was not the default (1)
     zne: dict | None = None  # zne: factors, extrapolator and the file of the raw per-factor readouts
     recalibrated: dict | None = None  # the head refitted on the device's readouts of validation images
+    correct: str | None = None  # per test image, 1 if right: paired differences between evaluations (per_image.paired)
 
 
 def evaluate_run(path: str | Path, device: str | None = None, shots: int | None = None, noise: str | None = None,
@@ -117,6 +118,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                                   extrapolator=extrapolator)
     elif device is not None:
         raise QkdError(f"{path} is a teacher; --device applies to quantum students only")
+    _check_applies(saved, mitigation, extrapolator, recalibrate)
     if backend is not None and backend.remote and mitigation != "none":
         _check_remote_mitigation(backend, saved.student, mitigation)
     if backend is not None and per_circuit and backend.paid and not yes:
@@ -152,7 +154,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
            + (f"-{extrapolator}" if extrapolator not in (None, "exponential") else "")
            + (f"-recal{recalibrate}" if recalibrate is not None else "")
            + (f"-o{optimization_level}" if optimization_level not in (None, 1) else ""))
-    remote = None
+    remote = correct = None
     if backend is not None and backend.remote:  # Qiskit jobs: slow and fallible
         # What the work is, never how it was named (the path as typed, the working folder): a rerun
         # spelled differently must find the jobs it paid for. The images are the whole test split's
@@ -162,16 +164,20 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                    "images": tensor_digest(data.x_test)}
         if optimization_level not in (None, 1):  # other circuits, other work (absent at the default: old ledgers match)
             context["optimization_level"] = optimization_level
-        if mitigation != "none":
-            context["mitigation"] = mitigation + (f"/{extrapolator}" if extrapolator else "")
+        # the work's mitigation, always named: jobs of a ledger from before it was (an Estimator at the service's
+        # default, TREX) are never mixed with raw ones
+        context["mitigation"] = mitigation + (f"/{extrapolator or 'exponential'}" if mitigation == "zne" else "")
         if work_device != backend.device and not new_evaluation:
             _refuse_unfinished_elsewhere(ckpt_file.parent, context)
         remote = remote_accuracy(model, x, y, backend, ckpt_file.parent / f"evaluation-{tag}", context, limit,
                                  batch_size, _approval(yes, ask), new_evaluation, resubmit_lost)
-        test = remote.score
+        test, correct = remote.score, remote.correct
     else:
-        test = accuracy(model, x, y, batch_size=1000 if backend is not None and backend.shots else 256)
-    zne = _save_zne(model, ckpt_file.parent / f"evaluation-{tag}.npz", y) if mitigation == "zne" else None
+        with torch.no_grad():
+            logits = predict_logits(model, x, batch_size=1000 if backend is not None and backend.shots else 256)
+        test = score(logits, y)
+        correct = "".join(map(str, (logits.argmax(1) == y).to(torch.int64).tolist()))
+    zne = _save_zne(model, ckpt_file.parent / f"evaluation-{tag}.npz", y, digest) if mitigation == "zne" else None
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,
@@ -179,9 +185,26 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                         mitigation=mitigation,
                         optimization_level=backend.optimization_level if backend is not None and (
                             backend.remote or backend.device.startswith("noisy:")) and not per_circuit else None,
-                        zne=zne, recalibrated=recalibrated)
+                        zne=zne, recalibrated=recalibrated, correct=correct)
     atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
+
+
+def _check_applies(saved, mitigation: str, extrapolator: str | None, recalibrate: int | None) -> None:
+    """Mitigation and recalibration act on a qkd-pl circuit student's readouts: refused for anything else."""
+    asked = [name for name, on in ((f"--mitigation {mitigation}", mitigation != "none"),
+                                   ("--extrapolator", extrapolator is not None),
+                                   ("--recalibrate", recalibrate is not None)) if on]
+    if not asked:
+        return
+    if saved.kind != "student" or user_student(saved):
+        what = "a teacher" if saved.kind != "student" else f"your own student ({saved.student.arch})"
+        raise QkdError(f"{' and '.join(asked)} act on a qkd-pl circuit student's readouts; this run is {what}")
+    if saved.student.control:
+        raise QkdError(f"{' and '.join(asked)} act on a circuit's readouts; this run is the classical control, which "
+                       f"has no circuit")
+    if recalibrate is not None and saved.student.arch != "v2":
+        raise QkdError(f"--recalibrate refits a v2 student's linear head; a {saved.student.arch} student has none")
 
 
 def _check_remote_mitigation(backend, student, mitigation: str) -> None:
@@ -224,7 +247,7 @@ def _emulators(model) -> list:
             if isinstance(m, QuantumLayer) and hasattr(m.qnode.device, "zne_values")]
 
 
-def _save_zne(model, path: Path, labels) -> dict:
+def _save_zne(model, path: Path, labels, digest: str) -> dict:
     """The raw per-factor readouts of a zne evaluation, in test order, with what they were fitted with."""
     import numpy as np
 
@@ -242,10 +265,13 @@ def _save_zne(model, path: Path, labels) -> dict:
         record["values_missing"] = (f"per-factor values of {0 if values is None else len(values)} of "
                                     f"{len(labels)} images came back in this run")
         return record
+    head = getattr(model, "head", None)  # the head that read them (a recalibrated one, if so)
+    extra = ({"head_weight": head.weight.detach().double().numpy(), "head_bias": head.bias.detach().double().numpy()}
+             if isinstance(head, torch.nn.Linear) else {})
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
         np.savez(f, values=values, factors=np.asarray(ZNE_FACTORS), labels=labels.numpy(),
-                 extrapolator=np.asarray(device.extrapolator))
+                 extrapolator=np.asarray(device.extrapolator), checkpoint_sha256=np.asarray(digest), **extra)
     tmp.replace(path)
     record["values"] = path.name
     return record
@@ -253,14 +279,15 @@ def _save_zne(model, path: Path, labels) -> dict:
 
 def refit_zne(path: str | Path, extrapolator: str) -> float:
     """The accuracy of a zne evaluation with another extrapolator fitted to its stored raw readouts
-    (no circuit runs again).
+    (no circuit runs again), read by the head that read them then (the trained one, or the one a
+    ``--recalibrate`` refitted, stored beside them).
 
     Args:
-        path: an ``evaluation-<device>-zne.npz`` beside its run's ``best.pt``.
+        path: an ``evaluation-<device>-zne[...].npz`` beside its run's ``best.pt``.
         extrapolator: ``exponential``, ``linear`` or ``richardson``.
 
     Returns:
-        The test accuracy with the student's own head on the refitted readouts.
+        The test accuracy on the refitted readouts.
 
     Example:
         >>> refit_zne("runs/hw/mnist-8q/evaluation-noisy-fake_brisbane-zne.npz", "linear")
@@ -268,22 +295,26 @@ def refit_zne(path: str | Path, extrapolator: str) -> float:
     """
     import numpy as np
 
-    from ...devices.mitigation import extrapolate
+    from ...devices.mitigation import extrapolate_readouts
 
     path = Path(path)
-    with np.load(path, allow_pickle=False) as z:
-        values, factors, labels = torch.from_numpy(z["values"]), tuple(int(f) for f in z["factors"]), z["labels"]
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            stored = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise QkdError(f"{path} is not a zne evaluation's readouts ({type(exc).__name__})") from None
+    if "head_weight" not in stored:
+        raise QkdError(f"{path} holds no linear head: refit_zne reads a v2 student's readouts")
     ckpt_file = checkpoint_path(path.parent)
-    ckpt, _ = read_run_checkpoint(ckpt_file)
-    model, cfg, _ = model_from_checkpoint(ckpt, ckpt_file, None)
-    readouts = extrapolate(values, factors, extrapolator, bound=1.0)
-    if cfg.student.readout == "probs":
-        from ...devices.mitigation import nearest_distribution
-
-        readouts = nearest_distribution(readouts)
-    with torch.no_grad():
-        logits = model.head(readouts.to(model.head.weight.dtype))
-    return float((logits.argmax(1).numpy() == labels).mean())
+    ckpt, digest = read_run_checkpoint(ckpt_file)
+    if str(stored.get("checkpoint_sha256", digest)) != digest:
+        raise QkdError(f"{path} was evaluated from another checkpoint than {ckpt_file}'s")
+    cfg = run_config(ckpt, ckpt_file)
+    values = torch.from_numpy(stored["values"])
+    kind = "probs" if cfg.student.readout == "probs" else "expval"
+    readouts = extrapolate_readouts(values, kind, tuple(int(f) for f in stored["factors"]), extrapolator)
+    logits = readouts @ torch.from_numpy(stored["head_weight"]).T + torch.from_numpy(stored["head_bias"])
+    return float((logits.argmax(1).numpy() == stored["labels"]).mean())
 
 
 def _refuse_unfinished_elsewhere(folder: Path, context: dict[str, Any]) -> None:

@@ -5,7 +5,9 @@ Why: a device's noise mostly shrinks each <Z> word toward zero (depolarizing) an
 inputs. Refitting only the head (a linear layer: a few hundred numbers, no circuit gradient) on a
 small labelled calibration set run on the device undoes much of that, at the cost of running
 those images once. The images come from the run's validation split (never the test split), and
-the refit is pulled toward the trained head so a few hundred images cannot overfit it.
+the refit is pulled toward the trained head (``pull``), which limits how far a few hundred images
+can move it; the evaluation reports the calibration images' accuracy before and after, and the
+test images are never part of the fit.
 """
 
 from __future__ import annotations
@@ -28,12 +30,19 @@ class Recalibration:
 
 
 def readouts(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """The quantum layer's outputs for images ``x`` (what the head reads)."""
+    """The quantum layer's outputs for images ``x`` (what the head reads), in evaluation mode: the
+    front end's batch normalization uses its trained statistics, as at test time, and the
+    calibration images leave them as they were."""
+    was_training = model.training
+    model.eval()
     out = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch_size):
-            xb = x[i:i + batch_size]
-            out.append(model.quantum(model.prepare(model.reduce(model.standardize(xb)))).double())
+    try:
+        with torch.no_grad():
+            for i in range(0, len(x), batch_size):
+                xb = x[i:i + batch_size]
+                out.append(model.quantum(model.prepare(model.reduce(model.standardize(xb)))).double())
+    finally:
+        model.train(was_training)
     return torch.cat(out)
 
 

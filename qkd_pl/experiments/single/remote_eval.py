@@ -49,6 +49,7 @@ class RemoteScore:
     depth: int | None  # of the transpiled circuit
     two_qubit_gates: int | None
     ledger: str | None
+    correct: str | None = None  # per test image, 1 if right
 
 
 def batch_tag(start: int, batch_size: int, n: int) -> str:
@@ -114,11 +115,12 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
     else:
         partial, key = stem.with_name(stem.name + ".partial.json"), {**context, "limit": limit}
     done: list[list[float]] = []
+    done_zne: list = []  # zne on IBM's Estimator: each finished image's per-factor values, kept with its logits
     saved_batch = None
     if partial.exists():
         saved = _read_partial(partial)
         if saved.get("key") == key:
-            done, saved_batch = saved["logits"], saved.get("batch_size")
+            done, saved_batch, done_zne = saved["logits"], saved.get("batch_size"), saved.get("zne", [])
             tqdm.write(f"continuing: {len(done)} of {len(x)} test images were evaluated before ({partial})")
     if ledger is not None:
         bs = ledger.batch_size
@@ -146,18 +148,29 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
             for i in tqdm(starts, desc=f"evaluating on {backend.device}", unit="batch", leave=False):
                 for d in devices:
                     d.batch_tag = batch_tag(i, bs, len(x))
+                marks = [len(d.zne_values) for d in devices]
+
+                def attempt():
+                    for d, m in zip(devices, marks):  # a failed attempt's values are not this batch's
+                        del d.zne_values[m:]
+                    return model(x[i:i + bs])
+
                 try:
-                    out = retry.with_retries(lambda: model(x[i:i + bs]), retry.ATTEMPTS, retry.BASE_DELAY_S, on_retry)
+                    out = retry.with_retries(attempt, retry.ATTEMPTS, retry.BASE_DELAY_S, on_retry)
                 except retry.RetriesExhausted as exc:
                     raise QkdError(f"{backend.device}: batch {i // bs + 1}/{n_batches} failed after "
                                    f"{redact(str(exc))}; {len(done)} of {len(x)} test images finished and are kept "
                                    f"in {partial}: run the same command again to continue") from None
                 done += out.tolist()
-                atomic_write_json(partial, {"key": key, "batch_size": bs, "logits": done})
+                new = [v for d, m in zip(devices, marks) for v in d.zne_values[m:]]
+                done_zne += torch.cat(new).tolist() if new else []
+                atomic_write_json(partial, {"key": key, "batch_size": bs, "logits": done, "zne": done_zne})
     finally:
         for d in devices:
             d.runner.close()
     logits = torch.tensor(done, dtype=torch.float32)
+    for d in devices:  # every image's per-factor values, this run's and a resumed one's, in test order
+        d.zne_values[:] = [torch.tensor(done_zne, dtype=torch.float64)] if done_zne else []
     partial.unlink(missing_ok=True)
     compiled = [c for d in devices for c in d.transpiled]
     return RemoteScore(
@@ -166,4 +179,5 @@ def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend:
         sum(d.jobs_retrieved for d in devices) if devices else None,
         sum(d.transpilations for d in devices) if devices else None,
         max((c.depth for c in compiled), default=None), max((c.two_qubit_gates for c in compiled), default=None),
-        str(ledger.path) if ledger is not None and ledger.path.exists() else None)
+        str(ledger.path) if ledger is not None and ledger.path.exists() else None,
+        "".join(map(str, (logits.argmax(1) == y).to(torch.int64).tolist())))

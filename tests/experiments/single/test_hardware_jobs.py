@@ -258,7 +258,8 @@ def test_mitigation_reaches_the_service_and_its_cost_is_in_the_plan(student, ser
     assert trex.measure_mitigation is True and trex.zne_mitigation is False
     assert "TREX calibrates the readouts" in r.output
     plans += re.findall(r"plan: ([^\n]*)", r.output)
-    r = CliRunner().invoke(cli, ["evaluate", str(student), *args, "--mitigation", "zne", "--extrapolator", "linear"])
+    r = CliRunner().invoke(cli, ["evaluate", str(student), *args[:-2], "10", "--yes", "--mitigation", "zne",
+                                 "--extrapolator", "linear"])  # two jobs of 10 images
     assert r.exit_code == 0, r.output
     zne = service.options[-1].resilience
     assert zne.zne_mitigation is True and zne.measure_mitigation is True
@@ -266,15 +267,20 @@ def test_mitigation_reaches_the_service_and_its_cost_is_in_the_plan(student, ser
     plans += re.findall(r"plan: ([^\n]*)", r.output)
     assert len(plans) == 3, r.output
     assert "20 circuit executions" in plans[1] and "60 circuit executions" in plans[2]  # 3 noise factors
+    assert "2 estimator job(s)" in plans[2]
     seconds = [float(p.split("about ")[1].split(" QPU")[0].replace(",", "")) for p in plans]
-    assert seconds[1] > seconds[0]  # TREX's calibration
-    assert seconds[2] - seconds[1] > 2 * seconds[0]  # two more circuits per image, the folded ones longer
+    assert seconds[1] > seconds[0]  # TREX's calibration (one per job)
+    assert seconds[2] - 2 * (seconds[1] - seconds[0]) > 3 * seconds[0]  # 3 circuits per image, the folded ones longer
     report = json.loads((student / "evaluation-ibm-ibm_hardware-zne-linear.json").read_text())
     import numpy as np
 
+    from qkd_pl.experiments.single.evaluate import refit_zne
+
     with np.load(student / report["zne"]["values"]) as z:  # the service's per-factor values, kept
         assert z["values"].shape == (20, 3, 3)
-    assert len(service.submitted) == 3
+    # in test order across both jobs: the service's fit of them gives the evaluation's accuracy again
+    assert refit_zne(student / report["zne"]["values"], "linear") == pytest.approx(report["test_accuracy"], abs=1e-6)
+    assert len(service.submitted) == 4
 
 
 def test_mitigation_that_would_not_run_as_asked_is_refused_before_any_work(student, tmp_path):
@@ -292,3 +298,25 @@ def train_digits_student_probs(out):
                                  "--name", "probs"])
     assert r.exit_code == 0, r.output
     return out / "probs"
+
+
+def test_a_killed_zne_evaluation_resumes_with_every_images_per_factor_values_in_order(student, service):
+    clean(student)
+    args = ["evaluate", str(student), "--device", "ibm:ibm_hardware", "--limit", "30", "--batch-size", "10", "--yes",
+            "--mitigation", "zne", "--extrapolator", "linear"]
+    service.kill_on_wait = 2  # batch 1 finishes (its values kept with its logits), batch 2's job is out
+    with pytest.raises(Killed):
+        CliRunner().invoke(cli, args, catch_exceptions=False)
+    service.kill_on_wait = None
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert "1 retrieved by id" in r.output
+    report = json.loads((student / "evaluation-ibm-ibm_hardware-zne-linear.json").read_text())
+    import numpy as np
+
+    from qkd_pl.experiments.single.evaluate import refit_zne
+
+    with np.load(student / report["zne"]["values"]) as z:
+        assert z["values"].shape == (30, 3, 3)
+    assert refit_zne(student / report["zne"]["values"], "linear") == pytest.approx(report["test_accuracy"], abs=1e-6)
+    assert len(report["correct"]) == 30

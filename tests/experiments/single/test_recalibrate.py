@@ -1,6 +1,7 @@
 """Recalibrating the head: it undoes a readout shrink the trained head was not fitted for, stays near
 the trained head with few images, and uses the device's readouts (not exact ones)."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -63,3 +64,23 @@ def test_a_strong_pull_keeps_the_trained_head():
     x, y = _data(50, g)
     recalibrate_head(Shrunk(head, 0.3, 0.2), x, y, pull=1e4)
     assert torch.allclose(head.weight, before, atol=1e-3)
+
+
+def test_a_real_students_batch_statistics_are_neither_used_nor_moved_by_the_calibration():
+    from qkd_pl.config import StudentConfig
+    from qkd_pl.devices import resolve_backend
+    from qkd_pl.students.quantum import QuantumStudent
+
+    torch.manual_seed(0)
+    cfg = StudentConfig(qubits=3, layers=1, encoding="angle")
+    model = QuantumStudent(cfg, resolve_backend("qkd.fused", 3), (1, 8, 8), 4, torch.zeros(1), torch.ones(1))
+    model.prepare.running_mean.fill_(0.3)  # as trained: statistics that are not the calibration batch's
+    model.train()
+    x, y = torch.rand(40, 1, 8, 8), torch.randint(0, 4, (40,))
+    record = recalibrate_head(model, x, y)
+    assert torch.allclose(model.prepare.running_mean, torch.full((3,), 0.3))  # not moved by the calibration images
+    assert model.training  # its mode restored
+    model.eval()
+    with torch.no_grad():  # the head was fitted on the readouts the test sees (trained statistics)
+        fitted = (model(x).argmax(1) == y).double().mean().item()
+    assert fitted == pytest.approx(record.accuracy_after)
