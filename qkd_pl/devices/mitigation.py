@@ -150,7 +150,8 @@ def readout_confusion(backend, circuit) -> list[torch.Tensor]:
 
     IBM backends report P(read 1 | prepared 0) and P(read 0 | prepared 1) per qubit in their
     properties (the numbers a fake backend's noise model is built from); where a backend reports only
-    its target's measurement error, that error is taken as symmetric.
+    its target's measurement error, that error is taken as symmetric. It is the calibration the
+    backend reports when this runs: a job retrieved days after it ran is corrected with today's.
     """
     measured = {circuit.find_bit(inst.clbits[0]).index: circuit.find_bit(inst.qubits[0]).index
                 for inst in circuit.data if inst.operation.name == "measure"}
