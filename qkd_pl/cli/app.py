@@ -292,8 +292,14 @@ def evaluations_cmd(paths, against):
 @click.option("--no-control", is_flag=True,
               help="Skip the control: the same fine-tuning on the exact simulator, tested on the noisy device, which "
                    "separates what noise-aware training recovers from what more epochs alone give.")
+@click.option("--per-class", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Fine-tune on N images of each class of the training split (its train and validation parts), not "
+                   "all of it: an 8-qubit noisy training image costs about a third of a second on one core.")
+@click.option("--test-images", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Test on the first N test images (default all), every before/after evaluation the same ones.")
 @click.option("--quiet", is_flag=True, help="No progress bars or per-epoch lines.")
-def finetune_cmd(run, noise, epochs, lr, batch_size, shots, out, name, resume, overwrite, data_dir, no_control, quiet):
+def finetune_cmd(run, noise, epochs, lr, batch_size, shots, out, name, resume, overwrite, data_dir, no_control,
+                 per_class, test_images, quiet):
     """Continue training a student's circuit and head under a device's noise (its reduction stays as it is).
 
     Selects on validation accuracy on the noisy device (the starting weights are epoch 0) and
@@ -302,7 +308,8 @@ def finetune_cmd(run, noise, epochs, lr, batch_size, shots, out, name, resume, o
     from qkd_pl.experiments.single.finetune import finetune_run
 
     r = finetune_run(run, noise, out, name, epochs, lr, batch_size, shots, data_dir, progress=not quiet,
-                     resume=resume, overwrite=overwrite, control=not no_control)
+                     resume=resume, overwrite=overwrite, control=not no_control, per_class=per_class,
+                     test_images=test_images)
     recovered = f"; {r.recovered:.0%} of the drop recovered" if r.recovered is not None else ""
     control = (f"; the same fine-tuning without noise: {r.control_noisy_after:.4f} on {r.device}"
                if r.control_noisy_after is not None else "")
@@ -598,29 +605,36 @@ def report_cmd(folder, title, also, contrast):
 @click.option("--qubits", "only_qubits", default=None, metavar="LIST",
               help="kd-study: only the students with these qubits, e.g. 4. The results and report in --out hold this "
                    "call's rows only: give each part its own --out (finished runs in --out are reused).")
-@click.option("--images-8q", type=click.IntRange(min=1), default=200, show_default=True,
-              help="noise: test images per 8-qubit student and backend (a noisy 8-qubit image takes about a second).")
+@click.option("--images-8q", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="noise: test images per 8-qubit line student and backend (a noisy image takes about 0.1 s on one "
+                   "core).")
+@click.option("--images-8q-amplitude", type=click.IntRange(min=1), default=100, show_default=True,
+              help="noise: test images per 8-qubit amplitude student and backend (about a second an image: its "
+                   "circuit routes to 700-800 two-qubit gates).")
 @click.option("--check-images", type=click.IntRange(min=0), default=1000, show_default=True,
               help="noise: test images per 4-qubit student and backend also run on Aer (ibm:<backend>) to check the "
                    "emulation; 0: none.")
 @grid_run_options
 @ALSO
 def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, quiet, torch_device, also, images_8q,
-                  check_images, part, only_qubits, stack):
+                  images_8q_amplitude, check_images, part, only_qubits, stack):
     """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
     the report sets our numbers beside the published ones. v1-notebooks is v1 with the notebooks'
     teachers, trained on the whole class subsets rather than on the students' 150 images per class.
     kd-study is the distillation study (docs/kd-study): 50 and 150 labels per class and all the
     data, each objective at its tuned setting, a transfer set, both readouts, the controls; 5 seeds,
     on 2 cores with --workers 2 its 4-qubit cells take about 10 minutes and its 8-qubit ones about
-    37 (students stacked where they share a shape; measured 2026-12-03). noise evaluates the best students of MNIST,
-    FashionMNIST and CIFAR-10 (4 and 8 qubits, labels only and distilled) exactly and on fake
-    backends of three IBM generations (docs/noise)."""
+    37 (students stacked where they share a shape; measured 2026-12-03). noise evaluates all-data students of MNIST
+    and FashionMNIST (the amplitude and the depth-aware line family, 4 and 8 qubits, labels only and
+    distilled) exactly and on fake backends of three IBM generations, the distilled ones also with
+    each error mitigation and fine-tuned under fake_brisbane's noise (docs/noise)."""
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     if protocol == "noise":
         from qkd_pl.experiments.paper.noise_study import run_noise_study
 
-        click.echo(f"report: {run_noise_study(out, quick, names, workers, data_dir, not quiet, images_8q, check_images, torch_device)}")
+        report = run_noise_study(out, quick, names, workers, data_dir, not quiet, images_8q, check_images, torch_device,
+                                 images_8q_amplitude)
+        click.echo(f"report: {report}")
         return
     from qkd_pl.experiments.paper.reproduce import reproduce
 

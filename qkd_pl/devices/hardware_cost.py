@@ -38,6 +38,17 @@ class HardwareCost:
     gates: int
     fidelity: float  # estimated probability that no reported gate or readout error happens
     readout: float = 1.0  # the readouts' factor of it
+    seconds_per_shot: float = 0.0  # one shot on the QPU: the circuit's duration and the repetition delay
+    folded_seconds_per_shot: tuple[float, ...] = ()  # zne: the same at each noise factor (mitigation.ZNE_FACTORS)
+    readout_seconds_per_shot: float = 0.0  # the measurements alone: one shot of TREX's calibration
+
+    def qpu_seconds(self, images: int, shots: int, mitigation: str = "none", images_per_job: int = 1000) -> float:
+        """Estimated QPU seconds of ``images`` images on the Estimator, ``mitigation`` as qiskit-ibm-runtime
+        runs it (jobs.qpu_cost), from the backend's reported gate durations (0 where it reports none)."""
+        from .jobs import qpu_cost
+
+        return qpu_cost(images, shots, math.ceil(images / images_per_job), self.seconds_per_shot,
+                        self.folded_seconds_per_shot, self.readout_seconds_per_shot, mitigation)[1]
 
     @property
     def mostly_noise(self) -> bool:
@@ -78,11 +89,50 @@ def hardware_cost(structure: Structure, backend, name: str | None = None,
         >>> cost = hardware_cost(to_parametric(tape, range(4)).structure, fake_backend("fake_brisbane"))
         >>> cost.two_qubit_gates, cost.mostly_noise
     """
+    from .jobs import REP_DELAY_S
+    from .mitigation import ZNE_FACTORS, fold_two_qubit_gates
+
     measured = dataclasses.replace(structure, measurement=("probs", tuple(range(structure.n_qubits))))
     isa, _ = transpile(measured, backend, optimization_level)
     depth, two = size(isa)
+    target = backend.target
     return HardwareCost(name or backend.name, depth, two, sum(1 for i in isa.data if i.operation.name != "barrier"),
-                        estimated_fidelity(isa, backend.target), estimated_fidelity(isa, backend.target, ("measure",)))
+                        estimated_fidelity(isa, target), estimated_fidelity(isa, target, ("measure",)),
+                        REP_DELAY_S + circuit_seconds(isa, target),
+                        tuple(REP_DELAY_S + circuit_seconds(fold_two_qubit_gates(isa, f), target) for f in ZNE_FACTORS),
+                        REP_DELAY_S + circuit_seconds(measurements_only(isa), target))
+
+
+def circuit_seconds(circuit, target) -> float:
+    """A transpiled circuit's duration on ``target`` (0 where its target reports no gate durations)."""
+    try:
+        return float(circuit.estimate_duration(target, unit="s"))
+    except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
+        return 0.0
+
+
+def with_measurements(isa):
+    """The circuit as the device runs it: an Estimator's circuit carries no measurements, yet every
+    shot measures its qubits (those its layout maps the circuit's qubits to); a Sampler's has them."""
+    if any(inst.operation.name == "measure" for inst in isa.data) or isa.layout is None:
+        return isa
+    from qiskit.circuit import ClassicalRegister
+
+    physical = isa.layout.final_index_layout()
+    out = isa.copy()
+    out.add_register(ClassicalRegister(len(physical), "meas"))
+    for clbit, qubit in enumerate(physical):
+        out.measure(qubit, clbit)
+    return out
+
+
+def measurements_only(isa):
+    """The circuit's measurements alone (what a readout calibration runs)."""
+    out = isa.copy_empty_like()
+    for inst in isa.data:
+        if inst.operation.name == "measure":
+            out.append(inst)
+    return out
 
 
 def estimated_fidelity(isa, target, only: tuple[str, ...] | None = None) -> float:

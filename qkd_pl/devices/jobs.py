@@ -241,6 +241,22 @@ RUNTIME_EXTRAPOLATORS = {"exponential": ("exponential", "linear"), "linear": "li
 TREX_RANDOMIZATIONS = 32  # qiskit-ibm-runtime's default measure_noise_learning.num_randomizations
 
 
+def qpu_cost(rows: int, shots: int, n_jobs: int, seconds_per_shot: float, folded_seconds_per_shot: tuple[float, ...],
+             readout_seconds_per_shot: float, mitigation: str) -> tuple[int, float, float]:
+    """(circuit executions, QPU seconds, of which mitigation's) of ``rows`` images in ``n_jobs`` Estimator
+    jobs: TREX adds a calibration of the measurements per job (TREX_RANDOMIZATIONS randomizations),
+    zne runs every image at each noise factor with its two-qubit gates folded. An estimate: the
+    service's own overheads are not in it."""
+    plain = rows * shots * seconds_per_shot
+    if mitigation == "none":
+        return rows, plain, 0.0
+    calibration = n_jobs * TREX_RANDOMIZATIONS * shots * readout_seconds_per_shot
+    if mitigation == "zne":
+        total = rows * shots * sum(folded_seconds_per_shot) + calibration
+        return rows * len(folded_seconds_per_shot), total, total - plain
+    return rows, plain + calibration, calibration
+
+
 def resilience(options, mitigation: str, extrapolator: str = "exponential") -> None:
     """Set an EstimatorV2's error mitigation as qiskit-ibm-runtime runs it: ``readout`` is TREX (twirled
     readout error extinction: measure_mitigation), ``zne`` is TREX with zero-noise extrapolation by

@@ -157,18 +157,18 @@ class BatchedQiskitDevice(QiskitDevice):
             raise QkdError("--mitigation zne extrapolates expectation values, and a circuit reading probabilities runs "
                            "on qiskit-ibm-runtime's Sampler, which has none: use --mitigation readout")
         obs = None if primitive == "sampler" else [[o.apply_layout(isa.layout)] for o in observables(structure)]
-        try:
-            duration = float(isa.estimate_duration(self.compile_backend.target, unit="s"))
-        except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
-            duration = 0.0
+        from .hardware_cost import circuit_seconds, measurements_only, with_measurements
+
+        target = self.compile_backend.target
+        duration = circuit_seconds(with_measurements(isa), target)
         folded, readout = (), 0.0
         if self.mitigation != "none" and primitive == "estimator":  # what the plan shows mitigation to cost
             from .mitigation import ZNE_FACTORS, fold_two_qubit_gates
 
-            target = self.compile_backend.target
-            folded = tuple(jobs.REP_DELAY_S + _duration(fold_two_qubit_gates(isa, f), target)
+            measured = with_measurements(isa)
+            folded = tuple(jobs.REP_DELAY_S + circuit_seconds(fold_two_qubit_gates(measured, f), target)
                            for f in (ZNE_FACTORS if self.mitigation == "zne" else ()))
-            readout = jobs.REP_DELAY_S + _duration(_measurements_only(isa), target)
+            readout = jobs.REP_DELAY_S + circuit_seconds(measurements_only(measured), target)
         compiled = Compiled(isa, columns, obs, primitive, jobs.REP_DELAY_S + duration, *size(isa), folded, readout)
         self._compiled[key] = compiled
         return compiled
@@ -196,14 +196,9 @@ class BatchedQiskitDevice(QiskitDevice):
 
     def _cost(self, compiled: Compiled, rows: int, shots: int, n_jobs: int) -> tuple[int, float, float]:
         """(circuit executions, QPU seconds, of which mitigation's) of ``rows`` images in ``n_jobs`` jobs."""
-        plain = rows * shots * compiled.seconds_per_shot
-        if compiled.primitive != "estimator" or self.mitigation == "none":
-            return rows, plain, 0.0
-        calibration = n_jobs * jobs.TREX_RANDOMIZATIONS * shots * compiled.readout_seconds_per_shot
-        if self.mitigation == "zne":
-            total = rows * shots * sum(compiled.folded_seconds_per_shot) + calibration
-            return rows * len(compiled.folded_seconds_per_shot), total, total - plain
-        return rows, plain + calibration, calibration
+        mitigation = self.mitigation if compiled.primitive == "estimator" else "none"  # the Sampler's is client-side
+        return jobs.qpu_cost(rows, shots, n_jobs, compiled.seconds_per_shot, compiled.folded_seconds_per_shot,
+                             compiled.readout_seconds_per_shot, mitigation)
 
     def _rows_per_job(self, compiled: Compiled, shots: int, n_params: int) -> int:
         """Images per job: with zne each image is 3 circuits, longer ones folded."""
@@ -315,22 +310,6 @@ class BatchedQiskitDevice(QiskitDevice):
             fixed = unconfuse(torch.from_numpy(probs), readout_confusion(self.compile_backend, compiled.circuit))
             probs = nearest_distribution(fixed).numpy()
         return probs
-
-
-def _duration(circuit, target) -> float:
-    try:
-        return float(circuit.estimate_duration(target, unit="s"))
-    except Exception:  # noqa: BLE001 - simulators' targets carry no gate durations
-        return 0.0
-
-
-def _measurements_only(isa):
-    """The circuit's measurements alone (what a readout calibration runs)."""
-    out = isa.copy_empty_like()
-    for inst in isa.data:
-        if inst.operation.name == "measure":
-            out.append(inst)
-    return out
 
 
 def _not_found(exc: BaseException) -> bool:

@@ -74,3 +74,32 @@ def test_a_higher_transpiler_level_places_the_line_on_better_calibrated_qubits()
     first, weighed = (student_cost(cfg, *hardware_target("ibm:fake_brisbane", 8), level) for level in (1, 2))
     assert first.two_qubit_gates == weighed.two_qubit_gates == 4 * 7  # both without a SWAP
     assert weighed.readout > first.readout and weighed.fidelity > first.fidelity  # level 1: the first SWAP-free path
+
+
+@pytest.mark.parametrize("mitigation", ["none", "readout", "zne"])
+def test_the_qpu_estimate_before_training_is_the_one_the_plan_of_a_paid_job_shows(mitigation):
+    """What `qkd reproduce noise` and `qkd draw` estimate from a configuration equals what the batched
+    IBM device's plan says before submitting the same student's circuit (measurements counted both
+    ways, although the Estimator's circuit carries none)."""
+    import pennylane as qml
+
+    from qkd_pl.devices.parametric import to_parametric
+    from qkd_pl.devices.qiskit_batched import BatchedQiskitDevice
+    from qkd_pl.experiments.single.hardware import student_circuit
+
+    cfg = StudentConfig(qubits=8, layers=3, encoding="angle", ansatz="line")
+    backend, name = hardware_target("ibm:fake_brisbane", 8)
+    cost = student_cost(cfg, backend, name)
+    qnode, args = student_circuit(cfg)
+    structure = to_parametric(qml.workflow.construct_tape(qnode)(*args), list(range(8))).structure
+    device = BatchedQiskitDevice(range(8), backend, mitigation=mitigation)
+    compiled = device.compile(structure)
+    plan = device.plan(compiled, None, 8, 1024, [("test", 300)])
+    # the circuit and its measurements take time beside the repetition delay, its measurements among it
+    assert cost.seconds_per_shot > cost.readout_seconds_per_shot > 250e-6 + 1e-7
+    estimate = cost.qpu_seconds(300, 1024, mitigation, images_per_job=-(-300 // plan.jobs))
+    assert estimate == pytest.approx(plan.qpu_seconds, rel=1e-6)
+    if mitigation == "zne":
+        assert list(cost.folded_seconds_per_shot) == sorted(cost.folded_seconds_per_shot)
+        assert cost.folded_seconds_per_shot[0] == pytest.approx(cost.seconds_per_shot)
+        assert estimate > 3 * cost.qpu_seconds(300, 1024)

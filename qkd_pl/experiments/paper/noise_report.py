@@ -31,39 +31,64 @@ def _contrast(exact_d: str, noisy_d: str, exact_b: str, noisy_b: str) -> dict:
     return paired(a, b)
 
 
+def key(job) -> tuple[str, str, str]:
+    """(run, device, what): ``what`` is raw, exact, readout, zne, recal or finetuned."""
+    if not hasattr(job, "mitigation"):  # noise_study.FinetuneJob
+        return job.run, f"noisy:{job.backend}", "finetuned"
+    if job.device == "exact":
+        return job.run, "exact", "exact"
+    return job.run, job.device, "recal" if job.recalibrate else ("raw" if job.mitigation == "none" else job.mitigation)
+
+
+def family(student: dict) -> str:
+    """The study's name of a student's circuit family (noise_study.FAMILIES), else encoding/ansatz."""
+    if student["encoding"] == "amplitude" and student["ansatz"] == "strong":
+        return "amplitude"
+    if student["encoding"] == "angle" and student["ansatz"] == "line":
+        return "line"
+    return f"{student['encoding']}/{student['ansatz']}"
+
+
+def _name(i: dict) -> str:
+    return f"{NAMES.get(i['dataset'], i['dataset'])} {i['qubits']}q {i['family']} {i['role']}"
+
+
 def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generations: dict[str, str],
                        quick: bool = False) -> Path:
     out = Path(out)
-    results = {(j.run, j.device): j.result() for j in jobs}
+    results = {key(j): j.result() for j in jobs}
     runs = sorted({j.run for j in jobs})
-    info = {}
+    info, configs = {}, {}
     for run in runs:
         cfg = json.loads((Path(run) / "config.json").read_text())
+        configs[run] = cfg
         info[run] = {"dataset": cfg["data"]["dataset"], "qubits": cfg["student"]["qubits"],
+                     "family": family(cfg["student"]),
                      "role": "distilled" if cfg.get("distill") and cfg["distill"].get("teacher") else "baseline"}
     runs.sort(key=lambda r: (list(NAMES).index(info[r]["dataset"]) if info[r]["dataset"] in NAMES else 9,
-                             info[r]["qubits"], info[r]["role"]))
+                             info[r]["qubits"], info[r]["family"], info[r]["role"]))
     rows, lines = [], []
     lines += ["# Quantum students on IBM fake backends of three generations (qkd reproduce noise)", ""]
     if quick:
         lines += ["**--quick**: digits, tiny students, fake_manila only; its numbers mean nothing.", ""]
     lines += ["Each student evaluated exactly (qkd.fused) and on the fake backends' emulation (`noisy:<backend>`: "
-              "the circuit transpiled for that backend, run under its noise model as exact density matrices, "
-              "1,024 shots sampled per image). Drop = exact minus noisy accuracy on the same images, in points, "
-              "[95 % paired interval]. n: test images evaluated on the noisy device; where it is below the test "
-              "split, the first n test images (the study's --images-8q), and the drop compares the exact student on "
-              "the same images.", ""]
-    head = "| dataset | qubits | student | exact (whole test set) | " + " | ".join(
-        f"{b} ({generations.get(b, '')}) accuracy, drop" for b in backends) + " | n |"
-    lines += [head, "|" + "---|" * (5 + len(backends))]
+              "the circuit transpiled for that backend at the transpiler's level 1, run under its noise model as exact "
+              "density matrices, 1,024 shots sampled per image). Families: **amplitude** (FC -> amplitude encoding -> "
+              "2 StronglyEntanglingLayers -> <Z>) and **line** (FC -> angle encoding -> 6 layers of a CNOT line on "
+              "the coupling map -> <Z> and neighbours' <ZZ>). Drop = exact minus noisy accuracy on the same images, in "
+              "points, [95 % paired interval]. n: test images evaluated on the noisy device; where it is below the "
+              "test split, the first n test images, and the drop compares the exact student on the same images.", ""]
+    head = "| dataset | qubits | family | student | exact (whole test set) | " + " | ".join(
+        f"{b}{f' ({generations[b]})' if b in generations else ''} accuracy, drop" for b in backends) + " | n |"
+    lines += [head, "|" + "---|" * (6 + len(backends))]
     for run in runs:
         i = info[run]
-        exact = results.get((run, "exact"))
+        exact = results.get((run, "exact", "exact"))
         if exact is None:
             continue
         cells, n = [], None
         for b in backends:
-            noisy = results.get((run, f"noisy:{b}"))
+            noisy = results.get((run, f"noisy:{b}", "raw"))
             if noisy is None:
                 cells.append("(not run)")
                 continue
@@ -75,43 +100,38 @@ def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generat
                          "noisy_accuracy": noisy["accuracy"], "n": n, "drop": drop,
                          "depth": noisy["depth"], "two_qubit_gates": noisy["two_qubit_gates"],
                          "seconds": noisy["seconds"]})
-        lines.append(f"| {NAMES.get(i['dataset'], i['dataset'])} | {i['qubits']} | {i['role']} | "
+        lines.append(f"| {NAMES.get(i['dataset'], i['dataset'])} | {i['qubits']} | {i['family']} | {i['role']} | "
                      f"{100 * exact['accuracy']:.2f} % | " + " | ".join(cells) + f" | {n if n else ''} |")
-    lines += ["", "## Transpiled circuits", "",
-              "The same circuit structure for every student of a qubit count (FC -> amplitude encoding as an RY tree "
-              "-> 2 StronglyEntanglingLayers -> <Z> on every qubit), transpiled with Qiskit's preset pass manager "
-              "(optimization level 1, seed 0):", "", "| backend | qubits | depth | two-qubit gates |", "|---|---|---|---|"]
-    seen = set()
-    for r in rows:
-        key = (r["backend"], r["qubits"])
-        if key not in seen and r["depth"] is not None:
-            seen.add(key)
-            lines.append(f"| {r['backend']} | {r['qubits']} | {r['depth']} | {r['two_qubit_gates']} |")
+    mitigated = _mitigation_section(lines, runs, info, results, backends)
+    finetuned = _finetune_section(lines, runs, info, results)
+    circuits = _circuits_section(lines, runs, info, configs, backends)
     lines += ["", "## Does distillation change robustness to noise?", "",
               "Drop of the distilled student minus drop of the labels-only student, on the same images "
               "(points [95 % paired interval]; negative: the distilled student loses less):", "",
-              "| dataset | qubits | " + " | ".join(backends) + " |", "|" + "---|" * (2 + len(backends))]
+              "| dataset | qubits | family | " + " | ".join(backends) + " |", "|" + "---|" * (3 + len(backends))]
     contrasts = []
     for dataset in dict.fromkeys(info[r]["dataset"] for r in runs):
         for q in sorted({info[r]["qubits"] for r in runs}):
-            pair = {info[r]["role"]: r for r in runs if info[r]["dataset"] == dataset and info[r]["qubits"] == q}
-            if set(pair) != {"baseline", "distilled"}:
-                continue
-            cells = []
-            for b in backends:
-                parts = [results.get((pair[role], dev)) for role in ("distilled", "baseline")
-                         for dev in ("exact", f"noisy:{b}")]
-                if any(p is None for p in parts):
-                    cells.append("")
+            for fam in dict.fromkeys(info[r]["family"] for r in runs):
+                pair = {info[r]["role"]: r for r in runs if (info[r]["dataset"], info[r]["qubits"], info[r]["family"])
+                        == (dataset, q, fam)}
+                if set(pair) != {"baseline", "distilled"}:
                     continue
-                c = _contrast(*(p["correct"] for p in parts))
-                contrasts.append({"dataset": dataset, "qubits": q, "backend": b, **c})
-                cells.append(fmt(c))
-            lines.append(f"| {NAMES.get(dataset, dataset)} | {q} | " + " | ".join(cells) + " |")
+                cells = []
+                for b in backends:
+                    parts = [results.get((pair[role], dev, what)) for role in ("distilled", "baseline")
+                             for dev, what in (("exact", "exact"), (f"noisy:{b}", "raw"))]
+                    if any(p is None for p in parts):
+                        cells.append("")
+                        continue
+                    c = _contrast(*(p["correct"] for p in parts))
+                    contrasts.append({"dataset": dataset, "qubits": q, "family": fam, "backend": b, **c})
+                    cells.append(fmt(c))
+                lines.append(f"| {NAMES.get(dataset, dataset)} | {q} | {fam} | " + " | ".join(cells) + " |")
     checks = []
     for run in runs:
         for b in backends:
-            aer, emu = results.get((run, f"ibm:{b}")), results.get((run, f"noisy:{b}"))
+            aer, emu = results.get((run, f"ibm:{b}", "raw")), results.get((run, f"noisy:{b}", "raw"))
             if aer is None or emu is None:
                 continue
             c = paired(emu["correct"], aer["correct"])
@@ -125,22 +145,146 @@ def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generat
                   "paired per image:", "", "| student | backend | n | Aer | emulation | difference | Aer seconds |",
                   "|---|---|---|---|---|---|---|"]
         for c in checks:
-            i = info[c["run"]]
-            lines.append(f"| {NAMES.get(i['dataset'], i['dataset'])} {i['qubits']}q {i['role']} | {c['backend']} | "
-                         f"{c['n']} | {100 * c['aer_accuracy']:.2f} % | {100 * c['emulation_accuracy']:.2f} % | "
-                         f"{fmt(c)} | {c['aer_seconds']:.0f} |")
+            lines.append(f"| {_name(info[c['run']])} | {c['backend']} | {c['n']} | {100 * c['aer_accuracy']:.2f} % | "
+                         f"{100 * c['emulation_accuracy']:.2f} % | {fmt(c)} | {c['aer_seconds']:.0f} |")
     plot = _plot(rows, backends, out / "plots" / "drop_by_backend.png")
     if plot:
         lines += ["", f"![accuracy drop per backend]({plot.relative_to(out)})"]
+
     def local(row: dict) -> dict:  # run folders relative to the study's folder, so the file travels
         run = Path(row["run"])
         return {**row, "run": str(run.relative_to(out)) if run.is_relative_to(out) else str(run)}
 
-    atomic_write_json(out / "noise_results.json", {"drops": [local(r) for r in rows], "contrasts": contrasts,
-                                                   "checks": [local(c) for c in checks]})
+    atomic_write_json(out / "noise_results.json", {
+        "drops": [local(r) for r in rows], "mitigation": [local(r) for r in mitigated],
+        "finetuned": [local(r) for r in finetuned], "circuits": circuits, "contrasts": contrasts,
+        "checks": [local(c) for c in checks]})
     report = out / "report.md"
     atomic_write_text(report, "\n".join(lines) + "\n")
     return report
+
+
+MITIGATION_NAMES = {"readout": "readout", "zne": "ZNE", "recal": "recalibrated head"}
+
+
+def _mitigation_section(lines: list[str], runs: list[str], info: dict, results: dict,
+                        backends: tuple[str, ...]) -> list[dict]:
+    """Each mitigation of a student against its raw noisy readouts, paired over the same images;
+    ``recovered``: the gain as a share of the drop (where the drop's interval excludes 0)."""
+    rows = []
+    for run in runs:
+        exact = results.get((run, "exact", "exact"))
+        for b in backends:
+            raw = results.get((run, f"noisy:{b}", "raw"))
+            if exact is None or raw is None:
+                continue
+            drop = paired(exact["correct"], raw["correct"])
+            for what in MITIGATION_NAMES:
+                done = results.get((run, f"noisy:{b}", what))
+                if done is None:
+                    continue
+                gain = paired(done["correct"], raw["correct"])
+                rows.append({**info[run], "run": run, "backend": b, "mitigation": what, "n": gain["n"],
+                             "raw_accuracy": raw["accuracy"], "accuracy": done["accuracy"], "drop": drop,
+                             "gain": gain, "recovered": gain["mean"] / drop["mean"] if drop["low"] > 0 else None,
+                             "recalibration_images": done.get("recalibrate"), "seconds": done["seconds"]})
+    if not rows:
+        return rows
+    lines += ["", "## Error mitigation", "",
+              "The distilled students with each mitigation of `qkd evaluate` on the same images as their raw row: "
+              "**readout** (each qubit's readout matrix inverted), **ZNE** (that at noise factors 1, 3, 5, two-qubit "
+              "gates folded, extrapolated exponentially to zero), **recalibrated head** (the linear head refitted on "
+              f"the device's readouts of the first min(n, 500) validation images). Accuracy, gain over raw in "
+              "points [95 % paired interval], and the share of the drop it recovers (where the drop's interval "
+              "excludes 0):", "",
+              "| student | backend | n | exact | raw | " + " | ".join(MITIGATION_NAMES.values()) + " |",
+              "|" + "---|" * (5 + len(MITIGATION_NAMES))]
+    for run in runs:
+        for b in backends:
+            mine = {r["mitigation"]: r for r in rows if r["run"] == run and r["backend"] == b}
+            if not mine:
+                continue
+            any_row = next(iter(mine.values()))
+            exact = results[(run, "exact", "exact")]
+            n = any_row["n"]
+            cells = []
+            for what in MITIGATION_NAMES:
+                r = mine.get(what)
+                share = f", {100 * r['recovered']:.0f} % back" if r and r["recovered"] is not None else ""
+                cells.append(f"{100 * r['accuracy']:.2f} % ({fmt(r['gain'])}{share})" if r else "(not run)")
+            lines.append(f"| {_name(info[run])} | {b} | {n} | {100 * sum(map(int, exact['correct'][:n])) / n:.2f} % | "
+                         f"{100 * any_row['raw_accuracy']:.2f} % | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _finetune_section(lines: list[str], runs: list[str], info: dict, results: dict) -> list[dict]:
+    """Noise-aware fine-tuning (qkd finetune) of the distilled students, raw and with readout mitigation."""
+    rows = []
+    for (run, device, what), r in results.items():
+        if what != "finetuned" or r is None:
+            continue
+        gain = paired(r["after_correct"], r["before_correct"])
+        both = paired(r["readout_correct"], r["before_correct"])
+        drop = r["drop"]
+        rows.append({**info[run], "run": run, "device": device, "n": r["n_test"], "exact": r["exact_accuracy"],
+                     "before": r["noisy_before"], "after": r["noisy_after"], "after_readout": r["readout_accuracy"],
+                     "drop": drop, "gain": gain, "gain_with_readout": both,
+                     "recovered": gain["mean"] / drop["mean"] if drop["low"] > 0 else None,
+                     "recovered_with_readout": both["mean"] / drop["mean"] if drop["low"] > 0 else None,
+                     "best_epoch": r["best_epoch"], "val_before": r["val_before"], "val_after": r["val_after"],
+                     "finetuned_run": r["run"], "seconds": r["seconds"]})
+    if not rows:
+        return rows
+    rows.sort(key=lambda r: runs.index(r["run"]))
+    lines += ["", "## Noise-aware fine-tuning", "",
+              "`qkd finetune` of the distilled students under the device's noise (circuit and head trained through "
+              "the exact noisy density matrices, the reduction frozen; Adam 1e-3, batch 64, 3 epochs on the training "
+              "split's first 300 (4 qubits) or 50 (8 qubits) images per class, selected on validation accuracy on the "
+              "noisy device, the starting weights as epoch 0), tested on the same images before and after, raw and "
+              "with readout mitigation (gains over before, paired):", "",
+              "| student | device | n | exact | before | after | gain | after + readout | gain | best epoch |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        share = lambda x: f", {100 * x:.0f} % back" if x is not None else ""  # noqa: E731
+        lines.append(f"| {_name(r)} | {r['device']} | {r['n']} | {100 * r['exact']:.2f} % | {100 * r['before']:.2f} % | "
+                     f"{100 * r['after']:.2f} % | {fmt(r['gain'])}{share(r['recovered'])} | "
+                     f"{100 * r['after_readout']:.2f} % | {fmt(r['gain_with_readout'])}"
+                     f"{share(r['recovered_with_readout'])} | {r['best_epoch']} |")
+    return rows
+
+
+def _circuits_section(lines: list[str], runs: list[str], info: dict, configs: dict,
+                      backends: tuple[str, ...]) -> list[dict]:
+    """Each family's transpiled circuit per backend and what 1,000 images would cost on the QPU."""
+    from ...config import RunConfig
+    from ..single.hardware import hardware_target, student_cost
+
+    rows, seen = [], set()
+    for run in runs:
+        i = info[run]
+        if (i["family"], i["qubits"]) in seen:
+            continue
+        seen.add((i["family"], i["qubits"]))
+        student = RunConfig.from_dict(configs[run]).student
+        for b in backends:
+            cost = student_cost(student, *hardware_target(f"noisy:{b}", student.qubits))
+            rows.append({"family": i["family"], "qubits": i["qubits"], "backend": b, "depth": cost.depth,
+                         "two_qubit_gates": cost.two_qubit_gates, "estimated_fidelity": cost.fidelity,
+                         **{f"qpu_seconds_per_1000_{m}": cost.qpu_seconds(1000, 1024, m)
+                            for m in ("none", "readout", "zne")}})
+    lines += ["", "## Transpiled circuits and what they cost on a QPU", "",
+              "Each family's circuit transpiled with Qiskit's preset pass manager (level 1, seed 0); estimated fidelity "
+              "from the backend's reported gate and readout errors (devices/hardware_cost.py); QPU seconds for 1,000 "
+              "images at 1,024 shots on the Estimator, from the backend's gate durations and a 250 us repetition delay "
+              "(raw; TREX's calibration; ZNE's three folded circuits): an estimate, without the service's overheads. "
+              "A recalibrated head adds its calibration images once.", "",
+              "| family | qubits | backend | depth | two-qubit gates | estimated fidelity | QPU s / 1,000 images: raw, "
+              "readout, ZNE |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['family']} | {r['qubits']} | {r['backend']} | {r['depth']} | {r['two_qubit_gates']} | "
+                     f"{100 * r['estimated_fidelity']:.3g} % | {r['qpu_seconds_per_1000_none']:.0f}, "
+                     f"{r['qpu_seconds_per_1000_readout']:.0f}, {r['qpu_seconds_per_1000_zne']:.0f} |")
+    return rows
 
 
 def _plot(rows: list[dict], backends: tuple[str, ...], path: Path) -> Path | None:
@@ -151,12 +295,13 @@ def _plot(rows: list[dict], backends: tuple[str, ...], path: Path) -> Path | Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    students = list(dict.fromkeys((r["dataset"], r["qubits"], r["role"]) for r in rows))
+    students = list(dict.fromkeys((r["dataset"], r["qubits"], r["family"], r["role"]) for r in rows))
     fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(students)), 3.6))
     width = 0.8 / len(backends)
     for k, b in enumerate(backends):
         for s, key in enumerate(students):
-            r = next((r for r in rows if (r["dataset"], r["qubits"], r["role"]) == key and r["backend"] == b), None)
+            r = next((r for r in rows if (r["dataset"], r["qubits"], r["family"], r["role"]) == key
+                      and r["backend"] == b), None)
             if r is None:
                 continue
             d = r["drop"]
@@ -164,7 +309,8 @@ def _plot(rows: list[dict], backends: tuple[str, ...], path: Path) -> Path | Non
                    yerr=[[100 * (d["mean"] - d["low"])], [100 * (d["high"] - d["mean"])]], capsize=2)
     ax.set_xticks([s + 0.4 - width / 2 for s in range(len(students))])
     short = {"fashion-mnist": "Fashion", "cifar10": "CIFAR-10"}
-    ax.set_xticklabels([f"{short.get(d, NAMES.get(d, d))}\n{q}q {role}" for d, q, role in students], fontsize=7)
+    ax.set_xticklabels([f"{short.get(d, NAMES.get(d, d))}\n{q}q {fam}\n{role}" for d, q, fam, role in students],
+                       fontsize=7)
     ax.set_ylabel("accuracy drop (points)")
     ax.axhline(0, color="black", lw=0.5)
     ax.legend(fontsize=7)

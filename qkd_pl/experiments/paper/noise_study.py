@@ -1,28 +1,39 @@
-"""``qkd reproduce noise``: trained students on IBM fake backends of three processor generations.
+"""``qkd reproduce noise``: trained students on IBM fake backends of three processor generations,
+raw, error-mitigated and fine-tuned under the device's noise.
 
-Each student (MNIST, FashionMNIST, CIFAR-10; 4 and 8 qubits; labels only and distilled from
-LeNet5 at the study's setting; all the training data: the regime of the best students in
-docs/kd-study) is evaluated exactly and on fake backends of a Falcon (fake_kolkata, 27 qubits),
-an Eagle (fake_brisbane, 127) and a Heron (fake_torino, 133), at 1,024 shots.
+Two student families, each labels only and distilled from LeNet5 at the kd study's setting, at 4
+and 8 qubits, on MNIST and FashionMNIST (CIFAR-10 with ``--datasets``):
+- ``amplitude``: FC -> amplitude encoding -> 2 StronglyEntanglingLayers -> <Z> (the paper's
+  student; the kd study's all-data training, Adam 1e-2, batch 256, 10 epochs). Its 2^Q - 1 rotation
+  tree routes to hundreds of two-qubit gates at 8 qubits;
+- ``line``: FC -> angle encoding -> 6 layers of a CNOT line laid on the coupling map -> <Z> and
+  <ZZ> of neighbours (the depth-aware student of docs/noise/hardware.md: Adam 0.02 one-cycle,
+  batch 32, 20 epochs): 6 (Q - 1) two-qubit gates, no SWAP.
+Each is evaluated exactly and on fake backends of a Falcon (fake_kolkata, 27 qubits), an Eagle
+(fake_brisbane, 127) and a Heron (fake_torino, 133), at 1,024 shots, at the transpiler's default
+level 1. The distilled student of each family is also evaluated with each mitigation of ``qkd
+evaluate`` (readout, zne, a head recalibrated on validation images) and fine-tuned under
+fake_brisbane's noise (``qkd finetune``, then read out with readout mitigation too).
 
-How it was sized to run within an hour on the project's 2-core machine: a noisy evaluation is
-a density-matrix simulation of the transpiled circuit. At 4 qubits the torch emulation of the
-fake backend (``noisy:<backend>``, devices/noisy.py) runs about 2,500 test images a second, so
-every 4-qubit student is evaluated on its whole test split; Aer (``ibm:<backend>``, the
-batched device) runs about 50 a second and evaluates the first ``check_images`` of each as a
-cross-check of the emulation. At 8 qubits the amplitude encoding's RY tree becomes about 700
-two-qubit gates after routing, and one noisy image takes about a second in either simulator,
-so 8-qubit students are evaluated on the first ``images_8q`` test images (the report says so
-beside every such number).
+How it was sized for the project's 2-core machine: a noisy evaluation is a density-matrix
+simulation of the transpiled circuit. At 4 qubits the torch emulation (``noisy:<backend>``,
+devices/noisy.py) runs thousands of test images a second, so every 4-qubit student is evaluated on
+its whole test split, and Aer (``ibm:<backend>``) evaluates the first ``check_images`` as a
+cross-check of the emulation. At 8 qubits an image takes about 0.1 s (line) to 1 s (amplitude),
+so 8-qubit students are evaluated on the first ``images_8q`` (line) or ``images_8q_amplitude``
+test images (the report says so beside every such number); a GPU lifts that.
 
-Every evaluation is saved as it finishes (per-image correctness), so an interrupted study
-resumes where it stopped; the drops are paired over the same images (exact minus noisy), with
-95 % normal intervals of the mean of per-image differences.
+Every evaluation and fine-tuning is saved as it finishes (per-image correctness), so an interrupted
+study resumes where it stopped; differences are paired over the same images, with 95 % normal
+intervals of the mean of per-image differences.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...config import DataConfig, StudentConfig, TrainConfig
@@ -32,54 +43,153 @@ from ..sweeps.grid import BASELINE, GridSpec, run_grid, validate, worker_threads
 BACKENDS = {"fake_kolkata": "Falcon r5.11 (27 qubits)", "fake_brisbane": "Eagle r3 (127 qubits)",
             "fake_torino": "Heron r1 (133 qubits)"}
 SHOTS = 1024
-IMAGES_8Q = 200
+IMAGES_8Q = 1000  # the line student's 8-qubit evaluations (about 0.1 s an image on one core)
+IMAGES_8Q_AMPLITUDE = 100  # the amplitude student's (about 1 s an image: 700-800 two-qubit gates)
 CHECK_IMAGES = 1000
+FAMILIES = {
+    "amplitude": {"student.encoding": "amplitude", "student.ansatz": "strong", "student.layers": 2,
+                  "student.readout": "z"},
+    "line": {"student.encoding": "angle", "student.ansatz": "line", "student.layers": 6, "student.readout": "zz",
+             "train.epochs": 20, "train.batch_size": 32, "train.lr": 0.02, "train.schedule": "onecycle"},
+}
+MITIGATED = ("readout", "zne", "recal")  # the distilled students' mitigated evaluations, as qkd evaluate runs them
+RECALIBRATION_IMAGES = 500  # validation images the recalibrated head is fitted on (at most the test images evaluated)
+FINETUNE_BACKEND = "fake_brisbane"
+FINETUNE_EPOCHS = 3
+FINETUNE_PER_CLASS = {4: 300, 8: 50}  # images per class of the fine-tuning's train and validation parts
 
 
 def noise_study_spec(quick: bool = False, datasets: list[str] | None = None) -> GridSpec:
-    """The students of the study: one seed, all the training data, the kd study's all-data training
-    (Adam 1e-2, batch 256, 10 epochs), FC + amplitude + StronglyEntanglingLayers (2 layers) + <Z>.
-    ``quick``: digits, 2 and 3 qubits, 2 epochs (the CI run)."""
+    """The students of the study: one seed, all the training data, both families (``FAMILIES``) at 4
+    and 8 qubits. ``quick``: digits, 2 and 3 qubits, 2 epochs (the CI run)."""
     if quick:
+        families = {"amplitude": {**FAMILIES["amplitude"], "student.layers": 1},
+                    "line": {**{k: v for k, v in FAMILIES["line"].items() if k.startswith("student.")},
+                             "student.layers": 2}}
         return validate(GridSpec(
             name="noise-study-quick", datasets=datasets or ["digits"], classes=["0-3"], seeds=[0],
             student=StudentConfig(qubits=2, reducer="fc", encoding="amplitude", ansatz="strong", layers=1),
             student_train=TrainConfig(epochs=2, batch_size=32, lr=1e-2), teachers=[BASELINE, "lenet5"],
             teacher_data="all", teacher_train=TrainConfig(epochs=2, batch_size=64, lr=1e-3),
-            axes={"student.qubits": [2, 3]}))
+            axes={"student.qubits": [2, 3]}, bundles={"family": families}))
     return validate(GridSpec(
-        name="noise-study", datasets=datasets or ["mnist", "fashion-mnist", "cifar10"], seeds=[0],
+        name="noise-study", datasets=datasets or ["mnist", "fashion-mnist"], seeds=[0],
         student=StudentConfig(qubits=4, reducer="fc", encoding="amplitude", ansatz="strong", layers=2),
         student_train=TrainConfig(epochs=10, batch_size=256, lr=1e-2), teachers=[BASELINE, "lenet5"],
         teacher_data="all", teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
-        axes={"student.qubits": [4, 8]}, data=DataConfig()))
+        axes={"student.qubits": [4, 8]}, bundles={"family": FAMILIES}, data=DataConfig()))
+
+
+@dataclass(frozen=True)
+class FinetuneJob:
+    """A distilled student fine-tuned under ``backend``'s noise (``qkd finetune``), then its test
+    images read out raw and with readout mitigation."""
+
+    run: str
+    backend: str
+    folder: str  # where the fine-tuned run goes
+    name: str
+    per_class: int | None
+    test_images: int | None
+    out: str  # the result file
+    epochs: int = FINETUNE_EPOCHS
+
+    def result(self) -> dict | None:
+        path = Path(self.out)
+        return json.loads(path.read_text()) if path.exists() else None
+
+
+def finetune(job: FinetuneJob, data_dir: str | None, threads: int | None = None) -> dict:
+    """Run one FinetuneJob (saved to ``job.out``): finetune.json's fields, the per-image correctness
+    before and after, and after with readout mitigation."""
+    if (done := job.result()) is not None:
+        return done
+    import torch
+
+    from ...training import atomic_write_json
+    from ..single.finetune import finetune_run
+
+    if threads:
+        torch.set_num_threads(threads)
+    r = finetune_run(job.run, job.backend, job.folder, job.name, job.epochs, shots=SHOTS, data_dir=data_dir,
+                     progress=False, resume=True, control=False, per_class=job.per_class,
+                     test_images=job.test_images)
+    evals = Path(r.run) / "evaluations"
+    before, after = (json.loads((evals / f"{t}.json").read_text()) for t in ("source-noisy", "finetuned-noisy"))
+    mitigated = evaluate(Job(r.run, f"noisy:{job.backend}", job.test_images, SHOTS, str(evals / "finetuned-readout.json"),
+                             mitigation="readout"), data_dir)
+    result = {**dataclasses.asdict(r), "before_correct": before["correct"], "after_correct": after["correct"],
+              "readout_accuracy": mitigated["accuracy"], "readout_correct": mitigated["correct"]}
+    atomic_write_json(Path(job.out), result)
+    return result
+
+
+def _run(job, data_dir: str | None, threads: int | None = None) -> dict:
+    return finetune(job, data_dir, threads) if isinstance(job, FinetuneJob) else evaluate(job, data_dir, threads)
+
+
+def images(row: dict, images_8q: int, images_8q_amplitude: int, quick: bool = False) -> int | None:
+    """Test images a student is evaluated on under noise (None: all)."""
+    if int(row["qubits"]) <= 4 or quick:
+        return None
+    return images_8q_amplitude if row.get("family") == "amplitude" else images_8q
 
 
 def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: int = CHECK_IMAGES,
-         backends: tuple[str, ...] = tuple(BACKENDS), quick: bool = False) -> list[Job]:
-    """The evaluations of every student of the grid's results rows."""
-    jobs = []
+         backends: tuple[str, ...] = tuple(BACKENDS), quick: bool = False,
+         images_8q_amplitude: int = IMAGES_8Q_AMPLITUDE, finetune_backend: str = FINETUNE_BACKEND) -> list:
+    """Every evaluation and fine-tuning of the grid's students, the cheap and telling ones first
+    (4 qubits, then the 8-qubit line students, their fine-tuning, then the 8-qubit amplitude ones)."""
+    work = []
     for row in rows:
         if row.get("role") not in ("baseline", "distilled"):
             continue
         run, q = str(out / row["run_dir"]), int(row["qubits"])
         where = out / "evaluations" / Path(run).name
-        full = None if q <= 4 or quick else images_8q
-        jobs.append(Job(run, "exact", None, None, str(where / "exact.json")))
+        n = images(row, images_8q, images_8q_amplitude, quick)
+        order = (q > 4, row.get("family") == "amplitude")
+        work.append((order, 0, Job(run, "exact", None, None, str(where / "exact.json"))))
         for b in backends:
-            jobs.append(Job(run, f"noisy:{b}", full, SHOTS, str(where / f"noisy-{b}.json")))
+            work.append((order, 0, Job(run, f"noisy:{b}", n, SHOTS, str(where / f"noisy-{b}.json"))))
             if q <= 4 and check_images:
-                jobs.append(Job(run, f"ibm:{b}", check_images, SHOTS, str(where / f"ibm-{b}.json")))
-    return jobs
+                work.append((order, 2, Job(run, f"ibm:{b}", check_images, SHOTS, str(where / f"ibm-{b}.json"))))
+            if row["role"] != "distilled":
+                continue
+            for m in MITIGATED:
+                recal = (20 if quick else min(RECALIBRATION_IMAGES, n or RECALIBRATION_IMAGES)) if m == "recal" else None
+                work.append((order, 1, Job(run, f"noisy:{b}", n, SHOTS, str(where / f"noisy-{b}-{m}.json"),
+                                           mitigation="none" if m == "recal" else m, recalibrate=recal)))
+        if row["role"] == "distilled" and finetune_backend:
+            per_class = None if quick else FINETUNE_PER_CLASS.get(q, FINETUNE_PER_CLASS[8])
+            work.append((order, 1, FinetuneJob(run, finetune_backend, str(out / "finetuned"),
+                                               f"{Path(run).name}-{finetune_backend}", per_class, n,
+                                               str(where / f"finetuned-{finetune_backend}.json"),
+                                               epochs=1 if quick else FINETUNE_EPOCHS)))
+    return [job for *_, job in sorted(work, key=lambda w: w[:2])]
 
 
 def run_noise_study(out: str | Path, quick: bool = False, datasets: list[str] | None = None, workers: int = 1,
                     data_dir: str | None = None, progress: bool = True, images_8q: int = IMAGES_8Q,
-                    check_images: int = CHECK_IMAGES, torch_device: str = "auto") -> Path:
-    """Train (or reuse) the students, evaluate them exactly and on the three fake backends, report.
+                    check_images: int = CHECK_IMAGES, torch_device: str = "auto",
+                    images_8q_amplitude: int = IMAGES_8Q_AMPLITUDE) -> Path:
+    """Train (or reuse) the students, evaluate them exactly, on the three fake backends, mitigated and
+    fine-tuned, and report.
+
+    Args:
+        out: the study's folder (runs, evaluations, report).
+        quick: digits, tiny students, fake_manila only: checks the path in a minute.
+        datasets: restrict the datasets (default MNIST and FashionMNIST).
+        workers: processes that train and evaluate side by side.
+        images_8q, images_8q_amplitude: test images of the 8-qubit line and amplitude students per
+            backend (their first ones).
+        check_images: test images of each 4-qubit student also run on Aer (0: none).
 
     Returns:
         The report's path (``OUT/report.md``).
+
+    Example:
+        >>> run_noise_study("runs/noise", workers=2)
+        PosixPath('runs/noise/report.md')
     """
     from tqdm.auto import tqdm
 
@@ -89,19 +199,20 @@ def run_noise_study(out: str | Path, quick: bool = False, datasets: list[str] | 
     spec = noise_study_spec(quick, datasets)
     rows = run_grid(spec, out, workers, "processes", data_dir, progress, torch_device)
     backends = ("fake_manila",) if quick else tuple(BACKENDS)
-    jobs = plan(rows, out, images_8q, 20 if quick else check_images, backends, quick)
+    jobs = plan(rows, out, images_8q, 20 if quick else check_images, backends, quick, images_8q_amplitude,
+                "fake_manila" if quick else FINETUNE_BACKEND)
     todo = [j for j in jobs if j.result() is None]
-    bar = tqdm(total=len(todo), desc="noisy evaluations", unit="eval", disable=None if progress else True)
+    bar = tqdm(total=len(todo), desc="noisy evaluations", unit="job", disable=None if progress else True)
     if workers > 1 and len(todo) > 1:
         import multiprocessing
 
         threads = worker_threads(workers)
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for _ in pool.map(evaluate, todo, [data_dir] * len(todo), [threads] * len(todo)):
+            for _ in pool.map(_run, todo, [data_dir] * len(todo), [threads] * len(todo)):
                 bar.update()
     else:
         for job in todo:
-            evaluate(job, data_dir)
+            _run(job, data_dir)
             bar.update()
     bar.close()
     return write_noise_report(out, jobs, backends, BACKENDS, quick)

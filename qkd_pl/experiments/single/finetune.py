@@ -67,7 +67,8 @@ class Finetuned:
 def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, name: str | None = None,
                  epochs: int = 3, lr: float = 1e-3, batch_size: int = 64, shots: int = DEFAULT_SHOTS,
                  data_dir: str | None = None, progress: bool = True, resume: bool = False,
-                 overwrite: bool = False, control: bool = True) -> Finetuned:
+                 overwrite: bool = False, control: bool = True, per_class: int | None = None,
+                 test_images: int | None = None) -> Finetuned:
     """Fine-tune a trained v2 student under ``noise``'s device noise and report what it recovers.
 
     Args:
@@ -81,6 +82,10 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
         control: also fine-tune the same way on the exact simulator (``RUN/finetune-<noise>-exact``)
             and test it on the noisy device, so the report separates what the noise-aware
             training recovers from what more epochs alone give.
+        per_class: fine-tune on N images of each class of the training split (train and validation
+            parts), not all of it: at 8 qubits a noisy training image costs about a third of a second
+            here, so all of MNIST is hours.
+        test_images: test on the first N test images (default all), every evaluation the same ones.
 
     Returns:
         The exact, noisy and fine-tuned test accuracies, also written to ``finetune.json``.
@@ -93,35 +98,41 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
                        f"this run is a {cfg.kind if cfg.kind != 'student' else cfg.student.arch} "
                        f"{'classical control' if cfg.kind == 'student' and cfg.student.control else ''}".rstrip())
     device = f"noisy:{noise}"
-    tuned = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, device=device),
+    data = cfg.data if per_class is None else dataclasses.replace(cfg.data, per_class=per_class)
+    tuned = dataclasses.replace(cfg, data=data, student=dataclasses.replace(cfg.student, device=device),
                                 train=dataclasses.replace(cfg.train, epochs=epochs, lr=lr, batch_size=batch_size,
                                                           optimizer="adam", schedule="constant", weight_decay=0.0))
     out = Path(out) if out is not None else source.parent
     name = name or f"finetune-{noise}"
-    result = train_student(tuned, out, name, resume=resume, data_dir=data_dir,
-                           progress=progress, overwrite=overwrite, start_from=StartFrom(source, FROZEN))
+    # with test_images, the run's own look at the whole test split (hours at 8 qubits) is left to the
+    # evaluations below, on those images
+    whole_test = test_images is None
+    result = train_student(tuned, out, name, resume=resume, data_dir=data_dir, progress=progress,
+                           overwrite=overwrite, start_from=StartFrom(source, FROZEN), test=whole_test)
     evals = result.run_dir / "evaluations"
 
     def correct(run: Path, dev: str, tag: str) -> dict:
-        return evaluate(Job(str(run), dev, None, None if dev == "exact" else shots, str(evals / f"{tag}.json")),
+        return evaluate(Job(str(run), dev, test_images, None if dev == "exact" else shots, str(evals / f"{tag}.json")),
                         data_dir)
 
     exact, before = correct(source, "exact", "source-exact"), correct(source, device, "source-noisy")
     after = correct(result.run_dir, device, "finetuned-noisy")
     drop, gain = paired(exact["correct"], before["correct"]), paired(after["correct"], before["correct"])
     # where the drop comes from: the device's noise without sampling, and sampling without noise
-    infinite_shots = evaluate(Job(str(source), device, None, None, str(evals / "source-noisy-no-shots.json")), data_dir)
+    infinite_shots = evaluate(Job(str(source), device, test_images, None, str(evals / "source-noisy-no-shots.json")),
+                              data_dir)
     sampled = correct(source, "qiskit.aer", "source-aer-noiseless")
     split = (paired(exact["correct"], infinite_shots["correct"]), paired(exact["correct"], sampled["correct"]))
     controls: tuple = (None, None, None, None)
     if control:
         plain = dataclasses.replace(tuned, student=dataclasses.replace(tuned.student, device=cfg.student.device))
         c = train_student(plain, out, f"{name}-exact", resume=resume, data_dir=data_dir, progress=progress,
-                          overwrite=overwrite, start_from=StartFrom(source, FROZEN))
+                          overwrite=overwrite, start_from=StartFrom(source, FROZEN), test=whole_test)
         c_after = correct(c.run_dir, device, "control-noisy")
         controls = (str(c.run_dir), c_after["accuracy"], paired(c_after["correct"], before["correct"]),
                     paired(after["correct"], c_after["correct"]))
-    start_val = json.loads((result.run_dir / "test_metrics.json").read_text())["start_val_accuracy"]
+    summary = result.run_dir / ("test_metrics.json" if whole_test else "selection.json")
+    start_val = json.loads(summary.read_text())["start_val_accuracy"]
     report = Finetuned(
         str(result.run_dir), str(source), device, shots, exact["accuracy"], before["accuracy"], after["accuracy"],
         drop, *split, gain, gain["mean"] / drop["mean"] if drop["mean"] > 0 else None, result.best["epoch"],

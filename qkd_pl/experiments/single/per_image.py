@@ -8,6 +8,8 @@ and ``qkd finetune`` evaluate through here, so their drops and gains carry inter
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import math
 import time
@@ -21,13 +23,23 @@ from ...training import atomic_write_json
 
 @dataclass(frozen=True)
 class Job:
-    """One evaluation: a student's first ``n`` test images (None: all) on ``device``."""
+    """One evaluation: a student's first ``n`` test images (None: all) on ``device``; ``mitigation``,
+    ``level`` (the transpiler's) and ``recalibrate`` (validation images the head is refitted on) as
+    ``qkd evaluate`` takes them."""
 
     run: str
     device: str
     n: int | None
     shots: int | None
     out: str  # the result file
+    mitigation: str = "none"
+    level: int | None = None
+    recalibrate: int | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether the device's raw readouts, as the run's head reads them, at the default level."""
+        return self.mitigation == "none" and self.recalibrate is None and self.level in (None, 1)
 
     def result(self) -> dict | None:
         path = Path(self.out)
@@ -39,6 +51,10 @@ def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict
     torch threads of a worker process that shares the cores with others (grid.worker_threads)."""
     if (done := job.result()) is not None:
         return done
+    if threads:
+        torch.set_num_threads(threads)
+    if not job.plain:
+        return _through_evaluate(job, data_dir)
     from ...config import RunConfig
     from ...data import load_data
     from ...devices import resolve_backend
@@ -46,8 +62,6 @@ def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict
     from ...training.checkpoint import read_run_checkpoint
     from .train import checkpoint_path, model_from_checkpoint
 
-    if threads:
-        torch.set_num_threads(threads)
     path = checkpoint_path(job.run)
     ckpt, _ = read_run_checkpoint(path)
     qubits = RunConfig.from_dict(ckpt["config"]).student.qubits
@@ -66,6 +80,23 @@ def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict
               "seconds": time.perf_counter() - t0,
               "depth": transpiled[0].depth if transpiled else None,
               "two_qubit_gates": transpiled[0].two_qubit_gates if transpiled else None}
+    Path(job.out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(Path(job.out), result)
+    return result
+
+
+def _through_evaluate(job: Job, data_dir: str | None) -> dict:
+    """A mitigated, recalibrated or re-levelled evaluation: ``qkd evaluate``'s own path (its files
+    beside the run too), its per-image correctness saved to ``job.out``."""
+    from .evaluate import evaluate_run
+
+    with contextlib.redirect_stdout(io.StringIO()):  # its lines (the circuit's cost, the recalibration) are its files'
+        r = evaluate_run(job.run, job.device, job.shots, data_dir=data_dir, limit=job.n, mitigation=job.mitigation,
+                         optimization_level=job.level, recalibrate=job.recalibrate)
+    result = {"run": job.run, "device": job.device, "shots": job.shots, "n": r.n_test, "accuracy": r.test_accuracy,
+              "correct": r.correct, "seconds": r.seconds, "depth": r.depth, "two_qubit_gates": r.two_qubit_gates,
+              "mitigation": job.mitigation, "level": job.level, "recalibrate": job.recalibrate,
+              "recalibrated": r.recalibrated, "zne": r.zne}
     Path(job.out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_json(Path(job.out), result)
     return result

@@ -17,22 +17,47 @@ def test_paired_drop_and_its_interval():
     assert paired("1" * 50, "1" * 20)["n"] == 20  # the images both have
 
 
-def test_quick_noise_study_reports_drops_and_resumes(tmp_path):
+def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(tmp_path):
     out = tmp_path / "noise"
     r = CliRunner().invoke(cli, ["reproduce", "noise", "--quick", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
+    assert "circuit on" not in r.output  # --quiet: the evaluations' own lines stay in their files
     report = (out / "report.md").read_text()
     assert "fake_manila" in report and "Does distillation change robustness" in report
     assert "The emulation against Aer" in report and (out / "plots" / "drop_by_backend.png").exists()
+    assert "## Error mitigation" in report and "## Noise-aware fine-tuning" in report
     results = json.loads((out / "noise_results.json").read_text())
-    assert len(results["drops"]) == 4 and {d["qubits"] for d in results["drops"]} == {2, 3}
-    for d in results["drops"]:
+    drops = results["drops"]
+    assert len(drops) == 8 and {d["qubits"] for d in drops} == {2, 3} and {d["family"] for d in drops} == {
+        "amplitude", "line"}
+    for d in drops:
         assert d["drop"]["low"] <= d["drop"]["mean"] <= d["drop"]["high"] and d["n"] > 100
         assert abs(d["drop"]["mean"] - (d["exact_accuracy_same_images"] - d["noisy_accuracy"])) < 1e-9
         assert d["two_qubit_gates"] >= 1 and d["depth"] > 0
-    assert len(results["contrasts"]) == 2 and len(results["checks"]) == 4
+    # the line family's circuit is the shallower one, and both cost QPU time that mitigation multiplies
+    circuits = {(c["family"], c["qubits"]): c for c in results["circuits"]}
+    assert circuits[("line", 3)]["two_qubit_gates"] < circuits[("amplitude", 3)]["two_qubit_gates"]
+    for c in circuits.values():
+        assert 0 < c["qpu_seconds_per_1000_none"] < c["qpu_seconds_per_1000_readout"] < c["qpu_seconds_per_1000_zne"]
+    # every distilled student with each mitigation, paired with its raw row on the same images
+    mitigated = results["mitigation"]
+    assert {(m["family"], m["qubits"], m["mitigation"]) for m in mitigated} == {
+        (f, q, m) for f in ("amplitude", "line") for q in (2, 3) for m in ("readout", "zne", "recal")}
+    for m in mitigated:
+        assert m["role"] == "distilled" and abs(m["gain"]["mean"] - (m["accuracy"] - m["raw_accuracy"])) < 1e-6  # float32 accuracies
+    recal = json.loads(next(out.glob("evaluations/distilled-*/noisy-fake_manila-recal.json")).read_text())
+    assert recal["recalibrate"] == 20 and recal["recalibrated"]["images"] == 20
+    zne = json.loads(next(out.glob("evaluations/distilled-*/noisy-fake_manila-zne.json")).read_text())
+    assert zne["mitigation"] == "zne" and zne["zne"]["factors"] == [1, 3, 5]
+    finetuned = results["finetuned"]
+    assert len(finetuned) == 4
+    for f in finetuned:
+        assert f["device"] == "noisy:fake_manila" and f["n"] == 144
+        assert abs(f["gain"]["mean"] - (f["after"] - f["before"])) < 1e-9
+        assert abs(f["gain_with_readout"]["mean"] - (f["after_readout"] - f["before"])) < 1e-6
+    assert len(results["contrasts"]) == 4 and len(results["checks"]) == 8
     files = sorted(out.glob("evaluations/*/*.json"))
-    assert len(files) == 4 * 3  # exact, the emulation and Aer per student
+    assert len(files) == 8 * 3 + 4 * 4  # exact, emulation, Aer; and per distilled student 3 mitigations, a fine-tuning
     stamps = [f.stat().st_mtime_ns for f in files]
     r = CliRunner().invoke(cli, ["reproduce", "noise", "--quick", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output

@@ -69,3 +69,21 @@ def test_unknown_noise_backend_is_refused_before_any_work(student):
     r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_nowhere"])
     assert r.exit_code == 2 and "unknown IBM fake backend 'fake_nowhere'" in r.stderr
     assert not (student / "finetune-fake_nowhere").exists()
+
+
+def test_finetune_on_a_subset_tests_the_first_images_and_leaves_the_whole_test_split_alone(student):
+    r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_manila", "--epochs", "1", "--per-class",
+                                 "20", "--test-images", "40", "--no-control", "--name", "subset", "--quiet"])
+    assert r.exit_code == 0, r.output
+    run = student / "subset"
+    report = json.loads((run / "finetune.json").read_text())
+    assert report["n_test"] == 40 and report["drop"]["n"] == report["gain"]["n"] == 40
+    for name in ("source-exact", "source-noisy", "finetuned-noisy", "source-noisy-no-shots", "source-aer-noiseless"):
+        assert json.loads((run / "evaluations" / f"{name}.json").read_text())["n"] == 40, name
+    assert not (run / "test_metrics.json").exists()  # no look at the other test images
+    selection = json.loads((run / "selection.json").read_text())
+    assert selection["start_val_accuracy"] == report["val_before"]
+    cfg = load_checkpoint(run / "best.pt")["config"]
+    assert cfg["data"]["per_class"] == 20 and cfg["student"]["device"] == "noisy:fake_manila"
+    history = json.loads((run / "metrics.json").read_text())
+    assert len(history) == 1
