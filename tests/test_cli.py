@@ -334,6 +334,9 @@ def test_draw_says_what_the_circuit_costs_on_an_ibm_device():
     assert sum(issubclass(w.category, QkdWarning) for w in seen) == 1
     cost = [line for line in r.stdout.splitlines() if line.startswith("circuit on fake_brisbane")]
     assert len(cost) == 1 and "two-qubit gates" in cost[0] and "estimated fidelity" in cost[0]
+    qpu = [line for line in r.stdout.splitlines() if line.startswith("QPU time for 1,000 images")]
+    raw, readout, zne = (float(qpu[0].split(f"{w} ")[1].split(" s")[0].replace(",", "")) for w in ("about", "s raw,", "readout,"))
+    assert len(qpu) == 1 and 0 < raw < readout < zne  # a circuit's duration beside the delay; TREX; three folded runs
     r = invoke("draw", "--qubits", 4, "--encoding", "angle", "--ansatz", "line", "--device", "noisy:fake_torino")
     assert r.exit_code == 0 and "circuit on fake_torino: depth" in r.stdout and "less than half" not in r.output
 

@@ -431,6 +431,12 @@ def draw_cmd(run, expand, png, target, optimization_level, **o):
     if backend is not None:
         cost = student_cost(student, *backend, 1 if optimization_level is None else optimization_level)
         click.echo(f"circuit {cost.describe()}")
+        if cost.seconds_per_shot > 0:  # a backend that reports gate durations
+            seconds = {m: cost.qpu_seconds(1000, 1024, m) for m in ("none", "readout", "zne")}
+            click.echo(f"QPU time for 1,000 images at 1,024 shots on the Estimator (estimated from the reported gate "
+                       f"durations and a 250 us repetition delay, without the service's overheads): about "
+                       f"{seconds['none']:,.0f} s raw, {seconds['readout']:,.0f} s with --mitigation readout, "
+                       f"{seconds['zne']:,.0f} s with --mitigation zne")
         warn_if_noise(cost, student)
 
 

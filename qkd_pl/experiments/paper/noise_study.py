@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...config import DataConfig, StudentConfig, TrainConfig
-from ..single.per_image import Job, evaluate
+from ..single.per_image import Job, evaluate, identity, saved_result
 from ..sweeps.grid import BASELINE, GridSpec, run_grid, validate, worker_threads
 
 BACKENDS = {"fake_kolkata": "Falcon r5.11 (27 qubits)", "fake_brisbane": "Eagle r3 (127 qubits)",
@@ -95,8 +95,8 @@ class FinetuneJob:
     epochs: int = FINETUNE_EPOCHS
 
     def result(self) -> dict | None:
-        path = Path(self.out)
-        return json.loads(path.read_text()) if path.exists() else None
+        """The saved result, if it answers this job (its fields and the source checkpoint); else None."""
+        return saved_result(self.out, identity(self))
 
 
 def finetune(job: FinetuneJob, data_dir: str | None, threads: int | None = None) -> dict:
@@ -111,14 +111,18 @@ def finetune(job: FinetuneJob, data_dir: str | None, threads: int | None = None)
 
     if threads:
         torch.set_num_threads(threads)
+    # a result from other settings (or another source checkpoint): its fine-tuned run is replaced, not resumed
+    stale = Path(job.out).exists()
     r = finetune_run(job.run, job.backend, job.folder, job.name, job.epochs, shots=SHOTS, data_dir=data_dir,
-                     progress=False, resume=True, control=False, per_class=job.per_class,
+                     progress=False, resume=not stale, overwrite=stale, control=False, per_class=job.per_class,
                      test_images=job.test_images)
     evals = Path(r.run) / "evaluations"
-    before, after = (json.loads((evals / f"{t}.json").read_text()) for t in ("source-noisy", "finetuned-noisy"))
+    exact, before, after = (json.loads((evals / f"{t}.json").read_text())
+                            for t in ("source-exact", "source-noisy", "finetuned-noisy"))
     mitigated = evaluate(Job(r.run, f"noisy:{job.backend}", job.test_images, SHOTS, str(evals / "finetuned-readout.json"),
                              mitigation="readout"), data_dir)
-    result = {**dataclasses.asdict(r), "before_correct": before["correct"], "after_correct": after["correct"],
+    result = {"job": identity(job), **dataclasses.asdict(r), "per_class": job.per_class, "epochs": job.epochs,
+              "exact_correct": exact["correct"], "before_correct": before["correct"], "after_correct": after["correct"],
               "readout_accuracy": mitigated["accuracy"], "readout_correct": mitigated["correct"]}
     atomic_write_json(Path(job.out), result)
     return result
@@ -160,7 +164,7 @@ def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: 
                 work.append((order, 1, Job(run, f"noisy:{b}", n, SHOTS, str(where / f"noisy-{b}-{m}.json"),
                                            mitigation="none" if m == "recal" else m, recalibrate=recal)))
         if row["role"] == "distilled" and finetune_backend:
-            per_class = None if quick else FINETUNE_PER_CLASS.get(q, FINETUNE_PER_CLASS[8])
+            per_class = 20 if quick else FINETUNE_PER_CLASS.get(q, FINETUNE_PER_CLASS[8])
             work.append((order, 1, FinetuneJob(run, finetune_backend, str(out / "finetuned"),
                                                f"{Path(run).name}-{finetune_backend}", per_class, n,
                                                str(where / f"finetuned-{finetune_backend}.json"),

@@ -24,7 +24,7 @@ from ...errors import QkdError
 from ...training import atomic_write_json, predict_logits, score
 from ...training.checkpoint import read_run_checkpoint
 from .hardware import say_hardware_cost
-from .remote_eval import batched_devices, remote_accuracy
+from .remote_eval import batched_devices, circuit_devices, remote_accuracy
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                  ask: Callable[[str], bool] | None = None, new_evaluation: bool = False,
                  resubmit_lost: bool = False, mitigation: str = "none",
                  optimization_level: int | None = None, extrapolator: str | None = None,
-                 recalibrate: int | None = None) -> Evaluation:
+                 recalibrate: int | None = None, folder: str | Path | None = None) -> Evaluation:
     """Test a saved run's best checkpoint, optionally on another device than it was trained on.
 
     Shot-based and remote devices are evaluated batch by batch with retries, and their progress
@@ -95,6 +95,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
             its validation split (``recalibrate.py``) before testing; ``-recal<N>`` in the file names.
         optimization_level: the transpiler's level for noisy:, qiskit.aer and ibm: devices (default
             1; 2 and 3 choose the qubits by their calibrated errors); ``-o<level>`` in the file names.
+        folder: where ``evaluation-<tag>.json`` (and zne's ``.npz``) go, default beside the checkpoint
+            (a study keeps its own); an IBM evaluation's job ledger stays beside the checkpoint.
 
     Returns:
         The evaluation, also written to ``evaluation-<device>.json`` beside the checkpoint.
@@ -177,7 +179,8 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
             logits = predict_logits(model, x, batch_size=1000 if backend is not None and backend.shots else 256)
         test = score(logits, y)
         correct = "".join(map(str, (logits.argmax(1) == y).to(torch.int64).tolist()))
-    zne = _save_zne(model, ckpt_file.parent / f"evaluation-{tag}.npz", y, digest) if mitigation == "zne" else None
+    files = Path(folder) if folder is not None else ckpt_file.parent
+    zne = _save_zne(model, files / f"evaluation-{tag}.npz", y, digest) if mitigation == "zne" else None
     report = Evaluation(test.accuracy, test.loss, test.n, meta.get("trained_on"), evaluated_on,
                         backend.shots if backend else None, backend.noise if backend else None, limit,
                         str(ckpt_file), time.perf_counter() - t0, per_circuit,
@@ -186,7 +189,7 @@ def evaluate_run(path: str | Path, device: str | None = None, shots: int | None 
                         optimization_level=backend.optimization_level if backend is not None and (
                             backend.remote or backend.device.startswith("noisy:")) and not per_circuit else None,
                         zne=zne, recalibrated=recalibrated, correct=correct)
-    atomic_write_json(ckpt_file.parent / f"evaluation-{tag}.json", dataclasses.asdict(report))
+    atomic_write_json(files / f"evaluation-{tag}.json", dataclasses.asdict(report))
     return report
 
 
@@ -241,10 +244,7 @@ def _recalibrate(model, data, n: int) -> dict:
 
 def _emulators(model) -> list:
     """The model's devices that keep zne's raw per-factor readouts (the emulation, or IBM's Estimator)."""
-    from ...circuits import QuantumLayer
-
-    return [m.qnode.device for m in model.modules()
-            if isinstance(m, QuantumLayer) and hasattr(m.qnode.device, "zne_values")]
+    return circuit_devices(model, lambda d: hasattr(d, "zne_values"))
 
 
 def _save_zne(model, path: Path, labels, digest: str) -> dict:
@@ -277,7 +277,7 @@ def _save_zne(model, path: Path, labels, digest: str) -> dict:
     return record
 
 
-def refit_zne(path: str | Path, extrapolator: str) -> float:
+def refit_zne(path: str | Path, extrapolator: str, run: str | Path | None = None) -> float:
     """The accuracy of a zne evaluation with another extrapolator fitted to its stored raw readouts
     (no circuit runs again), read by the head that read them then (the trained one, or the one a
     ``--recalibrate`` refitted, stored beside them).
@@ -285,6 +285,7 @@ def refit_zne(path: str | Path, extrapolator: str) -> float:
     Args:
         path: an ``evaluation-<device>-zne[...].npz`` beside its run's ``best.pt``.
         extrapolator: ``exponential``, ``linear`` or ``richardson``.
+        run: the run folder or checkpoint it evaluated, where the file is not beside it (a study's).
 
     Returns:
         The test accuracy on the refitted readouts.
@@ -305,7 +306,7 @@ def refit_zne(path: str | Path, extrapolator: str) -> float:
         raise QkdError(f"{path} is not a zne evaluation's readouts ({type(exc).__name__})") from None
     if "head_weight" not in stored:
         raise QkdError(f"{path} holds no linear head: refit_zne reads a v2 student's readouts")
-    ckpt_file = checkpoint_path(path.parent)
+    ckpt_file = checkpoint_path(path.parent if run is None else run)
     ckpt, digest = read_run_checkpoint(ckpt_file)
     if str(stored.get("checkpoint_sha256", digest)) != digest:
         raise QkdError(f"{path} was evaluated from another checkpoint than {ckpt_file}'s")

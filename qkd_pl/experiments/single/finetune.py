@@ -82,9 +82,10 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
         control: also fine-tune the same way on the exact simulator (``RUN/finetune-<noise>-exact``)
             and test it on the noisy device, so the report separates what the noise-aware
             training recovers from what more epochs alone give.
-        per_class: fine-tune on N images of each class of the training split (train and validation
-            parts), not all of it: at 8 qubits a noisy training image costs about a third of a second
-            here, so all of MNIST is hours.
+        per_class: fine-tune on N images of each class of the training split (about 80 % of them
+            trained on, the rest its validation part), not all of it: at 8 qubits a noisy training
+            image costs about a third of a second here, so all of MNIST is hours. The test split
+            stays the source's (``full_test``), so before and after are read on the same images.
         test_images: test on the first N test images (default all), every evaluation the same ones.
 
     Returns:
@@ -98,7 +99,11 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
                        f"this run is a {cfg.kind if cfg.kind != 'student' else cfg.student.arch} "
                        f"{'classical control' if cfg.kind == 'student' and cfg.student.control else ''}".rstrip())
     device = f"noisy:{noise}"
-    data = cfg.data if per_class is None else dataclasses.replace(cfg.data, per_class=per_class)
+    if per_class is not None and cfg.data.per_class is not None and not cfg.data.full_test:
+        raise QkdError(f"--per-class: {path} was trained and tested with --per-class {cfg.data.per_class}, so its "
+                       f"test split is capped too; fine-tune it without --per-class (its data are already a subset)")
+    # fewer training images, the source's test split: before and after are read on the same images
+    data = cfg.data if per_class is None else dataclasses.replace(cfg.data, per_class=per_class, full_test=True)
     tuned = dataclasses.replace(cfg, data=data, student=dataclasses.replace(cfg.student, device=device),
                                 train=dataclasses.replace(cfg.train, epochs=epochs, lr=lr, batch_size=batch_size,
                                                           optimizer="adam", schedule="constant", weight_decay=0.0))
@@ -117,6 +122,9 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
 
     exact, before = correct(source, "exact", "source-exact"), correct(source, device, "source-noisy")
     after = correct(result.run_dir, device, "finetuned-noisy")
+    if not len(exact["correct"]) == len(before["correct"]) == len(after["correct"]):
+        raise QkdError(f"{result.run_dir}: the fine-tuned run's test images are not the source's "
+                       f"({len(after['correct'])} against {len(before['correct'])}); nothing to pair")
     drop, gain = paired(exact["correct"], before["correct"]), paired(after["correct"], before["correct"])
     # where the drop comes from: the device's noise without sampling, and sampling without noise
     infinite_shots = evaluate(Job(str(source), device, test_images, None, str(evals / "source-noisy-no-shots.json")),

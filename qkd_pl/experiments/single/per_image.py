@@ -9,6 +9,8 @@ and ``qkd finetune`` evaluate through here, so their drops and gains carry inter
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import io
 import json
 import math
@@ -42,8 +44,28 @@ class Job:
         return self.mitigation == "none" and self.recalibrate is None and self.level in (None, 1)
 
     def result(self) -> dict | None:
-        path = Path(self.out)
-        return json.loads(path.read_text()) if path.exists() else None
+        """The saved result, if it answers this job (its fields and the checkpoint it read); else None."""
+        return saved_result(self.out, identity(self))
+
+
+def identity(job) -> dict:
+    """What a saved result answers: the job's fields but where it is saved and how its run folder was
+    named, and the SHA-256 of the checkpoint it reads (a retrained student is evaluated anew)."""
+    from ...distill.saved import checkpoint_path
+
+    fields = {k: v for k, v in dataclasses.asdict(job).items() if k not in ("out", "run", "folder")}
+    digest = hashlib.sha256(checkpoint_path(job.run).read_bytes()).hexdigest()
+    return {"kind": type(job).__name__, **fields, "checkpoint_sha256": digest}
+
+
+def saved_result(out: str | Path, ident: dict) -> dict | None:
+    """``out``'s result if it was saved for ``ident`` (a file from other work, or from before results
+    said what they answer, is done again)."""
+    path = Path(out)
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return data if data.get("job") == ident else None
 
 
 def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict:
@@ -75,7 +97,7 @@ def evaluate(job: Job, data_dir: str | None, threads: int | None = None) -> dict
     correct = (pred == y).to(torch.int64)
     qnode = getattr(getattr(model, "quantum", None), "qnode", None)
     transpiled = getattr(qnode.device, "transpiled", []) if qnode is not None else []
-    result = {"run": job.run, "device": job.device, "shots": job.shots, "n": len(y),
+    result = {"job": identity(job), "run": job.run, "device": job.device, "shots": job.shots, "n": len(y),
               "accuracy": correct.sum().item() / len(y), "correct": "".join(map(str, correct.tolist())),
               "seconds": time.perf_counter() - t0,
               "depth": transpiled[0].depth if transpiled else None,
@@ -90,11 +112,14 @@ def _through_evaluate(job: Job, data_dir: str | None) -> dict:
     beside the run too), its per-image correctness saved to ``job.out``."""
     from .evaluate import evaluate_run
 
+    out = Path(job.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.redirect_stdout(io.StringIO()):  # its lines (the circuit's cost, the recalibration) are its files'
+        # its evaluation-<tag> files beside job.out, not beside the run: another --limit there would replace them
         r = evaluate_run(job.run, job.device, job.shots, data_dir=data_dir, limit=job.n, mitigation=job.mitigation,
-                         optimization_level=job.level, recalibrate=job.recalibrate)
-    result = {"run": job.run, "device": job.device, "shots": job.shots, "n": r.n_test, "accuracy": r.test_accuracy,
-              "correct": r.correct, "seconds": r.seconds, "depth": r.depth, "two_qubit_gates": r.two_qubit_gates,
+                         optimization_level=job.level, recalibrate=job.recalibrate, folder=out.parent)
+    result = {"job": identity(job), "run": job.run, "device": job.device, "shots": job.shots, "n": r.n_test,
+              "accuracy": r.correct.count("1") / len(r.correct), "correct": r.correct, "seconds": r.seconds, "depth": r.depth, "two_qubit_gates": r.two_qubit_gates,
               "mitigation": job.mitigation, "level": job.level, "recalibrate": job.recalibrate,
               "recalibrated": r.recalibrated, "zne": r.zne}
     Path(job.out).parent.mkdir(parents=True, exist_ok=True)

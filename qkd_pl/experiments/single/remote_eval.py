@@ -68,13 +68,18 @@ def _read_partial(path: Path) -> dict[str, Any]:
                        f"every image again (jobs recorded in the ledger beside it are still retrieved by id)") from None
 
 
+def circuit_devices(model: nn.Module, which: Callable[[Any], bool]) -> list:
+    """The devices of the model's quantum layers (one per layer) for which ``which(device)`` holds."""
+    from ...circuits import QuantumLayer
+
+    return [m.qnode.device for m in model.modules() if isinstance(m, QuantumLayer) and which(m.qnode.device)]
+
+
 def batched_devices(model: nn.Module) -> list:
     """The model's ``BatchedQiskitDevice``s (one per quantum layer)."""
-    from ...circuits import QuantumLayer
     from ...devices.qiskit_batched import BatchedQiskitDevice
 
-    return [m.qnode.device for m in model.modules()
-            if isinstance(m, QuantumLayer) and isinstance(m.qnode.device, BatchedQiskitDevice)]
+    return circuit_devices(model, lambda d: isinstance(d, BatchedQiskitDevice))
 
 
 def remote_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, backend: Backend, stem: Path,

@@ -51,14 +51,27 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
     assert zne["mitigation"] == "zne" and zne["zne"]["factors"] == [1, 3, 5]
     finetuned = results["finetuned"]
     assert len(finetuned) == 4
-    for f in finetuned:
-        assert f["device"] == "noisy:fake_manila" and f["n"] == 144
+    for f in finetuned:  # on 20 images per class, tested on the source's whole test split
+        assert f["device"] == "noisy:fake_manila" and f["n"] == 144 and f["per_class"] == 20
         assert abs(f["gain"]["mean"] - (f["after"] - f["before"])) < 1e-9
         assert abs(f["gain_with_readout"]["mean"] - (f["after_readout"] - f["before"])) < 1e-6
     assert len(results["contrasts"]) == 4 and len(results["checks"]) == 8
-    files = sorted(out.glob("evaluations/*/*.json"))
+    files = sorted(f for f in out.glob("evaluations/*/*.json") if not f.name.startswith("evaluation-"))
     assert len(files) == 8 * 3 + 4 * 4  # exact, emulation, Aer; and per distilled student 3 mitigations, a fine-tuning
+    # qkd evaluate's own files of the mitigated evaluations stay in the study, not beside the runs
+    assert len(list(out.glob("evaluations/*/evaluation-noisy-fake_manila-*.json"))) == 4 * 3
+    assert len(list(out.glob("evaluations/*/evaluation-noisy-fake_manila-zne.npz"))) == 4
+    assert not list(out.glob("runs/*/evaluation-*"))
     stamps = [f.stat().st_mtime_ns for f in files]
     r = CliRunner().invoke(cli, ["reproduce", "noise", "--quick", "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     assert [f.stat().st_mtime_ns for f in files] == stamps  # nothing evaluated twice
+    # a result saved for other work (here: other images) is done again, and only it
+    stale = out / "evaluations" / files[0].parent.name / "noisy-fake_manila.json"
+    saved = json.loads(stale.read_text())
+    saved["job"]["n"] = 7
+    stale.write_text(json.dumps(saved))
+    r = CliRunner().invoke(cli, ["reproduce", "noise", "--quick", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(stale.read_text())["job"]["n"] is None
+    assert [f.stat().st_mtime_ns != s for f, s in zip(files, stamps)] == [f == stale for f in files]

@@ -71,19 +71,32 @@ def test_unknown_noise_backend_is_refused_before_any_work(student):
     assert not (student / "finetune-fake_nowhere").exists()
 
 
-def test_finetune_on_a_subset_tests_the_first_images_and_leaves_the_whole_test_split_alone(student):
+def test_finetune_on_a_subset_is_tested_on_the_sources_images_and_leaves_the_rest_of_the_test_split_alone(student):
     r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_manila", "--epochs", "1", "--per-class",
-                                 "20", "--test-images", "40", "--no-control", "--name", "subset", "--quiet"])
+                                 "20", "--test-images", "100", "--no-control", "--name", "subset", "--quiet"])
     assert r.exit_code == 0, r.output
     run = student / "subset"
     report = json.loads((run / "finetune.json").read_text())
-    assert report["n_test"] == 40 and report["drop"]["n"] == report["gain"]["n"] == 40
+    assert report["n_test"] == 100 and report["drop"]["n"] == report["gain"]["n"] == 100
+    correct = {}
     for name in ("source-exact", "source-noisy", "finetuned-noisy", "source-noisy-no-shots", "source-aer-noiseless"):
-        assert json.loads((run / "evaluations" / f"{name}.json").read_text())["n"] == 40, name
+        correct[name] = json.loads((run / "evaluations" / f"{name}.json").read_text())["correct"]
+        assert len(correct[name]) == 100, name
     assert not (run / "test_metrics.json").exists()  # no look at the other test images
     selection = json.loads((run / "selection.json").read_text())
     assert selection["start_val_accuracy"] == report["val_before"]
     cfg = load_checkpoint(run / "best.pt")["config"]
-    assert cfg["data"]["per_class"] == 20 and cfg["student"]["device"] == "noisy:fake_manila"
-    history = json.loads((run / "metrics.json").read_text())
-    assert len(history) == 1
+    # fewer training images, the source's test split (a capped one would differ from image 64 on)
+    assert cfg["data"]["per_class"] == 20 and cfg["data"]["full_test"] and cfg["student"]["device"] == "noisy:fake_manila"
+    assert len(json.loads((run / "metrics.json").read_text())) == 1
+    if report["best_epoch"] == 0:  # the starting weights kept: after is before, image for image, up to shot noise
+        assert sum(a != b for a, b in zip(correct["finetuned-noisy"], correct["source-noisy"])) <= 10
+
+
+def test_finetune_refuses_a_subset_of_a_source_whose_test_split_is_capped(tmp_path):
+    r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-1", "--qubits", "2",
+                                 "--epochs", "1", "--per-class", "30", "--quiet", "--out", str(tmp_path), "--name", "c"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["finetune", str(tmp_path / "c"), "--noise", "fake_manila", "--per-class", "10"])
+    assert r.exit_code == 2 and "test split is capped too" in r.stderr and "\n" not in r.stderr.strip()
+    assert not (tmp_path / "c" / "finetune-fake_manila").exists()
