@@ -288,7 +288,8 @@ def _circuits_section(lines: list[str], runs: list[str], info: dict, configs: di
               "Each family's circuit transpiled with Qiskit's preset pass manager (level 1, seed 0); estimated fidelity "
               "from the backend's reported gate and readout errors (devices/hardware_cost.py); QPU seconds for 1,000 "
               "images at 1,024 shots on the Estimator, from the backend's gate durations and a 250 us repetition delay "
-              "(raw; TREX's calibration; ZNE's three folded circuits): an estimate, without the service's overheads. "
+              "(raw; TREX's calibration, assumed at the job's shots for each of its 32 randomizations; ZNE's three folded "
+              "circuits): an estimate, without the service's overheads. "
               "A recalibrated head adds its calibration images once.", "",
               "| family | qubits | backend | depth | two-qubit gates | estimated fidelity | QPU s / 1,000 images: raw, "
               "readout, ZNE |", "|---|---|---|---|---|---|---|"]

@@ -20,8 +20,12 @@ simulation of the transpiled circuit. At 4 qubits the torch emulation (``noisy:<
 devices/noisy.py) runs thousands of test images a second, so every 4-qubit student is evaluated on
 its whole test split, and Aer (``ibm:<backend>``) evaluates the first ``check_images`` as a
 cross-check of the emulation. At 8 qubits an image takes about 0.1 s (line) to 1 s (amplitude),
-so 8-qubit students are evaluated on the first ``images_8q`` (line) or ``images_8q_amplitude``
-test images (the report says so beside every such number); a GPU lifts that.
+so 8-qubit students are evaluated on the first ``images_8q`` (line, default 1,000) or
+``images_8q_amplitude`` (default 100: 1,000 would be about 8 hours of this study's 2 cores for
+students whose outputs are noise) test images; the report gives n beside every such number.
+Fine-tuning runs on one backend (the Eagle, whose level-1 placement reads worst) on a subset of
+the training split (``FINETUNE_PER_CLASS``), and not for the 8-qubit amplitude students (a noisy
+training step of theirs is about a second an image).
 
 Every evaluation and fine-tuning is saved as it finishes (per-image correctness), so an interrupted
 study resumes where it stopped; differences are paired over the same images, with 95 % normal
@@ -163,7 +167,7 @@ def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: 
                 recal = (20 if quick else min(RECALIBRATION_IMAGES, n or RECALIBRATION_IMAGES)) if m == "recal" else None
                 work.append((order, 1, Job(run, f"noisy:{b}", n, SHOTS, str(where / f"noisy-{b}-{m}.json"),
                                            mitigation="none" if m == "recal" else m, recalibrate=recal)))
-        if row["role"] == "distilled" and finetune_backend:
+        if row["role"] == "distilled" and finetune_backend and (q <= 4 or row.get("family") != "amplitude" or quick):
             per_class = 20 if quick else FINETUNE_PER_CLASS.get(q, FINETUNE_PER_CLASS[8])
             work.append((order, 1, FinetuneJob(run, finetune_backend, str(out / "finetuned"),
                                                f"{Path(run).name}-{finetune_backend}", per_class, n,
