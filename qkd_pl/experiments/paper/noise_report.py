@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
-from ..single.per_image import paired
+from ..single.per_image import paired, share_of_drop
 
 NAMES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR-10 (JPEG copy)", "digits": "digits"}
 
@@ -164,12 +164,6 @@ def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generat
     return report
 
 
-def _share(gain: dict, drop: dict) -> float | None:
-    """The gain as a share of the drop, where both intervals exclude 0 (else there is no share to speak of)."""
-    significant = drop["low"] > 0 and (gain["low"] > 0 or gain["high"] < 0)
-    return gain["mean"] / drop["mean"] if significant else None
-
-
 MITIGATION_NAMES = {"readout": "readout", "zne": "ZNE", "recal": "recalibrated head"}
 
 
@@ -192,7 +186,7 @@ def _mitigation_section(lines: list[str], runs: list[str], info: dict, results: 
                 gain = paired(done["correct"], raw["correct"])
                 rows.append({**info[run], "run": run, "backend": b, "mitigation": what, "n": gain["n"],
                              "raw_accuracy": raw["accuracy"], "accuracy": done["accuracy"], "drop": drop,
-                             "gain": gain, "recovered": _share(gain, drop),
+                             "gain": gain, "recovered": share_of_drop(gain, drop),
                              "drop_after": paired(exact["correct"], done["correct"]),
                              "recalibration_images": done.get("recalibrate"), "seconds": done["seconds"]})
     if not rows:
@@ -217,7 +211,7 @@ def _mitigation_section(lines: list[str], runs: list[str], info: dict, results: 
             cells = []
             for what in MITIGATION_NAMES:
                 r = mine.get(what)
-                share = f", {100 * r['recovered']:.0f} % back" if r and r["recovered"] is not None else ""
+                share = f", {100 * r['recovered']:+.0f} % of the drop" if r and r["recovered"] is not None else ""
                 cells.append(f"{100 * r['accuracy']:.2f} % ({fmt(r['gain'])}{share})" if r else "(not run)")
             lines.append(f"| {_name(info[run])} | {b} | {n} | {100 * sum(map(int, exact['correct'][:n])) / n:.2f} % | "
                          f"{100 * any_row['raw_accuracy']:.2f} % | " + " | ".join(cells) + " |")
@@ -236,7 +230,7 @@ def _finetune_section(lines: list[str], runs: list[str], info: dict, results: di
         rows.append({**info[run], "run": run, "device": device, "n": r["n_test"], "exact": r["exact_accuracy"],
                      "before": r["noisy_before"], "after": r["noisy_after"], "after_readout": r["readout_accuracy"],
                      "drop": drop, "gain": gain, "gain_with_readout": both,
-                     "recovered": _share(gain, drop), "recovered_with_readout": _share(both, drop),
+                     "recovered": share_of_drop(gain, drop), "recovered_with_readout": share_of_drop(both, drop),
                      "drop_after": paired(r["exact_correct"], r["after_correct"]),
                      "drop_after_readout": paired(r["exact_correct"], r["readout_correct"]),
                      "best_epoch": r["best_epoch"], "val_before": r["val_before"], "val_after": r["val_after"],
@@ -251,12 +245,12 @@ def _finetune_section(lines: list[str], runs: list[str], info: dict, results: di
               "of each class of the training split, about 80 % trained on and the rest the validation part; selected "
               "on validation accuracy on the noisy device, the starting weights as epoch 0), then tested on the same "
               "test images as before it, raw and with readout mitigation (gains over before, paired; shares of the drop "
-              "as above). Its 'before' is an evaluation of its own (the same device and images as the raw row above, "
-              "other shots).", "",
+              "as above). Its 'before' repeats the raw row's evaluation above (the same device, images and seeded shots).",
+              "",
               "| student | device | per class, epochs | n | exact | before | after | gain | after + readout | gain | "
               "best epoch |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        share = lambda x: f", {100 * x:.0f} % back" if x is not None else ""  # noqa: E731
+        share = lambda x: f", {100 * x:+.0f} % of the drop" if x is not None else ""  # noqa: E731
         lines.append(f"| {_name(r)} | {r['device']} | {r['per_class'] or 'all'}, {r['epochs']} | {r['n']} | "
                      f"{100 * r['exact']:.2f} % | {100 * r['before']:.2f} % | "
                      f"{100 * r['after']:.2f} % | {fmt(r['gain'])}{share(r['recovered'])} | "

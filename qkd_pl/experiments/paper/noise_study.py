@@ -97,6 +97,7 @@ class FinetuneJob:
     test_images: int | None
     out: str  # the result file
     epochs: int = FINETUNE_EPOCHS
+    shots: int = SHOTS
 
     def result(self) -> dict | None:
         """The saved result, if it answers this job (its fields and the source checkpoint); else None."""
@@ -115,16 +116,21 @@ def finetune(job: FinetuneJob, data_dir: str | None, threads: int | None = None)
 
     if threads:
         torch.set_num_threads(threads)
-    # a result from other settings (or another source checkpoint): its fine-tuned run is replaced, not resumed
-    stale = Path(job.out).exists()
-    r = finetune_run(job.run, job.backend, job.folder, job.name, job.epochs, shots=SHOTS, data_dir=data_dir,
-                     progress=False, resume=not stale, overwrite=stale, control=False, per_class=job.per_class,
+    # the fine-tuned run resumes only if it was begun for this very job (its marker), else it is begun anew:
+    # a run left by other settings or from an older source checkpoint is never continued
+    marker, ident = Path(job.folder) / f"{job.name}.job.json", identity(job)
+    fresh = not marker.exists() or json.loads(marker.read_text()) != ident
+    if fresh:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(marker, ident)
+    r = finetune_run(job.run, job.backend, job.folder, job.name, job.epochs, shots=job.shots, data_dir=data_dir,
+                     progress=False, resume=not fresh, overwrite=fresh, control=False, per_class=job.per_class,
                      test_images=job.test_images)
     evals = Path(r.run) / "evaluations"
     exact, before, after = (json.loads((evals / f"{t}.json").read_text())
                             for t in ("source-exact", "source-noisy", "finetuned-noisy"))
-    mitigated = evaluate(Job(r.run, f"noisy:{job.backend}", job.test_images, SHOTS, str(evals / "finetuned-readout.json"),
-                             mitigation="readout"), data_dir)
+    mitigated = evaluate(Job(r.run, f"noisy:{job.backend}", job.test_images, job.shots,
+                             str(evals / "finetuned-readout.json"), mitigation="readout"), data_dir)
     result = {"job": identity(job), **dataclasses.asdict(r), "per_class": job.per_class, "epochs": job.epochs,
               "exact_correct": exact["correct"], "before_correct": before["correct"], "after_correct": after["correct"],
               "readout_accuracy": mitigated["accuracy"], "readout_correct": mitigated["correct"]}

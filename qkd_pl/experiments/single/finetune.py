@@ -29,7 +29,7 @@ from ...devices.backends import DEFAULT_SHOTS
 from ...errors import QkdError
 from ...training import atomic_write_json
 from ...training.checkpoint import read_run_checkpoint
-from .per_image import Job, evaluate, paired
+from .per_image import Job, evaluate, paired, share_of_drop
 from ...distill.saved import run_config
 from .train import StartFrom, checkpoint_path, train_student
 
@@ -52,7 +52,7 @@ class Finetuned:
     drop_device_noise: dict  # exact - the source on the noisy device without shots (exact noisy expectations)
     drop_shots: dict  # exact - the source on noiseless Aer with the same shots: what sampling alone costs
     gain: dict  # noisy_after - noisy_before
-    recovered: float | None  # gain / drop: the share of the noise-induced drop won back
+    recovered: float | None  # gain / drop: the share of the noise-induced drop won back (where both are significant)
     best_epoch: int  # 0: no epoch beat the starting weights on validation
     val_before: float
     val_after: float
@@ -143,7 +143,7 @@ def finetune_run(path: str | Path, noise: str, out: str | Path | None = None, na
     start_val = json.loads(summary.read_text())["start_val_accuracy"]
     report = Finetuned(
         str(result.run_dir), str(source), device, shots, exact["accuracy"], before["accuracy"], after["accuracy"],
-        drop, *split, gain, gain["mean"] / drop["mean"] if drop["mean"] > 0 else None, result.best["epoch"],
+        drop, *split, gain, share_of_drop(gain, drop), result.best["epoch"],
         start_val, result.best["val_accuracy"], after["n"], time.perf_counter() - t0, *controls)
     atomic_write_json(result.run_dir / "finetune.json", dataclasses.asdict(report))
     return report

@@ -127,6 +127,13 @@ def _through_evaluate(job: Job, data_dir: str | None) -> dict:
     return result
 
 
+def share_of_drop(gain: dict, drop: dict) -> float | None:
+    """A gain as a share of a drop (both ``paired`` results), where both intervals exclude 0: else
+    there is no share to speak of."""
+    significant = drop["low"] > 0 and (gain["low"] > 0 or gain["high"] < 0)
+    return gain["mean"] / drop["mean"] if significant else None
+
+
 def paired(a: str, b: str) -> dict:
     """Mean of a_i - b_i over the images both have (bit strings of correctness), 95 % interval."""
     n = min(len(a), len(b))

@@ -10,6 +10,7 @@ script can run exactly what a command line runs.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -75,6 +76,11 @@ def train_teacher(cfg: RunConfig, out: str | Path, name: str | None = None, resu
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, data.image_shape, data.n_classes, data.mean, data.std, None).to(device)
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
+    if resuming and start_from is not None and (run_dir / "start.json").exists():
+        began = json.loads((run_dir / "start.json").read_text()).get("source_sha256")
+        if began is not None and began != _sha256(start_from.checkpoint):
+            raise QkdError(f"{run_dir} began from other weights of {start_from.checkpoint} (it was retrained since): "
+                           f"pass --overwrite to start it again from the current ones")
     _say(progress, f"teacher {cfg.teacher.arch} on {cfg.data.dataset} ({device}): {data.summary()}")
     distiller = Distiller(None, None, cfg.train, progress=progress)
     return _train_and_test(distiller, cfg, model, data, run_dir, resuming, None, progress)
@@ -290,6 +296,11 @@ def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool
     if backend is not None:  # qkd-pl's students (a user's stays where its factory put it)
         model = model.to(plan.device)
     run_dir, resuming = open_run_dir(out, name, cfg, resume, overwrite)
+    if resuming and start_from is not None and (run_dir / "start.json").exists():
+        began = json.loads((run_dir / "start.json").read_text()).get("source_sha256")
+        if began is not None and began != _sha256(start_from.checkpoint):
+            raise QkdError(f"{run_dir} began from other weights of {start_from.checkpoint} (it was retrained since): "
+                           f"pass --overwrite to start it again from the current ones")
     _say(progress, f"student on {cfg.data.dataset}: {data.summary()}")
     _say(progress, f"device {backend.describe()}" if backend else f"student {cfg.student.arch}: your own module, "
                                                                       f"on the torch device of its parameters")
@@ -311,6 +322,10 @@ def _student_job(cfg: RunConfig, out: str | Path, name: str | None, resume: bool
                           progress=progress, teacher_device=plan.teacher_device)
     return _StudentJob(cfg, distiller, model, data, run_dir, resuming, backend, progress, transfer, extra, on_epoch,
                        test, start_from is not None, torch.get_rng_state())
+
+
+def _sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _start_from(model: nn.Module, start: StartFrom) -> None:
@@ -357,7 +372,8 @@ def _fit_job(job: _StudentJob) -> tuple[FitJob, float]:
             start_best = {"val_accuracy": accuracy(model, data.x_val, data.y_val).accuracy, "epoch": 0}
             save_checkpoint(run_dir / "best.pt", {"config": cfg.to_dict(), "meta": meta, "epoch": 0,
                                                   "state_dict": model.state_dict()})
-            atomic_write_json(run_dir / "start.json", start_best)
+            # which bytes it started from: a resume from a retrained source would mix two students
+            atomic_write_json(run_dir / "start.json", {**start_best, "source_sha256": _sha256(job.extra["started_from"])})
             _say(job.progress, f"starting weights: validation accuracy {start_best['val_accuracy']:.4f} on {device}")
         job.extra["start_val_accuracy"] = json.loads((run_dir / "start.json").read_text())["val_accuracy"]
     record = RunRecord(cfg.to_dict(), meta, cache_data=cfg.data, cache_source=data.source,

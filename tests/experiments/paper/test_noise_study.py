@@ -2,11 +2,12 @@
 and on Aer, a report with paired intervals; a rerun evaluates nothing again."""
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
-from qkd_pl.experiments.single.per_image import paired
+from qkd_pl.experiments.single.per_image import paired, share_of_drop
 
 
 def test_paired_drop_and_its_interval():
@@ -15,6 +16,14 @@ def test_paired_drop_and_its_interval():
     c = paired("1" * 100, "1" * 90 + "0" * 10)
     assert abs(c["mean"] - 0.1) < 1e-12 and 0.04 < c["low"] < 0.1 < c["high"] < 0.16
     assert paired("1" * 50, "1" * 20)["n"] == 20  # the images both have
+
+
+def test_a_share_of_the_drop_only_where_the_drop_and_the_gain_are_significant():
+    drop, gain = paired("1" * 100, "1" * 80 + "0" * 20), paired("1" * 90 + "0" * 10, "1" * 80 + "0" * 20)
+    assert abs(share_of_drop(gain, drop) - 0.5) < 1e-12  # 10 of the 20 points back
+    assert share_of_drop(paired("1" * 81 + "0" * 19, "1" * 80 + "0" * 20), drop) is None  # one image: no gain to speak of
+    assert share_of_drop(gain, paired("1" * 100, "1" * 99 + "0")) is None  # one image lost: no drop to speak of
+    assert share_of_drop(paired("1" * 70 + "0" * 30, "1" * 80 + "0" * 20), drop) < 0  # a significant loss says so
 
 
 def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(tmp_path):
@@ -75,3 +84,18 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
     assert r.exit_code == 0, r.output
     assert json.loads(stale.read_text())["job"]["n"] is None
     assert [f.stat().st_mtime_ns != s for f, s in zip(files, stamps)] == [f == stale for f in files]
+    # a fine-tuning begun and saved for other settings (as if the study's epochs had changed since): its run is
+    # begun anew, not resumed, and the others stay
+    tuned = sorted(out.glob("evaluations/*/finetuned-fake_manila.json"))[0]
+    marker = out / "finetuned" / (Path(json.loads(tuned.read_text())["run"]).name + ".job.json")
+    for path, inner in ((tuned, "job"), (marker, None)):
+        saved = json.loads(path.read_text())
+        (saved[inner] if inner else saved)["epochs"] = 2
+        path.write_text(json.dumps(saved))
+    runs = sorted((out / "finetuned").glob("*/best.pt"))
+    before = {p: p.stat().st_mtime_ns for p in runs}
+    r = CliRunner().invoke(cli, ["reproduce", "noise", "--quick", "--out", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    again = Path(json.loads(tuned.read_text())["run"]) / "best.pt"
+    assert json.loads(tuned.read_text())["job"]["epochs"] == 1
+    assert [p.stat().st_mtime_ns != before[p] for p in runs] == [p == again for p in runs]

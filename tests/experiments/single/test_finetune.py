@@ -100,3 +100,25 @@ def test_finetune_refuses_a_subset_of_a_source_whose_test_split_is_capped(tmp_pa
     r = CliRunner().invoke(cli, ["finetune", str(tmp_path / "c"), "--noise", "fake_manila", "--per-class", "10"])
     assert r.exit_code == 2 and "test split is capped too" in r.stderr and "\n" not in r.stderr.strip()
     assert not (tmp_path / "c" / "finetune-fake_manila").exists()
+
+
+def test_a_finetuning_does_not_resume_from_a_retrained_source(tmp_path):
+    def train(epochs):
+        r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-1", "--qubits", "2",
+                                     "--epochs", str(epochs), "--quiet", "--out", str(tmp_path), "--name", "s",
+                                     "--overwrite"])
+        assert r.exit_code == 0, r.output
+
+    def finetune(*extra):
+        return CliRunner().invoke(cli, ["finetune", str(tmp_path / "s"), "--noise", "fake_manila", "--epochs", "1",
+                                        "--no-control", "--test-images", "20", "--quiet", "--out", str(tmp_path / "ft"),
+                                        *extra])
+
+    train(1)
+    r = finetune()
+    assert r.exit_code == 0, r.output
+    train(2)  # other weights at the same path (the fine-tuning lives elsewhere, and stays)
+    assert (tmp_path / "ft" / "finetune-fake_manila" / "start.json").exists()
+    r = finetune("--resume")
+    assert r.exit_code == 2 and "began from other weights" in r.stderr and "\n" not in r.stderr.strip()
+    assert finetune("--overwrite").exit_code == 0
