@@ -41,12 +41,18 @@ def key(job) -> tuple[str, str, str]:
 
 
 def family(student: dict) -> str:
-    """The study's name of a student's circuit family (noise_study.FAMILIES), else encoding/ansatz."""
-    if student["encoding"] == "amplitude" and student["ansatz"] == "strong":
-        return "amplitude"
-    if student["encoding"] == "angle" and student["ansatz"] == "line":
-        return "line"
+    """The study's name of a student's circuit family (noise_study.FAMILIES: its encoding and ansatz),
+    else encoding/ansatz."""
+    from .noise_study import FAMILIES
+
+    for name, fields in FAMILIES.items():
+        if (student["encoding"], student["ansatz"]) == (fields["student.encoding"], fields["student.ansatz"]):
+            return name
     return f"{student['encoding']}/{student['ansatz']}"
+
+
+def _share_text(share: float | None) -> str:
+    return f", {100 * share:+.0f} % of the drop" if share is not None else ""
 
 
 def _name(i: dict) -> str:
@@ -170,7 +176,7 @@ MITIGATION_NAMES = {"readout": "readout", "zne": "ZNE", "recal": "recalibrated h
 def _mitigation_section(lines: list[str], runs: list[str], info: dict, results: dict,
                         backends: tuple[str, ...]) -> list[dict]:
     """Each mitigation of a student against its raw noisy readouts, paired over the same images;
-    ``recovered``: the gain as a share of the drop (where the drop's interval excludes 0)."""
+    ``recovered``: the gain as a share of the drop (per_image.share_of_drop)."""
     rows = []
     for run in runs:
         exact = results.get((run, "exact", "exact"))
@@ -211,8 +217,8 @@ def _mitigation_section(lines: list[str], runs: list[str], info: dict, results: 
             cells = []
             for what in MITIGATION_NAMES:
                 r = mine.get(what)
-                share = f", {100 * r['recovered']:+.0f} % of the drop" if r and r["recovered"] is not None else ""
-                cells.append(f"{100 * r['accuracy']:.2f} % ({fmt(r['gain'])}{share})" if r else "(not run)")
+                cells.append(f"{100 * r['accuracy']:.2f} % ({fmt(r['gain'])}{_share_text(r['recovered'])})" if r
+                             else "(not run)")
             lines.append(f"| {_name(info[run])} | {b} | {n} | {100 * sum(map(int, exact['correct'][:n])) / n:.2f} % | "
                          f"{100 * any_row['raw_accuracy']:.2f} % | " + " | ".join(cells) + " |")
     return rows
@@ -250,12 +256,11 @@ def _finetune_section(lines: list[str], runs: list[str], info: dict, results: di
               "| student | device | per class, epochs | n | exact | before | after | gain | after + readout | gain | "
               "best epoch |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        share = lambda x: f", {100 * x:+.0f} % of the drop" if x is not None else ""  # noqa: E731
         lines.append(f"| {_name(r)} | {r['device']} | {r['per_class'] or 'all'}, {r['epochs']} | {r['n']} | "
                      f"{100 * r['exact']:.2f} % | {100 * r['before']:.2f} % | "
-                     f"{100 * r['after']:.2f} % | {fmt(r['gain'])}{share(r['recovered'])} | "
+                     f"{100 * r['after']:.2f} % | {fmt(r['gain'])}{_share_text(r['recovered'])} | "
                      f"{100 * r['after_readout']:.2f} % | {fmt(r['gain_with_readout'])}"
-                     f"{share(r['recovered_with_readout'])} | {r['best_epoch']} |")
+                     f"{_share_text(r['recovered_with_readout'])} | {r['best_epoch']} |")
     return rows
 
 
