@@ -40,12 +40,10 @@ def key(job) -> tuple[str, str, str]:
     return job.run, job.device, "recal" if job.recalibrate else ("raw" if job.mitigation == "none" else job.mitigation)
 
 
-def family(student: dict) -> str:
-    """The study's name of a student's circuit family (noise_study.FAMILIES: its encoding and ansatz),
-    else encoding/ansatz."""
-    from .noise_study import FAMILIES
-
-    for name, fields in FAMILIES.items():
+def family(student: dict, families: dict[str, dict]) -> str:
+    """The study's name of a student's circuit family (``families``: noise_study.FAMILIES, passed in so
+    that the report does not import the study that imports it), else encoding/ansatz."""
+    for name, fields in families.items():
         if (student["encoding"], student["ansatz"]) == (fields["student.encoding"], fields["student.ansatz"]):
             return name
     return f"{student['encoding']}/{student['ansatz']}"
@@ -60,7 +58,7 @@ def _name(i: dict) -> str:
 
 
 def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generations: dict[str, str],
-                       quick: bool = False) -> Path:
+                       families: dict[str, dict], quick: bool = False) -> Path:
     out = Path(out)
     results = {key(j): j.result() for j in jobs}
     runs = sorted({j.run for j in jobs})
@@ -69,7 +67,7 @@ def write_noise_report(out: Path, jobs: list, backends: tuple[str, ...], generat
         cfg = json.loads((Path(run) / "config.json").read_text())
         configs[run] = cfg
         info[run] = {"dataset": cfg["data"]["dataset"], "qubits": cfg["student"]["qubits"],
-                     "family": family(cfg["student"]),
+                     "family": family(cfg["student"], families),
                      "role": "distilled" if cfg.get("distill") and cfg["distill"].get("teacher") else "baseline"}
     runs.sort(key=lambda r: (list(NAMES).index(info[r]["dataset"]) if info[r]["dataset"] in NAMES else 9,
                              info[r]["qubits"], info[r]["family"], info[r]["role"]))

@@ -229,4 +229,4 @@ def run_noise_study(out: str | Path, quick: bool = False, datasets: list[str] | 
             _run(job, data_dir)
             bar.update()
     bar.close()
-    return write_noise_report(out, jobs, backends, BACKENDS, quick)
+    return write_noise_report(out, jobs, backends, BACKENDS, FAMILIES, quick)
