@@ -41,6 +41,7 @@ class HardwareCost:
     seconds_per_shot: float = 0.0  # one shot on the QPU: the circuit's duration and the repetition delay
     folded_seconds_per_shot: tuple[float, ...] = ()  # zne: the same at each noise factor (mitigation.ZNE_FACTORS)
     readout_seconds_per_shot: float = 0.0  # the measurements alone: one shot of TREX's calibration
+    level: int = OPTIMIZATION_LEVEL  # the transpiler's level it was placed at (2 and 3 choose qubits by calibration)
 
     def qpu_seconds(self, images: int, shots: int, mitigation: str = "none", images_per_job: int = 1000) -> float:
         """Estimated QPU seconds of ``images`` images on the Estimator, ``mitigation`` as qiskit-ibm-runtime
@@ -100,7 +101,7 @@ def hardware_cost(structure: Structure, backend, name: str | None = None,
                         estimated_fidelity(isa, target), estimated_fidelity(isa, target, ("measure",)),
                         REP_DELAY_S + circuit_seconds(isa, target),
                         tuple(REP_DELAY_S + circuit_seconds(fold_two_qubit_gates(isa, f), target) for f in ZNE_FACTORS),
-                        REP_DELAY_S + circuit_seconds(measurements_only(isa), target))
+                        REP_DELAY_S + circuit_seconds(measurements_only(isa), target), optimization_level)
 
 
 def circuit_seconds(circuit, target) -> float:

@@ -11,9 +11,12 @@ and 8 qubits, on MNIST and FashionMNIST (CIFAR-10 with ``--datasets``):
   batch 32, 20 epochs): 6 (Q - 1) two-qubit gates, no SWAP.
 Each is evaluated exactly and on fake backends of a Falcon (fake_kolkata, 27 qubits), an Eagle
 (fake_brisbane, 127) and a Heron (fake_torino, 133), at 1,024 shots, at the transpiler's default
-level 1. The distilled student of each family is also evaluated with each mitigation of ``qkd
-evaluate`` (readout, zne, a head recalibrated on validation images) and fine-tuned under
-fake_brisbane's noise (``qkd finetune``, then read out with readout mitigation too).
+level 1; the line students also at level 2, which places a circuit on the qubits whose calibrated
+errors are least (level 1 keeps qubits 0..Q-1 wherever they need no SWAP, as on fake_brisbane and
+fake_torino, however badly they read). The distilled student of each family is also evaluated with
+each mitigation of ``qkd evaluate`` (readout, zne, a head recalibrated on validation images) and
+fine-tuned under fake_brisbane's noise (``qkd finetune``, then read out with readout mitigation
+too).
 
 How it was sized for the project's 2-core machine: a noisy evaluation is a density-matrix
 simulation of the transpiled circuit. At 4 qubits the torch emulation (``noisy:<backend>``,
@@ -57,6 +60,7 @@ FAMILIES = {
              "train.epochs": 20, "train.batch_size": 32, "train.lr": 0.02, "train.schedule": "onecycle"},
 }
 MITIGATED = ("readout", "zne", "recal")  # the distilled students' mitigated evaluations, as qkd evaluate runs them
+PLACED_LEVEL = 2  # the transpiler's level that chooses qubits by their calibration (VF2Layout scores its errors)
 RECALIBRATION_IMAGES = 500  # validation images the recalibrated head is fitted on (at most the test images evaluated)
 FINETUNE_BACKEND = "fake_brisbane"
 FINETUNE_EPOCHS = 3
@@ -167,6 +171,11 @@ def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: 
             work.append((order, 0, Job(run, f"noisy:{b}", n, SHOTS, str(where / f"noisy-{b}.json"))))
             if q <= 4 and check_images:
                 work.append((order, 2, Job(run, f"ibm:{b}", check_images, SHOTS, str(where / f"ibm-{b}.json"))))
+            if row.get("family") == "line":  # placed by calibration: raw, and the distilled one readout-mitigated too
+                for m in ("none", "readout")[: 2 if row["role"] == "distilled" else 1]:
+                    name = f"noisy-{b}{'' if m == 'none' else '-' + m}-o{PLACED_LEVEL}.json"
+                    work.append((order, 1, Job(run, f"noisy:{b}", n, SHOTS, str(where / name), mitigation=m,
+                                               level=PLACED_LEVEL)))
             if row["role"] != "distilled":
                 continue
             for m in MITIGATED:

@@ -35,6 +35,7 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
     assert "fake_manila" in report and "Does distillation change robustness" in report
     assert "The emulation against Aer" in report and (out / "plots" / "drop_by_backend.png").exists()
     assert "## Error mitigation" in report and "## Noise-aware fine-tuning" in report
+    assert "## Placed by calibration" in report
     results = json.loads((out / "noise_results.json").read_text())
     drops = results["drops"]
     assert len(drops) == 8 and {d["qubits"] for d in drops} == {2, 3} and {d["family"] for d in drops} == {
@@ -44,8 +45,17 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
         assert abs(d["drop"]["mean"] - (d["exact_accuracy_same_images"] - d["noisy_accuracy"])) < 1e-9
         assert d["two_qubit_gates"] >= 1 and d["depth"] > 0
     # the line family's circuit is the shallower one, and both cost QPU time that mitigation multiplies
-    circuits = {(c["family"], c["qubits"]): c for c in results["circuits"]}
+    circuits = {(c["family"], c["qubits"]): c for c in results["circuits"] if c["level"] == 1}
     assert circuits[("line", 3)]["two_qubit_gates"] < circuits[("amplitude", 3)]["two_qubit_gates"]
+    # the line students also placed at level 2, their circuits costed there too, paired with level 1's images
+    assert {(c["family"], c["qubits"]) for c in results["circuits"] if c["level"] == 2} == {("line", 2), ("line", 3)}
+    placed = results["placed"]
+    assert {(p["qubits"], p["role"], p["readout_accuracy"] is not None) for p in placed} == {
+        (q, role, role == "distilled") for q in (2, 3) for role in ("baseline", "distilled")}
+    for p in placed:
+        assert p["family"] == "line" and p["level"] == 2 and 0 < p["fidelity"] <= 1
+        assert abs(p["drop"]["mean"] - (p["exact_same_images"] - p["accuracy"])) < 1e-6
+        assert abs(p["gain_over_level1"]["mean"] - (p["accuracy"] - p["level1_accuracy"])) < 1e-6
     for c in circuits.values():
         assert 0 < c["qpu_seconds_per_1000_none"] < c["qpu_seconds_per_1000_readout"] < c["qpu_seconds_per_1000_zne"]
     # every distilled student with each mitigation, paired with its raw row on the same images
@@ -66,9 +76,11 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
         assert abs(f["gain_with_readout"]["mean"] - (f["after_readout"] - f["before"])) < 1e-6
     assert len(results["contrasts"]) == 4 and len(results["checks"]) == 8
     files = sorted(f for f in out.glob("evaluations/*/*.json") if not f.name.startswith("evaluation-"))
-    assert len(files) == 8 * 3 + 4 * 4  # exact, emulation, Aer; and per distilled student 3 mitigations, a fine-tuning
+    # exact, emulation, Aer; per distilled student 3 mitigations, a fine-tuning; per line student level 2 (readout too)
+    assert len(files) == 8 * 3 + 4 * 4 + 4 + 2
+    assert len(list(out.glob("evaluations/*/noisy-fake_manila-readout-o2.json"))) == 2
     # qkd evaluate's own files of the mitigated evaluations stay in the study, not beside the runs
-    assert len(list(out.glob("evaluations/*/evaluation-noisy-fake_manila-*.json"))) == 4 * 3
+    assert len(list(out.glob("evaluations/*/evaluation-noisy-fake_manila-*.json"))) == 4 * 3 + 4 + 2
     assert len(list(out.glob("evaluations/*/evaluation-noisy-fake_manila-zne.npz"))) == 4
     assert not list(out.glob("runs/*/evaluation-*"))
     stamps = [f.stat().st_mtime_ns for f in files]
@@ -99,3 +111,27 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
     again = Path(json.loads(tuned.read_text())["run"]) / "best.pt"
     assert json.loads(tuned.read_text())["job"]["epochs"] == 1
     assert [p.stat().st_mtime_ns != before[p] for p in runs] == [p == again for p in runs]
+
+
+def test_the_goal_is_met_only_within_five_points_and_above_ninety_percent_on_both_backends():
+    from qkd_pl.experiments.paper.noise_report import _goal_section
+
+    def bits(right: int) -> dict:
+        return {"correct": "1" * right + "0" * (100 - right), "accuracy": right / 100}
+
+    student = {"dataset": "mnist", "qubits": 8, "family": "line", "role": "distilled"}
+    info = {"r": student, "s": student}
+    results = {("r", "exact", "exact"): bits(92), ("s", "exact", "exact"): bits(99),
+               ("r", "noisy:fake_brisbane", "raw"): bits(88), ("r", "noisy:fake_torino", "raw"): bits(91),
+               ("r", "noisy:fake_brisbane", "raw-o2"): bits(91), ("r", "noisy:fake_torino", "raw-o2"): bits(93),
+               ("r", "noisy:fake_brisbane", "zne"): bits(92),  # not run on torino: no row
+               ("s", "noisy:fake_brisbane", "raw"): bits(93), ("s", "noisy:fake_torino", "raw"): bits(98)}
+    lines = []
+    rows = {(r["run"], r["what"]): r for r in _goal_section(lines, ["r", "s"], info, results,
+                                                             ("fake_brisbane", "fake_torino"))}
+    assert set(rows) == {("r", "raw"), ("r", "raw-o2"), ("s", "raw")}
+    assert [c["met"] for c in rows[("r", "raw")]["backends"]] == [False, True]  # 4 points lost, but 88 %
+    assert [c["met"] for c in rows[("s", "raw")]["backends"]] == [False, True]  # 93 %, but 6 points lost
+    assert not rows[("r", "raw")]["met"] and not rows[("s", "raw")]["met"] and rows[("r", "raw-o2")]["met"]
+    assert "| raw-o2 | 91.00 % (+1.00) | 93.00 % (-1.00) | yes |" in "\n".join(lines)
+    assert _goal_section([], ["r"], {"r": {**student, "qubits": 4}}, results, ("fake_brisbane",)) == []

@@ -51,3 +51,16 @@ def test_training_on_a_fake_device_says_the_cost_before_the_first_epoch(tmp_path
     cost = [i for i, line in enumerate(lines) if line.startswith("circuit on fake_manila: depth")]
     epoch = [i for i, line in enumerate(lines) if "epoch" in line.lower()]
     assert len(cost) == 1 and (not epoch or cost[0] < epoch[0]), r.stdout
+
+
+def test_a_placement_on_badly_read_qubits_is_told_of_the_level_that_chooses_better_ones():
+    # fake_brisbane's qubits 0-7 form a line, so level 1 keeps them; level 2 chooses qubits by calibration
+    cfg = StudentConfig(qubits=8, encoding="angle", ansatz="line", layers=6, readout="zz")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        first = say_hardware_cost(cfg, "noisy:fake_brisbane", progress=False)
+        second = say_hardware_cost(cfg, "noisy:fake_brisbane", progress=False, optimization_level=2)
+    mine = [str(w.message) for w in seen if issubclass(w.category, QkdWarning)]
+    assert first.level == 1 and second.level == 2 and second.fidelity > 1.5 * first.fidelity
+    assert second.readout > first.readout and second.two_qubit_gates == first.two_qubit_gates == 6 * 7
+    assert len(mine) == 1 and "--optimization-level 2 places it on qubits chosen by their calibrated errors" in mine[0]
