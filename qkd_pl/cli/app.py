@@ -637,7 +637,7 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
     37 (students stacked where they share a shape; measured 2026-12-03). noise evaluates all-data students of MNIST
     and FashionMNIST (the amplitude and the depth-aware line family, 4 and 8 qubits, labels only and
     distilled) exactly and on fake backends of three IBM generations, the distilled ones also with
-    each error mitigation and fine-tuned under fake_brisbane's noise (docs/noise)."""
+    each error mitigation and fine-tuned under each backend's noise (docs/noise)."""
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     if protocol == "noise":
         from qkd_pl.experiments.paper.noise_study import run_noise_study

@@ -15,7 +15,7 @@ level 1; the line students also at level 2, which places a circuit on the qubits
 errors are least (level 1 keeps qubits 0..Q-1 wherever they need no SWAP, as on fake_brisbane and
 fake_torino, however badly they read). The distilled student of each family is also evaluated with
 each mitigation of ``qkd evaluate`` (readout, zne, a head recalibrated on validation images) and
-fine-tuned under fake_brisbane's noise (``qkd finetune``, then read out with readout mitigation
+fine-tuned under each backend's noise (``qkd finetune``, then read out with readout mitigation
 too).
 
 How it was sized for the project's 2-core machine: a noisy evaluation is a density-matrix
@@ -26,8 +26,7 @@ cross-check of the emulation. At 8 qubits an image takes about 0.1 s (line) to 1
 so 8-qubit students are evaluated on the first ``images_8q`` (line, default 1,000) or
 ``images_8q_amplitude`` (default 100: 1,000 would be about 8 hours of this study's 2 cores for
 students whose outputs are noise) test images; the report gives n beside every such number.
-Fine-tuning runs on one backend (the Eagle, whose level-1 placement reads worst) on a subset of
-the training split (``FINETUNE_PER_CLASS``), and not for the 8-qubit amplitude students (a noisy
+Fine-tuning runs on each backend on a subset of the training split (``FINETUNE_PER_CLASS``), and not for the 8-qubit amplitude students (a noisy
 training step of theirs is about a second an image).
 
 Every evaluation and fine-tuning is saved as it finishes (per-image correctness), so an interrupted
@@ -62,7 +61,6 @@ FAMILIES = {
 MITIGATED = ("readout", "zne", "recal")  # the distilled students' mitigated evaluations, as qkd evaluate runs them
 PLACED_LEVEL = 2  # the transpiler's level that chooses qubits by their calibration (VF2Layout scores its errors)
 RECALIBRATION_IMAGES = 500  # validation images the recalibrated head is fitted on (at most the test images evaluated)
-FINETUNE_BACKEND = "fake_brisbane"
 FINETUNE_EPOCHS = 3
 FINETUNE_PER_CLASS = {4: 300, 8: 50}  # images per class of the fine-tuning's train and validation parts
 
@@ -155,7 +153,8 @@ def images(row: dict, images_8q: int, images_8q_amplitude: int, quick: bool = Fa
 
 def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: int = CHECK_IMAGES,
          backends: tuple[str, ...] = tuple(BACKENDS), quick: bool = False,
-         images_8q_amplitude: int = IMAGES_8Q_AMPLITUDE, finetune_backend: str = FINETUNE_BACKEND) -> list:
+         images_8q_amplitude: int = IMAGES_8Q_AMPLITUDE,
+         finetune_backends: tuple[str, ...] = tuple(BACKENDS)) -> list:
     """Every evaluation and fine-tuning of the grid's students, the cheap and telling ones first
     (4 qubits, then the 8-qubit line students, their fine-tuning, then the 8-qubit amplitude ones)."""
     work = []
@@ -182,12 +181,13 @@ def plan(rows: list[dict], out: Path, images_8q: int = IMAGES_8Q, check_images: 
                 recal = (20 if quick else min(RECALIBRATION_IMAGES, n or RECALIBRATION_IMAGES)) if m == "recal" else None
                 work.append((order, 1, Job(run, f"noisy:{b}", n, SHOTS, str(where / f"noisy-{b}-{m}.json"),
                                            mitigation="none" if m == "recal" else m, recalibrate=recal)))
-        if row["role"] == "distilled" and finetune_backend and (q <= 4 or row.get("family") != "amplitude" or quick):
-            per_class = 20 if quick else FINETUNE_PER_CLASS.get(q, FINETUNE_PER_CLASS[8])
-            work.append((order, 1, FinetuneJob(run, finetune_backend, str(out / "finetuned"),
-                                               f"{Path(run).name}-{finetune_backend}", per_class, n,
-                                               str(where / f"finetuned-{finetune_backend}.json"),
-                                               epochs=1 if quick else FINETUNE_EPOCHS)))
+        if row["role"] != "distilled" or (q > 4 and row.get("family") == "amplitude" and not quick):
+            continue
+        per_class = 20 if quick else FINETUNE_PER_CLASS.get(q, FINETUNE_PER_CLASS[8])
+        for k, b in enumerate(finetune_backends):
+            work.append((order, 1 if k == 0 else 3, FinetuneJob(
+                run, b, str(out / "finetuned"), f"{Path(run).name}-{b}", per_class, n,
+                str(where / f"finetuned-{b}.json"), epochs=1 if quick else FINETUNE_EPOCHS)))
     return [job for *_, job in sorted(work, key=lambda w: w[:2])]
 
 
@@ -223,7 +223,7 @@ def run_noise_study(out: str | Path, quick: bool = False, datasets: list[str] | 
     rows = run_grid(spec, out, workers, "processes", data_dir, progress, torch_device)
     backends = ("fake_manila",) if quick else tuple(BACKENDS)
     jobs = plan(rows, out, images_8q, 20 if quick else check_images, backends, quick, images_8q_amplitude,
-                "fake_manila" if quick else FINETUNE_BACKEND)
+                backends)
     todo = [j for j in jobs if j.result() is None]
     bar = tqdm(total=len(todo), desc="noisy evaluations", unit="job", disable=None if progress else True)
     if workers > 1 and len(todo) > 1:

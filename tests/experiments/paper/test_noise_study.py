@@ -135,3 +135,19 @@ def test_the_goal_is_met_only_within_five_points_and_above_ninety_percent_on_bot
     assert not rows[("r", "raw")]["met"] and not rows[("s", "raw")]["met"] and rows[("r", "raw-o2")]["met"]
     assert "| raw-o2 | 91.00 % (+1.00) | 93.00 % (-1.00) | yes |" in "\n".join(lines)
     assert _goal_section([], ["r"], {"r": {**student, "qubits": 4}}, results, ("fake_brisbane",)) == []
+
+
+def test_the_plan_fine_tunes_on_every_backend_and_places_only_the_line_students_at_level_two(tmp_path):
+    from qkd_pl.experiments.paper.noise_study import BACKENDS, FinetuneJob, plan
+
+    rows = [{"role": role, "qubits": 8, "family": fam, "run_dir": f"runs/{role}-{fam}"}
+            for role in ("baseline", "distilled") for fam in ("amplitude", "line")]
+    jobs = plan(rows, tmp_path)
+    tuned = [j for j in jobs if isinstance(j, FinetuneJob)]
+    assert sorted((j.run.rpartition("/")[2], j.backend) for j in tuned) == [
+        ("distilled-line", b) for b in sorted(BACKENDS)]  # an 8-qubit amplitude student is not fine-tuned
+    assert len({j.out for j in tuned}) == len({j.name for j in tuned}) == 3
+    placed = [(j.run.rpartition("/")[2], j.mitigation) for j in jobs if getattr(j, "level", None) == 2]
+    assert sorted(placed) == sorted([("baseline-line", "none")] * 3 + [("distilled-line", m) for m in
+                                                                        ("none", "readout") for _ in BACKENDS])
+    assert len({j.out for j in jobs}) == len(jobs)  # no two jobs write one file
