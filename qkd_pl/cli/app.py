@@ -636,8 +636,9 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
     on 2 cores with --workers 2 its 4-qubit cells take about 10 minutes and its 8-qubit ones about
     37 (students stacked where they share a shape; measured 2026-12-03). noise evaluates all-data students of MNIST
     and FashionMNIST (the amplitude and the depth-aware line family, 4 and 8 qubits, labels only and
-    distilled) exactly and on fake backends of three IBM generations, the distilled ones also with
-    each error mitigation and fine-tuned under each backend's noise (docs/noise)."""
+    distilled) exactly and on fake backends of three IBM generations, the line students also at the
+    transpiler's level 2 (qubits chosen by calibration), the distilled ones also with each error
+    mitigation and (but the 8-qubit amplitude ones) fine-tuned under each backend's noise (docs/noise)."""
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     if protocol == "noise":
         from qkd_pl.experiments.paper.noise_study import run_noise_study

@@ -341,35 +341,36 @@ def _placement_section(lines: list[str], runs: list[str], info: dict, results: d
                              "fidelity_level1": fid.get(1), "fidelity": fid.get(level)})
     if not rows:
         return rows
-    lines += ["", "## Placed by calibration (the transpiler's level 2)", "",
-              "Level 1 keeps a circuit on qubits 0..Q-1 wherever they need no SWAP, however badly they read; level 2 "
-              "chooses the qubits whose calibrated gate and readout errors are least (Qiskit's VF2Layout). The same "
-              "students and images as the level-1 row; drop from exact in points [95 % paired interval]:", "",
-              "| student | backend | n | exact | level 1 | level 2 (drop) | level 2 + readout (drop) | "
-              "estimated fidelity, level 1 -> 2 |", "|---|---|---|---|---|---|---|---|"]
+    lines += ["", "## Placed by calibration (a higher level of the transpiler)", "",
+              "Level 1 keeps a circuit on qubits 0..Q-1 wherever they need no SWAP, however badly they read; from "
+              "level 2 the layout chooses the qubits whose calibrated gate and readout errors are least (Qiskit's "
+              "VF2Layout). The same students and images as the level-1 row; drop from exact in points [95 % paired "
+              "interval]:", "",
+              "| student | backend | n | exact | level 1 | level | accuracy (drop) | with readout mitigation (drop) | "
+              "estimated fidelity, level 1 -> level |", "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         fid = (f"{100 * r['fidelity_level1']:.3g} % -> {100 * r['fidelity']:.3g} %"
                if r["fidelity"] is not None and r["fidelity_level1"] is not None else "")
         ro = (f"{100 * r['readout_accuracy']:.2f} % ({fmt(r['drop_with_readout'])})"
               if r["readout_accuracy"] is not None else "")
         lines.append(f"| {_name(r)} | {r['backend']} | {r['n']} | {100 * r['exact_same_images']:.2f} % | "
-                     f"{100 * r['level1_accuracy']:.2f} % | {100 * r['accuracy']:.2f} % ({fmt(r['drop'])}) | {ro} | "
-                     f"{fid} |")
+                     f"{100 * r['level1_accuracy']:.2f} % | {r['level']} | {100 * r['accuracy']:.2f} % "
+                     f"({fmt(r['drop'])}) | {ro} | {fid} |")
     return rows
 
 
-GOAL_BACKENDS = ("fake_brisbane", "fake_torino")  # issue 27's goal: within GOAL_DROP of exact and above GOAL_ACCURACY
-GOAL_DROP, GOAL_ACCURACY = 0.05, 0.90
+GOAL_BACKENDS = ("fake_brisbane", "fake_torino")  # issue 27's goal, on both: within GOAL_DROP points of exact
+GOAL_DROP, GOAL_ACCURACY = 5, 90  # points; and above GOAL_ACCURACY % (compared as counts of images: no float edge)
 
 
 def _goal_section(lines: list[str], runs: list[str], info: dict, results: dict,
                   backends: tuple[str, ...]) -> list[dict]:
     """For each 8-qubit MNIST student and way of running it: whether its accuracy on both goal backends is
     within 5 points of its exact accuracy on the same images and above 90 %."""
-    goal = [b for b in GOAL_BACKENDS if b in backends]
+    goal = list(GOAL_BACKENDS)
     rows = []
     for run in runs:
-        if not goal or (info[run]["dataset"], info[run]["qubits"]) != ("mnist", 8):
+        if not set(goal) <= set(backends) or (info[run]["dataset"], info[run]["qubits"]) != ("mnist", 8):
             continue
         exact = results.get((run, "exact", "exact"))
         whats = dict.fromkeys(w for (r, d, w) in results if r == run and d == f"noisy:{goal[0]}" and w != "finetuned")
@@ -380,20 +381,21 @@ def _goal_section(lines: list[str], runs: list[str], info: dict, results: dict,
             cells = []
             for b, d in zip(goal, done):
                 n = len(d["correct"])
-                drop = sum(map(int, exact["correct"][:n])) / n - d["accuracy"]
-                cells.append({"backend": b, "n": n, "accuracy": d["accuracy"], "drop": drop,
-                              "met": drop <= GOAL_DROP and d["accuracy"] > GOAL_ACCURACY})
+                exact_right, right = exact["correct"][:n].count("1"), d["correct"].count("1")
+                cells.append({"backend": b, "n": n, "accuracy": right / n, "drop": (exact_right - right) / n,
+                              "met": 100 * (exact_right - right) <= GOAL_DROP * n and 100 * right > GOAL_ACCURACY * n})
             rows.append({**info[run], "run": run, "what": what, "backends": cells,
                          "met": all(c["met"] for c in cells)})
     if not rows:
         return rows
     lines += ["", "## The goal: an 8-qubit MNIST student within 5 points of exact and above 90 %", "",
-              f"On {' and '.join(goal)} (1,024 shots), accuracy and drop from exact on the same images, per way of "
-              "running the student (raw, a mitigation, `-o2`: placed at the transpiler's level 2):", "",
+              f"On {' and '.join(goal)} (1,024 shots), accuracy and drop from exact on the same n images, per way of "
+              "running the student (raw, a mitigation, `-o2`: placed at the transpiler's level 2). The fine-tuned "
+              "students are not in it: each is another student, fine-tuned for one backend.", "",
               "| student | run as | " + " | ".join(goal) + " | met |", "|---|---|" + "---|" * len(goal) + "---|"]
     for r in rows:
         lines.append(f"| {_name(r)} | {r['what']} | " + " | ".join(
-            f"{100 * c['accuracy']:.2f} % ({100 * c['drop']:+.2f})" for c in r["backends"])
+            f"{100 * c['accuracy']:.2f} % ({100 * c['drop']:+.2f}, n {c['n']})" for c in r["backends"])
             + f" | {'yes' if r['met'] else 'no'} |")
     return rows
 

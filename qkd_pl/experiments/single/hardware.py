@@ -96,6 +96,7 @@ def warn_if_noise(cost: HardwareCost, cfg: StudentConfig) -> None:
         hint = ("fewer --layers or --qubits cost less; qkd evaluate --mitigation readout takes the readout errors "
                 "out, and --mitigation zne extrapolates the gates' to zero")
     if cost.level < 2:  # level 1 keeps a SWAP-free placement however badly its qubits read (docs/noise/study-27)
-        hint += "; --optimization-level 2 places it on qubits chosen by their calibrated errors"
+        hint += ("; qkd evaluate and qkd draw take --optimization-level 2, which places it on qubits chosen by their "
+                 "calibrated errors")
     if cost.warning(hint):
         warnings.warn(cost.warning(hint), QkdWarning, stacklevel=3)

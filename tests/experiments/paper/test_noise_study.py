@@ -116,25 +116,32 @@ def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(t
 def test_the_goal_is_met_only_within_five_points_and_above_ninety_percent_on_both_backends():
     from qkd_pl.experiments.paper.noise_report import _goal_section
 
-    def bits(right: int) -> dict:
-        return {"correct": "1" * right + "0" * (100 - right), "accuracy": right / 100}
+    def bits(right: int, n: int = 100) -> dict:  # the first ``right`` of n images right
+        return {"correct": "1" * right + "0" * (n - right), "accuracy": right / n}
+
+    def exact(right_of_first_100: int) -> dict:  # the whole test split: its other 900 images wrong, so that a
+        return bits(right_of_first_100, 1000)    # comparison with the whole split's accuracy would fail
 
     student = {"dataset": "mnist", "qubits": 8, "family": "line", "role": "distilled"}
     info = {"r": student, "s": student}
-    results = {("r", "exact", "exact"): bits(92), ("s", "exact", "exact"): bits(99),
+    results = {("r", "exact", "exact"): exact(92), ("s", "exact", "exact"): exact(99),
                ("r", "noisy:fake_brisbane", "raw"): bits(88), ("r", "noisy:fake_torino", "raw"): bits(91),
                ("r", "noisy:fake_brisbane", "raw-o2"): bits(91), ("r", "noisy:fake_torino", "raw-o2"): bits(93),
+               ("r", "noisy:fake_brisbane", "readout"): bits(90), ("r", "noisy:fake_torino", "readout"): bits(92),
                ("r", "noisy:fake_brisbane", "zne"): bits(92),  # not run on torino: no row
-               ("s", "noisy:fake_brisbane", "raw"): bits(93), ("s", "noisy:fake_torino", "raw"): bits(98)}
+               ("s", "noisy:fake_brisbane", "raw"): bits(94), ("s", "noisy:fake_torino", "raw"): bits(93)}
     lines = []
     rows = {(r["run"], r["what"]): r for r in _goal_section(lines, ["r", "s"], info, results,
                                                              ("fake_brisbane", "fake_torino"))}
-    assert set(rows) == {("r", "raw"), ("r", "raw-o2"), ("s", "raw")}
-    assert [c["met"] for c in rows[("r", "raw")]["backends"]] == [False, True]  # 4 points lost, but 88 %
-    assert [c["met"] for c in rows[("s", "raw")]["backends"]] == [False, True]  # 93 %, but 6 points lost
-    assert not rows[("r", "raw")]["met"] and not rows[("s", "raw")]["met"] and rows[("r", "raw-o2")]["met"]
-    assert "| raw-o2 | 91.00 % (+1.00) | 93.00 % (-1.00) | yes |" in "\n".join(lines)
-    assert _goal_section([], ["r"], {"r": {**student, "qubits": 4}}, results, ("fake_brisbane",)) == []
+    assert set(rows) == {("r", "raw"), ("r", "raw-o2"), ("r", "readout"), ("s", "raw")}
+    met = {k: [c["met"] for c in r["backends"]] for k, r in rows.items()}
+    assert met[("r", "raw")] == [False, True]  # 4 points lost, but 88 %
+    assert met[("r", "readout")] == [False, True]  # exactly 90 % is not above 90 %
+    assert met[("s", "raw")] == [True, False]  # exactly 5 points lost is within 5; 6 are not
+    assert [k for k, r in rows.items() if r["met"]] == [("r", "raw-o2")]
+    assert "| raw-o2 | 91.00 % (+1.00, n 100) | 93.00 % (-1.00, n 100) | yes |" in "\n".join(lines)
+    assert _goal_section([], ["r"], {"r": {**student, "qubits": 4}}, results, ("fake_brisbane", "fake_torino")) == []
+    assert _goal_section([], ["r"], info, results, ("fake_brisbane",)) == []  # the goal needs both backends
 
 
 def test_the_plan_fine_tunes_on_every_backend_and_places_only_the_line_students_at_level_two(tmp_path):

@@ -63,4 +63,4 @@ def test_a_placement_on_badly_read_qubits_is_told_of_the_level_that_chooses_bett
     mine = [str(w.message) for w in seen if issubclass(w.category, QkdWarning)]
     assert first.level == 1 and second.level == 2 and second.fidelity > 1.5 * first.fidelity
     assert second.readout > first.readout and second.two_qubit_gates == first.two_qubit_gates == 6 * 7
-    assert len(mine) == 1 and "--optimization-level 2 places it on qubits chosen by their calibrated errors" in mine[0]
+    assert len(mine) == 1 and "qkd evaluate and qkd draw take --optimization-level 2" in mine[0]
