@@ -15,7 +15,7 @@ import click
 
 from ..config import field_kind
 from ..errors import QkdError
-from ..registry import registry
+from .catalog import Catalog
 
 
 class _Parsed(click.ParamType):
@@ -42,10 +42,9 @@ class _RegistryChoice(click.Choice):
     by import path (``--student mypkg.students:make_student``, imported when validated)."""
 
     def __init__(self, kind: str):
-        self.registry = registry(kind)
-        # Containment is syntax alone (nothing is imported): an import path is "in" exactly the
-        # registries that accept_imports.
-        self.imports = USER_OWN in self.registry
+        # The catalog, not the registry: building a command's options imports no component.
+        self.registry = Catalog(kind)
+        self.imports = self.registry.accepts_imports
         super().__init__(list(self.registry))
 
     def convert(self, value, param, ctx):
@@ -54,8 +53,8 @@ class _RegistryChoice(click.Choice):
                 value = self.registry.canonical(value)
             except QkdError:
                 pass  # click's own message lists the choices
-            if value not in self.choices and value in self.registry:  # imagefolder:PATH, module.path:name
-                return value
+            if value not in self.choices and value in self.registry:
+                return value  # imagefolder:PATH, module.path:name, a plugin's name
         return super().convert(value, param, ctx)
 
     def get_metavar(self, param, ctx):

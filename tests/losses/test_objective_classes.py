@@ -18,6 +18,7 @@ from qkd_pl.config import DistillConfig, RunConfig, StudentConfig, non_default, 
 from qkd_pl.errors import QkdError
 from qkd_pl.losses import (KD, OBJECTIVES, Objective, as_objective, distillation_loss, objective_from_config,
                            register_objective)
+from tests_helpers_plugins import ZERO_KD_PLUGIN
 
 S = torch.tensor([[1.0, 0.0, -1.0, 0.5], [0.5, 0.5, 0.0, -2.0], [-1.0, 2.0, 0.3, 0.0]])
 T_ = torch.tensor([[3.0, 0.0, 0.0, 1.0], [0.0, 1.0, 2.0, 0.0], [0.5, 0.5, -1.0, 2.0]])
@@ -267,17 +268,7 @@ def test_a_name_registered_by_a_module_in_qkd_plugins_is_found_wherever_a_name_g
     from qkd_pl.validate import validate
 
     name = "qkd_test_plugin_losses"
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent('''
-        from qkd_pl import Objective, register_objective
-
-        @register_objective
-        class Zero(Objective):
-            name = "zero-kd"
-            help = "no teacher term at all"
-
-            def teacher_term(self, s, t, target):
-                return s.sum() * 0
-    '''))
+    (tmp_path / f"{name}.py").write_text(ZERO_KD_PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setattr(registry_module, "_plugins_imported", False)
