@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench bench-smoke install clean
+.PHONY: demo test test-slow bench bench-smoke install clean docs
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run make PYTHON=python3.X (3.11 or newer)"; exit 2; }
@@ -20,8 +20,13 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(VENV)/bin/qkd demo
 
+# The tests a change is checked with (under 6 minutes on 2 cores); test-slow: real processes,
+# whole-data runs, hardware emulation, the docs build. CI runs both (.ci/run).
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow
 
 bench: $(STAMP)
 	$(PY) -m pytest benchmarks -q --benchmark-only --benchmark-columns=median,ops,rounds
@@ -29,6 +34,11 @@ bench: $(STAMP)
 # CI: every kind of benchmark once, untimed, so they keep working (no thresholds anywhere).
 bench-smoke: $(STAMP)
 	$(PY) -m pytest benchmarks -q -m smoke --benchmark-disable
+
+# The documentation site (Sphinx, sources in docs/), warnings as errors, as CI builds it.
+docs: $(STAMP)
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+	@echo "open docs/_build/html/index.html in a browser"
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .benchmarks

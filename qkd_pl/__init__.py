@@ -26,7 +26,7 @@ qkd-pl's own students, from a configuration::
 
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"  # CHANGELOG.md; an API change bumps the minor version
 
 # name -> module: imported on first use, so that reading a configuration (the CLI's start, a
 # grid file) does not import torch and PennyLane.

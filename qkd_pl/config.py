@@ -125,7 +125,7 @@ class StudentConfig:
                           registry="readout")
     device: str = option("auto", "Where the circuit runs: auto (qkd.fused up to 16 qubits, lightning.qubit above; "
                                  "the run prints which and why), qkd.fused, qkd.fused32 (complex64, float32 "
-                                 "results; a step 1.05-1.10x in README Performance), default.qubit, lightning.qubit, "
+                                 "results; a step 1.05-1.10x in the docs' Performance page), default.qubit, lightning.qubit, "
                                  "lightning.kokkos / lightning.gpu when installed, noisy:<fake backend> such as "
                                  "noisy:fake_brisbane (that device's transpiled circuit and noise as exact density "
                                  "matrices: trains), qiskit.aer (shots), "

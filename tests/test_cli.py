@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from qkd_pl.cli import cli
+from qkd_pl.errors import QkdError
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--dataset", "digits", "--classes", "0-3", "--per-class", "40", "--quiet"]
@@ -168,7 +169,7 @@ def test_compile_mode(tmp_path, monkeypatch):
 
 def test_missing_data(tmp_path):
     r = invoke("train-teacher", "--dataset", "mnist", "--data-dir", tmp_path / "empty", "--out", tmp_path)
-    assert_one_line_error(r, "mnist files not found", "get-datasets.sh")
+    assert_one_line_error(r, "mnist files not found", "downloads it on first use", "docs/howto/data.md")
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -275,6 +276,18 @@ def test_demo_rejects_bad_seeds(tmp_path):
     assert_one_line_error(invoke("demo", "--seeds", "a,b", "--out", tmp_path), "--seeds")
 
 
+def test_demo_quick_shrinks_what_was_not_given(tmp_path, monkeypatch):
+    from qkd_pl.experiments.paper import demo
+
+    calls = []
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: calls.append(a) or (_ for _ in ()).throw(QkdError("stop")))
+    invoke("demo", "--quick", "--out", tmp_path)
+    invoke("demo", "--quick", "--seeds", "3", "--student-epochs", "5", "--out", tmp_path)
+    invoke("demo", "--out", tmp_path)
+    # (out, seeds, qubits, layers, teacher epochs, student epochs)
+    assert [c[1:] for c in calls] == [([0, 1], 4, 2, 2, 3), ([3], 4, 2, 2, 5), ([0, 1, 2, 3, 4], 4, 2, 10, 15)]
+
+
 def test_backends_lists_every_device_with_its_capabilities(tmp_path):
     r = invoke("backends", "--no-measure", "--json", tmp_path / "b.json")
     assert r.exit_code == 0, r.output
@@ -283,6 +296,10 @@ def test_backends_lists_every_device_with_its_capabilities(tmp_path):
     assert rows["qkd.fused"]["gradients"] == "backprop" and rows["qkd.fused"]["installed"]
     assert rows["ibm:fake_manila"]["max_qubits"] == "5" and rows["qiskit.aer"]["use"] == "evaluate"
     assert "ibm:least_busy" in r.output
+    # a long value several rows share is written once, under the table, and the JSON keeps it whole
+    assert r.output.count("a student that would not fit is refused before it starts") == 1
+    assert "| memory-bound [1] |" in r.output and "\n[1] memory-bound (a student" in r.output
+    assert rows["qkd.fused"]["max_qubits"].startswith("memory-bound (")
 
 
 def test_backends_measures_speed():
@@ -378,3 +395,19 @@ def test_the_papers_distillation_is_one_flag_away(runs, tmp_path):
     assert {k: getattr(DistillConfig(), k) for k in PAPER_DISTILL} != PAPER_DISTILL  # not the defaults any more
     r = invoke("train-student", *SMALL, "--out", tmp_path, "--teacher", runs / "teacher", "--paper-kd", "--alpha", 0.5)
     assert_one_line_error(r, "--paper-kd sets --kd-loss, --temperature and --alpha", "leave out --alpha")
+
+
+def test_help_names_nothing_of_a_checkout():
+    # An installed user has no qkd_pl/*.py to open nor ../shared/ beside: help names commands instead.
+    commands = list(cli.commands)
+    for name in [None, *commands]:
+        r = invoke(*([name] if name else []), "--help")
+        assert r.exit_code == 0, r.output
+        for needle in ("qkd_pl/", "../shared", ".py "):
+            assert needle not in r.output, (name, needle)
+
+
+@pytest.mark.parametrize("command, key", [("grid", "[[include]]"), ("tune", "[space]")])
+def test_keys_prints_the_file_layout(command, key):
+    r = invoke(command, "--keys")  # no file argument needed
+    assert r.exit_code == 0 and r.output.startswith("TOML layout") and key in r.output, r.output

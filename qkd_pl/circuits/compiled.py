@@ -34,7 +34,7 @@ default: the traced graph, run eagerly) or ``inductor``: the graph rewritten int
 (real_graph.py) and compiled by ``torch.compile`` for training steps (calls with gradients
 enabled; evaluation keeps the eager graph rather than compile a second time). A compiled step is
 faster, but compiling costs seconds to a minute per input shape, which a run of a few epochs does
-not earn back; the README's Performance section has both figures, measured.
+not earn back; docs/explanation/performance.md has both figures, measured.
 """
 
 from __future__ import annotations

@@ -105,7 +105,7 @@ def _print_result(result) -> None:
                    "batch shape into a torch graph that later steps call directly), inductor (that graph also "
                    "rewritten into real arithmetic and compiled by torch.compile once a batch shape has trained "
                    "for 50 steps: faster steps for a one-off compilation per shape that only long runs earn "
-                   "back; README, Performance), off (every call through the QNode). Sets QKD_COMPILE, which "
+                   "back; the docs' Performance page), off (every call through the QNode). Sets QKD_COMPILE, which "
                    "also works on its own (and reaches grid workers).")
 @click.option("--compile-step", "step_mode", type=click.Choice(["auto", "on", "off"]), default=None,
               help="Whether a student's whole training step (forward, loss, backward, optimizer) on qkd.fused is "
@@ -113,7 +113,7 @@ def _print_result(result) -> None:
                    "run plans enough steps of it to pay for a first compilation, 16-43 s; decided from the plan "
                    "alone, so a command always trains the same way), on "
                    "(every batch shape, from its fourth step), off. A compiled step is used only after it "
-                   "agreed with the eager step on a batch. Sets QKD_COMPILE_STEP (README, Performance).")
+                   "agreed with the eager step on a batch. Sets QKD_COMPILE_STEP (the docs' Performance page).")
 def cli(compile_mode, step_mode):
     """Knowledge distillation from classical CNN teachers into quantum neural network students.
 
@@ -313,8 +313,9 @@ def finetune_cmd(run, noise, epochs, lr, batch_size, shots, out, name, resume, o
     recovered = f"; {r.recovered:.0%} of the drop recovered" if r.recovered is not None else ""
     control = (f"; the same fine-tuning without noise: {r.control_noisy_after:.4f} on {r.device}"
                if r.control_noisy_after is not None else "")
-    click.echo(f"test accuracy: exact {r.exact_accuracy:.4f}, on {r.device} {r.noisy_before:.4f} before and "
-               f"{r.noisy_after:.4f} after fine-tuning (best epoch {r.best_epoch}){recovered}{control}; {r.run}")
+    click.echo(f"test accuracy on {r.n_test} test images: the starting weights {r.exact_accuracy:.4f} on the exact "
+               f"simulator and {r.noisy_before:.4f} on {r.device}; the fine-tuned weights {r.noisy_after:.4f} on "
+               f"{r.device} (best epoch {r.best_epoch}; 0: none beat the start){recovered}{control}; {r.run}")
 
 
 def _int_list(text: str, option: str, minimum: int | None = None) -> list[int]:
@@ -349,8 +350,10 @@ def _print_summary(comparison) -> None:
                 help_prefix="Each student: ")
 @click.option("--out", default="runs", show_default=True, help="Parent folder; the demo writes runs/demo-<time>/.")
 @click.option("--quiet", is_flag=True, help="Only the final table.")
+@click.option("--quick", is_flag=True,
+              help="Seeds 0,1, 2 teacher and 3 student epochs (unless given): checks that everything runs, not a result.")
 @TORCH_DEVICE
-def demo_cmd(seeds, out, quiet, torch_device, **o):
+def demo_cmd(seeds, out, quiet, quick, torch_device, **o):
     """Distillation where it pays, on digits, in one table (about a minute on 2 cores).
 
     A baseline student learns from 20 labelled images per class; the distilled one also learns 50
@@ -359,6 +362,13 @@ def demo_cmd(seeds, out, quiet, torch_device, **o):
     its 95 % interval."""
     from qkd_pl.experiments.paper.demo import run_demo
 
+    if quick:  # the quick sizes, except where an option was given
+        ctx = click.get_current_context()
+        given = {name for name in ("seeds", "teacher_train__epochs", "student_train__epochs")
+                 if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT}
+        quick_sizes = {"teacher_train__epochs": 2, "student_train__epochs": 3}
+        o |= {k: v for k, v in quick_sizes.items() if k not in given}
+        seeds = seeds if "seeds" in given else "0,1"
     _print_summary(run_demo(out, _seed_list(seeds), o["student__qubits"], o["student__layers"],
                             o["teacher_train__epochs"], o["student_train__epochs"], progress=not quiet,
                             torch_device=torch_device))
@@ -515,16 +525,34 @@ def grid_run_options(f):
     return f
 
 
+def keys_option(module: str, marker: str):
+    """``--keys``: print the file layout a command reads, from the docstring of the module that reads
+    it (an installed user has no checkout to open; the text is the one the module documents)."""
+
+    def show(ctx, _param, value):
+        if not value or ctx.resilient_parsing:
+            return
+        import importlib
+
+        doc = importlib.import_module(module).__doc__ or ""
+        click.echo(marker + doc.split(marker, 1)[1] if marker in doc else doc)
+        ctx.exit(0)
+
+    return click.option("--keys", is_flag=True, is_eager=True, expose_value=False, callback=show,
+                        help="Print every key of the TOML file, with an example, and exit.")
+
+
 @cli.command("grid")
 @click.argument("config", type=click.Path())
 @click.option("--out", required=True, metavar="DIR", help="Grid folder: runs/, results.csv, results.json, grid.json.")
 @grid_run_options
 @click.option("--report/--no-report", default=True, show_default=True, help="Write report.md when done.")
+@keys_option("qkd_pl.experiments.sweeps.grid", "TOML layout")
 def grid_cmd(config, out, workers, executor, data_dir, report, quiet, torch_device, stack):
     """Run every cell of a TOML experiment grid; finished cells are skipped, so a killed grid resumes.
 
     The TOML ranges over datasets, classes, qubits, students, reducers, encodings, ansatzes,
-    classical controls, teachers and seeds (see qkd_pl/experiments/sweeps/grid.py for the keys).
+    classical controls, teachers and seeds (`qkd grid --keys` prints every key).
     """
     from qkd_pl.experiments.sweeps.grid import load_spec, run_grid
     from qkd_pl.experiments.sweeps.report import write_report
@@ -549,13 +577,14 @@ def grid_cmd(config, out, workers, executor, data_dir, report, quiet, torch_devi
               help="Processes searching the study at once on this machine.")
 @click.option("--data-dir", default=None, metavar="DIR", help="Where the datasets live (default $QKD_DATA_DIR).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@keys_option("qkd_pl.experiments.sweeps.tune", "TOML layout")
 def tune_cmd(study, out, trials, storage, workers, data_dir, quiet):
     """Search a student's hyperparameters on the validation split with Optuna (TPE, median
     pruning), then train and test the best configuration with the report seeds.
 
     STUDY is a TOML file: a student run ([data], [student], [train], [distill]), a [space] of
-    fields by dotted path, tuning seeds and report seeds (see
-    qkd_pl/experiments/sweeps/tune.py). Started again, it continues the same study: finished
+    fields by dotted path, tuning seeds and report seeds (`qkd tune --keys` prints every key).
+    Started again, it continues the same study: finished
     trials are kept and a killed trial is tried again. A study file changed in what a trial
     measures (base run, space, seeds) is refused: its old trials would be counted and reported.
     """

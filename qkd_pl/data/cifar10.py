@@ -82,14 +82,14 @@ def inspect(root: Path, verify: bool = True) -> Source:
         name = next(n for n in ORIGINAL_MD5 if sums[n] != ORIGINAL_MD5[n])
         raise QkdError(f"cifar10 files under {folder} are present but are not the original CIFAR-10 ({name}: md5 "
                        f"{sums[name]}, the original's is {ORIGINAL_MD5[name]}) and no {PROVENANCE} declares them; "
-                       f"replace them with the originals, or rebuild the copy with ../shared/scripts/get-datasets.sh")
+                       f"replace them with the originals, or rebuild the copy (docs/howto/data.md in the documentation)")
     declared = record.get("md5", {})
     differ = [n for n in ORIGINAL_MD5 if declared.get(n) != sums[n]]
     if differ:
         name = differ[0]
         raise QkdError(f"cifar10 files under {folder} match neither the original CIFAR-10 nor their {PROVENANCE} "
                        f"({name}: md5 {sums[name]}, declared {declared.get(name)}); the files were changed after "
-                       f"the copy was written: rebuild it with ../shared/scripts/get-datasets.sh")
+                       f"the copy was written: rebuild it (docs/howto/data.md in the documentation)")
     formats = record.get("image_formats") or []
     label = f"CIFAR-10, {'/'.join(formats)} copy" if formats else "CIFAR-10, declared copy"
     source = Source("declared copy", label, record)
@@ -113,7 +113,7 @@ def load(root: Path, train: bool, verify: bool = True) -> tuple[torch.Tensor, to
         labels = np.concatenate([np.asarray(b["labels"], dtype=np.int64) for b in batches])
     except (KeyError, TypeError, ValueError) as exc:
         raise QkdError(f"cifar10 files under {folder} are not in CIFAR-10's format ({type(exc).__name__}: "
-                       f"{exc}); rebuild them with ../shared/scripts/get-datasets.sh") from None
+                       f"{exc}); rebuild them (docs/howto/data.md in the documentation)") from None
     images = torch.from_numpy(data.reshape(-1, 3, 32, 32).copy()).to(torch.float32).div_(255.0)
     return images, torch.from_numpy(labels)
 
@@ -145,7 +145,7 @@ def read_pickle(path: Path) -> Any:
             return _NumpyOnly(fh, encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError) as exc:
         raise QkdError(f"{path} is not a CIFAR-10 file qkd-pl reads safely ({exc}); it was not executed; rebuild "
-                       f"the files with ../shared/scripts/get-datasets.sh") from None
+                       f"the files (docs/howto/data.md in the documentation)") from None
 
 
 _WARNED: set[str] = set()
@@ -172,5 +172,5 @@ def _provenance(folder: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
-        raise QkdError(f"{path} is not readable JSON; rebuild the copy with ../shared/scripts/get-datasets.sh") from None
+        raise QkdError(f"{path} is not readable JSON; rebuild the copy (docs/howto/data.md in the documentation)") from None
     return record if isinstance(record, dict) else None

@@ -206,17 +206,21 @@ class Dataset:
     augment: str = "shift-rotate"
 
 
-_OFFLINE_SCRIPT = "run ../shared/scripts/get-datasets.sh ROOT (offline) or use a machine with internet"
+# What an installed user can do, naming the documentation's page (a checkout also has
+# ../shared/scripts/get-datasets.sh, which is not part of the package).
+DATA_HOWTO = "docs/howto/data.md in the documentation"
+_GET_TORCHVISION = ("on a machine with internet qkd downloads it on first use (unset QKD_OFFLINE); offline, copy "
+                    f"torchvision's files of it from such a machine into ROOT ({DATA_HOWTO})")
 DATASETS: Registry[Dataset] = Registry("dataset", "--dataset")
 DATASETS.add(Dataset("digits", "scikit-learn's 8x8 digits, always present", ("digits",), 10, (1, 8, 8),
                      lambda root, train, verify: _digits(train)))
 DATASETS.add(Dataset("mnist", "28x28 handwritten digits", ("mnist",), 10, (1, 28, 28),
-                     functools.partial(_greyscale, "mnist"), _OFFLINE_SCRIPT))
+                     functools.partial(_greyscale, "mnist"), _GET_TORCHVISION))
 DATASETS.add(Dataset("fashion-mnist", "28x28 clothing", ("fashion-mnist", "fashionmnist", "fashion_mnist", "fashion"),
-                     10, (1, 28, 28), functools.partial(_greyscale, "fashion-mnist"), _OFFLINE_SCRIPT))
+                     10, (1, 28, 28), functools.partial(_greyscale, "fashion-mnist"), _GET_TORCHVISION))
 DATASETS.add(Dataset("cifar10", "32x32 RGB objects", ("cifar10", "cifar-10", "cifar"), 10, (3, 32, 32),
-                     _cifar10, "run ../shared/scripts/get-datasets.sh ROOT (offline: a declared JPEG copy) or download "
-                               "cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists",
+                     _cifar10, "download cifar-10-python.tar.gz and unpack it so that ROOT/cifar-10-batches-py/ exists, "
+                               f"or let qkd download it on a machine with internet ({DATA_HOWTO})",
                      _cifar10_source, augment="crop-flip"))
 
 

@@ -10,7 +10,7 @@ circuit per sample, and it must decompose the amplitude embedding (a state prepa
 gates to differentiate through it. default.qubit with backprop runs the whole batch as one
 broadcast torch computation, one gate at a time; ``qkd.fused`` (this project's device, see
 ``fused.py``) runs the same tapes as a few fused torch operations, and was the fastest of the
-three in every measurement of a training step up to 16 qubits (the README's Performance
+three in every measurement of a training step up to 16 qubits (docs/explanation/performance.md
 section gives the numbers and the ``qkd bench`` command). Above 16 qubits backprop's memory
 (batch x 2^Q amplitudes kept per step) becomes the limit, so ``auto`` hands larger circuits
 to lightning.qubit.

@@ -11,6 +11,7 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     epochs = [r["epoch"] for r in history]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -25,6 +26,8 @@ def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(0, 1)
     ax_acc.legend()
+    for ax in (ax_loss, ax_acc):  # epochs are whole: no 2.5 on the axis of a three-epoch run
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.suptitle(title)
     fig.tight_layout()
     tmp = Path(path).with_suffix(".tmp.png")

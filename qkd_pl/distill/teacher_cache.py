@@ -9,7 +9,7 @@ class of torch device that computes them, and read back instead of running the t
 Why the images and not only the configuration: one ``DataConfig`` names different pixels when
 the files change (a declared CIFAR-10 copy against the original files, an edited
 ``imagefolder:PATH``), and logits served for other images are misaligned with their labels with
-no error. Why the device class: CUDA and the CPU round differently, and the README promises
+no error. Why the device class: CUDA and the CPU round differently, and the docs (reliability) promise
 identical numbers for the same command on the CPU, which logits cached on CUDA would break.
 The files hold tensors only and are read with ``weights_only=True``.
 """

@@ -43,12 +43,14 @@ class Objective(ABC):
         temperature: the softmax temperature T (default: ``DistillConfig``'s).
         alpha: the weight of the teacher term (default: ``DistillConfig``'s).
 
-    Class attributes (set without an annotation, so they are not hyperparameters):
+    Attributes:
         name: the ``--kd-loss`` name.
         help: one line for ``--help``.
         config_fields: own hyperparameter -> the ``DistillConfig`` field that stores it (the
             built-ins': ``{"beta": "dkd_beta"}``); a user's objective leaves it empty and reads
             its hyperparameters from ``--kd-params``.
+
+    These are class attributes, set without an annotation, so they are not hyperparameters.
 
     **Example**
 

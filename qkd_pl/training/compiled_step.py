@@ -37,7 +37,7 @@ batch shape on its fourth step (studies of many short fits, whose shape the cach
 tests; benchmarks); ``off`` never. The constants are measured on a CPU, so on a GPU ``auto`` steps
 eagerly and ``on`` compiles (for CUDA, through Triton). Inductor's cache is kept in the user cache folder
 (``circuits.compiled.cache_folder``), so a shape compiled once on a machine compiles in seconds
-afterwards. The README's Performance section has the measured figures behind the constants.
+afterwards. docs/explanation/performance.md has the measured figures behind the constants.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ EAGER_FIRST = 3  # eager steps of a shape before it may be compiled: the circuit
 # auto: the fraction of an eager step a compiled one saves, at least, and the eager step's seconds at
 # batch 32 by qubits (the nearest measured count at or above), with the share of it that grows with
 # the batch. Measured on a 2-core AMD EPYC, one thread,
-# two runs of benchmarks/test_compiled_step.py (README "The whole step compiled"): saved 0.73-0.97
+# two runs of benchmarks/test_compiled_step.py (docs/explanation/performance.md, "The whole step compiled"): saved 0.73-0.97
 # at 4-7 qubits and batch 32, 0.50-0.64 at 8 qubits, 0.24-0.36 at 8 qubits and batch 256,
 # 0.12-0.33 at 10 qubits; eager steps 2.6 ms at 4 qubits, 2.7-4.4 at 6, 4.6-5.6 at 7, 4.0-6.1
 # at 8, 15.3-17.3 at 10.

@@ -2,7 +2,7 @@
 
 Why: a study is many students of one shape (seeds, and settings that change only the loss). At
 4 qubits and batch 32 a lone student's step is mostly per-call overhead, so M students stepped
-together cost little more than one (the README's "Many students in one step" has the measured
+together cost little more than one (docs/explanation/performance.md's "Many students in one step" has the measured
 ratios, from benchmarks/test_stacked_students.py). Each student keeps
 everything that makes it itself: its initial weights, its batches in its own seeded order
 (``EpochBatches``), its loss, its optimizer state (Adam and SGD act elementwise, so one optimizer

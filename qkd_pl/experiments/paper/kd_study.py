@@ -37,6 +37,19 @@ PAPER = {f"distill.{k}": v for k, v in PAPER_DISTILL.items()}
 # committed strong teachers (docs/teachers.md): 86.94 % on CIFAR-10, 93.06 % on FashionMNIST
 STRONG = {"cifar10": "docs/teachers/cifar10-compact-cnn", "fashion-mnist": "docs/teachers/fashion-mnist-compact-cnn"}
 
+
+def _committed_teacher(relative: str) -> str:
+    """The committed teacher's run folder: in the repository this package sits in, else under the
+    working folder. An installed wheel carries no checkpoints (9 MB of them), so from one the
+    study needs a clone of the repository, and says so before anything trains."""
+    checkout = Path(__file__).resolve().parents[3]
+    for root in (checkout, Path.cwd()):
+        if (root / relative / "best.pt").is_file():
+            return str(root / relative)
+    raise QkdError(f"the kd study's committed compact-cnn teacher {relative} is not here: run it from a clone of the "
+                   f"qkd-pl repository (its docs/teachers/), or with --datasets mnist")
+
+
 NOTES = [
     "Protocol: teachers trained on the whole train part of a nested 80/20 split (LeNet5 here; on CIFAR-10 and "
     "FashionMNIST also the committed compact-cnn of docs/teachers.md, 86.94 % and 93.06 %), students (FC + amplitude encoding + StronglyEntangling"
@@ -149,14 +162,14 @@ def kd_study_spec(quick: bool = False, datasets: list[str] | None = None, part: 
         teachers = [BASELINE, "lenet5", CEILING]
     if qubits:
         exclude += [{"qubits": q} for q in (4, 8) if q not in qubits]
-    root = Path(__file__).resolve().parents[3]
+    strong = {d: _committed_teacher(path) for d, path in STRONG.items() if d in names and "compact-cnn" in teachers}
     return validate(GridSpec(
         name="kd-study", datasets=names, seeds=[0, 1, 2, 3, 4],
         student=StudentConfig(qubits=4, reducer="fc", encoding="amplitude", ansatz="strong", layers=2),
         student_train=TrainConfig(epochs=20, batch_size=32, lr=1e-2), distill=DistillConfig(**PAPER_DISTILL),
         teachers=teachers, teacher_data="all", teacher_pool=["seen", "unseen"],
         teacher_train=TrainConfig(epochs=10, batch_size=128, lr=1e-3),
-        teacher_runs={d: {"compact-cnn": str(root / path)} for d, path in STRONG.items() if d in names},
+        teacher_runs={d: {"compact-cnn": path} for d, path in strong.items()},
         axes={"student.qubits": [4, 8], "student.readout": ["z", "probs"]},
         bundles={"regime": {"50": {"data.per_class": 50}, "150": {"data.per_class": 150},
                             "all": {"data.per_class": "all", "train.epochs": 10, "train.batch_size": 256}},

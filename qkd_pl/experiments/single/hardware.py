@@ -22,8 +22,9 @@ if TYPE_CHECKING:  # its module imports Qiskit, which a run on qkd.fused never n
     from ...devices.hardware_cost import HardwareCost
 
 
-def student_circuit(cfg: StudentConfig):
-    """(qnode, example inputs, weights) for drawing: inputs are ones, weights as initialized."""
+def student_circuit(cfg: StudentConfig, seed: int = 0):
+    """(qnode, example inputs, weights) for drawing: inputs are ones, weights as initialized from
+    ``seed``, so a drawing's text and its PNG (and two runs of qkd draw) show the same angles."""
     from ...circuits import QuantumLayer, n_features
     from ...students.hybrid_cnn import v1_circuit
     from ...circuits.qlayer import qnode_for
@@ -36,7 +37,9 @@ def student_circuit(cfg: StudentConfig):
     backend = Backend("default.qubit", "backprop", "drawing")
     if cfg.arch == "hybrid-cnn":
         return qnode_for(v1_circuit(cfg.qubits), cfg.qubits, backend), (torch.ones(cfg.qubits),)
-    layer = QuantumLayer.v2(cfg, backend)
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream is left as it was
+        torch.manual_seed(seed)
+        layer = QuantumLayer.v2(cfg, backend)
     inputs = torch.ones(n_features(cfg.encoding, cfg.qubits), dtype=torch.float64)
     return layer.qnode, (inputs, layer.layer.weights.detach())
 

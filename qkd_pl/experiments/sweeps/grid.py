@@ -27,7 +27,7 @@ base::
                epochs = 10; batch_size = 128; lr = 0.001; seed = 0
     [teacher.epochs_by_arch]  lenet5 = 30        # per-architecture epochs (cheap nets can afford more)
     [teacher]  data = "all"                      # teachers on the whole class subset (default "same": the
-                                                 # students' images; see README, which teacher may teach)
+                                                 # students' images; the docs' method page: which teacher may teach)
     [teacher.runs.cifar10]  compact-cnn = "docs/teachers/cifar10-compact-cnn"   # a teacher trained elsewhere
     [teacher]  pool = ["seen", "unseen"]         # with a transfer set: the teacher saw the pool (trained on
                                                  # the whole train part) and/or never saw it (one teacher per
@@ -558,7 +558,7 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
 
 
 # Stacked students pay where a step is mostly per-call overhead: small circuits, small batches
-# (benchmarks/test_stacked_students.py, three runs; the README's "Many students in one step"):
+# (benchmarks/test_stacked_students.py, three runs; docs/explanation/performance.md, "Many students in one step"):
 # 1.1x to 5.7x up to 2^qubits x batch = 8,192 amplitudes per student and step (8 qubits at batch
 # 32, 4 at 256); beyond it mixed or slower (8 qubits at 256: 0.62x to 1.01x; 10 at 32: 0.7x).
 STACK_WORK = 8192

@@ -548,6 +548,7 @@ def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = 
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out = folder / "plots"
     out.mkdir(exist_ok=True)
@@ -616,6 +617,7 @@ def _plots(folder: Path, summary: dict[str, Any], shown: Callable[[str], str] = 
             plt.close(fig)
             continue
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("validation accuracy (%)")
         ax.set_title(f"{shown(ds)}: training curves (mean over seeds)", fontsize=9)
         ax.legend(fontsize=5, ncol=2)

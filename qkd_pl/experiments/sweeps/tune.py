@@ -43,6 +43,7 @@ import json
 import math
 import os
 import statistics
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,10 +189,22 @@ def _storage(url: str):
 
     if not url.startswith(("sqlite", "postgresql", "mysql")):
         return optuna.storages.get_storage(url)
-    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the reason this study resumes
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna, and the reason a study resumes
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                  heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+        except (IntegrityError, ProgrammingError):
+            # qkd tune started on two machines at once on a new PostgreSQL database: both make its
+            # tables, and one's CREATE collides with the other's ("duplicate key value violates unique
+            # constraint pg_type_typname_nsp_index", seen in tests/.../test_tune_postgres.py). The
+            # tables exist now; opening again finds them.
+            if attempt == 4:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def measured(spec: TuneSpec) -> dict[str, Any]:
@@ -282,7 +295,8 @@ def open_study(spec: TuneSpec, storage: str, worker: int = 0):
     """The study, created or loaded, and refused if its trials measured another configuration
     (``check_resumable``). The sampler's seed is moved on by the trials the study already has
     (and by the worker's index): a resumed or parallel search seeded like the first would draw
-    the first search's random start-up points again."""
+    the first search's random start-up points again. And each trial's draw is seeded by its
+    number too (``_tpe``), for processes on other machines that open a new study at once."""
     import optuna
 
     storage = _storage(storage)
@@ -294,8 +308,43 @@ def open_study(spec: TuneSpec, storage: str, worker: int = 0):
                                 pruner=pruner)
     check_resumable(study, spec)
     seed = spec.sampler_seed + len(study.get_trials(deepcopy=False)) + 100_003 * worker
-    study.sampler = optuna.samplers.TPESampler(seed=seed)
+    study.sampler = _tpe(seed)
     return study
+
+
+def _tpe(seed: int):
+    """TPE whose random draws for a trial come from ``seed`` and the trial's number, not from one
+    stream per process: ``qkd tune`` started on two machines at once opens a new study with the
+    same seed (no trials yet to move it on), and each would draw the other's start-up points, every
+    point tried twice (tests/experiments/sweeps/test_tune_postgres.py)."""
+    import numpy as np
+    import optuna
+
+    class TrialSeededTPE(optuna.samplers.BaseSampler):
+        def __init__(self):
+            self.tpe = optuna.samplers.TPESampler(seed=seed)
+
+        def before_trial(self, study, trial):
+            trial_seed = int(np.random.SeedSequence([seed, trial.number]).generate_state(1)[0])
+            self.tpe = optuna.samplers.TPESampler(seed=trial_seed)
+            self.tpe.before_trial(study, trial)
+
+        def infer_relative_search_space(self, study, trial):
+            return self.tpe.infer_relative_search_space(study, trial)
+
+        def sample_relative(self, study, trial, search_space):
+            return self.tpe.sample_relative(study, trial, search_space)
+
+        def sample_independent(self, study, trial, param_name, param_distribution):
+            return self.tpe.sample_independent(study, trial, param_name, param_distribution)
+
+        def after_trial(self, study, trial, state, values):
+            self.tpe.after_trial(study, trial, state, values)
+
+        def reseed_rng(self):
+            self.tpe.reseed_rng()
+
+    return TrialSeededTPE()
 
 
 def _finished(study) -> int:
@@ -437,6 +486,7 @@ def _plot_history(trials, path: Path, title: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     done = [t for t in trials if t.state.name == "COMPLETE"]
     pruned = [t for t in trials if t.state.name == "PRUNED" and t.intermediate_values]
@@ -451,6 +501,7 @@ def _plot_history(trials, path: Path, title: str) -> None:
     if line:
         ax.step(*zip(*line), where="post", color="C1", label="best so far")
     ax.set_xlabel("trial")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("validation accuracy")
     ax.set_title(title)
     ax.legend(fontsize=8)

@@ -8,6 +8,8 @@ that is what each is used for.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from typing import Any
 
 from ...config import StudentConfig
@@ -62,10 +64,25 @@ def _max_qubits(device: str) -> str:
 
 
 def format_backends(rows: list[dict[str, Any]]) -> str:
+    """The rows as a Markdown table. A long value that several rows share (``memory-bound (a
+    student that would not fit ...)``) shows its first words and a note number, its whole text
+    once under the table, so the table fits a terminal; the JSON keeps every value whole."""
+    columns = ("use", "shots", "gradients", "broadcasting", "max_qubits")
+    counts = Counter(str(r[c]) for r in rows for c in columns)
+    notes: dict[str, int] = {}
+
+    def cell(value: Any) -> str:
+        text = str(value)
+        short, sep, _ = text.partition(" (")
+        if counts[text] < 2 or not sep or len(text) <= 30:
+            return text
+        return f"{short} [{notes.setdefault(text, len(notes) + 1)}]"
+
     head = "| device | installed | use | shots | gradients | broadcasting | max qubits | samples/s (4 qubits) |"
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         speed = f"{r['samples_per_s']:,.1f}" if r["samples_per_s"] else (r["note"] or "-")
-        lines.append(f"| {r['device']} | {'yes' if r['installed'] else 'no'} | {r['use']} | {r['shots']} | "
-                     f"{r['gradients']} | {r['broadcasting']} | {r['max_qubits']} | {speed} |")
+        lines.append(f"| {r['device']} | {'yes' if r['installed'] else 'no'} | "
+                     + " | ".join(cell(r[c]) for c in columns) + f" | {speed} |")
+    lines += [""] * bool(notes) + [f"[{n}] {text}" for text, n in notes.items()]
     return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Evaluation on shot-based devices, one job per batch against one job per image: samples per
 second and jobs per 1,000 test images, as the benchmark (benchmarks/test_hardware_batching.py)
-and the README's table (benchmarks/hardware_table.py) measure them.
+and the docs' table (benchmarks/hardware_table.py) measure them.
 
 A measurement is one forward pass of an MNIST-shaped student (FC -> amplitude -> 2
 StronglyEntanglingLayers -> <Z>) over ``n`` images under ``torch.no_grad``, after a warm-up

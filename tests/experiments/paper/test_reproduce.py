@@ -238,3 +238,20 @@ def test_kd_study_parts_are_checked_before_any_work(tmp_path, args, needle):
         return
     r = CliRunner().invoke(cli, ["reproduce", "kd-study", *args, "--out", str(tmp_path / "x"), "--quiet"])
     assert r.exit_code == 2 and needle in r.output and not (tmp_path / "x").exists()
+
+
+def test_kd_study_without_the_committed_teachers_says_where_they_are(tmp_path, monkeypatch):
+    # An installed wheel carries no docs/teachers/: the study is refused in one line before any work,
+    # naming the folder and what to do; MNIST alone, or the pool part, needs none.
+    from qkd_pl.experiments.paper import kd_study
+
+    monkeypatch.setattr(kd_study, "STRONG", {d: f"docs/no-such-teachers/{d}" for d in kd_study.STRONG})
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(QkdError, match="docs/no-such-teachers/cifar10 is not here: run it from a clone"):
+        kd_study.kd_study_spec()
+    assert kd_study.kd_study_spec(datasets=["mnist"]).teacher_runs == {}
+    kd_study.kd_study_spec(part="pool")
+    (tmp_path / "docs/no-such-teachers/fashion-mnist").mkdir(parents=True)
+    (tmp_path / "docs/no-such-teachers/fashion-mnist/best.pt").write_bytes(b"")
+    spec = kd_study.kd_study_spec(datasets=["fashion-mnist"])  # found under the working folder
+    assert spec.teacher_runs == {"fashion-mnist": {"compact-cnn": str(tmp_path / "docs/no-such-teachers/fashion-mnist")}}

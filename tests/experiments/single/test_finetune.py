@@ -34,6 +34,10 @@ def test_finetune_trains_the_circuit_and_head_under_noise_and_reports_before_and
     assert abs(drop["mean"] - (report["exact_accuracy"] - report["noisy_before"])) < 1e-9
     assert abs(gain["mean"] - (report["noisy_after"] - report["noisy_before"])) < 1e-9
     assert drop["low"] <= drop["mean"] <= drop["high"] and gain["low"] <= gain["mean"] <= gain["high"]
+    # each accuracy printed says which weights, where and on how many images
+    assert (f"test accuracy on {report['n_test']} test images: the starting weights {report['exact_accuracy']:.4f} "
+            f"on the exact simulator and {report['noisy_before']:.4f} on noisy:fake_manila; the fine-tuned weights "
+            f"{report['noisy_after']:.4f} on noisy:fake_manila") in r.output
     assert report["drop_device_noise"]["n"] == report["drop_shots"]["n"] == report["n_test"]
     no_shots = json.loads((run / "evaluations" / "source-noisy-no-shots.json").read_text())
     assert no_shots["shots"] is None and no_shots["device"] == "noisy:fake_manila"

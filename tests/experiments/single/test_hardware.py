@@ -64,3 +64,19 @@ def test_a_placement_on_badly_read_qubits_is_told_of_the_level_that_chooses_bett
     assert first.level == 1 and second.level == 2 and second.fidelity > 1.5 * first.fidelity
     assert second.readout > first.readout and second.two_qubit_gates == first.two_qubit_gates == 6 * 7
     assert len(mine) == 1 and "qkd evaluate and qkd draw take --optimization-level 2" in mine[0]
+
+
+def test_a_drawing_shows_the_same_angles_every_time_and_leaves_the_random_stream():
+    # qkd draw's text and its PNG each build the circuit: unseeded weights made them disagree.
+    import torch
+
+    from qkd_pl.config import StudentConfig
+    from qkd_pl.experiments.single.hardware import student_circuit
+
+    cfg = StudentConfig(qubits=3, ansatz="strong", layers=2)
+    torch.manual_seed(123)
+    expected_next = torch.rand(3)
+    torch.manual_seed(123)
+    (_, (_, w1)), (_, (_, w2)) = student_circuit(cfg), student_circuit(cfg)
+    assert torch.equal(w1, w2) and not torch.equal(w1, student_circuit(cfg, seed=1)[1][1])
+    assert torch.equal(torch.rand(3), expected_next)

@@ -168,9 +168,9 @@ def test_missing_data_stops_the_grid_before_any_cell(tmp_path):
     assert not (tmp_path / "g").exists()
 
 
-def test_the_readme_grid_example_is_a_valid_grid(tmp_path):
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    example = readme.split("```toml\n")[1].split("```")[0]
+def test_the_grid_tutorials_example_is_a_valid_grid(tmp_path):
+    page = (Path(__file__).resolve().parents[3] / "docs/tutorials/grid-and-report.md").read_text()
+    example = page.split("```toml\n")[1].split("```")[0]
     cells = expand(load_spec(write(tmp_path, example)), tmp_path / "out")
     assert {c.config.teacher.arch: c.config.train.epochs for c in cells if c.phase == 0} == {
         "lenet5": 30, "alexnet-v1": 5}
