@@ -507,8 +507,9 @@ def grid_run_options(f):
     """How a grid's cells run: shared by qkd grid and qkd reproduce."""
     for option in reversed([
         click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Cells run at once (processes, or Ray tasks), torch threads split between them; on 2 "
-                          "cores, 2 at most. Numbers can differ in the last digits between worker counts."),
+                     help="Cells run at once as processes, torch threads split between them; on 2 cores, 2 at most. "
+                          "Numbers can differ in the last digits between worker counts. With --executor ray the "
+                          "cluster's CPUs decide instead."),
         click.option("--executor", type=click.Choice(["processes", "ray"]), default="processes", show_default=True,
                      help="processes: this machine. ray: the Ray cluster at $RAY_ADDRESS, else a local one "
                           "(pip install 'qkd-pl[ray]')."),
