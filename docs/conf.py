@@ -39,6 +39,11 @@ autodoc_default_options = {"members": True, "show-inheritance": False}
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 
+# Command help and docstrings are written for a terminal: `--option` must stay two hyphens (not an
+# en dash) and `text` in single backticks is code, as it reads there.
+smartquotes = False
+default_role = "literal"
+
 html_theme = "furo"
 html_title = "qkd-pl"
 

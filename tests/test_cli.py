@@ -57,6 +57,7 @@ def test_run_folders_hold_config_metrics_checkpoint_and_plot(runs):
     assert len(metrics) == 2 and all(r["train_kd"] > 0 for r in metrics)
 
 
+@pytest.mark.slow
 def test_evaluate_with_readout_mitigation_and_another_transpiler_level_writes_its_own_file(runs):
     r = invoke("evaluate", runs / "baseline", "--device", "noisy:fake_manila", "--limit", 24)
     assert r.exit_code == 0, r.output
@@ -72,6 +73,7 @@ def test_evaluate_with_readout_mitigation_and_another_transpiler_level_writes_it
     assert_one_line_error(invoke("evaluate", runs / "baseline", "--optimization-level", 2), "transpiles")
 
 
+@pytest.mark.slow
 def test_evaluate_with_zne_stores_the_raw_readouts_and_another_fit_can_be_refitted_from_them(runs):
     import numpy as np
 
@@ -216,6 +218,7 @@ def test_overwrite_replaces_a_finished_run(runs, tmp_path):
     assert json.loads((tmp_path / "r" / "config.json").read_text())["train"]["seed"] == 5
 
 
+@pytest.mark.slow
 def test_per_class_beyond_what_a_class_has_warns_in_one_line_and_uses_all(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "cli.py"), "train-teacher", "--classes", "0-1", "--per-class",
                            "500", "--epochs", "1", "--quiet", "--out", str(tmp_path)],
@@ -358,6 +361,7 @@ def test_draw_says_what_the_circuit_costs_on_an_ibm_device():
     assert r.exit_code == 0 and "circuit on fake_torino: depth" in r.stdout and "less than half" not in r.output
 
 
+@pytest.mark.slow
 def test_the_installed_command_prints_the_noise_warning_as_one_line():
     import subprocess
     import sys

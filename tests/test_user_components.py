@@ -207,6 +207,7 @@ def test_evaluate_rebuilds_user_models_from_their_checkpoints(runs):
         assert evaluated == pytest.approx(trained)
 
 
+@pytest.mark.slow
 def test_a_fresh_process_imports_the_users_modules_again_from_its_working_folder(runs, user_pkg):
     """The run's configuration holds the import paths; a new process, started beside the user's
     package (not on PYTHONPATH), rebuilds the student and reloads the dataset from them."""

@@ -122,7 +122,7 @@ class Distiller:
         progress: progress bars and per-epoch lines.
         teacher_device: where the teacher computes its logits (``"cpu"``, ``"cuda"``, a
             ``torch.device``); default the device its parameters are on.
-        fast: give the student's plain ``qml.qnn.TorchLayer``s the traced fast path
+        fast: give the student's plain ``qml.qnn.TorchLayer`` layers the traced fast path
             (``circuits.accelerate``).
 
     Example:

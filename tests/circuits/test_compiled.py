@@ -54,6 +54,7 @@ def reference_for(encoding: str, ansatz: str, readout: str):
     return outputs_and_gradients(QuantumLayer.v2(cfg_for(encoding, ansatz, readout), reference_backend(readout)), x)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", [FUSED, FUSED32], ids=lambda b: b.device)
 @pytest.mark.parametrize("encoding,ansatz,readout", list(itertools.product(ENCODINGS, ANSATZES, READOUTS)))
 def test_the_graph_equals_the_qnode_and_lightning(encoding, ansatz, readout, backend):
@@ -165,6 +166,7 @@ def test_a_copy_traces_its_own_graph():
     assert not torch.allclose(out, layer(x))
 
 
+@pytest.mark.slow
 def test_inductor_compiles_a_training_shape_after_its_steps(monkeypatch):
     """QKD_COMPILE=inductor: after COMPILE_AFTER training calls of a shape, its graph in real
     arithmetic compiled by torch.compile; the same outputs and gradients as the eager graph (to

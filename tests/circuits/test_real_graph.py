@@ -30,6 +30,7 @@ def traced_graph(layer: QuantumLayer, x: torch.Tensor):
     return traced.graph
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device,tolerance", [("qkd.fused", 1e-12), ("qkd.fused32", 1e-5)])
 @pytest.mark.parametrize("encoding,ansatz,readout", CASES)
 def test_every_student_circuit_gives_the_same_outputs_and_gradients(encoding, ansatz, readout, device, tolerance):

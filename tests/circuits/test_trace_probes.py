@@ -153,6 +153,7 @@ def reads_inputs(circuit, n: int, nx: int, nw: int) -> bool:
     return all(torch.as_tensor(o).ndim >= 1 and len(o) == 3 for o in (out if isinstance(out, (list, tuple)) else [out]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", [2, 3, 4])
 def test_random_circuits_through_traced_layers_equal_default_qubit_on_inputs_of_random_norms(n):
     rng = random.Random(n)

@@ -101,6 +101,7 @@ def test_random_circuits(n, middle_chunks):
     assert {(n, batched) for n, _, _, batched in middle_chunks} == {(n, False), (n, True)}, middle_chunks
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n", WIDTHS)
 @pytest.mark.parametrize("encoding", list(ENCODINGS))
 def test_student_circuits(n, encoding, middle_chunks):

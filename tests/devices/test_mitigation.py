@@ -87,6 +87,7 @@ def test_mitigated_sampled_probabilities_stay_probabilities():
     assert torch.isfinite(torch.log(out + 1e-3)).all()  # the v1 student's log-probabilities
 
 
+@pytest.mark.slow
 def test_mitigation_and_the_level_reach_the_emulation():
     from qkd_pl.devices import make_device
     from qkd_pl.devices.parametric import to_parametric
@@ -165,6 +166,7 @@ def _student_isa(backend: str, qubits: int = 3, readout: str = "z", batch: int =
     return layer, x, isa, par.values[:, columns]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["fake_manila", "fake_torino"])  # cx (Falcon) and cz (Heron) gates
 def test_folded_density_matrices_equal_aers_of_the_folded_circuit(backend):
     from qiskit_aer import AerSimulator
@@ -216,6 +218,7 @@ def _emulated(layer, x, backend: str, mitigation: str, noiseless: bool = False, 
         return torch.stack(list(qnode(x, layer.layer.weights.detach())), -1), emulator
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["fake_brisbane", "fake_torino"])
 def test_zne_takes_out_most_of_what_the_gates_leave(backend):
     layer, x, _, _ = _student_isa(backend, qubits=4, batch=8)
@@ -230,6 +233,7 @@ def test_zne_takes_out_most_of_what_the_gates_leave(backend):
     assert (raw[:, 2].abs() < raw[:, 0].abs()).float().mean() > 0.9  # more folding, less signal
 
 
+@pytest.mark.slow
 def test_zne_in_the_emulation_agrees_with_aers_folded_counts_mitigated_the_same_way():
     from qiskit_aer import AerSimulator
 
@@ -262,6 +266,7 @@ def test_zne_in_the_emulation_agrees_with_aers_folded_counts_mitigated_the_same_
     assert ((aer - unfolded).abs() > 6 * sigma + 2e-3).any()
 
 
+@pytest.mark.slow
 def test_the_samplers_readout_correction_on_aer_agrees_with_the_emulations():
     """ibm:fake_manila's Sampler counts (Aer, the fake backend's noise) corrected by the backend's reported
     calibration, against the noisy: emulation's exact readout-mitigated probabilities."""

@@ -29,6 +29,7 @@ def student_tape(qubits=3, encoding="amplitude", readout="probs", batch=3, seed=
     return qnode, x, w, qml.workflow.construct_tape(qnode)(x, w)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["fake_manila", "fake_kolkata", "fake_brisbane", "fake_torino"])
 def test_noisy_density_matrices_equal_aers(backend):
     from qiskit_aer import AerSimulator
@@ -77,6 +78,7 @@ def test_the_density_matrices_on_a_gpu_equal_the_cpus():
     torch.testing.assert_close(gpu, cpu, atol=1e-12, rtol=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("readout", list(READOUTS))
 @pytest.mark.parametrize("encoding", ["amplitude", "angle", "qubit"])
 def test_without_noise_the_emulation_is_the_exact_circuit(encoding, readout):
@@ -137,6 +139,7 @@ def test_readout_errors_and_shots_agree_with_aer_sampling():
     assert not torch.equal(sampled[0], sampled[1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("readout", list(READOUTS))
 def test_emulation_agrees_with_the_fake_backend_on_aer_within_shot_noise(readout):
     """The same transpiled circuit and noise model: the exact noisy outputs against ibm:fake_manila's

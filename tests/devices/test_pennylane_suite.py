@@ -114,6 +114,7 @@ def summary_counts(output: str) -> dict[str, int]:
     return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", lines[-1])}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run", list(RUNS))
 def test_pennylane_device_suite(runs, run):
     command, status, output = runs.wait(run)

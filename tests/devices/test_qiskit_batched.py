@@ -79,6 +79,7 @@ def test_expectation_observables_are_the_tapes_pauli_words():
     assert labels == ["IIZ", "IZI", "ZII", "IZZ", "ZIZ", "ZZI"]  # Qiskit's order: qubit 0 is the rightmost
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("qubits", [4, 8])
 @pytest.mark.parametrize("readout", list(READOUTS))
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -93,6 +94,7 @@ def test_batched_aer_matches_the_exact_simulator_within_shot_noise(encoding, rea
     assert not torch.equal(shots, exact)  # it really sampled
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("qubits", [4, 8])
 @pytest.mark.parametrize("readout", list(READOUTS))
 @pytest.mark.parametrize("encoding", ENCODINGS)

@@ -25,6 +25,7 @@ def example(monkeypatch):
     return load
 
 
+@pytest.mark.slow
 def test_own_qnode_student_distilled_from_own_cnn_with_a_transfer_set(tmp_path, example):
     module = example(EXAMPLES, "own_qnode_student")
     results = module.main(out=str(tmp_path), teacher_epochs=3, student_epochs=2, progress=False)
@@ -36,6 +37,7 @@ def test_own_qnode_student_distilled_from_own_cnn_with_a_transfer_set(tmp_path, 
     assert config["distiller"]["loss"]["objective"] == "hinton-classic"
 
 
+@pytest.mark.slow
 def test_a_custom_objective_from_a_grid_file(tmp_path, example, monkeypatch, request):
     from qkd_pl.losses import OBJECTIVES
 

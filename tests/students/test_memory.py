@@ -100,6 +100,7 @@ def estimated(qubits: int) -> int:
     return sum(need.values()) - need.get("libraries", 0) - need.get("data", 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("qubits", POINTS)
 def test_the_estimate_bounds_the_peak_of_a_real_run(measured, qubits):
     got, guess = measured[qubits], estimated(qubits)

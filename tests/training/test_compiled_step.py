@@ -87,6 +87,7 @@ def compiled_shapes(steps) -> int:
     return sum(s.compiled is not None for s in steps.shapes.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer,schedule,teacher_on,wd,device", [
     ("adam", "constant", True, 1e-3, "auto"), ("adam", "onecycle", True, 0.0, "auto"),
     ("sgd", "onecycle", False, 1e-3, "auto"), ("sgd", "constant", True, 0.0, "auto"),
@@ -108,6 +109,7 @@ def test_compiled_fit_trains_as_the_eager_fit(data, teacher, tmp_path, monkeypat
             assert torch.allclose(torch.as_tensor(a[k]).double(), torch.as_tensor(b[k]).double(), atol=1e-5), k
 
 
+@pytest.mark.slow
 def test_inductor_compiles_the_step_and_agrees(data, teacher, tmp_path, monkeypatch, spy):
     """The real compiler (seconds to a minute on a cold cache): same training as the eager fit."""
     monkeypatch.setenv("QKD_CACHE_DIR", str(tmp_path / "cache"))
@@ -121,6 +123,7 @@ def test_inductor_compiles_the_step_and_agrees(data, teacher, tmp_path, monkeypa
     assert_same(eager, compiled, out_e, out_c)
 
 
+@pytest.mark.slow
 def test_a_compiled_run_resumes_as_an_uninterrupted_one(data, teacher, tmp_path, monkeypatch, eager_compile, spy):
     rows = loop.Rows(data.x_train, data.y_train, teacher)
     loss = BatchLoss(KD("hinton"), with_teacher=True)
@@ -297,6 +300,7 @@ def users_student() -> torch.nn.Module:
     return model
 
 
+@pytest.mark.slow
 def test_a_users_torch_layer_student_compiles_too(data, teacher, tmp_path, monkeypatch, eager_compile, spy):
     rows = loop.Rows(data.x_train, data.y_train, teacher)
     loss = BatchLoss(KD("dkd"), with_teacher=True)

@@ -2,6 +2,7 @@
 that the teacher never saw, against labels only, paired by seed."""
 
 import json
+import pytest
 from pathlib import Path
 
 from qkd_pl.data.bundle import teacher_data_report
@@ -23,6 +24,7 @@ def test_the_demos_teacher_never_saw_the_distilled_students_pool():
     assert seen["student_train_images"] == 160 and seen["train_images"] > 500  # it learnt from the rest
 
 
+@pytest.mark.slow
 def test_the_demo_prints_a_paired_gain_over_labels_only(tmp_path):
     c = run_demo(tmp_path, [0, 1], qubits=2, layers=1, teacher_epochs=2, student_epochs=2, progress=False)
     assert c.baseline.n == c.distilled.n == 2 and c.gain["n"] == 2

@@ -2,6 +2,7 @@
 and on Aer, a report with paired intervals; a rerun evaluates nothing again."""
 
 import json
+import pytest
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -26,6 +27,7 @@ def test_a_share_of_the_drop_only_where_the_drop_and_the_gain_are_significant():
     assert share_of_drop(paired("1" * 70 + "0" * 30, "1" * 80 + "0" * 20), drop) < 0  # a significant loss says so
 
 
+@pytest.mark.slow
 def test_quick_noise_study_reports_drops_mitigation_and_finetuning_and_resumes(tmp_path):
     out = tmp_path / "noise"
     r = CliRunner().invoke(cli, ["reproduce", "noise", "--quick", "--out", str(out), "--quiet"])

@@ -14,6 +14,7 @@ from qkd_pl.experiments.sweeps.grid import expand
 from tests_helpers_cifar import write_cifar_fixture
 
 
+@pytest.mark.slow
 def test_v1_quick_runs_and_reports(tmp_path):
     r = CliRunner().invoke(cli, ["reproduce", "v1", "--quick", "--out", str(tmp_path), "--quiet"])
     assert r.exit_code == 0, r.output
@@ -23,6 +24,7 @@ def test_v1_quick_runs_and_reports(tmp_path):
     assert {r["teacher"] for r in rows if r["role"] == "distilled"} == {"lenet5", "alexnet-v1", "ensemble"}
 
 
+@pytest.mark.slow
 def test_v1_notebooks_trains_teachers_on_the_whole_class_subsets(tmp_path):
     spec = v1_notebooks_spec()
     cells = expand(spec, tmp_path)
@@ -40,6 +42,7 @@ def test_v1_notebooks_trains_teachers_on_the_whole_class_subsets(tmp_path):
     assert "every training image of the class subset" in (tmp_path / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_v2_quick_on_a_cifar10_fixture(tmp_path, monkeypatch):
     write_cifar_fixture(tmp_path / "data", per_batch=30)  # a declared copy: loaded with its warning
     r = CliRunner().invoke(cli, ["reproduce", "v2", "--quick", "--datasets", "cifar10", "--data-dir",
@@ -91,6 +94,7 @@ def test_the_presets_expand_to_the_cells_of_the_committed_reproductions(which, s
             assert str(value) == committed[cid][key], (cid, key)
 
 
+@pytest.mark.slow
 def test_kd_study_quick_runs_and_pairs_every_setting_with_its_regimes_baseline(tmp_path):
     r = CliRunner().invoke(cli, ["reproduce", "kd-study", "--quick", "--out", str(tmp_path), "--quiet"])
     assert r.exit_code == 0, r.output
@@ -225,6 +229,7 @@ def test_the_kd_study_runs_every_transfer_row_under_both_protocols_with_its_ceil
     assert {c.fields["role"] for c in part} == {"teacher", "baseline", "distilled", "ceiling"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args,needle", [(["--qubits", "5"], "the study's students have 4 and 8 qubits"),
                                          (["--quick", "--qubits", "8"], "--quick has 2"),
                                          (["--part", "pool"], None)])

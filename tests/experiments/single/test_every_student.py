@@ -30,6 +30,7 @@ def train(tmp_path, dataset, *extra):
             json.loads((tmp_path / "s" / "metrics.json").read_text()))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reducer,encoding,ansatz", COMBOS)
 def test_every_combination_trains_to_the_same_numbers_on_qkd_fused_and_lightning(tmp_path, reducer, encoding, ansatz):
     options = ["--reducer", reducer, "--encoding", encoding, "--ansatz", ansatz]

@@ -19,6 +19,7 @@ def student(tmp_path_factory):
     return out / "s"
 
 
+@pytest.mark.slow
 def test_finetune_trains_the_circuit_and_head_under_noise_and_reports_before_and_after(student):
     r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_manila", "--epochs", "2", "--lr", "0.05",
                                  "--quiet"])
@@ -75,6 +76,7 @@ def test_unknown_noise_backend_is_refused_before_any_work(student):
     assert not (student / "finetune-fake_nowhere").exists()
 
 
+@pytest.mark.slow
 def test_finetune_on_a_subset_is_tested_on_the_sources_images_and_leaves_the_rest_of_the_test_split_alone(student):
     r = CliRunner().invoke(cli, ["finetune", str(student), "--noise", "fake_manila", "--epochs", "1", "--per-class",
                                  "20", "--test-images", "100", "--no-control", "--name", "subset", "--quiet"])
@@ -106,6 +108,7 @@ def test_finetune_refuses_a_subset_of_a_source_whose_test_split_is_capped(tmp_pa
     assert not (tmp_path / "c" / "finetune-fake_manila").exists()
 
 
+@pytest.mark.slow
 def test_a_finetuning_does_not_resume_from_a_retrained_source(tmp_path):
     def train(epochs):
         r = CliRunner().invoke(cli, ["train-student", "--dataset", "digits", "--classes", "0-1", "--qubits", "2",

@@ -14,6 +14,7 @@ def student(tmp_path_factory):
     return train_digits_student(tmp_path_factory.mktemp("hw"), qubits=4, epochs=3)
 
 
+@pytest.mark.slow
 def test_evaluate_on_ibm_fake_backend(student):
     r = CliRunner().invoke(cli, ["evaluate", str(student), "--device", "ibm:fake_manila", "--shots", "2000",
                                  "--limit", "24"])
@@ -84,6 +85,7 @@ def flaky_fake_backends(monkeypatch, succeed_first: int, then_fail: int):
 PATHS = {"batched": ([], 1), "per-circuit": (["--per-circuit"], 16)}  # flags, backend.run calls per 16 images
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS)
 def test_failed_jobs_are_retried_and_the_evaluation_completes(student, monkeypatch, path):
     flaky_fake_backends(monkeypatch, succeed_first=0, then_fail=2)
@@ -96,6 +98,7 @@ def test_failed_jobs_are_retried_and_the_evaluation_completes(student, monkeypat
     assert not (student / f"evaluation-{tag}.partial.json").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", PATHS)
 def test_after_the_retries_the_run_stops_keeps_what_finished_and_continues_later(student, monkeypatch, path):
     # Batches of 16: the first batch runs, then every job fails (4 attempts).
@@ -115,6 +118,7 @@ def test_after_the_retries_the_run_stops_keeps_what_finished_and_continues_later
     assert json.loads((student / f"evaluation-{tag}.json").read_text())["n_test"] == 40
 
 
+@pytest.mark.slow
 def test_the_token_never_reaches_output_logs_or_run_folders(monkeypatch, tmp_path):
     token = "tok-NEVER-SHOWN-0987654321"
     monkeypatch.setenv("QISKIT_IBM_TOKEN", token)

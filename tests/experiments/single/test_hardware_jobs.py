@@ -244,6 +244,7 @@ def test_the_per_circuit_path_on_hardware_needs_yes(student, service):
     assert service.submitted == []
 
 
+@pytest.mark.slow
 def test_mitigation_reaches_the_service_and_its_cost_is_in_the_plan(student, service):
     clean(student)
     args = ["--device", "ibm:ibm_hardware", "--limit", "20", "--batch-size", "20", "--yes"]

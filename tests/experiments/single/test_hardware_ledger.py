@@ -44,6 +44,7 @@ def test_the_ledger_names_the_work_not_the_path(student, service):
     assert context["shots"] == 1024 and context["data"] == "digits"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("spelling", ["absolute", "from-another-folder", "relative-with-dots"])
 def test_a_rerun_spelled_otherwise_retrieves_the_job_it_paid_for(student, service, monkeypatch, tmp_path, spelling):
     clean(student)
@@ -102,6 +103,7 @@ def test_other_shots_are_refused_naming_the_field(student, service):
     assert "shots: 1024 then, 4000 now" in err and service.submitted == ["job-1"]
 
 
+@pytest.mark.slow
 def test_a_lost_job_is_marked_reported_and_resubmitted_only_on_request(student, service, monkeypatch):
     clean(student)
     killed_after_first_submission(student, service)
@@ -171,6 +173,7 @@ def test_a_dropped_connection_while_waiting_retrieves_the_job_instead_of_paying_
     assert [j["status"] for j in json.loads((student / LEDGER).read_text())["jobs"]] == ["done"] * 3
 
 
+@pytest.mark.slow
 def test_a_job_that_fails_after_a_plan_with_nothing_to_submit_is_asked_for(student, service):
     """Every planned job was in the ledger, so nothing was asked; one of them then fails on the
     device: submitting its images again is paid, and without --yes and a terminal it is refused."""

@@ -105,11 +105,13 @@ def reference(tmp_path_factory):
     return out / "run"
 
 
+@pytest.mark.slow
 def test_the_same_command_twice_gives_the_same_numbers(reference, tmp_path):
     subprocess.run(command(tmp_path), check=True, cwd=ROOT, capture_output=True)
     assert_same_run(tmp_path / "run", reference)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(reference, tmp_path):
     killed = start_and_interrupt(tmp_path, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
@@ -118,6 +120,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(reference, t
     assert_same_run(tmp_path / "run", reference)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_cleanly_saying_how_to_resume(reference, tmp_path):
     stopped = start_and_interrupt(tmp_path, signal.SIGINT)
     assert stopped.returncode == 130 and "Traceback" not in stopped.stderr

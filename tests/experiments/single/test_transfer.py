@@ -124,6 +124,7 @@ def test_the_ceiling_trains_on_the_pool_with_its_true_labels_and_no_teacher(tmp_
     assert metrics["transfer_images"] == 15 and "teacher_sha256" not in metrics
 
 
+@pytest.mark.slow
 def test_a_teacher_trained_without_the_pool_is_recorded_as_never_having_seen_it(tmp_path):
     cfg = RunConfig("teacher", data=DataConfig("digits", classes=[0, 1, 2], without_pool="20:5"),
                     train=TrainConfig(epochs=1, lr=1e-3), teacher=TeacherConfig("lenet5"))

@@ -138,6 +138,7 @@ def test_a_grid_runs_skips_finished_cells_and_resumes_a_killed_one(tmp_path):
     assert all(r["teacher_run"] in (None, "runs/teacher-digits-0-3-lenet5") for r in rows)
 
 
+@pytest.mark.slow
 def test_process_workers_give_the_same_numbers_as_one_process(tmp_path):
     spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=15), student=StudentConfig(qubits=2),
                     teachers=["none"], seeds=[0, 1])
@@ -147,6 +148,7 @@ def test_process_workers_give_the_same_numbers_as_one_process(tmp_path):
     assert [r["test_accuracy"] for r in one] == [r["test_accuracy"] for r in two]
 
 
+@pytest.mark.slow
 def test_ray_executor_on_a_local_instance(tmp_path):
     ray = pytest.importorskip("ray") if not os.environ.get("CI") else __import__("ray")
     spec = GridSpec(datasets=["digits"], classes=["0-2"], data=DataConfig(per_class=15), student=StudentConfig(qubits=2),
@@ -180,6 +182,7 @@ def _die(cell, out, data_dir, threads):
     os._exit(9)  # as the OOM killer or a signal would end a worker
 
 
+@pytest.mark.slow
 def test_a_killed_worker_process_ends_the_grid_in_one_line(tmp_path):
     from qkd_pl.experiments.sweeps.grid import _pool
 
@@ -240,6 +243,7 @@ def test_other_student_fields_are_set_or_swept_in_their_own_tables(tmp_path):
     assert {c.fields["distill.temperature"] for c in cells if c not in distilled} == {"-"}  # one baseline for both
 
 
+@pytest.mark.slow
 def test_distillation_axes_make_one_baseline_that_every_setting_is_paired_with(tmp_path):
     from qkd_pl.experiments.sweeps.report import summarize
 

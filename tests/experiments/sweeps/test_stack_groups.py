@@ -58,6 +58,7 @@ def rows(out):
     return {r["id"]: r for r in json.loads((out / "results.json").read_text())}
 
 
+@pytest.mark.slow
 def test_a_stacked_grid_gives_the_numbers_of_an_unstacked_one(tmp_path):
     (tmp_path / "grid.toml").write_text(GRID)
     for out, flag in (("stacked", "--stack"), ("alone", "--no-stack")):
@@ -74,6 +75,7 @@ def test_a_stacked_grid_gives_the_numbers_of_an_unstacked_one(tmp_path):
     assert together == {9}  # per qubit count: 3 seeds x (baseline, hinton, dkd)
 
 
+@pytest.mark.slow
 def test_a_failing_stacked_group_runs_its_cells_alone_so_only_the_bad_one_fails(tmp_path):
     (tmp_path / "grid.toml").write_text(GRID.replace("qubits = [2, 3]", "qubits = [2]"))
     r = CliRunner().invoke(cli, ["grid", str(tmp_path / "grid.toml"), "--out", str(tmp_path / "out"), "--quiet",

@@ -90,6 +90,7 @@ def test_a_study_chooses_on_validation_and_tests_only_the_chosen_configuration(t
     assert len(set(lrs)) == 4  # the resumed search drew new points, not its first ones again
 
 
+@pytest.mark.slow
 def test_a_killed_study_continues_and_tries_the_killed_trial_again(tmp_path, monkeypatch):
     # slow enough to be killed mid-trial, short enough to finish on resume: a study continues only
     # from the study file it was made from (test_tune_resume.py)
@@ -117,6 +118,7 @@ def test_a_killed_study_continues_and_tries_the_killed_trial_again(tmp_path, mon
     assert study.trials[1].params == killed_params  # tried again with the same parameters
 
 
+@pytest.mark.slow
 def test_parallel_workers_share_one_new_study(tmp_path):
     """Two worker processes on a study database that does not exist yet: neither trips over the
     other creating it, and together they run the study's trials (a worker that starts one while the
@@ -180,6 +182,7 @@ def test_pruning_can_be_turned_off(tmp_path):
 
 
 
+@pytest.mark.slow
 def test_workers_stop_when_qkd_tune_is_killed(tmp_path):
     """A killed qkd tune leaves no worker searching on alone (found running beside the next
     search once): within an epoch its workers stop writing."""
