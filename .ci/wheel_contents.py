@@ -16,6 +16,8 @@ tracked = {p for p in subprocess.run(["git", "ls-files", "qkd_pl"], capture_outp
                                      check=True).stdout.split() if not p.endswith((".pyc",))}
 names = set(zipfile.ZipFile(wheel).namelist())
 problems = [f"the wheel lacks {p}" for p in sorted(tracked - names)]
+problems += [f"the wheel has {p}, which git does not track" for p in sorted(names - tracked)
+             if not p.startswith(f"qkd_pl-{qkd_pl.__version__}.dist-info/")]
 dist_info = f"qkd_pl-{qkd_pl.__version__}.dist-info"
 entry_points = zipfile.ZipFile(wheel).read(f"{dist_info}/entry_points.txt").decode() if (
     f"{dist_info}/entry_points.txt" in names) else ""

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import click
 
-from qkd_pl.cli.options import config_options, distill_from_options, from_options, paper_kd_option
+from qkd_pl.cli.options import _RegistryChoice, config_options, distill_from_options, from_options, paper_kd_option
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from qkd_pl.errors import QkdError, QkdInterrupted, QkdWarning, one_line_warnings
-from qkd_pl.cli.catalog import Catalog
+from qkd_pl import __version__
 
 
 class QkdGroup(click.Group):
@@ -99,7 +99,7 @@ def _print_result(result) -> None:
 
 
 @click.group(cls=QkdGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="qkd-pl")
+@click.version_option(version=__version__, prog_name="qkd")
 @click.option("--compile", "compile_mode", type=click.Choice(["trace", "inductor", "off"]), default=None,
               help="How a student's circuit on qkd.fused runs: trace (the default: its QNode traced once per "
                    "batch shape into a torch graph that later steps call directly), inductor (that graph also "
@@ -476,7 +476,7 @@ def backends_cmd(no_measure, as_json):
                    "ones (qiskit.aer, ibm:fake_manila) may be named; they are timed on inference only.")
 @click.option("--batch-size", "batches", default="256", show_default=True, metavar="LIST",
               help="Batch size(s) to time, comma-separated, e.g. 32,256,1024.")
-@click.option("--dataset", type=click.Choice(list(Catalog("dataset"))), default="mnist",
+@click.option("--dataset", type=_RegistryChoice("dataset"), default="mnist",
               show_default=True, help="Sets the input shape (random images of that shape are timed; no data is read).")
 @click.option("--budget", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds per measurement at most; slower devices are timed on fewer samples (shown in the table).")
@@ -493,7 +493,7 @@ def bench_cmd(devices, batches, dataset, budget, as_json, **o):
     cfg = from_options(StudentConfig, "student", o)
     if is_import_path(cfg.arch):
         raise QkdError(f"--student {cfg.arch} is your own module, which no --device reaches: qkd bench compares "
-                       f"qkd-pl's circuit students across devices (time your own with benchmarks/test_user_student.py)")
+                       f"qkd-pl's circuit students across devices (time your own with the Distiller on your data)")
     names = [d.strip() for d in devices.split(",") if d.strip()] if devices else default_devices()
     rows = bench_table(cfg, names, _int_list(batches, "--batch-size", minimum=1), dataset, budget_s=budget)
     click.echo(format_bench(rows))
@@ -533,14 +533,18 @@ def keys_option(module: str, marker: str):
     def show(ctx, _param, value):
         if not value or ctx.resilient_parsing:
             return
-        import importlib
+        import ast
 
-        doc = importlib.import_module(module).__doc__ or ""
+        import qkd_pl
+
+        # read from the source, not imported: no torch to wait for, and docstrings survive python -OO
+        source = Path(qkd_pl.__file__).parent.joinpath(*module.split(".")[1:]).with_suffix(".py")
+        doc = ast.get_docstring(ast.parse(source.read_text())) or ""
         click.echo(marker + doc.split(marker, 1)[1] if marker in doc else doc)
         ctx.exit(0)
 
     return click.option("--keys", is_flag=True, is_eager=True, expose_value=False, callback=show,
-                        help="Print every key of the TOML file, with an example, and exit.")
+                        help="Print the TOML file's keys (its layout, tables in shorthand) and exit.")
 
 
 @cli.command("grid")
@@ -661,14 +665,14 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
     """Rerun the paper's v1 (notebooks) or v2 (Fig. 12) protocol with 3 seeds and a validation split;
     the report sets our numbers beside the published ones. v1-notebooks is v1 with the notebooks'
     teachers, trained on the whole class subsets rather than on the students' 150 images per class.
-    kd-study is the distillation study (docs/kd-study): 50 and 150 labels per class and all the
+    kd-study is the distillation study (the documentation's results): 50 and 150 labels per class and all the
     data, each objective at its tuned setting, a transfer set, both readouts, the controls; 5 seeds,
     on 2 cores with --workers 2 its 4-qubit cells take about 10 minutes and its 8-qubit ones about
     37 (students stacked where they share a shape; measured 2026-12-03). noise evaluates all-data students of MNIST
     and FashionMNIST (the amplitude and the depth-aware line family, 4 and 8 qubits, labels only and
     distilled) exactly and on fake backends of three IBM generations, the line students also at the
     transpiler's level 2 (qubits chosen by calibration), the distilled ones also with each error
-    mitigation and (but the 8-qubit amplitude ones) fine-tuned under each backend's noise (docs/noise)."""
+    mitigation and (but the 8-qubit amplitude ones) fine-tuned under each backend's noise (the documentation's noise pages)."""
     names = [d.strip() for d in datasets.split(",") if d.strip()] if datasets else None
     if protocol == "noise":
         from qkd_pl.experiments.paper.noise_study import run_noise_study

@@ -142,7 +142,7 @@ def paper_kd_option(command: Callable) -> Callable:
     """``--paper-kd``: the paper's distillation in one flag (the defaults are the study's)."""
     return click.option("--paper-kd", "paper_kd", is_flag=True,
                         help="The paper's distillation: --kd-loss hinton --temperature 3 --alpha 0.9 (qkd-pl's "
-                             "defaults before the distillation study; docs/kd-study).")(command)
+                             "defaults before the distillation study, in the documentation's results).")(command)
 
 
 def distill_from_options(values: dict[str, Any]) -> Any:

@@ -40,7 +40,7 @@ TEACHERS: Registry[Teacher] = Registry("teacher", "--arch")
 TEACHERS.add(Teacher("lenet5", "the notebooks' LeNet5", LeNet5))
 TEACHERS.add(Teacher("alexnet-v1", "the notebooks' AlexNet variant (about 94.7 M parameters)", AlexNetV1))
 TEACHERS.add(Teacher("compact-cnn", "a compact BatchNorm CNN (about 1.2 M parameters) for a strong CIFAR-10 teacher "
-                             "on a CPU; see docs/teachers.md for its training options", CompactCNN))
+                             "on a CPU; its training options are in the documentation's results, Teachers", CompactCNN))
 TEACHERS.add(Teacher("resnet18", "torchvision's ResNet18, untrained, adapted to small images", resnet18))
 TEACHERS.add(Teacher("mobilenet_v3_small", "torchvision's MobileNetV3-Small, untrained, adapted to small images",
                      mobilenet_v3_small))

@@ -165,6 +165,8 @@ def check_spec(spec: TuneSpec) -> TuneSpec:
         raise QkdError(f"trials = {spec.trials!r}: give a positive number")
     if not spec.seeds:
         raise QkdError("seeds is empty: give at least one tuning seed")
+    if not isinstance(spec.sampler_seed, int) or spec.sampler_seed < 0:
+        raise QkdError(f"sampler_seed = {spec.sampler_seed!r}: give a whole number, 0 or more")
     shared = sorted(set(spec.seeds) & set(spec.final_seeds))
     if shared:
         raise QkdError(f"seeds {shared} are both tuning and report seeds; a report seed must not have chosen the "

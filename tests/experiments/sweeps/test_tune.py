@@ -218,3 +218,40 @@ def test_a_study_searches_function_matching_settings(tmp_path):
     assert {p.path for p in spec.space} >= {"train.mixup", "train.augment"}
     with pytest.raises(QkdError, match="--mixup blends the images"):
         load_tune_spec(write(tmp_path, text.replace('teacher_outputs = "on-the-fly"', "")))
+
+
+def test_opening_the_storage_outlasts_a_table_creation_race_and_no_more(tmp_path, monkeypatch):
+    # Two processes creating a new database's tables at once: one's CREATE fails (seen on PostgreSQL,
+    # test_tune_postgres.py); opening again finds the tables. A lasting error is not retried forever.
+    import optuna.storages
+    from sqlalchemy.exc import IntegrityError
+
+    from qkd_pl.experiments.sweeps import tune as tune_module
+
+    real, calls = optuna.storages.RDBStorage, []
+
+    def racing(*args, fail_times, **kwargs):
+        calls.append(1)
+        if len(calls) <= fail_times:
+            raise IntegrityError("CREATE TYPE studydirection", {}, Exception("duplicate key value"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tune_module.time, "sleep", lambda s: None)
+    monkeypatch.setattr(optuna.storages, "RDBStorage", lambda *a, **k: racing(*a, fail_times=1, **k))
+    assert isinstance(tune_module._storage(f"sqlite:///{tmp_path}/a.db"), real) and len(calls) == 2
+    calls.clear()
+    monkeypatch.setattr(optuna.storages, "RDBStorage", lambda *a, **k: racing(*a, fail_times=99, **k))
+    with pytest.raises(IntegrityError):
+        tune_module._storage(f"sqlite:///{tmp_path}/b.db")
+    assert len(calls) == 5
+
+
+def test_a_negative_sampler_seed_is_refused_before_any_trial(tmp_path):
+    from qkd_pl.errors import QkdError
+    from qkd_pl.experiments.sweeps.tune import load_tune_spec
+
+    study = tmp_path / "s.toml"
+    study.write_text('sampler_seed = -1\nseeds = [1]\n[data]\ndataset = "digits"\n[space]\n'
+                     '"train.lr" = {low = 0.001, high = 0.05, log = true}\n')
+    with pytest.raises(QkdError, match="sampler_seed = -1: give a whole number, 0 or more"):
+        load_tune_spec(study)
