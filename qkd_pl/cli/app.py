@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from qkd_pl.cli.options import _RegistryChoice, config_options, distill_from_options, from_options, paper_kd_option
+from qkd_pl.cli.options import RegistryChoice, config_options, distill_from_options, from_options, paper_kd_option
 from qkd_pl.config import DataConfig, DistillConfig, RunConfig, StudentConfig, TeacherConfig, TrainConfig
 from qkd_pl.errors import QkdError, QkdInterrupted, QkdWarning, one_line_warnings
 from qkd_pl import __version__
@@ -476,7 +476,7 @@ def backends_cmd(no_measure, as_json):
                    "ones (qiskit.aer, ibm:fake_manila) may be named; they are timed on inference only.")
 @click.option("--batch-size", "batches", default="256", show_default=True, metavar="LIST",
               help="Batch size(s) to time, comma-separated, e.g. 32,256,1024.")
-@click.option("--dataset", type=_RegistryChoice("dataset"), default="mnist",
+@click.option("--dataset", type=RegistryChoice("dataset"), default="mnist",
               show_default=True, help="Sets the input shape (random images of that shape are timed; no data is read).")
 @click.option("--budget", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="Seconds per measurement at most; slower devices are timed on fewer samples (shown in the table).")

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from ..errors import QkdError
-from ..registry import is_import_path
+from ..registry import Registry
 
 CATALOG_FILE = Path(__file__).with_name("catalog.json")
 
@@ -57,9 +58,21 @@ def _catalog() -> dict[str, Any]:
     return _loaded
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A record as the catalog lists it: what ``Registry`` reads of a record to name, alias, group
+    into families and describe it, without the component itself."""
+
+    name: str
+    help: str
+    aliases: tuple[str, ...] = ()
+    family: bool = False
+
+
 class Catalog:
-    """A registry's names, aliases and help, read from ``catalog.json``: the part of
-    ``qkd_pl.registry.Registry`` that options need, with the real registry behind it for the rest.
+    """A registry's names, aliases and help, read from ``catalog.json`` into a ``Registry`` of
+    ``Listed`` records (so names, aliases, families and import paths are read by the registry's own
+    rules), with the real registry behind it for the names only a plugin registers.
 
     Args:
         kind: the registry's kind (``"encoding"``).
@@ -68,8 +81,15 @@ class Catalog:
     def __init__(self, kind: str):
         entry = _catalog()[kind]
         self.kind = kind
-        self.accepts_imports: bool = entry["accepts_imports"]
-        self._records: list[dict[str, Any]] = entry["records"]
+        self.listed: Registry[Listed] = Registry(kind, kind)
+        for r in entry["records"]:
+            self.listed.add(Listed(r["name"], r["help"], tuple(r["aliases"]), r["family"]))
+        if entry["accepts_imports"]:  # the path is imported by the real registry, when validated
+            self.listed.accept_imports(lambda path, obj: self.registry[path])
+
+    @property
+    def accepts_imports(self) -> bool:
+        return self.listed.accepts_imports
 
     @cached_property
     def registry(self):
@@ -79,44 +99,26 @@ class Catalog:
         return registry(self.kind)
 
     def __iter__(self):
-        return (r["name"] for r in self._records)
-
-    def _family(self, name: str) -> dict[str, Any] | None:
-        if ":" not in name:
-            return None
-        prefix = name.split(":", 1)[0].lower()
-        return next((r for r in self._records if r["family"] and r["name"] == prefix), None)
-
-    def knows(self, name: object) -> bool:
-        """Whether ``name`` is a record's name, a family member or, where allowed, an import path:
-        what ``Registry.__contains__`` says without importing anything."""
-        return isinstance(name, str) and (
-            any(name == r["name"] for r in self._records) or self._family(name) is not None
-            or (self.accepts_imports and is_import_path(name)))
+        return iter(self.listed)
 
     def canonical(self, name: str) -> str:
         """As ``Registry.canonical``; a name the catalog does not know goes to the real registry
-        (which may know it from a plugin, or raises QkdError listing the names)."""
-        family = self._family(name)
-        if family is not None:
-            return f"{family['name']}:{name.split(':', 1)[1]}"
-        if self.accepts_imports and is_import_path(name):
-            return name.strip()
-        key = name.strip().lower()
-        for r in self._records:
-            if key == r["name"] or key in r["aliases"]:
-                return r["name"]
-        if not plugins_configured():
-            raise QkdError(f"unknown {self.kind} {name!r}")  # the option's own message lists the names
+        where plugins are configured (one may have registered it), else QkdError listing the names."""
+        try:
+            return self.listed.canonical(name)
+        except QkdError:
+            if not plugins_configured():
+                raise
         return self.registry.canonical(name)
 
     def __contains__(self, name: object) -> bool:
-        """``knows``, or where plugins are configured whatever the real registry holds."""
-        return self.knows(name) or (plugins_configured() and name in self.registry)
+        """As ``Registry.__contains__`` on the listed records (syntax alone for a family member or an
+        import path), or where plugins are configured whatever the real registry holds."""
+        return name in self.listed or (plugins_configured() and name in self.registry)
 
     def help(self) -> str:
         """``"name: help; name: help"``, as ``Registry.help``."""
-        return "; ".join(f"{r['name']}: {r['help']}" for r in self._records)
+        return self.listed.help()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,7 +36,7 @@ class _Parsed(click.ParamType):
 USER_OWN = "module.path:name"
 
 
-class _RegistryChoice(click.Choice):
+class RegistryChoice(click.Choice):
     """A registry's names, also taking its records' aliases (``--dataset fashion``), a family's
     members (``imagefolder:PATH``) and, where the registry accepts them, a user's own components
     by import path (``--student mypkg.students:make_student``, imported when validated)."""
@@ -76,7 +76,7 @@ def _param_type(f: dataclasses.Field) -> tuple[Any, str]:
     """The click type of a field and the help it adds (a registry's records)."""
     meta, kind = f.metadata, field_kind(f)
     if meta.get("registry"):
-        choice = _RegistryChoice(meta["registry"])
+        choice = RegistryChoice(meta["registry"])
         return choice, " " + choice.help() + "."
     if meta.get("choices"):
         return click.Choice(list(meta["choices"])), ""
