@@ -4,8 +4,9 @@
 
 Both arms train the same M students (the kd-study's v2 student: FC reduction, amplitude encoding,
 StronglyEntanglingLayers, 2 layers) on the same batches for one step each; ``extra_info`` holds
-the samples/s over all M students. Compare the two arms' ratio within one run (grid.py's
-``STACK_QUBITS`` follows it).
+the samples/s over all M students. Both use the training's own optimizer (training/optim.py's
+Adam) and the stacked arm ``fit_stacked``'s parameter layout. Compare the two arms' ratio within one run (grid.py's
+``STACK_WORK`` and ``STACK_WEIGHTS`` follow it).
 """
 
 import pytest
@@ -14,8 +15,11 @@ import torch
 from qkd_pl.config import StudentConfig
 from qkd_pl.devices import resolve_backend
 from qkd_pl.students.quantum import QuantumStudent
+from qkd_pl.training.allocator import keep_freed_memory
+from qkd_pl.training.optim import Adam
 from qkd_pl.training.stacked import Stack
 
+keep_freed_memory()  # as the qkd command and grid workers run
 MNIST, CIFAR = (1, 28, 28), (3, 32, 32)
 CASES = [(q, m, b, MNIST) for q, m, b in [(4, 5, 32), (4, 40, 32), (5, 5, 32), (6, 5, 32), (7, 5, 32), (8, 5, 32),
                                          (8, 30, 32), (10, 5, 32), (4, 5, 256), (6, 5, 128), (7, 5, 128), (7, 5, 256),
@@ -45,8 +49,9 @@ def test_students_step(benchmark, arm, qubits, m, batch, shape):
     if arm == "stacked":
         stack = Stack(models)
         stack.check([x])
+        stack.match_gradient_layout(x)  # as fit_stacked lays the parameters out
         xs = x.expand(m, *x.shape)
-        opt = torch.optim.Adam(stack.params.values(), lr=1e-2)
+        opt = Adam(stack.params.values(), lr=1e-2)
 
         def step():
             logits = stack(xs)
@@ -54,7 +59,7 @@ def test_students_step(benchmark, arm, qubits, m, batch, shape):
             torch.stack([ce(logits[j], y) for j in range(m)]).sum().backward()
             opt.step()
     else:
-        opts = [torch.optim.Adam(model.parameters(), lr=1e-2) for model in models]
+        opts = [Adam(model.parameters(), lr=1e-2) for model in models]
 
         def step():
             for model, opt in zip(models, opts):

@@ -692,7 +692,10 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
 
 
 def main() -> None:
+    from qkd_pl.training.allocator import keep_freed_memory
+
     one_line_warnings()
+    keep_freed_memory()  # a training step's large temporaries reuse pages (training/allocator.py)
     cli()
 
 

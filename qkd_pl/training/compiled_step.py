@@ -57,6 +57,7 @@ from torch.func import grad_and_value
 from ..circuits.compiled import INDUCTOR_OPTIONS, CompiledLayer, NotBatchable, cache_folder, real_arithmetic
 from ..circuits.functional import functional_forward
 from ..errors import QkdError, QkdWarning, first_line
+from .optim import Adam
 
 MODES = ("auto", "on", "off")
 EAGER_FIRST = 3  # eager steps of a shape before it may be compiled: the circuit is traced on its third call
@@ -112,7 +113,7 @@ def why_not_compiled(model: nn.Module, rows: Any, cfg: Any, loss_fn: Any, optimi
     if any(isinstance(m, STATEFUL) for m in model.modules()):
         return "dropout or batch norm"
     groups = optimizer.param_groups
-    if len(groups) != 1 or type(optimizer) not in (torch.optim.Adam, torch.optim.SGD):
+    if len(groups) != 1 or not (type(optimizer) in (torch.optim.Adam, torch.optim.SGD) or type(optimizer) is Adam):
         return f"the optimizer {type(optimizer).__name__}"
     g = groups[0]
     if isinstance(optimizer, torch.optim.Adam) and (g["amsgrad"] or g["maximize"] or g["capturable"]

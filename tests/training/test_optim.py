@@ -1,5 +1,7 @@
 """make_optimizer: the optimizer and schedule a TrainConfig names, and one-cycle runs that resume."""
 
+import copy
+
 import pytest
 import torch
 
@@ -9,7 +11,7 @@ from qkd_pl.errors import QkdError
 from qkd_pl.training import loop  # noqa: F401
 from tests_helpers_training import fit
 from qkd_pl.training.loop import load_resume_state
-from qkd_pl.training.optim import make_optimizer
+from qkd_pl.training.optim import Adam, make_optimizer
 
 
 def test_adam_by_default_and_nesterov_sgd_with_weight_decay():
@@ -71,3 +73,58 @@ def test_a_one_cycle_run_resumes_exactly_and_refuses_other_epochs(tmp_path, monk
     fit(resumed, data, cfg, tmp_path / "b", {"meta": {}}, resume_state=state, progress=False)
     for k, v in full.state_dict().items():
         assert torch.equal(v, resumed.state_dict()[k]), k
+
+
+def _steps(opt, param, grads, sched=None):
+    for g in grads:
+        param.grad = g.clone()
+        opt.step()
+        if sched is not None:
+            sched.step()
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 1e-3])
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])  # a stacked FC weight is laid out as its gradient
+def test_our_adam_is_torchs_to_the_bit_and_their_checkpoints_interchange(weight_decay, layout):
+    torch.manual_seed(0)
+    start = torch.randn(3, 40, 24)
+    if layout == "transposed":
+        start = start.transpose(1, 2).contiguous().transpose(1, 2)
+    grads = [torch.randn(start.shape) * 10 ** (i % 4 - 2) for i in range(30)]
+    cfg = TrainConfig(epochs=3, lr=1e-2, schedule="onecycle", weight_decay=weight_decay)
+    ours, theirs = start.clone().requires_grad_(), start.clone().requires_grad_()
+    opt, sched = make_optimizer([ours], cfg, steps_per_epoch=10)
+    ref = torch.optim.Adam([theirs], lr=cfg.lr, weight_decay=weight_decay)
+    ref_sched = torch.optim.lr_scheduler.OneCycleLR(ref, max_lr=cfg.lr, total_steps=30, pct_start=0.25,
+                                                    anneal_strategy="linear", cycle_momentum=False,
+                                                    div_factor=25.0, final_div_factor=1e4)
+    assert isinstance(opt, Adam) and opt._plain()
+    _steps(opt, ours, grads[:15], sched)
+    _steps(ref, theirs, grads[:15], ref_sched)
+    assert torch.equal(ours, theirs) and ours.stride() == start.stride()
+    for k in ("step", "exp_avg", "exp_avg_sq"):
+        assert torch.equal(opt.state[ours][k], ref.state[theirs][k]), k
+    assert opt.state_dict()["param_groups"] == ref.state_dict()["param_groups"]
+    # each continues from the other's state_dict
+    swapped_ours, swapped_theirs = theirs.detach().clone().requires_grad_(), ours.detach().clone().requires_grad_()
+    a, b = Adam([swapped_ours], lr=cfg.lr), torch.optim.Adam([swapped_theirs], lr=cfg.lr)
+    a.load_state_dict(copy.deepcopy(ref.state_dict()))  # a state_dict holds the optimizer's own tensors
+    b.load_state_dict(copy.deepcopy(opt.state_dict()))
+    for o in (opt, ref, a, b):
+        for group in o.param_groups:
+            group["lr"] = 3e-3
+    for o, p in ((opt, ours), (ref, theirs), (a, swapped_ours), (b, swapped_theirs)):
+        _steps(o, p, grads[15:])
+    assert torch.equal(ours, theirs) and torch.equal(ours, swapped_ours) and torch.equal(ours, swapped_theirs)
+
+
+@pytest.mark.parametrize("variant", [{"amsgrad": True}, {"maximize": True}, {"foreach": True}])
+def test_adam_variants_take_torchs_own_step(variant):
+    torch.manual_seed(1)
+    start, grads = torch.randn(50), [torch.randn(50) for _ in range(10)]
+    ours, theirs = start.clone().requires_grad_(), start.clone().requires_grad_()
+    opt, ref = Adam([ours], lr=1e-2, **variant), torch.optim.Adam([theirs], lr=1e-2, **variant)
+    assert not opt._plain()
+    _steps(opt, ours, grads)
+    _steps(ref, theirs, grads)
+    assert torch.equal(ours, theirs)

@@ -250,3 +250,31 @@ def test_a_loss_that_starts_drawing_later_stops_the_fit_and_keeps_the_epochs_bef
     with pytest.raises(QkdError, match="from epoch 2.* holds the 1 epochs before.*one by one"):
         fit_stacked(group, progress=False)
     assert all(load_checkpoint(m.run_dir / "last.pt")["epoch"] == 1 for m in group)
+
+
+def test_stacked_parameters_take_their_batched_gradients_layout_and_keep_their_values(data):
+    from qkd_pl.training.stacked import Stack
+
+    students = [student(data, seed) for seed in range(3)]
+    stack = Stack(students)
+    x = data.x_train[:16]
+    stack.check([x])
+    before = {k: v.detach().clone() for k, v in stack.params.items()}
+    logits_before = stack(x.expand(3, *x.shape)).detach()
+    rng = torch.get_rng_state()
+    relaid = stack.match_gradient_layout(x)
+    assert torch.equal(rng, torch.get_rng_state())
+    assert "reduce.linear.weight" in relaid  # vmap's linear gradient is (models, in, out) seen as (models, out, in)
+    for name, p in stack.params.items():
+        assert p.is_leaf and p.requires_grad and torch.equal(p, before[name]), name
+    # the product reads the weights in the other order: its sums may round otherwise in the last bit
+    assert torch.allclose(stack(x.expand(3, *x.shape)).detach(), logits_before, **TOL)
+    logits = stack(x.expand(3, *x.shape))
+    grads = torch.autograd.grad(logits.square().sum(), list(stack.params.values()))
+    for (name, p), g in zip(stack.params.items(), grads):
+        if name in relaid:  # computed where it is stored: no transposing copy into .grad
+            assert g.stride() == p.stride(), name
+    stack.unstack_into_models()
+    for j, model in enumerate(students):
+        for name, t in model.named_parameters():
+            assert torch.equal(t, before[name][j]), name

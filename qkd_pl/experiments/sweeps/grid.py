@@ -519,8 +519,10 @@ def run_cell(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
     """Train (or resume) one cell and return its results row; runs in a worker process too."""
     import torch
 
+    from ...training.allocator import keep_freed_memory
     from ..single.train import train_student, train_teacher
 
+    keep_freed_memory()  # a spawned worker is a new process
     if threads:
         torch.set_num_threads(threads)
     runs = Path(out) / "runs"
@@ -540,9 +542,11 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
         return [_attempt(cells[0], out, data_dir, threads)]
     import torch
 
+    from ...training.allocator import keep_freed_memory
     from ..single.train import train_students
 
     one_line_warnings()
+    keep_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     runs = Path(out) / "runs"
@@ -562,11 +566,12 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
 # 1.1x to 5.7x up to 2^qubits x batch = 8,192 amplitudes per student and step (8 qubits at batch
 # 32, 4 at 256); beyond it mixed or slower (8 qubits at 256: 0.62x to 1.01x; 10 at 32: 0.7x).
 STACK_WORK = 8192
-# ... and whose FC reduction holds at most this many weights (features x 2^qubits): stacked, a big
-# one's per-step copies cost more than the overhead saved (8 qubits on CIFAR-10, 786,432 weights:
-# 0.77x at 5 students, 0.53x at 30; MNIST at 8 qubits, 200,704: 1.65x and 1.30x; CIFAR-10 at 6
-# qubits, 196,608: 1.42x and 1.66x).
-STACK_WEIGHTS = 262_144
+# ... and whose FC reduction holds at most this many weights (features x 2^qubits): 8 qubits on
+# CIFAR-10 (786,432) included since the stacked parameters take the layout of their batched
+# gradients (Stack.match_gradient_layout) and Adam reuses its buffer (training/optim.py): 1.33x at
+# 5 students, 1.18x at 30 (before, the per-step transposing copy made it 0.77x and 0.53x); MNIST at
+# 8 qubits 1.55x and 2.06x; CIFAR-10 at 6 qubits 1.61x (docs/performance/step-memory-2026-12-04).
+STACK_WEIGHTS = 786_432
 STACK_MOST = 64  # students in one stacked step
 _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_gamma", "dkd_beta", "kd_params",
               "transfer_labels")
