@@ -15,7 +15,7 @@ import torch
 from qkd_pl.config import StudentConfig
 from qkd_pl.devices import resolve_backend
 from qkd_pl.students.quantum import QuantumStudent
-from qkd_pl.training.allocator import keep_freed_memory
+from qkd_pl.allocator import keep_freed_memory
 from qkd_pl.training.optim import Adam
 from qkd_pl.training.stacked import Stack
 

@@ -28,6 +28,7 @@ PACKAGE = Path(qkd_pl.__file__).resolve().parent
 #   which is why it is not in either (data.bundle imports config, so config cannot import data).
 # - files: atomic writes (checkpoints, JSON, ledgers, caches), used from every layer.
 # - user_code: a user's network factory (--arch / --student module.path:make), checked once for both.
+# - allocator: glibc told to keep freed memory (the qkd command and grid workers, before torch loads).
 # - registry: the Registry class. Its ``registry(kind)`` finds a kind's registry by module name at
 #   call time (``_WHERE``): a lookup by string, not an import, so it draws no arrow here.
 # - config: the run's dataclasses; components are named by registry kind, as strings.
@@ -48,7 +49,7 @@ PACKAGE = Path(qkd_pl.__file__).resolve().parent
 # - cli: the ``qkd`` command line over all of it.
 LAYERS: list[tuple[str, ...]] = [
     ("errors",),
-    ("parsing", "files", "user_code"),
+    ("parsing", "files", "user_code", "allocator"),
     ("registry",),
     ("config",),
     ("data", "reduction"),

@@ -519,7 +519,7 @@ def grid_run_options(f):
                      help="Students of one shape (seeds, and settings that change only the loss) train together as "
                           "one stacked model, each with its own run folder; results agree with --no-stack to float "
                           "rounding. Where it pays: 2^qubits x batch up to 8192 (8 qubits at batch 32, 4 at 256) and "
-                          "pixels x 2^qubits of FC weights up to 262144."),
+                          "pixels x 2^qubits of FC weights up to 786432 (8 qubits on CIFAR-10)."),
         TORCH_DEVICE,
     ]):
         f = option(f)
@@ -692,10 +692,10 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
 
 
 def main() -> None:
-    from qkd_pl.training.allocator import keep_freed_memory
+    from qkd_pl.allocator import keep_freed_memory
 
     one_line_warnings()
-    keep_freed_memory()  # a training step's large temporaries reuse pages (training/allocator.py)
+    keep_freed_memory()  # a training step's large temporaries reuse pages (allocator.py)
     cli()
 
 

@@ -17,8 +17,8 @@ evaluation runs batches of 256 images, not the training batch. What a run holds 
 - ``data``: the dataset's images as float32; its whole splits are loaded before the classes and
   ``--per-class`` are picked from them.
 - ``weights``: every classical weight that scales with the circuit (the FC or PCA reduction's
-  pixels x features, a probability readout's head, a classical control), five times over (the
-  weights, their gradients, Adam's two moments, the best epoch's copy), and the fused
+  pixels x features, a probability readout's head, a classical control), six times over (the
+  weights, their gradients, Adam's two moments and its denominator buffer, the best epoch's copy), and the fused
   simulator's tables (a +-1 column per <Z...> term and two gather indices per permutation
   step, each with 2^Q entries).
 - ``training step``: the batch's state vectors in the forward pass and the backward pass.
@@ -53,7 +53,7 @@ MIB = 2**20
 
 LIBRARIES = GIB
 RUNTIME = 384 * MIB  # twice the 190-210 MB measured for 8-qubit digits runs
-WEIGHT_COPIES = 5  # the weights, their gradients, Adam's two moments, best.pt's deep copy
+WEIGHT_COPIES = 6  # the weights, their gradients, Adam's two moments and denominator (training/optim.py), best.pt's copy
 FLOAT = 4  # bytes of a classical weight or pixel (float32)
 
 # Per image and per amplitude (bytes), measured as peak RSS over one step at 12 and 16 qubits with

@@ -52,15 +52,20 @@ class Adam(torch.optim.Adam):
     its state and it loads ``torch.optim.Adam``'s. What torch's fast path does not cover (amsgrad,
     maximize, foreach or fused kernels, capturable or differentiable steps, decoupled weight decay,
     complex parameters, tensor learning rates, other devices than the CPU, a closure) goes to
-    ``torch.optim.Adam.step`` itself.
+    ``torch.optim.Adam.step`` itself. The price: one more parameter-sized tensor per parameter,
+    held for the optimizer's life (Adam's state is two).
 
     Example:
         >>> opt = Adam(model.parameters(), lr=1e-2)  # then as torch.optim.Adam
     """
 
-    def __init__(self, params, **kwargs):
-        super().__init__(params, **kwargs)
+    def __init__(self, params, *args, **kwargs):
+        super().__init__(params, *args, **kwargs)
         self._denominators: dict[torch.Tensor, torch.Tensor] = {}  # not state: checkpoints stay torch's
+
+    def __setstate__(self, state):  # a copied or unpickled optimizer: torch keeps only its state and groups
+        super().__setstate__(state)
+        self.__dict__.setdefault("_denominators", {})
 
     def _plain(self) -> bool:
         for group in self.param_groups:
@@ -77,7 +82,10 @@ class Adam(torch.optim.Adam):
     @torch.no_grad()
     def step(self, closure=None):
         if closure is not None or not self._plain():
-            return super().step(closure)
+            # torch's step as its class holds it, less the hook runner that wraps it once any
+            # torch.optim.Adam exists: ours (the class attribute) has run the hooks already
+            step = torch.optim.Adam.step
+            return (step.__wrapped__ if getattr(step, "hooked", False) else step)(self, closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, weight_decay, eps = group["lr"], group["weight_decay"], group["eps"]
@@ -86,7 +94,7 @@ class Adam(torch.optim.Adam):
                     continue
                 state = self.state[p]
                 if len(state) == 0:  # as torch.optim.Adam._init_group
-                    state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype())
+                    state["step"] = torch.tensor(0.0, dtype=_get_scalar_dtype(), device="cpu")
                     state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                     state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
                 grad, exp_avg, exp_avg_sq, step_t = p.grad, state["exp_avg"], state["exp_avg_sq"], state["step"]

@@ -166,13 +166,20 @@ class Stack:
         its sums may round otherwise in the last bit (stacked students already agree with lone ones
         to float rounding, not bit for bit). A gradient that is not a dense permutation of its
         shape leaves its parameter as it is. Returns the names relaid.
+
+        Raises:
+            NotStackable: the batched forward or backward fails (nothing is changed).
         """
+        names = [n for n, p in self.params.items() if p.requires_grad]
+        if not names:
+            return []
         rng = torch.get_rng_state()  # a forward that draws would otherwise move the students' stream
         try:
             logits = self(x.expand(len(self.models), *x.shape))
             weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(0), dtype=logits.dtype)
-            names = [n for n, p in self.params.items() if p.requires_grad]
             grads = torch.autograd.grad((logits * weights).sum(), [self.params[n] for n in names], allow_unused=True)
+        except Exception as exc:  # noqa: BLE001 - a backward vmap cannot batch: they train one by one
+            raise NotStackable(f"the batched backward fails ({type(exc).__name__}: {first_line(exc)})") from None
         finally:
             torch.set_rng_state(rng)
         relaid = []
@@ -247,7 +254,7 @@ def fit_stacked(members: list[Member], progress: bool = True) -> list[dict[str, 
     params = list(stack.params.values())
     optimizer, scheduler = make_optimizer(params, cfg, steps_per_epoch=-(-n // cfg.batch_size))
     if start > 1:
-        _restore(optimizer, scheduler, [m.resume_state for m in members], members[0].run_dir)
+        _restore(optimizer, params, scheduler, [m.resume_state for m in members], members[0].run_dir)
     for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
         try:
@@ -317,16 +324,24 @@ def _drew(first: bool, epoch: int, members: list[Member]) -> Exception:
 
 def _member_state(state: dict[str, Any], j: int) -> dict[str, Any]:
     """Student ``j``'s optimizer state, as its lone optimizer's ``state_dict`` would be."""
-    return {"state": {i: {k: v if k == "step" else v[j].clone() for k, v in s.items()}
+    return {"state": {i: {k: v if k == "step" else v[j].clone(memory_format=torch.contiguous_format)
+                          for k, v in s.items()}
                       for i, s in state["state"].items()},
             "param_groups": state["param_groups"]}
 
 
-def _restore(optimizer, scheduler, states: list[dict[str, Any]], run_dir: Path) -> None:
-    """The stacked optimizer and schedule from the students' ``last.pt`` (all at the same epoch)."""
+def _restore(optimizer, params: list[torch.Tensor], scheduler, states: list[dict[str, Any]], run_dir: Path) -> None:
+    """The stacked optimizer and schedule from the students' ``last.pt`` (all at the same epoch),
+    each state tensor laid out as its stacked parameter (``Stack.match_gradient_layout``), so the
+    optimizer's elementwise steps do not mix layouts."""
     first = states[0]["optimizer"]
-    stacked = {"state": {i: {k: v if k == "step" else torch.stack([s["optimizer"]["state"][i][k] for s in states])
-                             for k, v in first["state"][i].items()} for i in first["state"]},
+
+    def stacked_like(i: int, k: str) -> torch.Tensor:
+        values = torch.stack([s["optimizer"]["state"][i][k] for s in states])
+        return torch.empty_like(params[i], dtype=values.dtype).copy_(values)
+
+    stacked = {"state": {i: {k: v if k == "step" else stacked_like(i, k) for k, v in first["state"][i].items()}
+                         for i in first["state"]},
                "param_groups": first["param_groups"]}
     optimizer.load_state_dict(stacked)
     restore_schedule(scheduler, states[0], run_dir)

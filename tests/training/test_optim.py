@@ -118,13 +118,58 @@ def test_our_adam_is_torchs_to_the_bit_and_their_checkpoints_interchange(weight_
     assert torch.equal(ours, theirs) and torch.equal(ours, swapped_ours) and torch.equal(ours, swapped_theirs)
 
 
-@pytest.mark.parametrize("variant", [{"amsgrad": True}, {"maximize": True}, {"foreach": True}])
-def test_adam_variants_take_torchs_own_step(variant):
+@pytest.mark.parametrize("variant", [{"amsgrad": True}, {"maximize": True}, {"foreach": True},
+                                     {"lr": torch.tensor(1e-2)}, {"decoupled_weight_decay": True, "weight_decay": 0.1}],
+                         ids=["amsgrad", "maximize", "foreach", "tensor-lr", "decoupled"])
+def test_adam_variants_take_torchs_own_step_and_hooks_run_once(variant):
     torch.manual_seed(1)
     start, grads = torch.randn(50), [torch.randn(50) for _ in range(10)]
     ours, theirs = start.clone().requires_grad_(), start.clone().requires_grad_()
-    opt, ref = Adam([ours], lr=1e-2, **variant), torch.optim.Adam([theirs], lr=1e-2, **variant)
+    variant = {"lr": 1e-2, **variant}
+    opt, ref = Adam([ours], **variant), torch.optim.Adam([theirs], **variant)  # torch's class is hooked now
     assert not opt._plain()
+    calls = []
+    opt.register_step_pre_hook(lambda *a: calls.append("pre"))
+    opt.register_step_post_hook(lambda *a: calls.append("post"))
     _steps(opt, ours, grads)
     _steps(ref, theirs, grads)
     assert torch.equal(ours, theirs)
+    assert calls == ["pre", "post"] * len(grads)
+
+
+def test_a_closure_takes_torchs_step_and_its_loss_is_returned():
+    torch.manual_seed(2)
+    x, y = torch.randn(16, 3), torch.randn(16)
+    models = [torch.nn.Linear(3, 1) for _ in range(2)]
+    models[1].load_state_dict(models[0].state_dict())
+    opts = [Adam(models[0].parameters(), 1e-2), torch.optim.Adam(models[1].parameters(), 1e-2)]  # lr by position
+    for _ in range(5):
+        losses = []
+        for model, opt in zip(models, opts):
+            def closure(model=model, opt=opt):
+                opt.zero_grad()
+                loss = ((model(x).squeeze(1) - y) ** 2).mean()
+                loss.backward()
+                return loss
+            losses.append(opt.step(closure))
+        assert torch.equal(losses[0], losses[1])
+    for p, q in zip(*(m.parameters() for m in models)):
+        assert torch.equal(p, q)
+
+
+def test_a_copied_or_unpickled_adam_steps_on_as_the_original():
+    import pickle
+
+    torch.manual_seed(3)
+    p = torch.randn(20, 7, requires_grad=True)
+    opt = Adam([p], lr=1e-2)
+    _steps(opt, p, [torch.randn(20, 7)])
+    calls = []
+    opt.register_step_pre_hook(lambda *a: calls.append("pre"))
+    copied = copy.deepcopy({"p": p, "opt": opt})
+    unpickled = pickle.loads(pickle.dumps({"p": p, "opt": opt}))
+    grads = [torch.randn(20, 7) for _ in range(3)]
+    _steps(opt, p, grads)
+    for other in (copied, unpickled):
+        _steps(other["opt"], other["p"], grads)
+        assert torch.equal(other["p"], p)

@@ -261,9 +261,17 @@ def test_stacked_parameters_take_their_batched_gradients_layout_and_keep_their_v
     stack.check([x])
     before = {k: v.detach().clone() for k, v in stack.params.items()}
     logits_before = stack(x.expand(3, *x.shape)).detach()
+    many = stack.many
+
+    def drawing(*args):  # a forward that draws: the probe must not move the students' stream
+        torch.rand(1)
+        return many(*args)
+
+    stack.many = drawing
     rng = torch.get_rng_state()
     relaid = stack.match_gradient_layout(x)
     assert torch.equal(rng, torch.get_rng_state())
+    stack.many = many
     assert "reduce.linear.weight" in relaid  # vmap's linear gradient is (models, in, out) seen as (models, out, in)
     for name, p in stack.params.items():
         assert p.is_leaf and p.requires_grad and torch.equal(p, before[name]), name
@@ -278,3 +286,44 @@ def test_stacked_parameters_take_their_batched_gradients_layout_and_keep_their_v
     for j, model in enumerate(students):
         for name, t in model.named_parameters():
             assert torch.equal(t, before[name][j]), name
+
+
+def test_fit_stacked_lays_parameters_out_as_their_gradients_and_resumes_in_that_layout(tmp_path, data, teacher_logits,
+                                                                                      monkeypatch):
+    from qkd_pl.training import stacked
+
+    relaid = []
+    real = stacked.Stack.match_gradient_layout
+    monkeypatch.setattr(stacked.Stack, "match_gradient_layout", lambda self, x: relaid.append(real(self, x)) or relaid[-1])
+    cfg = TrainConfig(epochs=1, batch_size=16, lr=1e-2)
+    first = members(data, tmp_path, cfg, teacher_logits)
+    fit_stacked(first, progress=False)
+    assert relaid and "reduce.linear.weight" in relaid[0]
+    saved = loop.load_resume_state(first[0].run_dir)["optimizer"]["state"]
+    assert all(v.is_contiguous() for s in saved.values() for v in s.values())  # as a lone run's last.pt
+    # a stacked resume: each optimizer state tensor in its stacked parameter's layout
+    again = members(data, tmp_path, TrainConfig(epochs=2, batch_size=16, lr=1e-2), teacher_logits)
+    for m in again:
+        m.resume_state = loop.load_resume_state(m.run_dir)
+    stack = stacked.Stack([m.model for m in again])
+    stack.match_gradient_layout(data.x_train[:16])
+    params = list(stack.params.values())
+    optimizer, scheduler = stacked.make_optimizer(params, again[0].cfg, steps_per_epoch=8)
+    stacked._restore(optimizer, params, scheduler, [m.resume_state for m in again], again[0].run_dir)
+    for i, p in enumerate(params):
+        for k, v in optimizer.state[p].items():
+            if k != "step":
+                assert v.stride() == p.stride(), k
+                assert torch.equal(v[1], again[1].resume_state["optimizer"]["state"][i][k]), k
+
+
+def test_a_batched_backward_that_fails_means_one_by_one_not_a_crash(tmp_path, data, teacher_logits, monkeypatch):
+    from qkd_pl.training import stacked
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("vmap: no batching rule for this backward")
+
+    monkeypatch.setattr(stacked.torch.autograd, "grad", failing)
+    with pytest.raises(NotStackable, match="batched backward fails .*no batching rule"):
+        fit_stacked(members(data, tmp_path, TrainConfig(epochs=1, batch_size=16, lr=1e-2), teacher_logits),
+                    progress=False)

@@ -519,10 +519,8 @@ def run_cell(cell: Cell, out: str, data_dir: str | None, threads: int | None = N
     """Train (or resume) one cell and return its results row; runs in a worker process too."""
     import torch
 
-    from ...training.allocator import keep_freed_memory
     from ..single.train import train_student, train_teacher
 
-    keep_freed_memory()  # a spawned worker is a new process
     if threads:
         torch.set_num_threads(threads)
     runs = Path(out) / "runs"
@@ -542,11 +540,9 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
         return [_attempt(cells[0], out, data_dir, threads)]
     import torch
 
-    from ...training.allocator import keep_freed_memory
     from ..single.train import train_students
 
     one_line_warnings()
-    keep_freed_memory()
     if threads:
         torch.set_num_threads(threads)
     runs = Path(out) / "runs"
@@ -566,11 +562,13 @@ def run_cells(cells: list[Cell], out: str, data_dir: str | None, threads: int | 
 # 1.1x to 5.7x up to 2^qubits x batch = 8,192 amplitudes per student and step (8 qubits at batch
 # 32, 4 at 256); beyond it mixed or slower (8 qubits at 256: 0.62x to 1.01x; 10 at 32: 0.7x).
 STACK_WORK = 8192
-# ... and whose FC reduction holds at most this many weights (features x 2^qubits): 8 qubits on
-# CIFAR-10 (786,432) included since the stacked parameters take the layout of their batched
-# gradients (Stack.match_gradient_layout) and Adam reuses its buffer (training/optim.py): 1.33x at
-# 5 students, 1.18x at 30 (before, the per-step transposing copy made it 0.77x and 0.53x); MNIST at
-# 8 qubits 1.55x and 2.06x; CIFAR-10 at 6 qubits 1.61x (docs/performance/step-memory-2026-12-04).
+# ... and whose FC reduction holds at most this many weights (features x 2^qubits): up to 8 qubits
+# on CIFAR-10 (786,432). Measured on 2026-12-04 with the stacked parameters in their gradients'
+# layout (Stack.match_gradient_layout), training/optim.py's Adam and allocator.py's setting, two
+# runs (docs/performance/step-memory-2026-12-04): CIFAR-10 at 8 qubits 1.33x / 1.45x at 5 students,
+# 1.18x / 1.39x at 30; MNIST at 8 qubits 1.55x / 1.74x and 2.06x / 2.26x. (Before those changes,
+# on another machine of this kind, CIFAR-10 at 8 qubits was 0.77x-1.16x at 5 and 0.53x-0.68x at 30: the
+# earlier limit of 262,144.) Students are stacked by this rule with QKD_KEEP_FREED_MEMORY=0 too.
 STACK_WEIGHTS = 786_432
 STACK_MOST = 64  # students in one stacked step
 _LOSS_ONLY = ("teacher", "temperature", "alpha", "kd_loss", "dist_beta", "dist_gamma", "dkd_beta", "kd_params",
@@ -806,7 +804,11 @@ def _pool(groups, out, data_dir, workers, task: Callable = run_cells):
     import multiprocessing
 
     threads = worker_threads(workers)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    from ...allocator import keep_freed_memory
+
+    # each worker, before any thread of its own: freed memory kept for the next step (allocator.py)
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=keep_freed_memory) as pool:
         for future in [pool.submit(task, g, out, data_dir, threads) for g in groups]:
             try:
                 yield from future.result()

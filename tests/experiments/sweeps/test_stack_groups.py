@@ -134,3 +134,15 @@ def test_tasks_are_ordered_longest_first_and_keep_every_cell():
     first, last = groups[0][0].config, groups[-1][0].config
     assert first.student.qubits == 8 and first.distill.transfer == "500" and len(groups[0]) > 1  # stacked
     assert last.student.qubits == 4 and last.data.per_class == 50  # 4 qubits on 50 images per class
+
+
+def test_the_help_and_the_tutorial_state_the_stacking_limits_the_grid_applies():
+    from click.testing import CliRunner
+
+    from qkd_pl.cli.app import cli
+    from qkd_pl.experiments.sweeps.grid import STACK_WEIGHTS
+
+    shown = " ".join(CliRunner().invoke(cli, ["grid", "--help"], terminal_width=400).output.split())
+    assert f"batch up to {STACK_WORK}" in shown and f"FC weights up to {STACK_WEIGHTS}" in shown
+    tutorial = " ".join((Path(__file__).parents[3] / "docs/tutorials/grid-and-report.md").read_text().split())
+    assert f"batch up to {STACK_WORK:,}" in tutorial and f"FC weights up to {STACK_WEIGHTS:,}" in tutorial

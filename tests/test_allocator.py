@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from qkd_pl.training import allocator
+from qkd_pl import allocator
 
 
 @pytest.fixture
@@ -48,5 +48,42 @@ def test_a_malloc_that_refuses_is_reported_not_raised(fresh, monkeypatch):
             return 0
     monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: Refusing())
     assert allocator.keep_freed_memory() is False
-    monkeypatch.setattr(allocator.platform, "libc_ver", lambda: ("", ""))  # musl, or not Linux
+
+
+@pytest.mark.parametrize("where", [("linux", ("", "")), ("darwin", ("", "")), ("win32", ("", ""))],
+                         ids=["musl", "macos", "windows"])
+def test_elsewhere_than_glibc_malloc_is_left_alone(fresh, monkeypatch, where):
+    monkeypatch.setattr(allocator.sys, "platform", where[0])
+    monkeypatch.setattr(allocator.platform, "libc_ver", lambda: where[1])
+    monkeypatch.setattr(allocator.ctypes, "CDLL", lambda name: pytest.fail("mallopt was called"))
     assert allocator.keep_freed_memory() is False
+
+
+def test_the_qkd_command_and_grid_workers_set_it_before_their_work(monkeypatch):
+    from qkd_pl.cli import app
+    from qkd_pl.experiments.sweeps import grid
+
+    calls = []
+    monkeypatch.setattr(allocator, "keep_freed_memory", lambda: calls.append("main") or True)
+    monkeypatch.setattr(sys, "argv", ["qkd", "--version"])
+    with pytest.raises(SystemExit):
+        app.main()
+    assert calls == ["main"]
+    seen = {}
+
+    class Pool:
+        def __init__(self, workers, mp_context=None, initializer=None):
+            seen["initializer"] = initializer
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, *args):
+            raise AssertionError("no task in this test")
+
+    monkeypatch.setattr(grid, "ProcessPoolExecutor", Pool)
+    assert list(grid._pool([], "out", None, 2)) == []
+    assert seen["initializer"] is allocator.keep_freed_memory  # in each worker, before its first task
