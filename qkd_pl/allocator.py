@@ -26,10 +26,11 @@ _done = False
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed blocks up to 32 MiB for reuse (once per process).
 
-    The qkd command calls it first thing, and a grid's worker processes before their first task;
-    the Python API never does (it would change your whole process), nor do Ray's workers. Call it
-    early in a program of your own, before it starts threads: glibc's ``mallopt`` is not safe
-    while other threads allocate. ``QKD_KEEP_FREED_MEMORY=0`` turns it off. Elsewhere than glibc
+    The qkd command calls it first thing, and a grid's worker processes (``qkd grid``, and the
+    studies ``qkd reproduce`` runs as grids) before their first task; the Python API never calls
+    it in your own process (it would change all of it), nor do Ray's workers. Call it early in a
+    program of your own, before it allocates from other threads: glibc's ``mallopt`` is not
+    thread-safe. ``QKD_KEEP_FREED_MEMORY=0`` turns it off. Elsewhere than glibc
     (macOS, Windows, musl) it does nothing; under a preloaded jemalloc or tcmalloc glibc accepts
     the settings and they change nothing. A process may then hold up to 1 GiB of freed memory
     that it would otherwise have returned.

@@ -178,8 +178,10 @@ class Stack:
             logits = self(x.expand(len(self.models), *x.shape))
             weights = torch.randn(logits.shape, generator=torch.Generator().manual_seed(0), dtype=logits.dtype)
             grads = torch.autograd.grad((logits * weights).sum(), [self.params[n] for n in names], allow_unused=True)
+        except QkdError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a backward vmap cannot batch: they train one by one
-            raise NotStackable(f"the batched backward fails ({type(exc).__name__}: {first_line(exc)})") from None
+            raise NotStackable(f"the batched forward or backward fails ({type(exc).__name__}: {first_line(exc)})") from None
         finally:
             torch.set_rng_state(rng)
         relaid = []

@@ -137,6 +137,21 @@ def test_adam_variants_take_torchs_own_step_and_hooks_run_once(variant):
     assert calls == ["pre", "post"] * len(grads)
 
 
+def test_a_differentiable_adam_steps_as_torchs_with_its_graph():
+    """torch's differentiable step runs with gradients on: our no_grad step must not take that away."""
+    out = []
+    for cls in (Adam, torch.optim.Adam):
+        torch.manual_seed(0)
+        leaf = torch.randn(5, requires_grad=True)
+        p = leaf * 1  # differentiable Adam steps a tensor inside a graph
+        opt = cls([p], lr=1e-2, differentiable=True)
+        for i in range(3):
+            p.grad = torch.full((5,), 0.1 * (i + 1))
+            opt.step()
+        out.append(p)
+    assert torch.equal(out[0], out[1]) and out[0].grad_fn is not None
+
+
 def test_a_closure_takes_torchs_step_and_its_loss_is_returned():
     torch.manual_seed(2)
     x, y = torch.randn(16, 3), torch.randn(16)
@@ -164,8 +179,6 @@ def test_a_copied_or_unpickled_adam_steps_on_as_the_original():
     p = torch.randn(20, 7, requires_grad=True)
     opt = Adam([p], lr=1e-2)
     _steps(opt, p, [torch.randn(20, 7)])
-    calls = []
-    opt.register_step_pre_hook(lambda *a: calls.append("pre"))
     copied = copy.deepcopy({"p": p, "opt": opt})
     unpickled = pickle.loads(pickle.dumps({"p": p, "opt": opt}))
     grads = [torch.randn(20, 7) for _ in range(3)]

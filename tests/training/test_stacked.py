@@ -324,6 +324,6 @@ def test_a_batched_backward_that_fails_means_one_by_one_not_a_crash(tmp_path, da
         raise RuntimeError("vmap: no batching rule for this backward")
 
     monkeypatch.setattr(stacked.torch.autograd, "grad", failing)
-    with pytest.raises(NotStackable, match="batched backward fails .*no batching rule"):
+    with pytest.raises(NotStackable, match="batched forward or backward fails .*no batching rule"):
         fit_stacked(members(data, tmp_path, TrainConfig(epochs=1, batch_size=16, lr=1e-2), teacher_logits),
                     progress=False)

@@ -806,7 +806,7 @@ def _pool(groups, out, data_dir, workers, task: Callable = run_cells):
     threads = worker_threads(workers)
     from ...allocator import keep_freed_memory
 
-    # each worker, before any thread of its own: freed memory kept for the next step (allocator.py)
+    # each worker, before its first task: freed memory kept for the next step (allocator.py)
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=keep_freed_memory) as pool:
         for future in [pool.submit(task, g, out, data_dir, threads) for g in groups]:
