@@ -113,7 +113,7 @@ def why_not_compiled(model: nn.Module, rows: Any, cfg: Any, loss_fn: Any, optimi
     if any(isinstance(m, STATEFUL) for m in model.modules()):
         return "dropout or batch norm"
     groups = optimizer.param_groups
-    if len(groups) != 1 or not (type(optimizer) in (torch.optim.Adam, torch.optim.SGD) or type(optimizer) is Adam):
+    if len(groups) != 1 or type(optimizer) not in (torch.optim.Adam, Adam, torch.optim.SGD):
         return f"the optimizer {type(optimizer).__name__}"
     g = groups[0]
     if isinstance(optimizer, torch.optim.Adam) and (g["amsgrad"] or g["maximize"] or g["capturable"]

@@ -110,8 +110,8 @@ class Adam(torch.optim.Adam):
                 step_size = lr / bias_correction1
                 bias_correction2_sqrt = bias_correction2 ** 0.5
                 denom = self._denominators.get(p)
-                if denom is None or denom.shape != p.shape or denom.dtype != p.dtype \
-                        or denom.stride() != exp_avg_sq.stride():
+                if denom is None or (denom.shape, denom.dtype, denom.stride()) != \
+                        (exp_avg_sq.shape, exp_avg_sq.dtype, exp_avg_sq.stride()):
                     denom = self._denominators[p] = torch.empty_like(exp_avg_sq)
                 torch.sqrt(exp_avg_sq, out=denom)
                 denom.div_(bias_correction2_sqrt).add_(eps)
