@@ -26,8 +26,8 @@ _done = False
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed blocks up to 32 MiB for reuse (once per process).
 
-    The qkd command calls it first thing, and a grid's worker processes (``qkd grid``, and the
-    studies ``qkd reproduce`` runs as grids) before their first task; the Python API never calls
+    The qkd command calls it first thing, and the worker processes of a grid, a tuning or a noise
+    study (``grid.worker_pool``) before their first task; the Python API never calls
     it in your own process (it would change all of it), nor do Ray's workers. Call it early in a
     program of your own, before it allocates from other threads: glibc's ``mallopt`` is not
     thread-safe. ``QKD_KEEP_FREED_MEMORY=0`` turns it off. Elsewhere than glibc

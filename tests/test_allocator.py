@@ -2,6 +2,7 @@
 
 import platform
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,17 @@ def test_the_qkd_command_and_grid_workers_set_it_before_their_work(monkeypatch):
     monkeypatch.setattr(grid, "ProcessPoolExecutor", Pool)
     assert list(grid._pool([], "out", None, 2)) == []
     assert seen["initializer"] is allocator.keep_freed_memory  # in each worker, before its first task
+
+
+def test_tuning_and_noise_workers_come_from_the_same_pool_as_grid_workers(monkeypatch):
+    from qkd_pl.experiments.paper import noise_study
+    from qkd_pl.experiments.sweeps import grid, tune
+
+    seen = {}
+    monkeypatch.setattr(grid, "ProcessPoolExecutor", lambda workers, mp_context=None, initializer=None:
+                        seen.update(workers=workers, start=mp_context.get_start_method(), initializer=initializer))
+    grid.worker_pool(3)
+    assert seen == {"workers": 3, "start": "spawn", "initializer": allocator.keep_freed_memory}
+    assert tune.worker_pool is grid.worker_pool and noise_study.worker_pool is grid.worker_pool
+    for module in (tune, noise_study):  # no pool of their own beside it
+        assert "ProcessPoolExecutor(" not in Path(module.__file__).read_text()

@@ -8,6 +8,7 @@ and test images never influence preprocessing.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ import torch
 
 from ..config import DataConfig
 from ..errors import QkdError, QkdWarning
-from .sources import DATASETS, FOLDERS, canonical_name, data_root, files_signature, load_split
+from .sources import DATASETS, FOLDERS, canonical_name, data_root, files_signature, load_labels, load_split
 from .splits import cap_per_class, select_classes, stratified_split
 
 
@@ -125,6 +126,10 @@ def _remap(cfg: DataConfig, n_all: int) -> tuple[list[int], torch.Tensor]:
     return classes, remap
 
 
+_SPLIT_INDICES: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # this process's splits, by what makes them
+SPLIT_INDICES_KEPT = 256
+
+
 def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):
     """(train, validation, test) indices into the official train and test splits.
 
@@ -132,7 +137,32 @@ def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.nda
     one (dataset, classes, split seed, validation fraction) draws its train images from one
     train part and its validation images from one validation part: a teacher trained on all
     of it has seen a capped student's training images and none of its validation images.
+
+    A process keeps the splits it made, keyed on the configuration and the labels' bytes: a grid
+    cell asks for its own, its teacher's and its transfer set's several times (about 20 ms each
+    on all of MNIST). Callers get their own copies.
     """
+    key = (repr(dataclasses.replace(cfg, dataset="")), n_classes, _digest(labels_train), _digest(labels_test))
+    if key not in _SPLIT_INDICES:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            parts = _split_indices(cfg, labels_train, labels_test, n_classes)
+        for w in said:  # a split that warns (too few images of a class) is made again, and warns, each time
+            warnings.warn(w.message, w.category, stacklevel=2)
+        if said:
+            return parts
+        if len(_SPLIT_INDICES) >= SPLIT_INDICES_KEPT:
+            _SPLIT_INDICES.pop(next(iter(_SPLIT_INDICES)))
+        _SPLIT_INDICES[key] = parts
+    return tuple(part.copy() for part in _SPLIT_INDICES[key])
+
+
+def _digest(labels: np.ndarray) -> tuple:
+    labels = np.ascontiguousarray(labels)
+    return labels.dtype.str, labels.shape, hashlib.blake2b(labels.tobytes(), digest_size=16).hexdigest()
+
+
+def _split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):
     if cfg.without_pool is not None:  # a teacher that must never see a student's transfer pool
         fit_idx, val_idx, test = split_indices(dataclasses.replace(cfg, without_pool=None), labels_train,
                                                labels_test, n_classes)
@@ -181,9 +211,8 @@ def _labels(dataset: str, data_dir: str | None) -> tuple[np.ndarray, np.ndarray,
     second for MNIST or CIFAR-10), which callers comparing several splits of one dataset share."""
     name = canonical_name(dataset)
     root = data_root(data_dir)
-    _, y_tr = load_split(name, root, train=True)
-    _, y_te = load_split(name, root, train=False)
-    return y_tr.numpy(), y_te.numpy(), DATASETS[name].n_classes
+    return (load_labels(name, root, train=True).numpy(), load_labels(name, root, train=False).numpy(),
+            DATASETS[name].n_classes)
 
 
 def split_of(cfg: DataConfig, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -271,7 +300,7 @@ def load_transfer(cfg: DataConfig, transfer: str, data_dir: str | None = None, l
     unless ``labels`` (the ceiling control): then ``(images, labels remapped to 0..C-1)``."""
     name, root = canonical_name(cfg.dataset), data_root(data_dir)
     x_tr, y_tr = load_split(name, root, train=True)  # the images and their labels from one read
-    _, y_te = load_split(name, root, train=False)
+    y_te = load_labels(name, root, train=False)
     n_all = DATASETS[name].n_classes
     idx = torch.as_tensor(_transfer(cfg, transfer, y_tr.numpy(), y_te.numpy(), n_all))
     if not labels:

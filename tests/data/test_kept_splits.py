@@ -66,3 +66,55 @@ def test_files_behind_a_linked_folder_are_keyed_too(tmp_path, monkeypatch):
     (tmp_path / "real" / "MNIST" / "raw" / "train-images").write_bytes(b"22")  # replaced behind the link
     sources.load_split("mnist", root, train=True)
     assert len(reads) == 2
+
+
+def test_labels_alone_come_from_the_kept_split_without_copying_its_images(tmp_path, monkeypatch):
+    reads = fake_mnist(tmp_path, monkeypatch)
+    copies = []
+    real_clone = torch.Tensor.clone
+    monkeypatch.setattr(torch.Tensor, "clone", lambda t, *a, **k: copies.append(t.shape) or real_clone(t, *a, **k))
+    y = sources.load_labels("mnist", tmp_path, train=True)  # the first read keeps the split
+    copies.clear()
+    y.zero_()  # a caller's labels are its own
+    again = sources.load_labels("mnist", tmp_path, train=True)
+    assert reads == [True] and again.tolist() == [0, 1, 2]
+    assert copies == [torch.Size([3])]  # the labels copied, the images not
+
+
+def test_splits_are_kept_by_configuration_and_labels_and_handed_out_as_copies(monkeypatch):
+    import numpy as np
+
+    from qkd_pl.config import DataConfig
+    from qkd_pl.data import bundle
+
+    monkeypatch.setattr(bundle, "_SPLIT_INDICES", {})
+    made = []
+    real = bundle._split_indices
+    monkeypatch.setattr(bundle, "_split_indices", lambda *a: made.append(a[0]) or real(*a))
+    y_tr, y_te = np.repeat(np.arange(10), 30), np.repeat(np.arange(10), 25)
+    fit, val, test = bundle.split_indices(DataConfig("mnist", per_class=20), y_tr, y_te, 10)
+    fit[:] = -1  # a caller writing into its indices changes nothing kept
+    again = bundle.split_indices(DataConfig("fashion-mnist", per_class=20), y_tr, y_te, 10)
+    assert len(made) == 1 and (again[0] >= 0).all()  # the same labels and settings: the same split
+    assert [len(p) for p in again] == [160, 40, 200]
+    bundle.split_indices(DataConfig("mnist", per_class=20, split_seed=1), y_tr, y_te, 10)
+    other = y_tr.copy()
+    other[0], other[30] = 1, 0  # two images' labels swapped
+    bundle.split_indices(DataConfig("mnist", per_class=20), other, y_te, 10)
+    assert len(made) == 3  # another seed, other labels: made again
+
+
+def test_a_split_that_warns_warns_every_time(monkeypatch):
+    import numpy as np
+    import pytest
+
+    from qkd_pl.config import DataConfig
+    from qkd_pl.data import bundle
+    from qkd_pl.errors import QkdWarning
+
+    monkeypatch.setattr(bundle, "_SPLIT_INDICES", {})
+    y_tr, y_te = np.repeat(np.arange(10), 30), np.repeat(np.arange(10), 5)
+    for _ in range(2):
+        with pytest.warns(QkdWarning, match="more than some classes have"):
+            bundle.split_indices(DataConfig("mnist", per_class=100), y_tr, y_te, 10)
+    assert bundle._SPLIT_INDICES == {}

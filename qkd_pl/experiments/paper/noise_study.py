@@ -40,13 +40,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from ...config import DataConfig, StudentConfig, TrainConfig
 from ..single.per_image import Job, evaluate, identity, saved_result
-from ..sweeps.grid import BASELINE, GridSpec, run_grid, validate, worker_threads
+from ..sweeps.grid import BASELINE, GridSpec, run_grid, validate, worker_pool, worker_threads
 
 BACKENDS = {"fake_kolkata": "Falcon r5.11 (27 qubits)", "fake_brisbane": "Eagle r3 (127 qubits)",
             "fake_torino": "Heron r1 (133 qubits)"}
@@ -230,10 +229,8 @@ def run_noise_study(out: str | Path, quick: bool = False, datasets: list[str] | 
     todo = [j for j in jobs if j.result() is None]
     bar = tqdm(total=len(todo), desc="noisy evaluations", unit="job", disable=None if progress else True)
     if workers > 1 and len(todo) > 1:
-        import multiprocessing
-
         threads = worker_threads(workers)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(workers) as pool:
             for _ in pool.map(_run, todo, [data_dir] * len(todo), [threads] * len(todo)):
                 bar.update()
     else:

@@ -798,17 +798,21 @@ def worker_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` fresh (spawned) processes for a grid's, a tuning's or a noise study's tasks; each
+    keeps freed memory for its next step (allocator.py) before its first task."""
+    import multiprocessing
+
+    from ...allocator import keep_freed_memory
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=keep_freed_memory)
+
+
 def _pool(groups, out, data_dir, workers, task: Callable = run_cells):
     """Tasks (groups of cells) in ``workers`` processes that live as long as the grid, so what a
     worker has read or traced serves its next task."""
-    import multiprocessing
-
     threads = worker_threads(workers)
-    from ...allocator import keep_freed_memory
-
-    # each worker, before its first task: freed memory kept for the next step (allocator.py)
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=keep_freed_memory) as pool:
+    with worker_pool(workers) as pool:
         for future in [pool.submit(task, g, out, data_dir, threads) for g in groups]:
             try:
                 yield from future.result()

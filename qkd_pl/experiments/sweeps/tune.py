@@ -44,7 +44,6 @@ import math
 import os
 import statistics
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from ...errors import QkdError, one_line_warnings
 from ...training import atomic_write_json
 from ...training.checkpoint import atomic_write_text
 from ...validate import validate
-from .grid import config_section, read_toml, worker_threads
+from .grid import config_section, read_toml, worker_pool, worker_threads
 
 HEARTBEAT_S = 30  # a running trial's heartbeat; a trial silent for GRACE_S was killed
 GRACE_S = 120
@@ -439,12 +438,10 @@ def tune(spec: TuneSpec, out: str | Path, storage: str | None = None, workers: i
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or f"sqlite:///{(out / 'study.db').resolve()}"
     if workers > 1:
-        import multiprocessing
-
         open_study(spec, storage)  # the database's tables, made once: workers making them at once collide
 
         threads = worker_threads(workers)
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with worker_pool(workers) as pool:
             jobs = [pool.submit(_search, spec, out, storage, data_dir, False, w, threads, os.getpid())
                     for w in range(workers)]
             for job in jobs:

@@ -163,7 +163,7 @@ def test_the_study_exists_before_its_workers_start_and_they_share_the_cores(tmp_
     import torch
 
     threads, before = [], torch.get_num_threads()
-    monkeypatch.setattr(tune_module, "ProcessPoolExecutor", Inline)
+    monkeypatch.setattr(tune_module, "worker_pool", Inline)
     monkeypatch.setattr(tune_module.os, "cpu_count", lambda: 2)
     try:
         tune(spec, out, workers=2, progress=False)

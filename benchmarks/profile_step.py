@@ -1,0 +1,93 @@
+"""Where a training step's time goes: torch.profiler's table of the kd-study student's step.
+
+    python benchmarks/profile_step.py --qubits 8 --students 5 --batch 32 --images cifar10
+    python benchmarks/profile_step.py --qubits 8 --batch 256 --shapes    # by input shape
+
+One process, one torch thread, freed memory kept (as grid workers run). The step is
+``benchmarks/test_stacked_students.py``'s: lone (``--students 1``) or stacked as ``fit_stacked``
+lays the parameters out, with training/optim.py's Adam. It prints the median step time of
+``--steps`` steps, then the profile of ``--profiled`` more (sorted by self CPU time). A profile
+measures: read its shares, not its absolute times (the profiler's own overhead is in them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from qkd_pl.allocator import keep_freed_memory  # noqa: E402
+
+keep_freed_memory()
+
+from test_stacked_students import CIFAR, MNIST, students  # noqa: E402
+
+from qkd_pl.training.optim import Adam  # noqa: E402
+from qkd_pl.training.stacked import Stack  # noqa: E402
+
+
+def make_step(qubits: int, m: int, batch: int, shape: tuple[int, ...]):
+    """One training step of ``m`` students on one batch (stacked when m > 1), as a closure."""
+    models = students(qubits, m, shape)
+    x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
+    ce = torch.nn.functional.cross_entropy
+    if m == 1:
+        model, opt = models[0], Adam(models[0].parameters(), lr=1e-2)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            ce(model(x), y).backward()
+            opt.step()
+        return step
+    stack = Stack(models)
+    stack.check([x])
+    stack.match_gradient_layout(x)
+    xs, opt = x.expand(m, *x.shape), Adam(stack.params.values(), lr=1e-2)
+
+    def stacked():
+        logits = stack(xs)
+        opt.zero_grad(set_to_none=True)
+        torch.stack([ce(logits[j], y) for j in range(m)]).sum().backward()
+        opt.step()
+    return stacked
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--qubits", type=int, default=8)
+    parser.add_argument("--students", type=int, default=1, help="1: a lone student; more: stacked")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--images", choices=["mnist", "cifar10"], default="mnist")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps (after 5 to warm up)")
+    parser.add_argument("--profiled", type=int, default=10, help="profiled steps")
+    parser.add_argument("--rows", type=int, default=25, help="rows of the table")
+    parser.add_argument("--shapes", action="store_true", help="group the table by input shapes")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    step = make_step(args.qubits, args.students, args.batch, CIFAR if args.images == "cifar10" else MNIST)
+    for _ in range(5):  # the circuit's traced graph is made on its third call
+        step()
+    times = []
+    for _ in range(args.steps):
+        t = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t)
+    print(f"{args.qubits} qubits, {args.students} student(s), batch {args.batch}, {args.images}: "
+          f"median step {statistics.median(times) * 1e3:.2f} ms over {args.steps} (torch {torch.__version__})")
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
+        for _ in range(args.profiled):
+            step()
+    print(prof.key_averages(group_by_input_shape=args.shapes).table(sort_by="self_cpu_time_total",
+                                                                    row_limit=args.rows))
+
+
+if __name__ == "__main__":
+    main()
