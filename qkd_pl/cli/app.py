@@ -667,8 +667,8 @@ def reproduce_cmd(protocol, out, quick, datasets, workers, executor, data_dir, q
     teachers, trained on the whole class subsets rather than on the students' 150 images per class.
     kd-study is the distillation study (the documentation's results): 50 and 150 labels per class and all the
     data, each objective at its tuned setting, a transfer set, both readouts, the controls; 5 seeds,
-    on 2 cores with --workers 2 its 4-qubit cells take about 10 minutes and its 8-qubit ones about
-    30 (students stacked where they share a shape; measured 2026-12-04). noise evaluates all-data students of MNIST
+    on 2 cores with --workers 2 the whole study takes about 40 minutes, its 4-qubit cells alone about 10
+    and its 8-qubit ones about 30 (students stacked where they share a shape; measured 2026-12-04). noise evaluates all-data students of MNIST
     and FashionMNIST (the amplitude and the depth-aware line family, 4 and 8 qubits, labels only and
     distilled) exactly and on fake backends of three IBM generations, the line students also at the
     transpiler's level 2 (qubits chosen by calibration), the distilled ones also with each error

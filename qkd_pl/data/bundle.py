@@ -127,7 +127,7 @@ def _remap(cfg: DataConfig, n_all: int) -> tuple[list[int], torch.Tensor]:
 
 
 _SPLIT_INDICES: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # this process's splits, by what makes them
-SPLIT_INDICES_KEPT = 256
+SPLIT_INDICES_KEPT = 32  # an all-data split is about 0.6 MB
 
 
 def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.ndarray, n_classes: int):
@@ -140,16 +140,22 @@ def split_indices(cfg: DataConfig, labels_train: np.ndarray, labels_test: np.nda
 
     A process keeps the splits it made, keyed on the configuration and the labels' bytes: a grid
     cell asks for its own, its teacher's and its transfer set's several times (about 20 ms each
-    on all of MNIST). Callers get their own copies.
+    on all of MNIST). Callers get their own copies. A split that warns (too few images of a
+    class) is not kept, so it warns on every call.
     """
-    key = (repr(dataclasses.replace(cfg, dataset="")), n_classes, _digest(labels_train), _digest(labels_test))
+    classes = None if cfg.classes is None else tuple(int(c) for c in cfg.classes)
+    key = (repr(dataclasses.replace(cfg, dataset="", classes=None)), classes, n_classes, _digest(labels_train),
+           _digest(labels_test))
     if key not in _SPLIT_INDICES:
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
-            parts = _split_indices(cfg, labels_train, labels_test, n_classes)
-        for w in said:  # a split that warns (too few images of a class) is made again, and warns, each time
-            warnings.warn(w.message, w.category, stacklevel=2)
-        if said:
+        said: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                parts = _split_indices(cfg, labels_train, labels_test, n_classes)
+        finally:  # the warnings as they were raised, where they were raised (also before an error)
+            for w in said:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        if any(issubclass(w.category, QkdWarning) for w in said):
             return parts
         if len(_SPLIT_INDICES) >= SPLIT_INDICES_KEPT:
             _SPLIT_INDICES.pop(next(iter(_SPLIT_INDICES)))

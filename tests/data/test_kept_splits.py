@@ -104,17 +104,51 @@ def test_splits_are_kept_by_configuration_and_labels_and_handed_out_as_copies(mo
     assert len(made) == 3  # another seed, other labels: made again
 
 
-def test_a_split_that_warns_warns_every_time(monkeypatch):
+def test_a_split_that_warns_warns_every_time_from_where_it_was_raised(monkeypatch):
+    import warnings
+
+    import numpy as np
+
+    from qkd_pl.config import DataConfig
+    from qkd_pl.data import bundle
+
+    monkeypatch.setattr(bundle, "_SPLIT_INDICES", {})
+    y_tr, y_te = np.repeat(np.arange(10), 30), np.repeat(np.arange(10), 5)
+    for _ in range(2):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            bundle.split_indices(DataConfig("mnist", per_class=100), y_tr, y_te, 10)
+        assert ["more than some classes have" in str(w.message) for w in said] == [True, True]  # train, test
+        assert {w.filename for w in said} == {bundle.__file__}  # where the split warned, as before
+    assert bundle._SPLIT_INDICES == {}
+
+
+def test_a_split_that_warns_then_fails_still_says_both(monkeypatch):
     import numpy as np
     import pytest
 
     from qkd_pl.config import DataConfig
     from qkd_pl.data import bundle
-    from qkd_pl.errors import QkdWarning
+    from qkd_pl.errors import QkdError, QkdWarning
 
     monkeypatch.setattr(bundle, "_SPLIT_INDICES", {})
-    y_tr, y_te = np.repeat(np.arange(10), 30), np.repeat(np.arange(10), 5)
-    for _ in range(2):
-        with pytest.warns(QkdWarning, match="more than some classes have"):
-            bundle.split_indices(DataConfig("mnist", per_class=100), y_tr, y_te, 10)
-    assert bundle._SPLIT_INDICES == {}
+    y_tr, y_te = np.repeat(np.arange(10), 30), np.repeat(np.arange(10), 30)
+    teacher = DataConfig("mnist", without_pool="100:5")  # a pool beyond every class's 30 images
+    with pytest.warns(QkdWarning, match="more than some classes have"), pytest.raises(QkdError, match="takes every"):
+        bundle.split_indices(teacher, y_tr, y_te, 10)
+
+
+def test_class_lists_too_long_to_print_are_keyed_whole(monkeypatch):
+    import numpy as np
+
+    from qkd_pl.config import DataConfig
+    from qkd_pl.data import bundle
+
+    monkeypatch.setattr(bundle, "_SPLIT_INDICES", {})
+    y = np.repeat(np.arange(10), 20)
+    one, other = np.array([0, 1, 2, 3, 5, 7, 8, 9]), np.array([0, 1, 2, 4, 6, 7, 8, 9])
+    with np.printoptions(threshold=5, edgeitems=3):  # as numpy prints an array of over 1,000 classes
+        assert repr(one) == repr(other)
+        a = bundle.split_indices(DataConfig("x", classes=one), y, y, 10)
+        b = bundle.split_indices(DataConfig("x", classes=other), y, y, 10)
+    assert len(bundle._SPLIT_INDICES) == 2 and set(y[a[0]]) == set(one) and set(y[b[0]]) == set(other)
