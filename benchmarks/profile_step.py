@@ -27,36 +27,14 @@ from qkd_pl.allocator import keep_freed_memory  # noqa: E402
 
 keep_freed_memory()
 
-from test_stacked_students import CIFAR, MNIST, students  # noqa: E402
-
-from qkd_pl.training.optim import Adam  # noqa: E402
-from qkd_pl.training.stacked import Stack  # noqa: E402
+from test_stacked_students import CIFAR, MNIST, students, training_step  # noqa: E402
 
 
 def make_step(qubits: int, m: int, batch: int, shape: tuple[int, ...]):
     """One training step of ``m`` students on one batch (stacked when m > 1), as a closure."""
     models = students(qubits, m, shape)
     x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
-    ce = torch.nn.functional.cross_entropy
-    if m == 1:
-        model, opt = models[0], Adam(models[0].parameters(), lr=1e-2)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            ce(model(x), y).backward()
-            opt.step()
-        return step
-    stack = Stack(models)
-    stack.check([x])
-    stack.match_gradient_layout(x)
-    xs, opt = x.expand(m, *x.shape), Adam(stack.params.values(), lr=1e-2)
-
-    def stacked():
-        logits = stack(xs)
-        opt.zero_grad(set_to_none=True)
-        torch.stack([ce(logits[j], y) for j in range(m)]).sum().backward()
-        opt.step()
-    return stacked
+    return training_step(models, x, y, stacked=m > 1)
 
 
 def _median_seconds(fn, n: int = 30) -> float:

@@ -37,16 +37,12 @@ def students(qubits, m, shape):
     return out
 
 
-@pytest.mark.parametrize("arm", ["stacked", "alone"])
-@pytest.mark.parametrize("qubits,m,batch,shape", [
-    pytest.param(*c, id=f"{c[0]}q-{c[1]}students-b{c[2]}-{'x'.join(map(str, c[3]))}",
-                 marks=[pytest.mark.smoke] if c == (4, 5, 32, MNIST) else []) for c in CASES])
-def test_students_step(benchmark, arm, qubits, m, batch, shape):
-    torch.set_num_threads(1)
-    models = students(qubits, m, shape)
-    x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
+def training_step(models, x, y, stacked: bool):
+    """One training step of ``models`` on (x, y) as a closure: stacked as ``fit_stacked`` lays the
+    parameters out, or one model after the other (benchmarks/profile_step.py times the same step)."""
+    m = len(models)
     ce = torch.nn.functional.cross_entropy
-    if arm == "stacked":
+    if stacked:
         stack = Stack(models)
         stack.check([x])
         stack.match_gradient_layout(x)  # as fit_stacked lays the parameters out
@@ -58,15 +54,26 @@ def test_students_step(benchmark, arm, qubits, m, batch, shape):
             opt.zero_grad(set_to_none=True)
             torch.stack([ce(logits[j], y) for j in range(m)]).sum().backward()
             opt.step()
-    else:
-        opts = [Adam(model.parameters(), lr=1e-2) for model in models]
+        return step
+    opts = [Adam(model.parameters(), lr=1e-2) for model in models]
 
-        def step():
-            for model, opt in zip(models, opts):
-                opt.zero_grad(set_to_none=True)
-                ce(model(x), y).backward()
-                opt.step()
+    def alone():
+        for model, opt in zip(models, opts):
+            opt.zero_grad(set_to_none=True)
+            ce(model(x), y).backward()
+            opt.step()
+    return alone
 
+
+@pytest.mark.parametrize("arm", ["stacked", "alone"])
+@pytest.mark.parametrize("qubits,m,batch,shape", [
+    pytest.param(*c, id=f"{c[0]}q-{c[1]}students-b{c[2]}-{'x'.join(map(str, c[3]))}",
+                 marks=[pytest.mark.smoke] if c == (4, 5, 32, MNIST) else []) for c in CASES])
+def test_students_step(benchmark, arm, qubits, m, batch, shape):
+    torch.set_num_threads(1)
+    models = students(qubits, m, shape)
+    x, y = torch.rand(batch, *shape), torch.randint(0, 10, (batch,))
+    step = training_step(models, x, y, stacked=arm == "stacked")
     for _ in range(3):  # the traced graphs (compiled.TRACE_AFTER) before timing
         step()
     benchmark.pedantic(step, rounds=10, warmup_rounds=2)
