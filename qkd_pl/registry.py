@@ -116,10 +116,17 @@ class Registry(Mapping[str, R], Generic[R]):
         if self._adapt is not None and is_import_path(name):
             return name.strip()
         key = name.strip().lower() if isinstance(name, str) else name
+        found = self._named(key)
+        if found is None and isinstance(name, str) and import_plugins():  # a plugin's record or alias
+            found = self._named(key)
+        return found if found is not None else self[name].name  # raises, listing the names
+
+    def _named(self, key: object) -> str | None:
+        """The name of the record called ``key`` or aliased so (``key`` already lower-case)."""
         for record in self._records.values():
             if key == record.name or key in getattr(record, "aliases", ()):
                 return record.name
-        return self[name].name  # raises, listing the names
+        return None
 
     def help(self) -> str:
         """``"name: help; name: help"`` for an option's ``--help``."""

@@ -51,3 +51,26 @@ def test_a_name_is_registered_once():
 def test_every_kind_has_a_registry_of_records_with_help(kind):
     reg = registry(kind)
     assert len(reg) >= 2 and all(r.name == name and r.help for name, r in reg.items())
+
+
+def test_a_name_or_alias_a_plugin_registers_is_found_on_its_first_use(tmp_path, monkeypatch):
+    import sys
+
+    from qkd_pl import registry as registry_module
+
+    datasets = registry("dataset")
+    name = "qkd_test_plugin_alias"
+    (tmp_path / f"{name}.py").write_text(
+        "import dataclasses\nfrom qkd_pl.registry import registry\n"
+        "datasets = registry('dataset')\n"
+        "datasets.add(dataclasses.replace(datasets['digits'], name='my-digits', aliases=('mydigits',)))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.setattr(datasets, "_records", dict(datasets._records))
+    monkeypatch.setattr(registry_module, "_plugins_imported", False)
+    monkeypatch.setenv("QKD_PLUGINS", name)
+    assert datasets.canonical(" MyDigits") == "my-digits"  # an alias, in another case, before anything imported it
+    assert datasets.canonical("my-digits") == "my-digits"
+    with pytest.raises(QkdError, match="unknown --dataset 'nodigits'; choose one of: .*my-digits"):
+        datasets.canonical("nodigits")
+    sys.modules.pop(name, None)

@@ -6,6 +6,7 @@ Markdown sources only, so a broken link fails in a second, on GitHub's reading o
 much as on the site's.
 """
 
+import ast
 import fnmatch
 import re
 import subprocess
@@ -93,6 +94,15 @@ def includes(page: Path) -> list[Path]:
     return [(page.parent / m).resolve() for m in re.findall(r"```\{literalinclude\}\s+(\S+)", page.read_text())]
 
 
+def literals_of(path: Path) -> set[str]:
+    """What a test file names in its string literals, whole: each literal, and the module of a
+    ``module:attribute`` one (so an example is named by ``"own_dataset"`` or ``"my_data:load"``,
+    not by any word that happens to contain its name)."""
+    literals = {n.value for n in ast.walk(ast.parse(path.read_text()))
+                if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    return literals | {v.split(":")[-2].rsplit(" ", 1)[-1] for v in literals if ":" in v}
+
+
 # ---------------------------------------------------------------- the checks
 
 
@@ -110,17 +120,25 @@ def test_every_page_is_in_a_toctree_and_every_toctree_entry_is_a_page():
     assert entries <= names, f"toctree entries with no page: {sorted(entries - names)}"
 
 
+def test_an_example_counts_as_run_only_where_a_test_names_it_whole(tmp_path):
+    tests = tmp_path / "test_x.py"
+    tests.write_text('run("py:my_data:load", "grid.toml")\nfolder = EXAMPLES / "own_dataset"  # own_qnode_student\n')
+    named = literals_of(tests)
+    assert {"my_data", "grid.toml", "own_dataset"} <= named
+    assert not {"own_qnode_student", "own", "data", "grid"} & named  # a comment, or part of a word, names nothing
+
+
 def test_the_tutorials_show_the_code_the_tests_run():
     tutorials = sorted((DOCS / "tutorials").glob("*.md"))
     shown = [(page, f) for page in tutorials for f in includes(page)]
     assert shown, "the tutorials include no example file"
-    tested = EXAMPLE_TESTS.read_text()
+    named = literals_of(EXAMPLE_TESTS)
     for page, f in shown:
         assert f.is_file(), f"{page.name} includes {f}, which does not exist"
         assert f.is_relative_to(EXAMPLES), f"{page.name} includes {f}, which is not an example the tests run"
         folder = f.parent.relative_to(EXAMPLES)
-        named = f.stem if f.suffix == ".py" else f.name  # a module is imported by name, a data file by file name
-        assert named in tested and (not folder.parts or f'"{folder.as_posix()}"' in tested), \
+        name = f.stem if f.suffix == ".py" else f.name  # a module is imported by name, a data file by file name
+        assert name in named and (not folder.parts or folder.as_posix() in named), \
             f"{page.name} includes {f.relative_to(ROOT)}, which {EXAMPLE_TESTS.relative_to(ROOT)} does not run"
     # the tutorials' own Python blocks are run by tests/test_readme.py, which names their pages
     runner = PAGE_TESTS.read_text()

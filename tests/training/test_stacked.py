@@ -26,11 +26,11 @@ def data():
     return load_data(DATA)
 
 
-def student(data, seed, qubits=2):
+def student(data, seed, qubits=2, device="auto"):
     torch.manual_seed(seed)
-    backend = resolve_backend("auto", qubits, None, None, training=True)
-    return QuantumStudent(StudentConfig(qubits=qubits, ansatz="strong"), backend, data.image_shape, data.n_classes,
-                          data.mean, data.std)
+    backend = resolve_backend(device, qubits, None, None, training=True)
+    return QuantumStudent(StudentConfig(qubits=qubits, ansatz="strong", device=device), backend, data.image_shape,
+                          data.n_classes, data.mean, data.std)
 
 
 def loss_of(distill):
@@ -38,13 +38,13 @@ def loss_of(distill):
     return lambda logits, y, t, hard, soft: objective(logits, t, y, hard, soft)
 
 
-def members(data, run_root, cfg, teacher_logits, seeds=(0, 1, 2)):
+def members(data, run_root, cfg, teacher_logits, seeds=(0, 1, 2), device="auto"):
     """A baseline, a Hinton and a DKD student (other seeds, losses and teacher rows), as a study has them."""
     settings = [(None, DistillConfig()), (teacher_logits, DistillConfig(kd_loss="hinton", temperature=2.0, alpha=0.5)),
                 (teacher_logits, DistillConfig(kd_loss="dkd", temperature=4.0, alpha=0.8))]
     out = []
     for seed, (teacher, distill) in zip(seeds, settings):
-        model = student(data, seed)
+        model = student(data, seed, device=device)
         rows = loop.Rows(data.x_train, data.y_train, teacher)
         out.append(Member(model, rows, (data.x_val, data.y_val), dataclasses.replace(cfg, seed=seed), loss_of(distill),
                           run_root / f"s{seed}", {"meta": {}}, torch.get_rng_state()))
@@ -98,6 +98,29 @@ def test_stacked_students_train_as_each_would_alone(tmp_path, data, teacher_logi
         assert_same_run(s.run_dir, m.run_dir)
         for p, q in zip(s.model.parameters(), m.model.parameters()):  # the modules hold the last weights too
             assert torch.allclose(p, q, **TOL)
+
+
+def test_students_on_the_complex64_simulator_stack_and_train_as_each_would_alone(tmp_path, data, teacher_logits):
+    cfg = TrainConfig(epochs=3, batch_size=16, lr=1e-2)
+    stacked = members(data, tmp_path / "stacked", cfg, teacher_logits, device="qkd.fused32")
+    lone = members(data, tmp_path / "alone", cfg, teacher_logits, device="qkd.fused32")
+    assert why_not_stackable(stacked) is None
+    mixed = [stacked[0], members(data, tmp_path / "mixed", cfg, teacher_logits)[1]]  # a complex128 student
+    assert why_not_stackable(mixed) == "their modules differ in kind or settings"
+    out = fit_stacked(stacked, progress=False)
+    for m, s, result in zip(lone, stacked, out):
+        expected = alone(m)
+        assert result["best"] == expected["best"]
+        ha, hb = (json.loads((r.run_dir / "metrics.json").read_text()) for r in (s, m))
+        assert [r["epoch"] for r in ha] == [1, 2, 3] == [r["epoch"] for r in hb]
+        for ra, rb in zip(ha, hb):
+            for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
+                assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-6), key
+        # The weights are compared through what they compute: an angle the loss does not depend on
+        # (a last RZ before <Z>) has a gradient of float32 rounding noise, which Adam scales up to
+        # steps of the learning rate, so it drifts apart in stacked and lone runs, changing nothing.
+        with torch.no_grad():
+            assert torch.allclose(s.model(data.x_val), m.model(data.x_val), rtol=1e-4, atol=1e-5)
 
 
 def test_a_stacked_run_resumes_stacked_and_alone(tmp_path, data, teacher_logits):

@@ -127,6 +127,18 @@ def test_pca_and_rotation_encodings_are_not_stacked():
         ("fc", "amplitude")}
 
 
+def test_students_stack_on_either_fused_simulator_never_across_them_nor_on_lightning():
+    from qkd_pl.experiments.sweeps.grid import GridSpec
+
+    spec = GridSpec(datasets=["digits"], classes=["0-3"], teachers=["none"], seeds=[0, 1, 2],
+                    axes={"student.device": ["auto", "qkd.fused32", "lightning.qubit"]})
+    groups = stack_groups([c for c in expand(spec, Path("g")) if c.config.kind == "student"])
+    stacked = sorted((g[0].config.student.device, len({c.config.student.device for c in g}), len(g))
+                     for g in groups if len(g) > 1)
+    assert stacked == [("auto", 1, 3), ("qkd.fused32", 1, 3)]
+    assert sum(len(g) == 1 for g in groups) == 3  # lightning.qubit: one by one
+
+
 def test_tasks_are_ordered_longest_first_and_keep_every_cell():
     cells = [c for c in expand(kd_study_spec(), Path("g")) if c.config.kind == "student"]
     groups = stack_groups(cells)
