@@ -514,8 +514,9 @@ class FitJob:
 def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list[FitResult]:
     """``job.distiller.fit(...)`` for every job, students of one shape trained as one model.
 
-    Students whose training settings agree but for the seed, with as many rows and the same
-    parameter shapes (their teachers, objectives and labels may differ), are stepped together
+    Students whose training settings agree but for the seed, with as many rows, the same
+    parameter shapes and the same structure (module kinds and settings, the circuit and its
+    simulator; their teachers, objectives and labels may differ), are stepped together
     (``training/stacked.py``), up to ``most`` at once; any others, or a group that cannot be
     stacked (the reason is printed with progress on), are fitted one after another. Every
     student's run folder is the one its own ``fit`` would write.

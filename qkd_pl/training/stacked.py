@@ -101,9 +101,12 @@ def why_not_stackable(members: list[Member]) -> str | None:
 
 
 def stack_key(member: Member) -> tuple:
-    """What students must share to be stacked (``why_not_stackable`` checks the rest)."""
+    """What students must share to be stacked (``why_not_stackable`` checks the rest); their
+    structure is in it, so students of two kinds (a complex128 and a complex64 circuit) form two
+    groups that each stack rather than one that is refused."""
     return (repr(dataclasses.replace(member.cfg, seed=0)), len(member.rows), tuple(member.rows.x.shape[1:]),
-            member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
+            member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), tuple(structure(member.model)),
+            member.resume_state["epoch"] if member.resume_state else 0)
 
 
 def _shapes(model: nn.Module) -> list[tuple]:

@@ -107,6 +107,7 @@ def test_students_on_the_complex64_simulator_stack_and_train_as_each_would_alone
     assert why_not_stackable(stacked) is None
     mixed = [stacked[0], members(data, tmp_path / "mixed", cfg, teacher_logits)[1]]  # a complex128 student
     assert why_not_stackable(mixed) == "their modules differ in kind or settings"
+    assert stack_key(stacked[0]) == stack_key(stacked[1]) != stack_key(mixed[1])  # fit_together groups by it
     out = fit_stacked(stacked, progress=False)
     for m, s, result in zip(lone, stacked, out):
         expected = alone(m)
@@ -116,11 +117,31 @@ def test_students_on_the_complex64_simulator_stack_and_train_as_each_would_alone
         for ra, rb in zip(ha, hb):
             for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy"):
                 assert ra[key] == pytest.approx(rb[key], rel=1e-5, abs=1e-6), key
-        # The weights are compared through what they compute: an angle the loss does not depend on
-        # (a last RZ before <Z>) has a gradient of float32 rounding noise, which Adam scales up to
-        # steps of the learning rate, so it drifts apart in stacked and lone runs, changing nothing.
+        # Every weight agrees but one kind: an angle the loss does not depend on (omega of the last
+        # layer's Rot(phi, theta, omega) = RZ RY RZ, whose RZ comes last before <Z>) has a gradient of
+        # float32 rounding noise, which Adam scales up to steps of the learning rate, so it drifts
+        # apart in stacked and lone runs, changing nothing the student computes.
+        ws, wl = (dict(r.model.named_parameters()) for r in (s, m))
+        for k in ws:
+            a, b = ws[k].detach().clone(), wl[k].detach().clone()
+            if k == "quantum.layer.weights":
+                a[-1, :, 2] = b[-1, :, 2] = 0
+            assert torch.allclose(a, b, **TOL), k
         with torch.no_grad():
             assert torch.allclose(s.model(data.x_val), m.model(data.x_val), rtol=1e-4, atol=1e-5)
+    # and the stacked forward ran in complex64: the traced graph it runs through holds no complex128
+    dtypes = graph_dtypes(stacked[0].model)
+    assert torch.complex64 in dtypes and torch.complex128 not in dtypes, dtypes
+
+
+def graph_dtypes(model) -> set:
+    """The dtypes of every value in the traced circuit graphs a model's quantum layers hold."""
+    from qkd_pl.circuits.compiled import CompiledLayer
+
+    layers = [v for m in model.modules() for v in vars(m).values() if isinstance(v, CompiledLayer)]
+    graphs = [t.graph for layer in layers for t in layer._graphs.values() if t is not None]
+    assert graphs, "no traced graph: the students did not run stacked"
+    return {n.meta["val"].dtype for g in graphs for n in g.graph.nodes if isinstance(n.meta.get("val"), torch.Tensor)}
 
 
 def test_a_stacked_run_resumes_stacked_and_alone(tmp_path, data, teacher_logits):
@@ -228,7 +249,7 @@ def test_students_of_other_structures_behind_the_same_shapes_are_not_stacked(tmp
     for models in ([mlp(torch.nn.ReLU()), mlp(torch.nn.Tanh())], [Capped(2.0), Capped(1000.0)]):
         group = plain_members(data, tmp_path, models)
         assert why_not_stackable(group) == "their modules differ in kind or settings"
-        assert stack_key(group[0]) == stack_key(group[1])  # grouped by shape, refused by structure
+        assert stack_key(group[0]) != stack_key(group[1])  # so fit_together puts them in groups of their own kind
     same = plain_members(data, tmp_path, [Capped(2.0), Capped(2.0)])
     assert why_not_stackable(same) is None
 
