@@ -23,7 +23,11 @@ def test_the_committed_comparison_is_what_the_script_prints_from_the_committed_s
 
 
 @pytest.mark.smoke
-def test_the_quick_study_runs_every_student_on_the_device_given(tmp_path):
+def test_the_quick_study_runs_every_student_on_the_device_given(tmp_path, monkeypatch):
+    from qkd_pl.experiments.paper import reproduce
+
+    monkeypatch.setitem(reproduce.SPECS, "kd-study", reproduce.SPECS["kd-study"])  # run() replaces it: put it back
+    monkeypatch.setenv("QKD_CACHE_DIR", str(tmp_path / "cache"))  # its teachers' logits: not in the user's cache
     study_precision.main(["run", "--device", "qkd.fused32", "--out", str(tmp_path / "s"), "--workers", "1", "--quick"])
     rows = list(csv.DictReader(open(tmp_path / "s/results.csv")))
     students = [r for r in rows if r["role"] != "teacher"]

@@ -27,6 +27,7 @@ import shutil
 import time
 import warnings
 import weakref
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -43,7 +44,7 @@ from ..losses.base import FunctionLoss
 from ..students.parameters import count_parameters, detect_circuit_parameters
 from ..training import Score, accuracy, atomic_write_json, load_checkpoint, predict_logits
 from ..training.loop import Rows, fit as train_loop, load_resume_state
-from ..training.stacked import Member, NotStackable, fit_stacked, stack_key
+from ..training.stacked import Member, NotStackable, fit_stacked, stack_groups, stack_key
 from .data import as_images, as_tensors
 from .describe import check_fits, class_path, describe_module, source_digest
 from .plots import plot_history
@@ -535,11 +536,15 @@ def fit_together(jobs: list[FitJob], stack: bool = True, most: int = 64) -> list
         prepared.append(j.distiller._prepare(j.student, j.train_set, j.val_set, j.run_dir, j.transfer_set, j.resume,
                                              j.overwrite, j.on_epoch, j.record, j.rng))
         own.append(time.perf_counter() - t0)
-    groups: dict[tuple, list[int]] = {}
-    for i, p in enumerate(prepared):
-        groups.setdefault(stack_key(p.member) if stack else (i,), []).append(i)
+    groups = stack_groups([p.member for p in prepared]) if stack else [[i] for i in range(len(prepared))]
+    if stack and any(p.distiller.progress for p in prepared):
+        shapes = Counter(stack_key(prepared[g[0]].member) for g in groups)
+        split = sum(len(g) for g in groups if shapes[stack_key(prepared[g[0]].member)] > 1)
+        if split:
+            print(f"{split} students of one shape form {sum(n for n in shapes.values() if n > 1)} groups, each "
+                  f"stepped on its own: their modules differ in kind or settings", flush=True)
     results: list[FitResult | None] = [None] * len(jobs)
-    for members in groups.values():
+    for members in groups:
         for start in range(0, len(members), most):
             chunk = members[start:start + most]
             t0 = time.perf_counter()

@@ -101,12 +101,27 @@ def why_not_stackable(members: list[Member]) -> str | None:
 
 
 def stack_key(member: Member) -> tuple:
-    """What students must share to be stacked (``why_not_stackable`` checks the rest); their
-    structure is in it, so students of two kinds (a complex128 and a complex64 circuit) form two
-    groups that each stack rather than one that is refused."""
+    """What students must share to be stacked (``stack_groups`` splits by structure too;
+    ``why_not_stackable`` checks the rest)."""
     return (repr(dataclasses.replace(member.cfg, seed=0)), len(member.rows), tuple(member.rows.x.shape[1:]),
-            member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), tuple(structure(member.model)),
-            member.resume_state["epoch"] if member.resume_state else 0)
+            member.rows.x.dtype, type(member.model), tuple(_shapes(member.model)), member.resume_state["epoch"] if member.resume_state else 0)
+
+
+def stack_groups(members: list[Member]) -> list[list[int]]:
+    """The members' indices in groups that may stack: one ``stack_key``, then one structure
+    (compared as ``why_not_stackable`` compares it, with ``==``: a structure may hold values that
+    hash by identity), so students of two kinds behind one shape (a complex128 and a complex64
+    circuit) form two groups that each stack rather than one that is refused."""
+    by_key: dict[tuple, list[list[int]]] = {}
+    structures = [structure(m.model) for m in members]
+    for i, m in enumerate(members):
+        groups = by_key.setdefault(stack_key(m), [])
+        group = next((g for g in groups if structures[g[0]] == structures[i]), None)
+        if group is None:
+            groups.append([i])
+        else:
+            group.append(i)
+    return [g for groups in by_key.values() for g in groups]
 
 
 def _shapes(model: nn.Module) -> list[tuple]:

@@ -22,9 +22,10 @@ def data():
     return load_data(DATA)
 
 
-def student(data, seed, qubits=2):
+def student(data, seed, qubits=2, device="auto"):
     torch.manual_seed(seed)
-    return QuantumStudent(StudentConfig(qubits=qubits), resolve_backend("auto", qubits, None, None, training=True),
+    return QuantumStudent(StudentConfig(qubits=qubits, device=device),
+                          resolve_backend(device, qubits, None, None, training=True),
                           data.image_shape, data.n_classes, data.mean, data.std)
 
 
@@ -80,6 +81,17 @@ def test_fit_together_groups_students_by_shape(tmp_path, data):
     assert sum(r.seconds for r in results) <= wall  # each its share of the time, not the whole call's
     assert [r.parameters["quantum"] for r in results] == [12, 18, 12]
     assert [r.stacked_with for r in results] == [2, 1, 2]  # the two 2-qubit students as one, the other alone
+
+
+def test_students_of_one_shape_on_two_simulators_stack_with_their_own_kind_and_say_so(tmp_path, data, capsys):
+    train, val = (data.x_train, data.y_train), (data.x_val, data.y_val)
+    cfg = TrainConfig(epochs=1, batch_size=16)
+    kinds = ("auto", "qkd.fused32", "auto", "qkd.fused32", "qkd.fused32")
+    jobs = [FitJob(Distiller(None, None, cfg), student(data, seed, device=device), train, val, tmp_path / f"{seed}")
+            for seed, device in enumerate(kinds)]
+    results = fit_together(jobs)
+    assert [r.stacked_with for r in results] == [2, 3, 2, 3, 3]  # not one group of 5, refused
+    assert "5 students of one shape form 2 groups, each stepped on its own" in capsys.readouterr().out
 
 
 def test_fit_many_wants_one_run_folder_and_seed_per_student(tmp_path, data):

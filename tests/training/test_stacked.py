@@ -15,7 +15,7 @@ from qkd_pl.losses import objective_from_config
 from qkd_pl.students.quantum import QuantumStudent
 from qkd_pl.teachers import build_teacher
 from qkd_pl.training import load_checkpoint, loop
-from qkd_pl.training.stacked import Member, NotStackable, fit_stacked, stack_key, why_not_stackable
+from qkd_pl.training.stacked import Member, NotStackable, fit_stacked, stack_groups, stack_key, why_not_stackable
 
 DATA = DataConfig("digits", classes=[0, 1, 2, 3], per_class=30)
 TOL = dict(rtol=1e-5, atol=1e-6)
@@ -107,7 +107,7 @@ def test_students_on_the_complex64_simulator_stack_and_train_as_each_would_alone
     assert why_not_stackable(stacked) is None
     mixed = [stacked[0], members(data, tmp_path / "mixed", cfg, teacher_logits)[1]]  # a complex128 student
     assert why_not_stackable(mixed) == "their modules differ in kind or settings"
-    assert stack_key(stacked[0]) == stack_key(stacked[1]) != stack_key(mixed[1])  # fit_together groups by it
+    assert stack_groups([stacked[0], mixed[1], stacked[1]]) == [[0, 2], [1]]  # as fit_together groups them
     out = fit_stacked(stacked, progress=False)
     for m, s, result in zip(lone, stacked, out):
         expected = alone(m)
@@ -140,8 +140,9 @@ def graph_dtypes(model) -> set:
 
     layers = [v for m in model.modules() for v in vars(m).values() if isinstance(v, CompiledLayer)]
     graphs = [t.graph for layer in layers for t in layer._graphs.values() if t is not None]
-    assert graphs, "no traced graph: the students did not run stacked"
-    return {n.meta["val"].dtype for g in graphs for n in g.graph.nodes if isinstance(n.meta.get("val"), torch.Tensor)}
+    assert graphs, "no traced graph"
+    return ({n.meta["val"].dtype for g in graphs for n in g.graph.nodes if isinstance(n.meta.get("val"), torch.Tensor)}
+            | {b.dtype for g in graphs for b in g.buffers()})  # and the constants folded into buffers
 
 
 def test_a_stacked_run_resumes_stacked_and_alone(tmp_path, data, teacher_logits):
@@ -249,7 +250,8 @@ def test_students_of_other_structures_behind_the_same_shapes_are_not_stacked(tmp
     for models in ([mlp(torch.nn.ReLU()), mlp(torch.nn.Tanh())], [Capped(2.0), Capped(1000.0)]):
         group = plain_members(data, tmp_path, models)
         assert why_not_stackable(group) == "their modules differ in kind or settings"
-        assert stack_key(group[0]) != stack_key(group[1])  # so fit_together puts them in groups of their own kind
+        assert stack_key(group[0]) == stack_key(group[1])  # one shape,
+        assert stack_groups(group) == [[0], [1]]  # two kinds: fit_together steps each kind on its own
     same = plain_members(data, tmp_path, [Capped(2.0), Capped(2.0)])
     assert why_not_stackable(same) is None
 
