@@ -90,7 +90,7 @@ def why_not_stackable(members: list[Member]) -> str | None:
             return "a module draws random numbers or updates buffers while training (dropout, batch norm)"
         if _shapes(m.model) != shapes:
             return "their parameters differ in names or shapes"
-        if structure(m.model) != structure(first.model):
+        if not _equal(structure(m.model), structure(first.model)):
             return "their modules differ in kind or settings"
         if any(p.device.type != "cpu" for p in m.model.parameters()):
             return "a student is not on the CPU"
@@ -116,12 +116,21 @@ def stack_groups(members: list[Member]) -> list[list[int]]:
     structures = [structure(m.model) for m in members]
     for i, m in enumerate(members):
         groups = by_key.setdefault(stack_key(m), [])
-        group = next((g for g in groups if structures[g[0]] == structures[i]), None)
+        group = next((g for g in groups if _equal(structures[g[0]], structures[i])), None)
         if group is None:
             groups.append([i])
         else:
             group.append(i)
     return [g for groups in by_key.values() for g in groups]
+
+
+def _equal(a: list, b: list) -> bool:
+    """``a == b``, and False where comparing raises (a circuit closing over tensors of several
+    values: their ``==`` has no single truth value), so such students train apart, never crash."""
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - any value a user's circuit closes over
+        return False
 
 
 def _shapes(model: nn.Module) -> list[tuple]:

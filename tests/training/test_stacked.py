@@ -256,6 +256,16 @@ def test_students_of_other_structures_behind_the_same_shapes_are_not_stacked(tmp
     assert why_not_stackable(same) is None
 
 
+def test_structures_that_cannot_be_compared_train_apart_rather_than_crash(tmp_path, data, monkeypatch):
+    from qkd_pl.training import stacked
+
+    group = plain_members(data, tmp_path, [Capped(2.0), Capped(2.0)])
+    # a circuit closing over tensors of several values: == between two such structures raises
+    monkeypatch.setattr(stacked, "structure", lambda model: [("circuit", (torch.ones(3),))])
+    assert stack_groups(group) == [[0], [1]]
+    assert why_not_stackable(group) == "their modules differ in kind or settings"
+
+
 @pytest.mark.parametrize("models,why", [
     (lambda: [Branchy(), Branchy()], "batched forward fails"),
     (lambda: [Dropping(), Dropping()], "batched forward fails"),
