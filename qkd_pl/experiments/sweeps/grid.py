@@ -633,7 +633,7 @@ def _stack_key(cell: Cell) -> str | None:
             or s.reducer == "pca"  # its forward tests whether it was fitted: a branch vmap cannot batch
             or (s.reducer == "fc" and _features(cfg.data.dataset) * 2**s.qubits > STACK_WEIGHTS)
             or s.shots is not None
-            or s.noise is not None or s.device not in ("auto", "qkd.fused", "qkd.fused32") or cfg.train.mixup > 0
+            or s.noise is not None or s.device not in ("auto", *TORCH_SIMULATORS) or cfg.train.mixup > 0
             or (d is not None and d.teacher_outputs != "cached")
             or cell.torch_device not in ("auto", "cpu")):  # students on a GPU train one by one (stacked.py)
         return None
